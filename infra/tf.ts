@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import { BackendError } from '../errors';
+import { createLogger } from '../logging';
+
+export { tf };
+
+/**
+ * Chooses and initialises the TF.js backend once per process.
+ *
+ * Order: `STREAMREC_TF_BACKEND` when set (`tensorflow`, `wasm`, `cpu`); otherwise `tensorflow`
+ * (tfjs-node, native TensorFlow) when its addon loads, else `wasm`, else `cpu`. The model code
+ * only uses plain `tf` ops, so `@tensorflow/tfjs-node-gpu` works the same way where installed.
+ */
+
+export type TfBackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface TfBackendInfo {
+  readonly backend: TfBackendName;
+  /** Why this backend was chosen (and why better ones were not). */
+  readonly reason: string;
+  readonly attempts: ReadonlyArray<{ backend: TfBackendName; error: string }>;
+}
+
+const log = createLogger('infra.tf');
+let ready: Promise<TfBackendInfo> | undefined;
+
+function tryTfjsNode(): string | undefined {
+  try {
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    // Loading tfjs-node registers the `tensorflow` backend on the shared tfjs-core.
+    require('@tensorflow/tfjs-node');
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message.split('\n')[0] : String(error);
+  }
+}
+
+async function tryWasm(): Promise<string | undefined> {
+  try {
+    const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    wasm.setThreadsCount?.(1);
+    const { registerWasmExtraKernels } = require('./tfWasmKernels') as typeof import('./tfWasmKernels');
+    registerWasmExtraKernels();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message.split('\n')[0] : String(error);
+  }
+}
+
+async function select(): Promise<TfBackendInfo> {
+  const wanted = process.env.STREAMREC_TF_BACKEND as TfBackendName | undefined;
+  if (wanted && !['tensorflow', 'wasm', 'cpu'].includes(wanted)) {
+    throw new BackendError(`STREAMREC_TF_BACKEND must be one of tensorflow, wasm, cpu; got ${JSON.stringify(wanted)}`);
+  }
+  const order: TfBackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu'];
+  const attempts: Array<{ backend: TfBackendName; error: string }> = [];
+  for (const backend of order) {
+    const loadError = backend === 'tensorflow' ? tryTfjsNode() : backend === 'wasm' ? await tryWasm() : undefined;
+    if (loadError === undefined) {
+      try {
+        if (await tf.setBackend(backend)) {
+          await tf.ready();
+          const reason = wanted
+            ? `chosen by STREAMREC_TF_BACKEND=${wanted}`
+            : attempts.length === 0
+              ? `${backend} is the fastest backend available`
+              : `fell back to ${backend}: ${attempts.map((a) => `${a.backend} unavailable (${a.error})`).join('; ')}`;
+          log.info({ backend, reason }, 'tf backend ready');
+          return { backend, reason, attempts };
+        }
+        attempts.push({ backend, error: 'setBackend returned false' });
+      } catch (error) {
+        attempts.push({ backend, error: error instanceof Error ? error.message : String(error) });
+      }
+    } else {
+      attempts.push({ backend, error: loadError });
+    }
+  }
+  throw new BackendError(`no TF.js backend could be initialised: ${attempts.map((a) => `${a.backend}: ${a.error}`).join('; ')}`);
+}
+
+/** Initialises the backend (once) and says which one runs and why. */
+export function initTf(): Promise<TfBackendInfo> {
+  ready ??= select();
+  return ready;
+}
