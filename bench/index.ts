@@ -1,0 +1,32 @@
+/**
+ * `npm run bench -- <name> [options]`: runs bench/<name>.ts. Each benchmark prints progress to
+ * stderr and, as the last line of stdout, one JSON object with its numbers.
+ */
+import path from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+
+export interface BenchModule {
+  run(args: string[]): Promise<Record<string, unknown>>;
+}
+
+async function main(): Promise<void> {
+  const [name, ...args] = process.argv.slice(2);
+  const available = readdirSync(__dirname)
+    .filter((f) => f.endsWith('.ts') && f !== 'index.ts' && !f.endsWith('.test.ts') && !f.startsWith('_'))
+    .map((f) => f.replace(/\.ts$/, ''));
+  if (!name || !available.includes(name)) {
+    process.stderr.write(`usage: npm run bench -- <name> [options]\navailable: ${available.join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const file = path.join(__dirname, `${name}.ts`);
+  if (!existsSync(file)) throw new Error(`no benchmark ${file}`);
+  const mod = require(file) as BenchModule;
+  const result = await mod.run(args);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
