@@ -1,0 +1,80 @@
+import { map } from 'rxjs';
+import { interactionEventSchema, itemEventSchema } from '../../schemas/events';
+import { DEFAULT_LIMITS } from '../../schemas/limits';
+import { decodeEvents } from './decodeEvents';
+import { rawBatch, summary, testScheduler } from './testing';
+
+const NOW = Date.UTC(2024, 0, 1);
+const decode = () => decodeEvents({ schema: interactionEventSchema(DEFAULT_LIMITS), limits: DEFAULT_LIMITS, now: () => NOW });
+const good = (id: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ eventId: id, userId: 'u1', itemId: 'i1', type: 'view', ts: NOW - 1000, ...extra });
+
+describe('decodeEvents', () => {
+  it('turns valid messages into events and every kind of bad message into the right dead letter', () => {
+    const batch = rawBatch([
+      good('e0'),
+      '{"eventId": "e1", "userId"', // truncated JSON
+      'not json at all',
+      null, // tombstone
+      JSON.stringify({ eventId: 'e4', itemId: 'i1', type: 'view', ts: NOW }), // missing userId
+      good('e5', { userId: 42 }), // wrong type
+      good('e6', { type: 'like' }), // unknown type
+      good('e7', { ts: -5 }), // negative ts
+      good('e8', { ts: NOW + 10 * 86_400_000 }), // far future
+      good('e9', { pad: 'x'.repeat(DEFAULT_LIMITS.maxMessageBytes) }), // oversized
+      Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), // invalid UTF-8
+      '[1, 2]', // JSON but not an object
+      good('e12', { ts: '2023-12-31T23:00:00Z' }), // ISO timestamp, normalised
+      good('e13', { type: 'rating' }), // rating without value
+    ]);
+    let out: ReturnType<typeof summary> | undefined;
+    let first: unknown;
+    testScheduler().run(({ cold }) => {
+      cold('a|', { a: batch })
+        .pipe(decode())
+        .subscribe((b) => {
+          out = summary(b);
+          first = b.events[0];
+          const iso = b.events.find((e) => e.event.eventId === 'e12');
+          expect(iso?.event.ts).toBe(Date.UTC(2023, 11, 31, 23));
+          const missing = b.deadLetters.find((d) => d.origin.offset === '4');
+          expect(missing?.error).toEqual({ code: 'schema', message: 'userId: expected string, got undefined', path: 'userId' });
+          expect(b.deadLetters.find((d) => d.origin.offset === '6')?.error.message).toMatch(/unknown event type "like" \(expected one of view, click/);
+          expect(b.deadLetters.find((d) => d.origin.offset === '9')?.error.message).toMatch(/bytes, limit is 65536/);
+          const truncated = b.deadLetters.find((d) => d.origin.offset === '1')!;
+          expect(Buffer.from(truncated.payload, 'base64').toString()).toBe('{"eventId": "e1", "userId"');
+          expect(truncated.origin).toEqual({ topic: 'interactions', partition: 0, offset: '1', key: null });
+        });
+    });
+    expect(out).toEqual({
+      ids: ['e0', 'e12'],
+      dead: ['1:invalid_json', '2:invalid_json', '3:invalid_json', '4:schema', '5:schema', '6:unknown_type', '7:ts_out_of_range',
+        '8:ts_out_of_range', '9:too_large', '10:invalid_json', '11:schema', '13:schema'],
+      skipped: 0,
+    });
+    expect(first).toMatchObject({ offset: 0, event: { eventId: 'e0', userId: 'u1', itemId: 'i1', type: 'view', ts: NOW - 1000 } });
+  });
+
+  it('decodes catalog events with the item schema', () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const items = rawBatch([JSON.stringify({ itemId: 'a', ts: 1, title: 'T', categories: ['x'] }), '{"ts": 1}'], 0, 0, 'catalog');
+      const out = cold('a|', { a: items }).pipe(
+        decodeEvents({ schema: itemEventSchema(), limits: DEFAULT_LIMITS, now: () => NOW }),
+        map((b) => [b.events.map((e) => e.event.itemId), b.deadLetters.map((d) => d.error.path)]),
+      );
+      expectObservable(out).toBe('a|', { a: [['a'], ['itemId']] });
+    });
+  });
+
+  it('passes errors, completion of an empty stream, never, and unsubscription through', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const src = cold('a-#', { a: rawBatch([good('x')]) }, new Error('boom'));
+      expectObservable(src.pipe(decode(), map((b) => b.events.length))).toBe('a-#', { a: 1 }, new Error('boom'));
+      expectObservable(cold('|').pipe(decode())).toBe('|');
+      expectObservable(cold('-').pipe(decode())).toBe('-');
+      const long = cold('a-a-a-a', { a: rawBatch([]) });
+      expectObservable(long.pipe(decode(), map((b) => b.size)), '^--!').toBe('a-a-', { a: 0 });
+      expectSubscriptions(long.subscriptions).toBe('^--!');
+    });
+  });
+});

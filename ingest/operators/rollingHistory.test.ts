@@ -1,0 +1,67 @@
+import { map } from 'rxjs';
+import type { UserHistory } from '../../schemas/history';
+import { rollingHistory, type HistoryState } from './rollingHistory';
+import { eventBatch, interaction as ev, summary, testScheduler } from './testing';
+
+class MapState implements HistoryState {
+  readonly map = new Map<string, UserHistory>();
+  puts = 0;
+  get(userId: string): UserHistory | undefined {
+    return this.map.get(userId);
+  }
+  put(h: UserHistory): void {
+    this.puts++;
+    this.map.set(h.userId, h);
+  }
+}
+
+describe('rollingHistory', () => {
+  it('keeps the last N items per user in time order, places out-of-order events by ts, and rejects late ones', () => {
+    const state = new MapState();
+    testScheduler().run(({ cold, expectObservable }) => {
+      const a = eventBatch([ev('1', 'u', 'A', 1000), ev('2', 'u', 'B', 2000), ev('3', 'v', 'X', 5000), ev('4', 'u', 'C', 1500)]);
+      const b = eventBatch([ev('5', 'u', 'D', 3000), ev('6', 'u', 'E', 100), ev('7', 'u', 'F', 2999)], 4);
+      const out = cold('a-b|', { a, b }).pipe(rollingHistory({ state, maxLength: 3, toleranceMs: 1000, now: () => 42 }), map(summary));
+      expectObservable(out).toBe('a-b|', {
+        a: { ids: ['1', '2', '3', '4'], dead: [], skipped: 0 },
+        b: { ids: ['5', '7'], dead: ['5:late'], skipped: 0 },
+      });
+    });
+    const u = state.get('u')!;
+    // A(1000) C(1500) B(2000) D(3000) F(2999): last 3 by time = B, F, D
+    expect(u.itemIds).toEqual(['B', 'F', 'D']);
+    expect(u.timestamps).toEqual([2000, 2999, 3000]);
+    expect(u.eventIds).toEqual(['2', '7', '5']);
+    expect(u.newestTs).toBe(3000);
+    expect(u.offsets).toEqual({ 'interactions/0': 6 });
+    expect(state.get('v')?.itemIds).toEqual(['X']);
+    // one put per user touched per batch (coalesced)
+    expect(state.puts).toBe(3);
+  });
+
+  it('does not modify the stored history object in place', () => {
+    const state = new MapState();
+    testScheduler().run(({ cold }) => {
+      cold('a|', { a: eventBatch([ev('1', 'u', 'A', 1)]) }).pipe(rollingHistory({ state, maxLength: 5, toleranceMs: 0 })).subscribe();
+    });
+    const before = state.get('u')!;
+    testScheduler().run(({ cold }) => {
+      cold('a|', { a: eventBatch([ev('2', 'u', 'B', 2)], 1) }).pipe(rollingHistory({ state, maxLength: 5, toleranceMs: 0 })).subscribe();
+    });
+    expect(before.itemIds).toEqual(['A']);
+    expect(state.get('u')!.itemIds).toEqual(['A', 'B']);
+  });
+
+  it('passes errors, empty, never and unsubscription through', () => {
+    const state = new MapState();
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const op = rollingHistory({ state, maxLength: 5, toleranceMs: 0 });
+      expectObservable(cold('a#', { a: eventBatch([]) }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
+      expectObservable(cold('|').pipe(op)).toBe('|');
+      expectObservable(cold('-').pipe(op)).toBe('-');
+      const long = cold('a-a-a', { a: eventBatch([]) });
+      expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
+      expectSubscriptions(long.subscriptions).toBe('^-!');
+    });
+  });
+});

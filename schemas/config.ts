@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { EventLimits } from './limits';
+
+/**
+ * Per-stage configuration schemas. Every key has a default and a description; unknown keys are
+ * errors (`strictObject`). How sources override each other is in `loadConfig.ts`.
+ */
+
+const MINUTE = 60_000;
+
+export const KafkaConfig = z
+  .strictObject({
+    brokers: z
+      .array(z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port'))
+      .min(1)
+      .default(['localhost:9092'])
+      .describe('Bootstrap brokers (host:port).'),
+    clientId: z.string().min(1).default('streamrec').describe('Kafka client id prefix.'),
+    ssl: z.boolean().default(false).describe('Use TLS to reach the brokers.'),
+    sasl: z
+      .strictObject({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism.'),
+        username: z.string().describe('SASL user.'),
+        password: z.string().describe('SASL password.'),
+      })
+      .optional()
+      .describe('SASL credentials, when the cluster needs them.'),
+    connectionTimeoutMs: z.number().int().positive().default(3000).describe('Broker connection timeout.'),
+  })
+  .describe('How to reach Kafka.');
+export type KafkaConfig = z.infer<typeof KafkaConfig>;
+
+export const ClickHouseConfig = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(chdb:.+|https?:\/\/.+)$/, 'expected chdb:<dir>, chdb::memory:, or http(s)://host:port')
+      .default('chdb:.streamrec/clickhouse')
+      .describe('Embedded chDB data directory (`chdb:<dir>`) or a ClickHouse server (`http://host:8123`).'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .default('streamrec')
+      .describe('Database that holds the streamrec tables.'),
+    username: z.string().default('default').describe('User for a server URL.'),
+    password: z.string().default('').describe('Password for a server URL.'),
+    insertRetries: z.number().int().nonnegative().default(5).describe('Retries of a failed insert before it is reported.'),
+    retryBaseMs: z.number().int().positive().default(200).describe('First retry delay; doubles each time.'),
+  })
+  .describe('Where the archive, dead letters and metrics tables live.');
+export type ClickHouseConfig = z.infer<typeof ClickHouseConfig>;
+
+export const TopicsConfig = z
+  .strictObject({
+    interactions: z.string().min(1).default('interactions').describe('Topic of interaction events (key = userId).'),
+    catalog: z.string().min(1).default('catalog').describe('Topic of catalog (item) events (key = itemId).'),
+    changelog: z
+      .string()
+      .min(1)
+      .default('streamrec.histories.changelog')
+      .describe('Compacted topic holding the latest history of each user (key = userId).'),
+    deadLetterSuffix: z.string().min(1).default('.dlq').describe('Dead letters of topic T go to T + this suffix.'),
+  })
+  .describe('Topic names.');
+export type TopicsConfig = z.infer<typeof TopicsConfig>;
+
+export const HistoryConfig = z
+  .strictObject({
+    maxLength: z.number().int().min(1).max(10_000).default(50).describe('Items kept per user (the most recent N).'),
+    outOfOrderToleranceMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(10 * MINUTE)
+      .describe('An event older than the user\'s newest event by at most this much is placed by ts; older ones are `late`.'),
+    sessionGapMs: z.number().int().positive().default(30 * MINUTE).describe('Inactivity gap that starts a new session.'),
+  })
+  .describe('Per-user rolling histories.');
+export type HistoryConfig = z.infer<typeof HistoryConfig>;
+
+export const DedupeConfig = z
+  .strictObject({
+    maxIds: z.number().int().min(1).default(1_000_000).describe('Most event ids remembered; the oldest are forgotten first.'),
+    windowMs: z
+      .number()
+      .int()
+      .positive()
+      .default(24 * 60 * MINUTE)
+      .describe('Event-time window: an id is forgotten once events this much newer have been seen.'),
+  })
+  .describe('De-duplication by eventId within a bounded window.');
+export type DedupeConfig = z.infer<typeof DedupeConfig>;
+
+export const FlushConfig = z
+  .strictObject({
+    maxEvents: z
+      .number()
+      .int()
+      .min(1)
+      .default(50_000)
+      .describe('Flush (archive, dead letters, changelog, then commit) once this many messages are pending.'),
+    intervalMs: z.number().int().min(1).default(1000).describe('Flush at least this often while messages are pending.'),
+  })
+  .describe('When processed batches are made durable and their offsets committed.');
+export type FlushConfig = z.infer<typeof FlushConfig>;
+
+export const IngestConfig = z
+  .strictObject({
+    groupId: z.string().min(1).default('streamrec-ingest').describe('Consumer group of the ingest stage.'),
+    topics: TopicsConfig.default(TopicsConfig.parse({})),
+    history: HistoryConfig.default(HistoryConfig.parse({})),
+    dedupe: DedupeConfig.default(DedupeConfig.parse({})),
+    flush: FlushConfig.default(FlushConfig.parse({})),
+    limits: EventLimits.default(EventLimits.parse({})),
+    historyStore: z
+      .enum(['changelog', 'memory'])
+      .default('changelog')
+      .describe('`changelog`: histories survive restarts through the changelog topic; `memory`: one process only.'),
+    archive: z.boolean().default(true).describe('Archive validated events in ClickHouse.'),
+    fromBeginning: z.boolean().default(true).describe('A new consumer group starts at the earliest offset.'),
+  })
+  .describe('The ingest stage.');
+export type IngestConfig = z.infer<typeof IngestConfig>;
+
+export const StreamrecConfig = z
+  .strictObject({
+    kafka: KafkaConfig.default(KafkaConfig.parse({})),
+    clickhouse: ClickHouseConfig.default(ClickHouseConfig.parse({})),
+    ingest: IngestConfig.default(IngestConfig.parse({})),
+  })
+  .describe('All settings of streamrec.');
+export type StreamrecConfig = z.infer<typeof StreamrecConfig>;
