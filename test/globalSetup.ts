@@ -1,3 +1,20 @@
+import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __streamrecBroker: LocalBroker | undefined;
+}
+
+/**
+ * Starts one Kafka-protocol broker for the whole test run and hands its address to the test
+ * workers through KAFKA_BROKERS: an external one when KAFKA_BROKERS is set, a real Kafka in a
+ * container where Docker runs, else librdkafka's mock cluster (kcat).
+ */
 export default async function globalSetup(): Promise<void> {
-  // Kafka is started lazily by the integration tests that need it (test/kafka.ts).
+  const broker = await startLocalBroker();
+  globalThis.__streamrecBroker = broker;
+  process.env.KAFKA_BROKERS = broker.brokers.join(',');
+  process.env.STREAMREC_TEST_KAFKA_KIND = broker.kind;
+  process.env.KAFKA_IS_MOCK = broker.fullKafka ? '0' : '1';
+  process.stderr.write(`\n[streamrec tests] Kafka: ${broker.kind} at ${broker.brokers.join(',')}\n`);
 }

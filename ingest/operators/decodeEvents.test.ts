@@ -70,8 +70,8 @@ describe('decodeEvents', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const src = cold('a-#', { a: rawBatch([good('x')]) }, new Error('boom'));
       expectObservable(src.pipe(decode(), map((b) => b.events.length))).toBe('a-#', { a: 1 }, new Error('boom'));
-      expectObservable(cold('|').pipe(decode())).toBe('|');
-      expectObservable(cold('-').pipe(decode())).toBe('-');
+      expectObservable(cold<never>('|').pipe(decode())).toBe('|');
+      expectObservable(cold<never>('-').pipe(decode())).toBe('-');
       const long = cold('a-a-a-a', { a: rawBatch([]) });
       expectObservable(long.pipe(decode(), map((b) => b.size)), '^--!').toBe('a-a-', { a: 0 });
       expectSubscriptions(long.subscriptions).toBe('^--!');

@@ -54,8 +54,8 @@ describe('dedupeEvents', () => {
       expectObservable(src.pipe(op, map((b) => b.events.length))).toBe('a|', { a: 1 });
       expectObservable(src.pipe(op, map((b) => b.events.length))).toBe('a|', { a: 1 });
       expectObservable(cold('a#', { a: eventBatch([]) }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
-      expectObservable(cold('|').pipe(op)).toBe('|');
-      expectObservable(cold('-').pipe(op)).toBe('-');
+      expectObservable(cold<never>('|').pipe(op)).toBe('|');
+      expectObservable(cold<never>('-').pipe(op)).toBe('-');
       const long = cold('a-a-a', { a: eventBatch([]) });
       expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
       expectSubscriptions(long.subscriptions).toBe('^-!');

@@ -29,7 +29,7 @@ describe('microBatch', () => {
 
   it('stays silent on never and cancels its timer when unsubscribed', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
-      expectObservable(cold('-').pipe(microBatch({ maxCount: 2, maxWaitMs: 3 }))).toBe('-');
+      expectObservable(cold<never>('-').pipe(microBatch({ maxCount: 2, maxWaitMs: 3 }))).toBe('-');
       const src = cold('a---------');
       expectObservable(src.pipe(microBatch({ maxCount: 2, maxWaitMs: 5 })), '^--!').toBe('----');
       expectSubscriptions(src.subscriptions).toBe('^--!');

@@ -57,8 +57,8 @@ describe('rollingHistory', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const op = rollingHistory({ state, maxLength: 5, toleranceMs: 0 });
       expectObservable(cold('a#', { a: eventBatch([]) }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
-      expectObservable(cold('|').pipe(op)).toBe('|');
-      expectObservable(cold('-').pipe(op)).toBe('-');
+      expectObservable(cold<never>('|').pipe(op)).toBe('|');
+      expectObservable(cold<never>('-').pipe(op)).toBe('-');
       const long = cold('a-a-a', { a: eventBatch([]) });
       expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
       expectSubscriptions(long.subscriptions).toBe('^-!');

@@ -61,6 +61,8 @@ export function rollingHistory(options: RollingHistoryOptions): OperatorFunction
         touched.set(userId, h);
       }
       if (ts < h.newestTs - toleranceMs) {
+        // Recorded as processed too: its dead letter is durable before the changelog is.
+        h.offsets[key] = Math.max(h.offsets[key] ?? -1, e.offset);
         late.push(
           deadLetter(
             e.origin,

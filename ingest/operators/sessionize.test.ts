@@ -45,8 +45,8 @@ describe('sessionize', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const op = sessionize({ gapMs: 1, state: new MapSessions() });
       expectObservable(cold('a#', { a: eventBatch([]) }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
-      expectObservable(cold('|').pipe(op)).toBe('|');
-      expectObservable(cold('-').pipe(op)).toBe('-');
+      expectObservable(cold<never>('|').pipe(op)).toBe('|');
+      expectObservable(cold<never>('-').pipe(op)).toBe('-');
       const long = cold('a-a-a', { a: eventBatch([]) });
       expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
       expectSubscriptions(long.subscriptions).toBe('^-!');

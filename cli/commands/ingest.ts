@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { parseKafkaUrl } from '../../infra/kafka';
+import { startIngest } from '../../ingest';
+import { createLogger } from '../../logging';
+import { commandConfig, type GlobalOptions } from '../config';
+
+const log = createLogger('cli.ingest');
+
+export function registerIngest(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('ingest')
+    .description('Run the ingest stage: Kafka -> validated events -> rolling histories, dead letters, ClickHouse archive')
+    .option('--source <url>', 'kafka://host:port[,host:port]/<interactions topic>')
+    .option('--catalog-topic <name>', 'catalog topic')
+    .option('--group <id>', 'consumer group id')
+    .option('--clickhouse <url>', 'chdb:<dir> (embedded) or http://host:8123')
+    .option('--history-store <kind>', 'changelog (survives restarts) or memory')
+    .option('--no-archive', 'do not archive events in ClickHouse')
+    .option('--idle-exit-ms <ms>', 'stop by itself after this long without new messages')
+    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string }) => {
+      const url = opts.source ? parseKafkaUrl(opts.source) : undefined;
+      const config = commandConfig(globals(), {
+        ...(url ? { kafka: { brokers: url.brokers } } : {}),
+        ...(opts.clickhouse ? { clickhouse: { url: opts.clickhouse } } : {}),
+        ingest: {
+          ...(url?.topic || opts.catalogTopic ? { topics: { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) } } : {}),
+          ...(opts.group ? { groupId: opts.group } : {}),
+          ...(opts.historyStore ? { historyStore: opts.historyStore } : {}),
+          ...(opts.archive === false ? { archive: false } : {}),
+        },
+      });
+      const runtime = await startIngest({ config, ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
+      const onSignal = (signal: string): void => {
+        log.info({ signal }, 'stopping: finishing the batch in flight, flushing and committing');
+        void runtime.stop();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await runtime.done;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
+    });
+}

@@ -1,0 +1,74 @@
+import type { DeadLetter } from '../../schemas/events';
+import type { ClickHouse } from './client';
+
+/** A row of the `interactions` table (times in epoch ms). */
+export interface InteractionRow {
+  readonly event_id: string;
+  readonly user_id: string;
+  readonly item_id: string;
+  readonly type: string;
+  readonly value: number | null;
+  readonly ts: number;
+  readonly session_index: number;
+  readonly source: string;
+  readonly context: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly ingested_at: number;
+}
+
+/** A row of the `items` table. */
+export interface ItemRow {
+  readonly item_id: string;
+  readonly ts: number;
+  readonly title: string;
+  readonly brand: string;
+  readonly categories: string[];
+  readonly description: string;
+  readonly features: string[];
+  readonly meta: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly ingested_at: number;
+}
+
+/** Payload bytes kept in ClickHouse per dead letter (the dead-letter topic keeps all of them). */
+export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024;
+
+export function deadLetterRow(d: DeadLetter): Record<string, unknown> {
+  const payload =
+    d.payloadBytes > DEAD_LETTER_PAYLOAD_LIMIT
+      ? Buffer.from(d.payload, 'base64').subarray(0, DEAD_LETTER_PAYLOAD_LIMIT).toString('base64')
+      : d.payload;
+  return {
+    topic: d.origin.topic,
+    partition: d.origin.partition,
+    offset: Number(d.origin.offset),
+    message_key: d.origin.key,
+    code: d.error.code,
+    message: d.error.message,
+    path: d.error.path,
+    payload_base64: payload,
+    payload_bytes: d.payloadBytes,
+    failed_at: d.failedAt,
+  };
+}
+
+/** The archive tables written by the ingest stage. */
+export class IngestArchive {
+  constructor(readonly ch: ClickHouse) {}
+
+  insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
+    return this.ch.insert('interactions', rows);
+  }
+
+  insertItems(rows: readonly ItemRow[]): Promise<void> {
+    return this.ch.insert('items', rows);
+  }
+
+  insertDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
+    return this.ch.insert('dead_letters', letters.map(deadLetterRow));
+  }
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { StoreError } from '../../errors';
+import { ClickHouseConfig } from '../../schemas/config';
+import { IngestArchive, MIGRATIONS, openClickHouse, runMigrations, type ClickHouse } from './index';
+
+/**
+ * Runs against embedded chDB always, and against a ClickHouse server when CLICKHOUSE_URL is set
+ * (e.g. http://127.0.0.1:8123). Says which one it skipped.
+ */
+const targets: Array<{ name: string; url: string }> = [
+  { name: 'embedded chDB', url: `chdb:${mkdtempSync(path.join(tmpdir(), 'streamrec-ch-'))}` },
+];
+if (process.env.CLICKHOUSE_URL) targets.push({ name: `server ${process.env.CLICKHOUSE_URL}`, url: process.env.CLICKHOUSE_URL });
+else process.stderr.write('[streamrec tests] ClickHouse server contract: skipped (set CLICKHOUSE_URL to run it)\n');
+
+for (const target of targets) {
+  describe(`ClickHouse layer on ${target.name}`, () => {
+    let ch: ClickHouse;
+    const database = `test_${Math.random().toString(36).slice(2, 8)}`;
+    beforeAll(async () => {
+      ch = await openClickHouse(ClickHouseConfig.parse({ url: target.url, database, insertRetries: 1, retryBaseMs: 1 }));
+    });
+    afterAll(async () => {
+      await ch.command(`DROP DATABASE IF EXISTS \`${database}\``);
+      await ch.close();
+    });
+
+    it('applies every migration once and records it', async () => {
+      const rows = await ch.query<{ version: number }>(`SELECT version FROM ${ch.table('schema_migrations')} FINAL ORDER BY version`);
+      expect(rows.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(await runMigrations(ch, MIGRATIONS)).toBe(0);
+    });
+
+    it('refuses an applied migration whose statements changed', async () => {
+      const edited = MIGRATIONS.map((m, i) => (i === 0 ? { ...m, statements: [...m.statements, 'SELECT 1'] } : m));
+      await expect(runMigrations(ch, edited)).rejects.toThrow(/must not change/);
+    });
+
+    it('archives interactions, items and dead letters, and re-inserts collapse under FINAL', async () => {
+      const archive = new IngestArchive(ch);
+      const row = {
+        event_id: 'e1', user_id: 'u1', item_id: 'i1', type: 'view', value: null, ts: Date.UTC(2024, 0, 1), session_index: 0,
+        source: '', context: '', topic: 'interactions', partition: 0, offset: 5, ingested_at: Date.UTC(2024, 0, 2),
+      };
+      await archive.insertInteractions([row, { ...row, event_id: 'e2', offset: 6 }]);
+      await archive.insertInteractions([row]); // redelivered after a crash
+      const [count] = await ch.query<{ n: string; exact: string }>(
+        `SELECT count() AS n, (SELECT count() FROM ${ch.table('interactions')} FINAL) AS exact FROM ${ch.table('interactions')}`,
+      );
+      expect(Number(count?.n)).toBe(3);
+      expect(Number(count?.exact)).toBe(2);
+      const [back] = await ch.query<{ ms: string }>(`SELECT toUnixTimestamp64Milli(ts) AS ms FROM ${ch.table('interactions')} WHERE event_id = 'e1' LIMIT 1`);
+      expect(Number(back?.ms)).toBe(Date.UTC(2024, 0, 1));
+
+      await archive.insertItems([
+        { item_id: 'i1', ts: 1, title: 'old', brand: '', categories: [], description: '', features: [], meta: '', topic: 'catalog', partition: 0, offset: 1, ingested_at: 1 },
+        { item_id: 'i1', ts: 2, title: 'new', brand: 'b', categories: ['c'], description: '', features: [], meta: '', topic: 'catalog', partition: 0, offset: 2, ingested_at: 2 },
+      ]);
+      const items = await ch.query<{ title: string }>(`SELECT title FROM ${ch.table('items')} FINAL`);
+      expect(items).toEqual([{ title: 'new' }]);
+
+      const payload = Buffer.from([0x7b, 0xff]);
+      await archive.insertDeadLetters([
+        {
+          payload: payload.toString('base64'), payloadBytes: 2, origin: { topic: 'interactions', partition: 1, offset: '9', key: 'u1' },
+          error: { code: 'invalid_json', message: 'message value is not valid UTF-8', path: null }, failedAt: 3,
+        },
+      ]);
+      const dead = await ch.query<{ code: string; payload: string; message_key: string }>(
+        `SELECT code, base64Decode(payload_base64) = unhex('7BFF') AS payload, message_key FROM ${ch.table('dead_letters')}`,
+      );
+      expect(dead).toEqual([{ code: 'invalid_json', payload: expect.anything(), message_key: 'u1' }]);
+      expect(Number(dead[0]?.payload)).toBe(1);
+    });
+
+    it('reports a bad query as a StoreError with the statement', async () => {
+      await expect(ch.query('SELEC 1')).rejects.toBeInstanceOf(StoreError);
+      await expect(ch.query('SELEC 1')).rejects.toThrow(/query failed: SELEC 1/);
+    });
+  });
+}
+
+describe('openClickHouse', () => {
+  it('rejects a second embedded data directory in the same process with a clear message', async () => {
+    const first = await openClickHouse(ClickHouseConfig.parse({ url: `chdb:${mkdtempSync(path.join(tmpdir(), 'streamrec-ch-'))}` }));
+    try {
+      await expect(openClickHouse(ClickHouseConfig.parse({ url: `chdb:${mkdtempSync(path.join(tmpdir(), 'streamrec-ch-'))}` }))).rejects.toThrow(
+        /one data directory per process/,
+      );
+    } finally {
+      await first.close();
+    }
+  });
+});

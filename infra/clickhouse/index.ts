@@ -1,0 +1,4 @@
+export { ClickHouse, openClickHouse, type ClickHouseKind, type OpenClickHouseOptions } from './client';
+export { runMigrations, type Migration } from './migrations';
+export { MIGRATIONS } from './migrations/index';
+export { IngestArchive, deadLetterRow, DEAD_LETTER_PAYLOAD_LIMIT, type InteractionRow, type ItemRow } from './archive';

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import { CompressionTypes, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { ConfigError, KafkaError } from '../../errors';
+import { createLogger } from '../../logging';
+import { UserHistory } from '../../schemas/history';
+import { sendChunked } from '../kafka/client';
+import { BaseHistoryStore, type RestoreStats } from './store';
+
+const log = createLogger('infra.history.changelog');
+
+export interface ChangelogOptions {
+  readonly kafka: Kafka;
+  readonly topic: string;
+  /** Prefix of the throwaway consumer groups used to read the changelog. */
+  readonly groupPrefix?: string;
+  /** Compress changelog batches (histories compress well). Default gzip. */
+  readonly compression?: CompressionTypes;
+}
+
+/**
+ * Decodes one changelog record: a tombstone (null value) deletes the user; an invalid value is
+ * reported and skipped (`undefined`).
+ */
+export function decodeChangelogRecord(message: KafkaMessage, where: string): UserHistory | null | undefined {
+  if (message.value === null) return null;
+  try {
+    const parsed = UserHistory.safeParse(JSON.parse(message.value.toString('utf8')));
+    if (parsed.success) return parsed.data;
+    log.error({ where, issue: parsed.error.issues[0] }, 'invalid history record in changelog, skipped');
+  } catch (error) {
+    log.error({ where, err: (error as Error).message }, 'changelog record is not JSON, skipped');
+  }
+  return undefined;
+}
+
+/**
+ * Reads `topic` from the beginning up to the high watermarks taken at the start, for the given
+ * partitions (default: all), calling `onRecord` for each record. Uses a throwaway consumer group
+ * (no commits).
+ */
+export async function readTopicToEnd(
+  kafka: Kafka,
+  topic: string,
+  onRecord: (message: KafkaMessage, partition: number) => void,
+  options: { partitions?: readonly number[]; groupPrefix?: string } = {},
+): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Array<{ partition: number; high: string; low: string }>;
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+  } catch (error) {
+    if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return 0;
+    throw new KafkaError(`cannot read the offsets of ${topic}`, { cause: error, retriable: true, context: { topic } });
+  } finally {
+    await admin.disconnect();
+  }
+  const wanted = options.partitions ? new Set(options.partitions) : undefined;
+  const remaining = new Map<number, number>();
+  for (const p of ends) {
+    if ((wanted === undefined || wanted.has(p.partition)) && Number(p.high) > Number(p.low)) remaining.set(p.partition, Number(p.high));
+  }
+  if (remaining.size === 0) return 0;
+
+  let count = 0;
+  const consumer = kafka.consumer({ groupId: `${options.groupPrefix ?? 'streamrec'}-read-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const end = remaining.get(batch.partition);
+            if (end === undefined) return;
+            for (const m of batch.messages) {
+              if (Number(m.offset) >= end) break;
+              onRecord(m, batch.partition);
+              count++;
+            }
+            if (Number(batch.lastOffset()) + 1 >= end) {
+              remaining.delete(batch.partition);
+              if (remaining.size === 0) resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return count;
+}
+
+/**
+ * Histories backed by a changelog topic (key = userId, value = the history as JSON), as in Kafka
+ * Streams: `flush` writes one record per user changed since the last flush, to the changelog
+ * partition equal to the user's source partition (co-partitioning), so a process restores
+ * exactly the partitions it owns; `restore` reads them back; serving follows the topic.
+ * On real Kafka the topic should be compacted (see `ensureChangelogTopic`).
+ */
+export class ChangelogHistoryStore extends BaseHistoryStore {
+  readonly kind = 'changelog' as const;
+  private producer: Producer | undefined;
+
+  constructor(private readonly options: ChangelogOptions) {
+    super();
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.options.kafka.producer({ allowAutoTopicCreation: true });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  async flush(): Promise<number> {
+    if (this.dirty.size === 0) return 0;
+    const messages = [...this.dirty].flatMap((userId) => {
+      const h = this.histories.get(userId);
+      return h ? [{ key: userId, value: JSON.stringify(h), partition: h.partition }] : [];
+    });
+    try {
+      await sendChunked(await this.connectedProducer(), this.options.topic, messages, {
+        compression: this.options.compression ?? CompressionTypes.GZIP,
+      });
+    } catch (cause) {
+      throw new KafkaError(`cannot write ${messages.length} histories to changelog ${this.options.topic}`, {
+        cause,
+        retriable: true,
+        context: { topic: this.options.topic },
+      });
+    }
+    this.dirty.clear();
+    return messages.length;
+  }
+
+  async restore(partitions?: readonly number[]): Promise<RestoreStats> {
+    const started = Date.now();
+    let invalid = 0;
+    const users = new Set<string>();
+    if (partitions) this.dropPartitions(partitions);
+    else {
+      this.histories.clear();
+      this.dirty.clear();
+    }
+    const records = await readTopicToEnd(
+      this.options.kafka,
+      this.options.topic,
+      (message, partition) => {
+        const userId = message.key?.toString('utf8');
+        if (!userId) {
+          invalid++;
+          return;
+        }
+        const h = decodeChangelogRecord(message, `${this.options.topic}/${partition}@${message.offset}`);
+        if (h === undefined) invalid++;
+        else if (h === null) this.histories.delete(userId);
+        else this.histories.set(userId, h);
+        users.add(userId);
+      },
+      { ...(partitions ? { partitions } : {}), groupPrefix: this.options.groupPrefix ?? 'streamrec-history' },
+    );
+    const stats = { records, users: users.size, invalid, ms: Date.now() - started };
+    log.info({ topic: this.options.topic, partitions, ...stats }, 'histories restored from changelog');
+    return stats;
+  }
+
+  async close(): Promise<void> {
+    await this.producer?.disconnect();
+    this.producer = undefined;
+  }
+}
+
+/**
+ * Creates the changelog topic compacted with as many partitions as the source topic, where the
+ * cluster allows admin requests, and checks co-partitioning either way.
+ */
+export async function ensureChangelogTopic(kafka: Kafka, changelog: string, source: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const sourceMeta = await admin.fetchTopicMetadata({ topics: [source] });
+    const sourcePartitions = sourceMeta.topics[0]?.partitions.length ?? 0;
+    try {
+      await admin.createTopics({
+        topics: [{ topic: changelog, numPartitions: Math.max(1, sourcePartitions), configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      });
+    } catch (error) {
+      // Brokers without admin support (librdkafka's mock) auto-create topics instead.
+      log.debug({ err: (error as Error).message }, 'createTopics not available; relying on auto-creation');
+    }
+    const changelogMeta = await admin.fetchTopicMetadata({ topics: [changelog] });
+    const changelogPartitions = changelogMeta.topics[0]?.partitions.length ?? 0;
+    if (changelogPartitions < sourcePartitions) {
+      throw new ConfigError(
+        `changelog topic ${changelog} has ${changelogPartitions} partitions but source topic ${source} has ${sourcePartitions}; ` +
+          `create it (cleanup.policy=compact) with at least ${sourcePartitions} partitions`,
+        { context: { topic: changelog } },
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Follows a changelog continuously (for serving or other readers): applies every record to
+ * `onHistory` as it arrives. Returns a handle to stop following.
+ */
+export async function followChangelog(
+  kafka: Kafka,
+  topic: string,
+  onHistory: (userId: string, history: UserHistory | null) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const consumer = kafka.consumer({ groupId: `streamrec-follow-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        const userId = m.key?.toString('utf8');
+        if (!userId) continue;
+        const h = decodeChangelogRecord(m, `${topic}/${batch.partition}@${m.offset}`);
+        if (h !== undefined) onHistory(userId, h);
+      }
+    },
+  });
+  return { stop: () => consumer.disconnect() };
+}

@@ -1,0 +1,96 @@
+import { emptyHistory, type UserHistory } from '../../schemas/history';
+import { kafkaKind, testKafka, uniqueName } from '../../test/kafka';
+import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, type HistoryStore } from './index';
+
+function history(userId: string, partition: number, items: string[], offset: number): UserHistory {
+  return {
+    ...emptyHistory(userId, partition),
+    itemIds: items,
+    timestamps: items.map((_, i) => 1000 + i),
+    eventIds: items.map((i) => `e-${userId}-${i}`),
+    newestTs: 1000 + items.length - 1,
+    session: { index: 0, startTs: 1000, lastTs: 1000 + items.length - 1 },
+    offsets: { [`interactions/${partition}`]: offset },
+    updatedAt: 5,
+  };
+}
+
+/** The contract every HistoryStore keeps, run against each implementation. */
+function contract(name: string, make: () => HistoryStore): void {
+  describe(`HistoryStore contract: ${name}`, () => {
+    let store: HistoryStore;
+    beforeEach(() => {
+      store = make();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('reads back what was put, with offsets and sessions', async () => {
+      store.put(history('a', 0, ['x', 'y'], 7));
+      expect(store.get('a')?.itemIds).toEqual(['x', 'y']);
+      expect(store.appliedOffset('a', 'interactions', 0)).toBe(7);
+      expect(store.appliedOffset('a', 'interactions', 1)).toBe(-1);
+      expect(store.appliedOffset('nobody', 'interactions', 0)).toBe(-1);
+      store.setSession('a', { index: 3, startTs: 1, lastTs: 2 });
+      expect(store.getSession('a')).toEqual({ index: 3, startTs: 1, lastTs: 2 });
+      expect(await store.flush()).toBe(1); // one record per user touched, however often
+      expect(await store.flush()).toBe(0);
+      expect(store.size).toBe(1);
+    });
+
+    it('forgets the users of dropped partitions, with their unflushed changes', async () => {
+      store.put(history('a', 0, ['x'], 1));
+      store.put(history('b', 1, ['y'], 2));
+      expect(store.dropPartitions([1])).toBe(1);
+      expect(store.get('b')).toBeUndefined();
+      expect(store.get('a')).toBeDefined();
+      expect(await store.flush()).toBe(1);
+    });
+  });
+}
+
+contract('memory', () => new MemoryHistoryStore());
+contract(`changelog on ${kafkaKind()}`, () => new ChangelogHistoryStore({ kafka: testKafka(), topic: uniqueName('changelog') }));
+
+describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
+  it('restores the latest history per user in a new store, by partition, and serving can follow it', async () => {
+    const kafka = testKafka();
+    const topic = uniqueName('changelog');
+    const writer = new ChangelogHistoryStore({ kafka, topic });
+    writer.put(history('a', 0, ['x'], 1));
+    writer.put(history('b', 1, ['y'], 2));
+    await writer.flush();
+    writer.put(history('a', 0, ['x', 'z'], 3));
+    await writer.flush();
+    await writer.close();
+
+    const reader = new ChangelogHistoryStore({ kafka, topic });
+    const stats = await reader.restore();
+    expect(stats.records).toBe(3);
+    expect(stats.users).toBe(2);
+    expect(reader.get('a')?.itemIds).toEqual(['x', 'z']);
+    expect(reader.appliedOffset('a', 'interactions', 0)).toBe(3);
+    expect(reader.get('b')?.itemIds).toEqual(['y']);
+
+    const partial = new ChangelogHistoryStore({ kafka, topic });
+    await partial.restore([1]);
+    expect(partial.get('a')).toBeUndefined();
+    expect(partial.get('b')?.itemIds).toEqual(['y']);
+
+    const followed = new Map<string, UserHistory | null>();
+    const follower = await followChangelog(kafka, topic, (userId, h) => followed.set(userId, h));
+    const deadline = Date.now() + 30_000;
+    while (followed.get('a')?.itemIds.length !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await follower.stop();
+    expect(followed.get('a')?.itemIds).toEqual(['x', 'z']);
+    expect(followed.get('b')?.itemIds).toEqual(['y']);
+  });
+
+  it('restores nothing from a topic that does not exist yet', async () => {
+    const store = new ChangelogHistoryStore({ kafka: testKafka(), topic: uniqueName('empty-changelog') });
+    const stats = await store.restore();
+    expect(stats.records).toBe(0);
+    expect(store.size).toBe(0);
+  });
+});

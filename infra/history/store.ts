@@ -1,0 +1,108 @@
+import { partitionKey, type UserHistory } from '../../schemas/history';
+
+export interface RestoreStats {
+  readonly records: number;
+  readonly users: number;
+  readonly invalid: number;
+  readonly ms: number;
+}
+
+/**
+ * Where per-user rolling histories live. The ingest operators read and write it synchronously
+ * (`get`/`put` work on process memory); `flush` makes what changed durable; `restore` loads
+ * the durable state after a restart. Implementations: {@link MemoryHistoryStore} (one process)
+ * and `ChangelogHistoryStore` (a Kafka changelog topic that a restarted process, and serving,
+ * read back).
+ */
+export interface HistoryStore {
+  readonly kind: 'memory' | 'changelog';
+  get(userId: string): UserHistory | undefined;
+  put(history: UserHistory): void;
+  getSession(userId: string): UserHistory['session'] | undefined;
+  setSession(userId: string, session: UserHistory['session']): void;
+  /** Highest offset of `topic/partition` applied to the user's history, -1 when none. */
+  appliedOffset(userId: string, topic: string, partition: number): number;
+  /** Makes every change since the last flush durable (one record per user touched). */
+  flush(): Promise<number>;
+  /** Loads the durable state; for a changelog, the given source partitions (default: all). */
+  restore(partitions?: readonly number[]): Promise<RestoreStats>;
+  /** Forgets users whose newest event came from these partitions, with their unflushed changes. */
+  dropPartitions(partitions: readonly number[]): number;
+  readonly size: number;
+  values(): IterableIterator<UserHistory>;
+  close(): Promise<void>;
+}
+
+/** In-process state shared by the implementations: the map plus the set of users changed since the last flush. */
+export abstract class BaseHistoryStore implements HistoryStore {
+  abstract readonly kind: 'memory' | 'changelog';
+  protected readonly histories = new Map<string, UserHistory>();
+  protected readonly dirty = new Set<string>();
+
+  get(userId: string): UserHistory | undefined {
+    return this.histories.get(userId);
+  }
+
+  put(history: UserHistory): void {
+    this.histories.set(history.userId, history);
+    this.dirty.add(history.userId);
+  }
+
+  getSession(userId: string): UserHistory['session'] | undefined {
+    const h = this.histories.get(userId);
+    return h && h.itemIds.length > 0 ? h.session : undefined;
+  }
+
+  setSession(userId: string, session: UserHistory['session']): void {
+    const h = this.histories.get(userId);
+    if (!h) return; // sessions are kept only for users with a history
+    this.histories.set(userId, { ...h, session });
+    this.dirty.add(userId);
+  }
+
+  appliedOffset(userId: string, topic: string, partition: number): number {
+    return this.histories.get(userId)?.offsets[partitionKey(topic, partition)] ?? -1;
+  }
+
+  dropPartitions(partitions: readonly number[]): number {
+    const drop = new Set(partitions);
+    let n = 0;
+    for (const [userId, h] of this.histories) {
+      if (drop.has(h.partition)) {
+        this.histories.delete(userId);
+        this.dirty.delete(userId);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.histories.size;
+  }
+
+  values(): IterableIterator<UserHistory> {
+    return this.histories.values();
+  }
+
+  abstract flush(): Promise<number>;
+  abstract restore(partitions?: readonly number[]): Promise<RestoreStats>;
+  abstract close(): Promise<void>;
+}
+
+/** Histories in process memory only: lost on restart. For tests, demos and single runs. */
+export class MemoryHistoryStore extends BaseHistoryStore {
+  readonly kind = 'memory' as const;
+
+  async flush(): Promise<number> {
+    const n = this.dirty.size;
+    this.dirty.clear();
+    return n;
+  }
+
+  async restore(): Promise<RestoreStats> {
+    return { records: 0, users: this.histories.size, invalid: 0, ms: 0 };
+  }
+
+  async close(): Promise<void> {}
+}

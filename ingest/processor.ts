@@ -1,0 +1,249 @@
+import type { IngestArchive, InteractionRow, ItemRow } from '../infra/clickhouse';
+import type { HistoryStore } from '../infra/history';
+import { Instrumentation } from '../instrumentation';
+import { createLogger } from '../logging';
+import type { IngestConfig } from '../schemas/config';
+import { interactionEventSchema, itemEventSchema, type DeadLetter, type InteractionEvent, type ItemEvent } from '../schemas/events';
+import { BatchPipeline } from './batchPipeline';
+import { decodeEvents, dedupeEvents, rollingHistory, sessionize, skipApplied } from './operators';
+import type { IngestBatch, RawBatch, Sourced } from './types';
+
+const log = createLogger('ingest.processor');
+
+/** The next offset to consume, per topic-partition (what Kafka commits). */
+export interface CommitOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** Somewhere dead letters go: the dead-letter topic, the ClickHouse table, a list in tests. */
+export interface DeadLetterSink {
+  publish(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+export interface IngestProcessorOptions {
+  readonly config: Pick<IngestConfig, 'topics' | 'history' | 'dedupe' | 'flush' | 'limits'>;
+  /** Restored before the processor is created: its users' event ids seed the dedupe window. */
+  readonly store: HistoryStore;
+  readonly archive?: IngestArchive | undefined;
+  readonly deadLetters: readonly DeadLetterSink[];
+  /** Commits offsets once their effects are durable. */
+  readonly commit: (offsets: CommitOffset[]) => Promise<void>;
+  readonly instrumentation?: Instrumentation;
+  readonly now?: () => number;
+}
+
+export interface IngestTotals {
+  messages: number;
+  accepted: number;
+  items: number;
+  deadLetters: number;
+  skipped: number;
+  flushes: number;
+  deadLetterCodes: Record<string, number>;
+}
+
+interface Pending {
+  interactions: InteractionRow[];
+  items: ItemRow[];
+  deadLetters: DeadLetter[];
+  offsets: Map<string, CommitOffset>;
+  messages: number;
+  since: number | undefined;
+}
+
+const emptyPending = (): Pending => ({ interactions: [], items: [], deadLetters: [], offsets: new Map(), messages: 0, since: undefined });
+
+function interactionRow(e: Sourced<InteractionEvent>, ingestedAt: number): InteractionRow {
+  const { event, origin } = e;
+  return {
+    event_id: event.eventId,
+    user_id: event.userId,
+    item_id: event.itemId,
+    type: event.type,
+    value: event.value ?? null,
+    ts: event.ts,
+    session_index: e.sessionIndex ?? 0,
+    source: event.source ?? '',
+    context: event.context ? JSON.stringify(event.context) : '',
+    topic: origin.topic,
+    partition: origin.partition,
+    offset: e.offset,
+    ingested_at: ingestedAt,
+  };
+}
+
+function itemRow(e: Sourced<ItemEvent>, ingestedAt: number): ItemRow {
+  const { event, origin } = e;
+  return {
+    item_id: event.itemId,
+    ts: event.ts,
+    title: event.title ?? '',
+    brand: event.brand ?? '',
+    categories: event.categories ?? [],
+    description: event.description ?? '',
+    features: event.features ?? [],
+    meta: event.meta ?? '',
+    topic: origin.topic,
+    partition: origin.partition,
+    offset: e.offset,
+    ingested_at: ingestedAt,
+  };
+}
+
+/**
+ * The ingest stage for one process: runs each source batch through the operators (decode and
+ * validate, skip redeliveries, de-duplicate, rolling history, sessions), buffers the effects, and
+ * flushes them in a fixed order: archive rows and dead letters, then the history changelog, then
+ * the offset commit. A crash anywhere before the commit replays the batches, and the replay is
+ * recognised (per-user applied offsets), so nothing is lost or applied twice.
+ */
+export class IngestProcessor {
+  readonly totals: IngestTotals = { messages: 0, accepted: 0, items: 0, deadLetters: 0, skipped: 0, flushes: 0, deadLetterCodes: {} };
+  private readonly interactions: BatchPipeline<RawBatch, IngestBatch<InteractionEvent>>;
+  private readonly catalog: BatchPipeline<RawBatch, IngestBatch<ItemEvent>>;
+  private readonly instrumentation: Instrumentation;
+  private readonly now: () => number;
+  private pending: Pending = emptyPending();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: IngestProcessorOptions) {
+    const { config, store } = options;
+    this.now = options.now ?? Date.now;
+    this.instrumentation = options.instrumentation ?? new Instrumentation();
+    const initialIds = function* (): Generator<{ eventId: string; ts: number }> {
+      for (const h of store.values()) for (let i = 0; i < h.eventIds.length; i++) yield { eventId: h.eventIds[i]!, ts: h.timestamps[i]! };
+    };
+    this.interactions = new BatchPipeline((raw$) =>
+      raw$.pipe(
+        decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now }),
+        skipApplied((e) => store.appliedOffset(e.event.userId, e.origin.topic, e.origin.partition) >= e.offset),
+        dedupeEvents({ maxIds: config.dedupe.maxIds, windowMs: config.dedupe.windowMs, initial: initialIds(), now: this.now }),
+        rollingHistory({ state: store, maxLength: config.history.maxLength, toleranceMs: config.history.outOfOrderToleranceMs, now: this.now }),
+        sessionize({ gapMs: config.history.sessionGapMs, state: store }),
+      ),
+    );
+    this.catalog = new BatchPipeline((raw$) => raw$.pipe(decodeEvents({ schema: itemEventSchema(config.limits), limits: config.limits, now: this.now })));
+  }
+
+  /** Starts the timer that flushes pending work at least every `flush.intervalMs`. */
+  startTimer(): void {
+    this.timer ??= setInterval(() => {
+      const since = this.pending.since;
+      if (since !== undefined && this.now() - since >= this.options.config.flush.intervalMs) {
+        this.flush().catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
+      }
+    }, Math.max(10, Math.floor(this.options.config.flush.intervalMs / 4)));
+    this.timer.unref();
+  }
+
+  /** Processes one source batch (serialised with flushes) and flushes when the policy says so. */
+  process(batch: RawBatch): Promise<void> {
+    return this.serialise(async () => {
+      await this.apply(batch);
+      const { maxEvents, intervalMs } = this.options.config.flush;
+      const since = this.pending.since;
+      if (this.pending.messages >= maxEvents || (since !== undefined && this.now() - since >= intervalMs)) await this.doFlush();
+    });
+  }
+
+  /** Makes all pending work durable and commits its offsets. */
+  flush(): Promise<void> {
+    return this.serialise(() => this.doFlush());
+  }
+
+  /**
+   * Forgets everything not yet durable for partitions this process no longer owns (after a
+   * rebalance): their new owner replays them from the last commit.
+   */
+  dropPartitions(topic: string, partitions: readonly number[]): Promise<void> {
+    return this.serialise(async () => {
+      const gone = new Set(partitions);
+      const p = this.pending;
+      const keep = (origin: { topic: string; partition: number }): boolean => origin.topic !== topic || !gone.has(origin.partition);
+      p.interactions = p.interactions.filter((r) => keep(r));
+      p.items = p.items.filter((r) => keep(r));
+      p.deadLetters = p.deadLetters.filter((d) => keep(d.origin));
+      for (const part of partitions) p.offsets.delete(`${topic}/${part}`);
+      if (topic === this.options.config.topics.interactions) this.options.store.dropPartitions(partitions);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    this.interactions.close();
+    this.catalog.close();
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(raw: RawBatch): Promise<void> {
+    const started = this.now();
+    const isCatalog = raw.topic === this.options.config.topics.catalog;
+    const out: IngestBatch<InteractionEvent | ItemEvent> = isCatalog ? await this.catalog.process(raw) : await this.interactions.process(raw);
+    const p = this.pending;
+    const at = this.now();
+    if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
+    else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
+    const codes: Record<string, number> = {};
+    for (const d of out.deadLetters) {
+      p.deadLetters.push(d);
+      codes[d.error.code] = (codes[d.error.code] ?? 0) + 1;
+      this.totals.deadLetterCodes[d.error.code] = (this.totals.deadLetterCodes[d.error.code] ?? 0) + 1;
+    }
+    if (out.lastOffset !== undefined) {
+      p.offsets.set(`${raw.topic}/${raw.partition}`, { topic: raw.topic, partition: raw.partition, offset: String(Number(out.lastOffset) + 1) });
+    }
+    p.messages += raw.messages.length;
+    p.since ??= at;
+    this.totals.messages += raw.messages.length;
+    if (isCatalog) this.totals.items += out.events.length;
+    else this.totals.accepted += out.events.length;
+    this.totals.deadLetters += out.deadLetters.length;
+    this.totals.skipped += out.skipped;
+    this.instrumentation.emit('ingest.batch_end', {
+      topic: raw.topic,
+      partition: raw.partition,
+      messages: raw.messages.length,
+      accepted: out.events.length,
+      deadLetters: out.deadLetters.length,
+      deadLetterCodes: codes,
+      skipped: out.skipped,
+      durationMs: this.now() - started,
+    });
+  }
+
+  private async doFlush(): Promise<void> {
+    const p = this.pending;
+    if (p.messages === 0 && p.offsets.size === 0) return;
+    const started = this.now();
+    const { archive, deadLetters, store } = this.options;
+    // 1. archive rows and dead letters, 2. histories, 3. offsets: each step only after the one before is durable.
+    await Promise.all([
+      archive && p.interactions.length > 0 ? archive.insertInteractions(p.interactions) : undefined,
+      archive && p.items.length > 0 ? archive.insertItems(p.items) : undefined,
+      ...(p.deadLetters.length > 0 ? deadLetters.map((sink) => sink.publish(p.deadLetters)) : []),
+    ]);
+    const histories = await store.flush();
+    const offsets = [...p.offsets.values()];
+    await this.options.commit(offsets);
+    this.pending = emptyPending();
+    this.totals.flushes++;
+    this.instrumentation.emit('ingest.flush_end', {
+      messages: p.messages,
+      archived: p.interactions.length + p.items.length,
+      deadLetters: p.deadLetters.length,
+      histories,
+      committed: offsets.length,
+      durationMs: this.now() - started,
+    });
+  }
+}

@@ -1,0 +1,48 @@
+import { EventEmitter } from 'node:events';
+
+/**
+ * Instrumentation events, declared in one place. Listeners get a typed payload; the CLI, tests
+ * and metrics subscribe to them instead of parsing logs.
+ */
+export interface InstrumentationEvents {
+  /** One source batch went through the ingest operators. */
+  'ingest.batch_end': {
+    topic: string;
+    partition: number;
+    messages: number;
+    accepted: number;
+    deadLetters: number;
+    /** Dead letters of this batch by error code. */
+    deadLetterCodes: Record<string, number>;
+    skipped: number;
+    durationMs: number;
+  };
+  /** Pending work was made durable and offsets committed. */
+  'ingest.flush_end': {
+    messages: number;
+    archived: number;
+    deadLetters: number;
+    histories: number;
+    committed: number;
+    durationMs: number;
+  };
+  /** Histories were restored from the changelog. */
+  'ingest.restore_end': { records: number; users: number; invalid: number; durationMs: number };
+  /** A micro-epoch of training finished (trainer). */
+  'trainer.micro_epoch_end': { runId: string; epoch: number; samples: number; loss: number; durationMs: number };
+}
+
+export type InstrumentationName = keyof InstrumentationEvents;
+
+export class Instrumentation {
+  private readonly emitter = new EventEmitter();
+
+  emit<K extends InstrumentationName>(name: K, payload: InstrumentationEvents[K]): void {
+    this.emitter.emit(name, payload);
+  }
+
+  on<K extends InstrumentationName>(name: K, listener: (payload: InstrumentationEvents[K]) => void): () => void {
+    this.emitter.on(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+}
