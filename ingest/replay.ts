@@ -26,9 +26,8 @@ export interface ReplayProgress {
 }
 
 function toMessage(e: ReplayEvent): Message {
-  return e.kind === 'item'
-    ? { key: e.event.itemId, value: JSON.stringify(e.event) }
-    : { key: e.event.userId, value: JSON.stringify(e.event) };
+  const m = encodeReplayEvent(e);
+  return { key: m.key, value: m.value };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,12 +89,26 @@ export function partitionOf(key: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
+/** A message ready to publish: which stream it belongs to, its key and bytes. */
+export interface EncodedMessage {
+  readonly stream: 'catalog' | 'interactions';
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+export function encodeReplayEvent(e: ReplayEvent): EncodedMessage {
+  return e.kind === 'item'
+    ? { stream: 'catalog', key: e.event.itemId, value: Buffer.from(JSON.stringify(e.event)) }
+    : { stream: 'interactions', key: e.event.userId, value: Buffer.from(JSON.stringify(e.event)) };
+}
+
 /**
- * Turns replay events into raw batches for the in-process source: keyed partitioning, per
- * partition offsets, batches of at most `batchSize` messages of one topic-partition.
+ * Turns messages into raw batches for the in-process source, as a keyed producer and a broker
+ * would: partition by key hash, offsets per partition, batches of at most `batchSize` messages
+ * of one topic-partition.
  */
 export function* replayBatches(
-  events: Iterable<ReplayEvent>,
+  messages: Iterable<EncodedMessage>,
   options: { topics: Pick<TopicsConfig, 'interactions' | 'catalog'>; partitions?: number; batchSize?: number },
 ): Generator<RawBatch> {
   const partitions = options.partitions ?? 4;
@@ -108,10 +121,9 @@ export function* replayBatches(
     open.clear();
     buffered = 0;
   }
-  for (const e of events) {
-    const topic = e.kind === 'item' ? options.topics.catalog : options.topics.interactions;
-    const key = e.kind === 'item' ? e.event.itemId : e.event.userId;
-    const partition = partitionOf(key, partitions);
+  for (const m of messages) {
+    const topic = m.stream === 'catalog' ? options.topics.catalog : options.topics.interactions;
+    const partition = partitionOf(m.key, partitions);
     const id = `${topic}/${partition}`;
     const offset = offsets.get(id) ?? 0;
     offsets.set(id, offset + 1);
@@ -120,7 +132,7 @@ export function* replayBatches(
       batch = { topic, partition, messages: [] };
       open.set(id, batch);
     }
-    batch.messages.push({ offset: String(offset), key: Buffer.from(key), value: Buffer.from(JSON.stringify(e.event)) });
+    batch.messages.push({ offset: String(offset), key: Buffer.from(m.key), value: m.value });
     buffered++;
     if (buffered >= batchSize * partitions) yield* drain();
   }

@@ -1,6 +1,6 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
-import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, type HistoryStore } from '../infra/history';
+import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, ensureTopics, type HistoryStore } from '../infra/history';
 import { KafkaDeadLetterPublisher, createKafka } from '../infra/kafka';
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
@@ -57,6 +57,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   const usesKafka = options.batches === undefined;
   const kafka: Kafka | undefined = usesKafka || ingest.historyStore === 'changelog' ? createKafka(config.kafka, 'ingest') : undefined;
 
+  if (usesKafka && kafka) await ensureTopics(kafka, [ingest.topics.interactions, ingest.topics.catalog]);
   let store: HistoryStore;
   if (ingest.historyStore === 'changelog' && kafka) {
     store = new ChangelogHistoryStore({ kafka, topic: ingest.topics.changelog, groupPrefix: `${ingest.groupId}-changelog` });
@@ -80,7 +81,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   }
 
   const source: EventSource = usesKafka
-    ? new KafkaSource({ kafka: kafka as Kafka, groupId: ingest.groupId, topics: [ingest.topics.interactions, ingest.topics.catalog], fromBeginning: ingest.fromBeginning })
+    ? new KafkaSource({ kafka: kafka as Kafka, groupId: ingest.groupId, topics: [ingest.topics.interactions, ingest.topics.catalog], fromBeginning: ingest.fromBeginning, consumer: ingest.consumer })
     : new InProcessSource(options.batches as Iterable<RawBatch>);
   const processor = new IngestProcessor({ config: ingest, store, archive, deadLetters: sinks, commit: (o) => source.commit(o), instrumentation });
   processor.startTimer();
@@ -117,9 +118,11 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     await processor.process(batch);
   }, onAssignment);
   if (options.idleExitMs !== undefined) {
+    // Idle means: consuming (joined to the group, or in-process) and no batch for idleExitMs.
     const idle = options.idleExitMs;
     idleTimer = setInterval(() => {
-      if (Date.now() - lastBatchAt >= idle) void stop();
+      const joinedAt = source instanceof KafkaSource ? source.joinedAt : 0;
+      if (joinedAt !== undefined && Date.now() - Math.max(lastBatchAt, joinedAt) >= idle) void stop();
     }, Math.min(1000, idle));
   }
   const done = (async () => {

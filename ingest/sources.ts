@@ -1,6 +1,7 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import { KafkaError } from '../errors';
 import { createLogger } from '../logging';
+import type { ConsumerConfig } from '../schemas/config';
 import type { CommitOffset } from './processor';
 import type { RawBatch } from './types';
 
@@ -32,8 +33,7 @@ export interface KafkaSourceOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
-  /** Largest fetch per partition (bytes): bigger batches amortise per-batch work. */
-  readonly maxBytesPerPartition?: number;
+  readonly consumer: ConsumerConfig;
 }
 
 /**
@@ -46,6 +46,8 @@ export class KafkaSource implements EventSource {
   private consumer: Consumer | undefined;
   private stopping = false;
   private owned = new Map<string, Set<number>>();
+  /** When the consumer last joined its group (undefined until it has). */
+  joinedAt: number | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {}
 
@@ -53,7 +55,10 @@ export class KafkaSource implements EventSource {
     const { kafka, groupId, topics } = this.options;
     const consumer = kafka.consumer({
       groupId,
-      maxBytesPerPartition: this.options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      maxBytesPerPartition: this.options.consumer.maxBytesPerPartition,
+      sessionTimeout: this.options.consumer.sessionTimeoutMs,
+      rebalanceTimeout: this.options.consumer.rebalanceTimeoutMs,
+      heartbeatInterval: this.options.consumer.heartbeatIntervalMs,
       maxBytes: 32 * 1024 * 1024,
       maxWaitTimeInMs: 200,
       retry: { retries: 5 },
@@ -69,6 +74,7 @@ export class KafkaSource implements EventSource {
         changes.push({ topic, assigned: [...after].filter((p) => !before.has(p)), revoked: [...before].filter((p) => !after.has(p)) });
       }
       this.owned = now;
+      this.joinedAt = Date.now();
       pendingChanges.push(...changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0));
       log.info({ groupId, assignment: payload.memberAssignment }, 'joined consumer group');
     });

@@ -104,9 +104,30 @@ export const FlushConfig = z
   .describe('When processed batches are made durable and their offsets committed.');
 export type FlushConfig = z.infer<typeof FlushConfig>;
 
+export const ConsumerConfig = z
+  .strictObject({
+    sessionTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe('A member that sends no heartbeat for this long is removed from the group (crash detection).'),
+    rebalanceTimeoutMs: z.number().int().positive().default(60_000).describe('How long a rebalance waits for members to rejoin.'),
+    heartbeatIntervalMs: z.number().int().positive().default(3000).describe('Heartbeat period; well below the session timeout.'),
+    maxBytesPerPartition: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 1024 * 1024)
+      .describe('Largest fetch per partition: bigger batches amortise per-batch work.'),
+  })
+  .describe('Kafka consumer-group settings of the ingest stage.');
+export type ConsumerConfig = z.infer<typeof ConsumerConfig>;
+
 export const IngestConfig = z
   .strictObject({
     groupId: z.string().min(1).default('streamrec-ingest').describe('Consumer group of the ingest stage.'),
+    consumer: ConsumerConfig.default(ConsumerConfig.parse({})),
     topics: TopicsConfig.default(TopicsConfig.parse({})),
     history: HistoryConfig.default(HistoryConfig.parse({})),
     dedupe: DedupeConfig.default(DedupeConfig.parse({})),

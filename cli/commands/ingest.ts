@@ -40,5 +40,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
+      // Everything is flushed, committed and closed; do not wait for client timers to wind down.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
     });
 }

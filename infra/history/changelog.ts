@@ -209,6 +209,29 @@ export async function ensureChangelogTopic(kafka: Kafka, changelog: string, sour
 }
 
 /**
+ * Makes sure topics exist before a consumer subscribes to them: creates them where the cluster
+ * allows admin requests, and otherwise asks for their metadata, which auto-creates them on
+ * brokers that allow it (librdkafka's mock).
+ */
+export async function ensureTopics(kafka: Kafka, topics: readonly string[], numPartitions = 4): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions })), waitForLeaders: true });
+    } catch (error) {
+      log.debug({ err: (error as Error).message }, 'createTopics not available; relying on auto-creation');
+    }
+    await admin.fetchTopicMetadata({ topics: missing });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * Follows a changelog continuously (for serving or other readers): applies every record to
  * `onHistory` as it arrives. Returns a handle to stop following.
  */
