@@ -25,6 +25,10 @@ export interface InstrumentationEvents {
     histories: number;
     committed: number;
     durationMs: number;
+    /** Time spent writing archive rows and dead letters, the changelog, and committing. */
+    archiveMs: number;
+    historiesMs: number;
+    commitMs: number;
   };
   /** Histories were restored from the changelog. */
   'ingest.restore_end': { records: number; users: number; invalid: number; durationMs: number };

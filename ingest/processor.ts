@@ -4,6 +4,7 @@ import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { IngestConfig } from '../schemas/config';
 import { interactionEventSchema, itemEventSchema, type DeadLetter, type InteractionEvent, type ItemEvent } from '../schemas/events';
+import { fastInteraction } from '../schemas/fastInteraction';
 import { BatchPipeline } from './batchPipeline';
 import { decodeEvents, dedupeEvents, rollingHistory, sessionize, skipApplied } from './operators';
 import type { IngestBatch, RawBatch, Sourced } from './types';
@@ -45,7 +46,11 @@ export interface IngestTotals {
 }
 
 interface Pending {
+  /** Archive rows not yet sent. */
   interactions: InteractionRow[];
+  /** Archive inserts already started for this pending set (sent in chunks while processing). */
+  archiveWrites: Array<Promise<void>>;
+  archivedRows: number;
   items: ItemRow[];
   deadLetters: DeadLetter[];
   offsets: Map<string, CommitOffset>;
@@ -53,7 +58,16 @@ interface Pending {
   since: number | undefined;
 }
 
-const emptyPending = (): Pending => ({ interactions: [], items: [], deadLetters: [], offsets: new Map(), messages: 0, since: undefined });
+const emptyPending = (): Pending => ({
+  interactions: [],
+  archiveWrites: [],
+  archivedRows: 0,
+  items: [],
+  deadLetters: [],
+  offsets: new Map(),
+  messages: 0,
+  since: undefined,
+});
 
 function interactionRow(e: Sourced<InteractionEvent>, ingestedAt: number): InteractionRow {
   const { event, origin } = e;
@@ -108,6 +122,9 @@ export class IngestProcessor {
   private pending: Pending = emptyPending();
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** The flush being written while processing goes on (at most one). */
+  private inFlight: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(private readonly options: IngestProcessorOptions) {
     const { config, store } = options;
@@ -118,7 +135,7 @@ export class IngestProcessor {
     };
     this.interactions = new BatchPipeline((raw$) =>
       raw$.pipe(
-        decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now }),
+        decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now, fastPath: fastInteraction }),
         skipApplied((e) => store.appliedOffset(e.event.userId, e.origin.topic, e.origin.partition) >= e.offset),
         dedupeEvents({ maxIds: config.dedupe.maxIds, windowMs: config.dedupe.windowMs, initial: initialIds(), now: this.now }),
         rollingHistory({ state: store, maxLength: config.history.maxLength, toleranceMs: config.history.outOfOrderToleranceMs, now: this.now }),
@@ -139,19 +156,28 @@ export class IngestProcessor {
     this.timer.unref();
   }
 
-  /** Processes one source batch (serialised with flushes) and flushes when the policy says so. */
+  /**
+   * Processes one source batch (serialised with flushes). When the flush policy says so, the
+   * pending work starts flushing in the background while the next batches are processed; a
+   * second flush waits for the first, so flushes (and commits) stay in order.
+   */
   process(batch: RawBatch): Promise<void> {
     return this.serialise(async () => {
+      this.throwIfFailed();
       await this.apply(batch);
       const { maxEvents, intervalMs } = this.options.config.flush;
       const since = this.pending.since;
-      if (this.pending.messages >= maxEvents || (since !== undefined && this.now() - since >= intervalMs)) await this.doFlush();
+      if (this.pending.messages >= maxEvents || (since !== undefined && this.now() - since >= intervalMs)) await this.startFlush();
     });
   }
 
-  /** Makes all pending work durable and commits its offsets. */
+  /** Makes all pending work durable and commits its offsets; resolves when done. */
   flush(): Promise<void> {
-    return this.serialise(() => this.doFlush());
+    return this.serialise(async () => {
+      await this.startFlush();
+      await this.inFlight;
+      this.throwIfFailed();
+    });
   }
 
   /**
@@ -193,6 +219,17 @@ export class IngestProcessor {
     const at = this.now();
     if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
     else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
+    // Send archive rows in chunks as they accumulate, so the insert overlaps with processing;
+    // the flush waits for every chunk before it writes the changelog.
+    const { archive } = this.options;
+    if (archive && p.interactions.length >= this.options.config.flush.archiveChunkRows) {
+      const chunk = p.interactions;
+      p.interactions = [];
+      p.archivedRows += chunk.length;
+      const write = archive.insertInteractions(chunk);
+      write.catch(() => undefined); // handled when the flush awaits it
+      p.archiveWrites.push(write);
+    }
     const codes: Record<string, number> = {};
     for (const d of out.deadLetters) {
       p.deadLetters.push(d);
@@ -221,29 +258,56 @@ export class IngestProcessor {
     });
   }
 
-  private async doFlush(): Promise<void> {
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /**
+   * Takes the pending work and starts writing it: the history changes are serialised now (so
+   * later batches cannot leak into this flush), then archive rows and dead letters, then the
+   * history changelog, then the offset commit are each written only after the step before is
+   * durable. A failure stops the processor: later calls reject with it.
+   */
+  private async startFlush(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    this.throwIfFailed();
     const p = this.pending;
     if (p.messages === 0 && p.offsets.size === 0) return;
-    const started = this.now();
-    const { archive, deadLetters, store } = this.options;
-    // 1. archive rows and dead letters, 2. histories, 3. offsets: each step only after the one before is durable.
-    await Promise.all([
-      archive && p.interactions.length > 0 ? archive.insertInteractions(p.interactions) : undefined,
-      archive && p.items.length > 0 ? archive.insertItems(p.items) : undefined,
-      ...(p.deadLetters.length > 0 ? deadLetters.map((sink) => sink.publish(p.deadLetters)) : []),
-    ]);
-    const histories = await store.flush();
-    const offsets = [...p.offsets.values()];
-    await this.options.commit(offsets);
     this.pending = emptyPending();
-    this.totals.flushes++;
-    this.instrumentation.emit('ingest.flush_end', {
-      messages: p.messages,
-      archived: p.interactions.length + p.items.length,
-      deadLetters: p.deadLetters.length,
-      histories,
-      committed: offsets.length,
-      durationMs: this.now() - started,
-    });
+    const histories = this.options.store.prepareFlush();
+    const started = this.now();
+    const { archive, deadLetters } = this.options;
+    this.inFlight = (async () => {
+      await Promise.all([
+        ...p.archiveWrites,
+        archive && p.interactions.length > 0 ? archive.insertInteractions(p.interactions) : undefined,
+        archive && p.items.length > 0 ? archive.insertItems(p.items) : undefined,
+        ...(p.deadLetters.length > 0 ? deadLetters.map((sink) => sink.publish(p.deadLetters)) : []),
+      ]);
+      const archived = this.now();
+      await histories.write();
+      const written = this.now();
+      const offsets = [...p.offsets.values()];
+      await this.options.commit(offsets);
+      this.totals.flushes++;
+      this.instrumentation.emit('ingest.flush_end', {
+        messages: p.messages,
+        archived: p.archivedRows + p.interactions.length + p.items.length,
+        deadLetters: p.deadLetters.length,
+        histories: histories.count,
+        committed: offsets.length,
+        durationMs: this.now() - started,
+        archiveMs: archived - started,
+        historiesMs: written - archived,
+        commitMs: this.now() - written,
+      });
+    })()
+      .catch((error: unknown) => {
+        this.failure = error;
+        log.error({ err: error }, 'flush failed: offsets not committed; the processor stops');
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
   }
 }

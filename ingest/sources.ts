@@ -7,6 +7,8 @@ import type { RawBatch } from './types';
 
 const log = createLogger('ingest.source');
 
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
+
 /** Called for every batch; resolves when the batch's in-memory effects are applied. */
 export type BatchHandler = (batch: RawBatch) => Promise<void>;
 
@@ -104,9 +106,23 @@ export class KafkaSource implements EventSource {
     await Promise.race([crashed, new Promise<void>((resolve) => consumer.on(consumer.events.STOP, () => resolve()))]);
   }
 
+  /**
+   * Commits offsets. A commit refused because the group is rebalancing is logged, not fatal: the
+   * partitions' effects are durable, and their owner after the rebalance replays from the last
+   * accepted commit, recognising what was applied (at-least-once with idempotent application).
+   */
   async commit(offsets: CommitOffset[]): Promise<void> {
     if (!this.consumer || offsets.length === 0) return;
-    await this.consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+    try {
+      await this.consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+    } catch (error) {
+      const type = (error as { type?: string }).type ?? (error as { cause?: { type?: string } }).cause?.type;
+      if (type && REBALANCE_ERRORS.has(type)) {
+        log.warn({ type, offsets }, 'offset commit refused during a rebalance; the partitions\' next owner replays from the last commit');
+        return;
+      }
+      throw new KafkaError(`offset commit failed: ${(error as Error).message}`, { cause: error, retriable: true });
+    }
   }
 
   /** Stops fetching; the batch in flight finishes first. Call `disconnect` after the final commit. */

@@ -97,9 +97,23 @@ export const FlushConfig = z
       .number()
       .int()
       .min(1)
-      .default(50_000)
+      .default(100_000)
       .describe('Flush (archive, dead letters, changelog, then commit) once this many messages are pending.'),
-    intervalMs: z.number().int().min(1).default(1000).describe('Flush at least this often while messages are pending.'),
+    intervalMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(2000)
+      .describe(
+        'Flush at least this often while messages are pending. Longer intervals coalesce more history updates per user ' +
+          '(fewer changelog records) but replay more after a crash and delay what changelog followers see.',
+      ),
+    archiveChunkRows: z
+      .number()
+      .int()
+      .min(1)
+      .default(20_000)
+      .describe('Archive rows are sent to ClickHouse in chunks of this size while processing goes on; a flush waits for them.'),
   })
   .describe('When processed batches are made durable and their offsets committed.');
 export type FlushConfig = z.infer<typeof FlushConfig>;

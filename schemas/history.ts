@@ -35,9 +35,16 @@ export const UserHistory = z
   .describe('A user\'s rolling history.');
 export type UserHistory = z.infer<typeof UserHistory>;
 
-/** The key of a source partition in {@link UserHistory.offsets}. */
+const partitionKeys = new Map<string, string[]>();
+
+/** The key of a source partition in {@link UserHistory.offsets} (memoised: called per event). */
 export function partitionKey(topic: string, partition: number): string {
-  return `${topic}/${partition}`;
+  let keys = partitionKeys.get(topic);
+  if (!keys) {
+    keys = [];
+    partitionKeys.set(topic, keys);
+  }
+  return (keys[partition] ??= `${topic}/${partition}`);
 }
 
 export function emptyHistory(userId: string, partition: number): UserHistory {

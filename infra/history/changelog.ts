@@ -4,7 +4,7 @@ import { ConfigError, KafkaError } from '../../errors';
 import { createLogger } from '../../logging';
 import { UserHistory } from '../../schemas/history';
 import { sendChunked } from '../kafka/client';
-import { BaseHistoryStore, type RestoreStats } from './store';
+import { BaseHistoryStore, type PreparedHistories, type RestoreStats } from './store';
 
 const log = createLogger('infra.history.changelog');
 
@@ -117,25 +117,29 @@ export class ChangelogHistoryStore extends BaseHistoryStore {
     return this.producer;
   }
 
-  async flush(): Promise<number> {
-    if (this.dirty.size === 0) return 0;
+  prepareFlush(): PreparedHistories {
     const messages = [...this.dirty].flatMap((userId) => {
       const h = this.histories.get(userId);
       return h ? [{ key: userId, value: JSON.stringify(h), partition: h.partition }] : [];
     });
-    try {
-      await sendChunked(await this.connectedProducer(), this.options.topic, messages, {
-        compression: this.options.compression ?? CompressionTypes.GZIP,
-      });
-    } catch (cause) {
-      throw new KafkaError(`cannot write ${messages.length} histories to changelog ${this.options.topic}`, {
-        cause,
-        retriable: true,
-        context: { topic: this.options.topic },
-      });
-    }
     this.dirty.clear();
-    return messages.length;
+    return {
+      count: messages.length,
+      write: async () => {
+        if (messages.length === 0) return;
+        try {
+          await sendChunked(await this.connectedProducer(), this.options.topic, messages, {
+            compression: this.options.compression ?? CompressionTypes.GZIP,
+          });
+        } catch (cause) {
+          throw new KafkaError(`cannot write ${messages.length} histories to changelog ${this.options.topic}`, {
+            cause,
+            retriable: true,
+            context: { topic: this.options.topic },
+          });
+        }
+      },
+    };
   }
 
   async restore(partitions?: readonly number[]): Promise<RestoreStats> {

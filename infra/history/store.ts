@@ -1,5 +1,12 @@
 import { partitionKey, type UserHistory } from '../../schemas/history';
 
+/** Changed histories serialised at one moment, ready to be written (see {@link HistoryStore.prepareFlush}). */
+export interface PreparedHistories {
+  readonly count: number;
+  /** Writes them durably. */
+  write(): Promise<void>;
+}
+
 export interface RestoreStats {
   readonly records: number;
   readonly users: number;
@@ -24,6 +31,11 @@ export interface HistoryStore {
   appliedOffset(userId: string, topic: string, partition: number): number;
   /** Makes every change since the last flush durable (one record per user touched). */
   flush(): Promise<number>;
+  /**
+   * Serialises every change since the last flush now (synchronously) and clears the change
+   * set; the returned write can then run while processing goes on.
+   */
+  prepareFlush(): PreparedHistories;
   /** Loads the durable state; for a changelog, the given source partitions (default: all). */
   restore(partitions?: readonly number[]): Promise<RestoreStats>;
   /** Forgets users whose newest event came from these partitions, with their unflushed changes. */
@@ -56,7 +68,7 @@ export abstract class BaseHistoryStore implements HistoryStore {
   setSession(userId: string, session: UserHistory['session']): void {
     const h = this.histories.get(userId);
     if (!h) return; // sessions are kept only for users with a history
-    this.histories.set(userId, { ...h, session });
+    h.session = session;
     this.dirty.add(userId);
   }
 
@@ -85,7 +97,13 @@ export abstract class BaseHistoryStore implements HistoryStore {
     return this.histories.values();
   }
 
-  abstract flush(): Promise<number>;
+  async flush(): Promise<number> {
+    const prepared = this.prepareFlush();
+    await prepared.write();
+    return prepared.count;
+  }
+
+  abstract prepareFlush(): PreparedHistories;
   abstract restore(partitions?: readonly number[]): Promise<RestoreStats>;
   abstract close(): Promise<void>;
 }
@@ -94,10 +112,10 @@ export abstract class BaseHistoryStore implements HistoryStore {
 export class MemoryHistoryStore extends BaseHistoryStore {
   readonly kind = 'memory' as const;
 
-  async flush(): Promise<number> {
-    const n = this.dirty.size;
+  prepareFlush(): PreparedHistories {
+    const count = this.dirty.size;
     this.dirty.clear();
-    return n;
+    return { count, write: async () => {} };
   }
 
   async restore(): Promise<RestoreStats> {

@@ -4,6 +4,8 @@ import { createLogger } from '../../logging';
 import type { KafkaConfig } from '../../schemas/config';
 
 const kafkaLog = createLogger('kafkajs');
+// The default (Java-compatible murmur2) partitioner is the one we want; no need to warn about it.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 function logCreator(): (entry: LogEntry) => void {
   return ({ level, log: { message, ...extra } }) => {

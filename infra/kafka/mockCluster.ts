@@ -1,5 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { KafkaError } from '../../errors';
+import { packageRoot } from '../../version';
 
 /**
  * librdkafka's mock cluster (a Kafka-protocol broker on TCP, from Debian's `kcat` package),
@@ -12,15 +17,47 @@ export interface MockCluster {
   stop(): Promise<void>;
 }
 
-export async function startMockCluster(options: { brokers?: number; timeoutMs?: number } = {}): Promise<MockCluster> {
+export interface MockClusterOptions {
+  readonly brokers?: number;
+  readonly timeoutMs?: number;
+  /**
+   * Topics to create up front with these partition counts. Needs a C compiler and
+   * librdkafka-dev (Debian); the helper in native/mock_cluster.c is compiled once and cached.
+   */
+  readonly topics?: ReadonlyArray<{ readonly name: string; readonly partitions: number }>;
+}
+
+/** Compiles native/mock_cluster.c into the cache (once per source version) and returns its path. */
+function mockClusterBinary(): string {
+  const source = path.join(packageRoot(), 'infra', 'kafka', 'native', 'mock_cluster.c');
+  const code = readFileSync(source);
+  const dir = path.join(process.env.STREAMREC_CACHE_DIR ?? path.join(homedir(), '.cache', 'streamrec'), 'bin');
+  const binary = path.join(dir, `mock_cluster-${createHash('sha256').update(code).digest('hex').slice(0, 12)}`);
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${binary}.${process.pid}.tmp`;
+  const cc = spawnSync('cc', ['-O2', '-o', tmp, source, '-lrdkafka'], { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    throw new KafkaError(`cannot build the mock cluster helper (needs cc and Debian package librdkafka-dev): ${cc.stderr || cc.error?.message}`);
+  }
+  renameSync(tmp, binary);
+  return binary;
+}
+
+export async function startMockCluster(options: MockClusterOptions = {}): Promise<MockCluster> {
   const count = options.brokers ?? 1;
   let child: ChildProcess;
+  const native = options.topics !== undefined && options.topics.length > 0;
   try {
-    child = spawn('kcat', ['-b', '127.0.0.1:1', '-X', `test.mock.num.brokers=${count}`, '-C', '-t', '__streamrec_keepalive', '-o', 'end', '-q'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    child = native
+      ? spawn(mockClusterBinary(), [String(count), ...(options.topics ?? []).map((t) => `${t.name}:${t.partitions}`)], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
+      : spawn('kcat', ['-b', '127.0.0.1:1', '-X', `test.mock.num.brokers=${count}`, '-C', '-t', '__streamrec_keepalive', '-o', 'end', '-q'], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
   } catch (cause) {
-    throw new KafkaError('cannot start kcat (install Debian package kcat)', { cause });
+    throw new KafkaError('cannot start the mock cluster (install Debian package kcat)', { cause });
   }
   const brokers = await new Promise<string[]>((resolve, reject) => {
     let text = '';
@@ -32,27 +69,34 @@ export async function startMockCluster(options: { brokers?: number; timeoutMs?: 
       clearTimeout(timer);
       reject(new KafkaError(`cannot start kcat (install Debian package kcat): ${error.message}`, { cause: error }));
     });
-    child.stderr?.on('data', (data: Buffer) => {
+    const onData = (data: Buffer): void => {
       text += data.toString();
-      const match = /replaced with ([0-9.:,]+)/.exec(text);
+      const match = /(?:replaced with|BOOTSTRAP) ([0-9.:,]+)/.exec(text);
       if (match) {
         clearTimeout(timer);
         resolve((match[1] as string).split(',').filter((b) => b.length > 0));
       }
-    });
+    };
+    child.stderr?.on('data', onData);
+    child.stdout?.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new KafkaError(`kcat exited with code ${code} before the mock cluster was ready: ${text.slice(0, 300)}`));
     });
   });
   child.stderr?.resume();
+  child.stdout?.resume();
   return {
     brokers,
     pid: child.pid ?? -1,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };

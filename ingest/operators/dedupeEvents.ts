@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { DeadLetter } from '../../schemas/events';
+import type { DeadLetter, MessageOrigin } from '../../schemas/events';
 import { deadLetter, withEvents, type IngestBatch, type Sourced } from '../types';
 
 export interface DedupeOptions {
@@ -12,10 +12,48 @@ export interface DedupeOptions {
   readonly now?: () => number;
 }
 
-interface Seen {
-  readonly ts: number;
-  readonly where: string;
+/**
+ * The remembered ids: a map for lookups plus a FIFO of (id, ts) in arrival order for eviction,
+ * so that each event costs O(1) and allocates nothing beyond the map entry.
+ */
+class IdWindow {
+  readonly firstSeen = new Map<string, MessageOrigin | undefined>();
+  private ids: string[] = [];
+  private times: number[] = [];
+  private head = 0;
+  newestTs = Number.MIN_SAFE_INTEGER;
+
+  constructor(
+    private readonly maxIds: number,
+    private readonly windowMs: number,
+  ) {}
+
+  add(id: string, ts: number, origin: MessageOrigin | undefined): void {
+    this.firstSeen.set(id, origin);
+    this.ids.push(id);
+    this.times.push(ts);
+    if (ts > this.newestTs) this.newestTs = ts;
+    this.evict();
+  }
+
+  /** Drops the oldest ids while they are beyond the count bound or the time window. */
+  private evict(): void {
+    const horizon = this.newestTs - this.windowMs;
+    while (this.head < this.ids.length && (this.firstSeen.size > this.maxIds || (this.times[this.head] as number) < horizon)) {
+      const id = this.ids[this.head] as string;
+      this.firstSeen.delete(id);
+      this.head++;
+    }
+    if (this.head > 65_536 && this.head * 2 > this.ids.length) {
+      this.ids = this.ids.slice(this.head);
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+  }
 }
+
+const where = (origin: MessageOrigin | undefined): string =>
+  origin ? `${origin.topic}/${origin.partition}@${origin.offset}` : 'before the restart';
 
 /**
  * De-duplicates events by `eventId` within a bounded window (count and event time). The first
@@ -30,39 +68,24 @@ export function dedupeEvents<T extends { eventId: string; ts: number }>(
 ): OperatorFunction<IngestBatch<T>, IngestBatch<T>> {
   const now = options.now ?? Date.now;
   return (source) => {
-    // Map keeps insertion order: the first key is the oldest remembered id.
-    const seen = new Map<string, Seen>();
-    let newestTs = Number.MIN_SAFE_INTEGER;
-    for (const { eventId, ts } of options.initial ?? []) {
-      seen.set(eventId, { ts, where: 'before restart' });
-      newestTs = Math.max(newestTs, ts);
-    }
-    // Drops the oldest entries while they are beyond the count bound or the time window. Only
-    // the front is examined, so this is O(1) amortised per event.
-    const evict = (): void => {
-      for (const [id, entry] of seen) {
-        if (seen.size > options.maxIds || entry.ts < newestTs - options.windowMs) seen.delete(id);
-        else break;
-      }
-    };
+    const window = new IdWindow(options.maxIds, options.windowMs);
+    for (const { eventId, ts } of options.initial ?? []) window.add(eventId, ts, undefined);
     return source.pipe(
       map((batch) => {
-        const kept: Array<Sourced<T>> = [];
+        let kept: Array<Sourced<T>> | undefined;
         const duplicates: DeadLetter[] = [];
-        for (const e of batch.events) {
-          const first = seen.get(e.event.eventId);
-          if (first) {
-            duplicates.push(
-              deadLetter(e.origin, e.raw, 'duplicate', `eventId: ${JSON.stringify(e.event.eventId)} already seen (${first.where})`, 'eventId', now()),
-            );
-            continue;
+        batch.events.forEach((e, i) => {
+          const id = e.event.eventId;
+          if (window.firstSeen.has(id)) {
+            kept ??= batch.events.slice(0, i);
+            const message = `eventId: ${JSON.stringify(id)} already seen (${where(window.firstSeen.get(id))})`;
+            duplicates.push(deadLetter(e.origin, e.raw, 'duplicate', message, 'eventId', now()));
+            return;
           }
-          seen.set(e.event.eventId, { ts: e.event.ts, where: `${e.origin.topic}/${e.origin.partition}@${e.origin.offset}` });
-          if (e.event.ts > newestTs) newestTs = e.event.ts;
-          evict();
-          kept.push(e);
-        }
-        return duplicates.length === 0 ? batch : withEvents(batch, kept, duplicates);
+          window.add(id, e.event.ts, e.origin);
+          kept?.push(e);
+        });
+        return kept === undefined ? batch : withEvents(batch, kept, duplicates);
       }),
     );
   };

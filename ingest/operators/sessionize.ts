@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import { withEvents, type IngestBatch, type Sourced } from '../types';
+import type { IngestBatch } from '../types';
 
 /** A user's current session. */
 export interface SessionMark {
@@ -17,7 +17,7 @@ export interface SessionState {
 /**
  * Splits each user's events into sessions by an inactivity gap: an event more than `gapMs`
  * after the user's previous newest event starts a new session. Each event gets its 0-based
- * `sessionIndex`. Events out of order (earlier than the newest) stay in the current session.
+ * `sessionIndex` (set on the event objects, which the pipeline owns). Events out of order (earlier than the newest) stay in the current session.
  *
  * @example
  * events$.pipe(sessionize({ gapMs: 30 * 60_000, state }))
@@ -29,7 +29,7 @@ export function sessionize<T extends { userId: string; ts: number }>(options: {
   const { gapMs, state } = options;
   return map((batch) => {
     const marks = new Map<string, SessionMark>();
-    const events: Array<Sourced<T>> = batch.events.map((e) => {
+    for (const e of batch.events) {
       const { userId, ts } = e.event;
       const prev = marks.get(userId) ?? state.getSession(userId);
       let mark: SessionMark;
@@ -37,9 +37,10 @@ export function sessionize<T extends { userId: string; ts: number }>(options: {
       else if (ts - prev.lastTs > gapMs) mark = { index: prev.index + 1, startTs: ts, lastTs: ts };
       else mark = { index: prev.index, startTs: prev.startTs, lastTs: Math.max(prev.lastTs, ts) };
       marks.set(userId, mark);
-      return { ...e, sessionIndex: mark.index };
-    });
+      // Annotated in place: the events were created for this pipeline by decodeEvents.
+      (e as { sessionIndex?: number }).sessionIndex = mark.index;
+    }
     for (const [userId, mark] of marks) state.setSession(userId, mark);
-    return withEvents(batch, events);
+    return batch;
   });
 }

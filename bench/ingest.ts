@@ -1,0 +1,157 @@
+/**
+ * `npm run bench -- ingest [--events 200000] [--partitions 16]`
+ *
+ * Produces interaction events to a broker, then consumes the same topic twice: (a) a bare kafkajs
+ * consumer group that only reads the messages, (b) the full ingest path (decode, validate,
+ * dedupe, history update, changelog, ClickHouse archive, commit). Rates are measured from the
+ * first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
+ * librdkafka's mock cluster with the topics pre-created (each mock partition keeps at most
+ * ~5 MiB, so the topic gets enough partitions to hold every event).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Kafka, Message } from 'kafkajs';
+import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
+import { startIngest } from '../ingest';
+import { syntheticInteractions } from '../ingest/synthetic';
+import { KafkaConfig, StreamrecConfig } from '../schemas/config';
+import { loadConfig } from '../schemas/loadConfig';
+import { DEFAULT_LIMITS } from '../schemas/limits';
+
+function arg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+const log = (text: string): void => void process.stderr.write(`[bench ingest] ${text}\n`);
+
+async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<number> {
+  const producer = kafka.producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  const started = Date.now();
+  for (let i = 0; i < messages.length; i += 1000) await sendChunked(producer, topic, messages.slice(i, i + 1000));
+  const seconds = (Date.now() - started) / 1000;
+  await producer.disconnect();
+  return seconds;
+}
+
+async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `bench-raw-${Date.now()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let count = 0;
+  let first = 0;
+  let last = 0;
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          if (first === 0) first = Date.now();
+          count += batch.messages.length;
+          if (count >= total) {
+            last = Date.now();
+            resolve();
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return (last - first) / 1000;
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const events = arg(args, 'events', 200_000);
+  const partitions = arg(args, 'partitions', 16);
+  const stamp = Date.now();
+  const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
+  const external = process.env.KAFKA_BROKERS;
+  const mock = external
+    ? undefined
+    : await startMockCluster({ topics: [{ name: topics.interactions, partitions }, { name: topics.changelog, partitions }] });
+  const brokers = external ? external.split(',') : (mock?.brokers ?? []);
+  const kafka = createKafka(KafkaConfig.parse({ brokers, clientId: 'bench' }));
+  const chDir = mkdtempSync(path.join(tmpdir(), 'streamrec-bench-ingest-'));
+  try {
+    const now = Date.now();
+    const messages: Message[] = [];
+    for (const m of syntheticInteractions({ count: events, users: 20_000, items: 50_000, badRate: 0.01, seed: 97, startTs: now - 30 * 86_400_000, now, toleranceMs: 600_000, maxMessageBytes: 4096, faults: ['not_json', 'truncated', 'missing_user', 'wrong_types', 'unknown_type', 'future_ts', 'negative_ts', 'duplicate', 'late'] })) {
+      messages.push({ key: m.key, value: m.value });
+    }
+    const bytes = messages.reduce((n, m) => n + (m.value as Buffer).length, 0);
+    log(`producing ${events} events (${(bytes / 1e6).toFixed(1)} MB) to ${external ? `external ${brokers}` : `mock cluster, ${partitions} partitions`}`);
+    const produceSeconds = await produce(kafka, topics.interactions, messages);
+
+    log('(a) bare kafkajs consumer');
+    const rawSeconds = await rawConsume(kafka, topics.interactions, events);
+
+    log('(b) full ingest path');
+    // STREAMREC__* environment variables apply (e.g. STREAMREC__INGEST__FLUSH__INTERVAL_MS).
+    const config = loadConfig(StreamrecConfig, {
+      env: process.env,
+      overrides: {
+        kafka: { brokers, clientId: 'bench' },
+        clickhouse: { url: `chdb:${chDir}` },
+        ingest: { groupId: `bench-ingest-${stamp}`, topics, limits: { ...DEFAULT_LIMITS, maxMessageBytes: 4096 } },
+      },
+    });
+    const runtime = await startIngest({ config });
+    const cpuBefore = process.cpuUsage();
+    let first = 0;
+    let operatorMs = 0;
+    let flushMs = 0;
+    let flushes = 0;
+    const steps = { archive: 0, histories: 0, commit: 0 };
+    runtime.instrumentation.on('ingest.batch_end', (b) => {
+      if (first === 0) first = Date.now() - b.durationMs;
+      operatorMs += b.durationMs;
+    });
+    runtime.instrumentation.on('ingest.flush_end', (f) => {
+      flushMs += f.durationMs;
+      flushes++;
+      steps.archive += f.archiveMs;
+      steps.histories += f.historiesMs;
+      steps.commit += f.commitMs;
+    });
+    while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
+    await runtime.processor.flush();
+    const ingestSeconds = (Date.now() - first) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    await runtime.stop();
+    await runtime.done;
+    const totals = runtime.processor.totals;
+
+    const raw = Math.round(events / rawSeconds);
+    const ingest = Math.round(events / ingestSeconds);
+    return {
+      broker: external ? 'external' : `librdkafka mock cluster (${partitions} partitions)`,
+      events,
+      payload_mb: Number((bytes / 1e6).toFixed(1)),
+      produce_events_per_s: Math.round(events / produceSeconds),
+      raw_events_per_s: raw,
+      ingest_events_per_s: ingest,
+      ratio: Number((ingest / raw).toFixed(3)),
+      target: { ratio: 0.8, ingest_events_per_s: 80_000, met: ingest / raw >= 0.8 && ingest >= 80_000 },
+      ingest_breakdown_s: {
+        total: Number(ingestSeconds.toFixed(2)),
+        operators: Number((operatorMs / 1000).toFixed(2)),
+        flushes: Number((flushMs / 1000).toFixed(2)),
+        flush_count: flushes,
+        node_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+        flush_archive_and_dead_letters: Number((steps.archive / 1000).toFixed(2)),
+        flush_changelog: Number((steps.histories / 1000).toFixed(2)),
+        flush_commit: Number((steps.commit / 1000).toFixed(2)),
+      },
+      accepted: totals.accepted,
+      dead_letters: totals.deadLetters,
+      users: runtime.store.size,
+      flush_policy: config.ingest.flush,
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+  } finally {
+    await mock?.stop();
+    rmSync(chDir, { recursive: true, force: true });
+  }
+}
