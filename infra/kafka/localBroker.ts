@@ -6,7 +6,7 @@ const log = createLogger('infra.kafka.local');
 /** A broker for tests, benchmarks and demos, and what kind it is (printed by tests). */
 export interface LocalBroker {
   readonly brokers: string[];
-  readonly kind: 'external (KAFKA_BROKERS)' | 'apache kafka (testcontainers)' | 'librdkafka mock cluster (kcat)';
+  readonly kind: string;
   /** False on the mock: admin createTopics, transactions and idempotent producers are missing. */
   readonly fullKafka: boolean;
   stop(): Promise<void>;
@@ -18,7 +18,12 @@ export interface LocalBroker {
  */
 export async function startLocalBroker(env: NodeJS.ProcessEnv = process.env): Promise<LocalBroker> {
   if (env.KAFKA_BROKERS) {
-    return { brokers: env.KAFKA_BROKERS.split(','), kind: 'external (KAFKA_BROKERS)', fullKafka: env.KAFKA_IS_MOCK !== '1', stop: async () => {} };
+    return {
+      brokers: env.KAFKA_BROKERS.split(','),
+      kind: env.KAFKA_BROKER_KIND ?? 'external (KAFKA_BROKERS)',
+      fullKafka: env.KAFKA_IS_MOCK !== '1',
+      stop: async () => {},
+    };
   }
   if (env.STREAMREC_TRY_CONTAINERS !== '0') {
     try {
