@@ -37,7 +37,9 @@ describe('dataset readers', () => {
     }
     const notIncreasing = ds.sequences.filter((s) => s.timestamps.some((t, i) => i > 0 && t <= s.timestamps[i - 1]!));
     expect(notIncreasing).toEqual([]);
-    expect(ds.items[0]?.meta).toMatch(/\.$/);
+    expect(ds.items[0]?.itemId).toBe('B00TNNWMXI'); // index 0 in Scientific.item2index
+    expect(ds.items.every((e) => e.meta !== undefined && e.title === undefined)).toBe(true);
+    expect(ds.items.find((e) => e.itemId === 'B0000223SI')?.meta).toContain('PORTER-CABLE 740000801');
   });
 
   it('generates the same Scientific timestamps for the same seed and different ones otherwise', async () => {

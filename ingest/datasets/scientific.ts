@@ -124,9 +124,14 @@ export async function readScientific(dir: string, options: ScientificOptions = {
   const textFile = await readAtomicFile(file('text'), ['item_id', 'text']);
   const idCol = columnIndex(textFile, 'item_id', file('text'));
   const textCol = columnIndex(textFile, 'text', file('text'));
-  const catalog: ItemEvent[] = textFile.rows.map((row) => {
-    const meta = (row.fields[textCol] ?? '').trim();
-    return { itemId: row.fields[idCol] as string, ts: START_MS, ...(meta ? { meta } : {}) };
-  });
+  // In item2index order, so that a fresh item registry gives item i the dense id i + 1, the
+  // numbering of the split files; items the index does not know come last.
+  const position = new Map(items.map((raw, i) => [raw, i]));
+  const catalog: ItemEvent[] = textFile.rows
+    .map((row) => {
+      const meta = (row.fields[textCol] ?? '').trim();
+      return { itemId: row.fields[idCol] as string, ts: START_MS, ...(meta ? { meta } : {}) };
+    })
+    .sort((a, b) => (position.get(a.itemId) ?? Infinity) - (position.get(b.itemId) ?? Infinity));
   return { name: 'scientific', dir, items: catalog, sequences, eventType: 'purchase', split, timestampRule: SCIENTIFIC_TIMESTAMP_RULE };
 }

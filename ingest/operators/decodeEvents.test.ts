@@ -2,7 +2,7 @@ import { map } from 'rxjs';
 import { interactionEventSchema, itemEventSchema } from '../../schemas/events';
 import { DEFAULT_LIMITS } from '../../schemas/limits';
 import { decodeEvents } from './decodeEvents';
-import { rawBatch, summary, testScheduler } from './testing';
+import { rawBatch, summary, testScheduler } from './testing/marbles';
 
 const NOW = Date.UTC(2024, 0, 1);
 const decode = () => decodeEvents({ schema: interactionEventSchema(DEFAULT_LIMITS), limits: DEFAULT_LIMITS, now: () => NOW });

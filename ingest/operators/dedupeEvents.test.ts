@@ -1,6 +1,6 @@
 import { map } from 'rxjs';
 import { dedupeEvents } from './dedupeEvents';
-import { eventBatch, interaction as ev, summary, testScheduler } from './testing';
+import { eventBatch, interaction as ev, summary, testScheduler } from './testing/marbles';
 
 describe('dedupeEvents', () => {
   it('passes the first copy and dead-letters later copies, within and across batches', () => {

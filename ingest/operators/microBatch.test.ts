@@ -1,5 +1,5 @@
 import { microBatch } from './microBatch';
-import { testScheduler } from './testing';
+import { testScheduler } from './testing/marbles';
 
 describe('microBatch', () => {
   it('emits when the count is reached or the wait since the first item has passed', () => {

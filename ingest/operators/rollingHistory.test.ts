@@ -1,7 +1,7 @@
 import { map } from 'rxjs';
 import type { UserHistory } from '../../schemas/history';
 import { rollingHistory, type HistoryState } from './rollingHistory';
-import { eventBatch, interaction as ev, summary, testScheduler } from './testing';
+import { eventBatch, interaction as ev, summary, testScheduler } from './testing/marbles';
 
 class MapState implements HistoryState {
   readonly map = new Map<string, UserHistory>();

@@ -1,6 +1,6 @@
 import { map } from 'rxjs';
 import { sessionize, type SessionMark, type SessionState } from './sessionize';
-import { eventBatch, interaction as ev, testScheduler } from './testing';
+import { eventBatch, interaction as ev, testScheduler } from './testing/marbles';
 
 class MapSessions implements SessionState {
   readonly marks = new Map<string, SessionMark>();

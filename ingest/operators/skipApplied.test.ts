@@ -1,6 +1,6 @@
 import { map } from 'rxjs';
 import { skipApplied } from './skipApplied';
-import { eventBatch, interaction as ev, summary, testScheduler } from './testing';
+import { eventBatch, interaction as ev, summary, testScheduler } from './testing/marbles';
 
 describe('skipApplied', () => {
   it('drops events at or below the applied offset and counts them as skipped', () => {

@@ -1,6 +1,6 @@
 import { TestScheduler } from 'rxjs/testing';
-import type { InteractionEvent } from '../../schemas/events';
-import type { IngestBatch, RawBatch, Sourced } from '../types';
+import type { InteractionEvent } from '../../../schemas/events';
+import type { IngestBatch, RawBatch, Sourced } from '../../types';
 
 /** A TestScheduler whose deep equality is jest's. */
 export function testScheduler(): TestScheduler {
