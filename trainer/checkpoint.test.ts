@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ArtifactError } from '../errors';
+import { ArtifactStore, jsonFile } from '../infra/artifacts';
+import { initTf, tf } from '../infra/tf';
+import { Random } from '../random';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
+import { makeBatch } from './data';
+import { createModel } from './models';
+import type { SequentialRecommender } from './models/contract';
+import { AdamW } from './optimizer';
+import type { ItemSideInfo } from './sideInfo';
+import { TINY, tinyConfig, tinyData, tinySideInfo } from './testing/fixtures';
+import { trainStep } from './trainStep';
+
+let root: string;
+let store: ArtifactStore;
+
+beforeAll(async () => {
+  await initTf();
+  root = await mkdtemp(path.join(tmpdir(), 'streamrec-ckpt-'));
+  store = new ArtifactStore(root);
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const data = tinyData();
+const sideInfo = tinySideInfo();
+const batch = makeBatch(data.valid, Int32Array.from({ length: 12 }, (_, i) => i), 5);
+
+function meta(info?: ItemSideInfo): CheckpointMeta {
+  return {
+    ...(info ? { sideInfo: info } : {}),
+    dataWatermark: { dataset: 'tiny', protocol: data.protocol, latestEventMs: data.watermarkMs, trainExamples: data.train.count },
+    backend: 'tensorflow',
+    runId: 'run-test',
+    epoch: 3,
+    metrics: { valid: { 'ndcg@10': 0.25 } },
+  };
+}
+
+/** A model trained for a couple of steps (so its weights are not the init). */
+function trainedModel(type: 'ccfrec' | 'sasrec'): SequentialRecommender {
+  const model = createModel(tinyConfig(type).model, { itemCount: TINY.items, sideInfo }, new Random(1));
+  const optimizer = new AdamW(model.weights, { learningRate: 1e-2, warmupSteps: 0, schedule: 'constant', totalSteps: 2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4, weightDecayOn: 'all' });
+  const rng = new Random(2);
+  for (let s = 0; s < 2; s++) trainStep(model, optimizer, makeBatch(data.train, Int32Array.from({ length: 16 }, (_, i) => s * 16 + i), 5), rng);
+  optimizer.dispose();
+  return model;
+}
+
+function scores(model: SequentialRecommender): number[] {
+  return tf.tidy(() => Array.from(model.scoreAllItems(batch).dataSync()));
+}
+
+describe.each(['sasrec', 'ccfrec'] as const)('%s checkpoint', (type) => {
+  it('round-trips: the loaded model reproduces the saved model\'s scores exactly', async () => {
+    const model = trainedModel(type);
+    const artifact = await saveCheckpoint(store, model, meta(sideInfo));
+    expect(artifact.manifest.kind).toBe('checkpoint');
+    expect(artifact.manifest.settings).toMatchObject({ modelType: type, model: { ...model.config }, itemCount: TINY.items, backend: 'tensorflow', runId: 'run-test', epoch: 3 });
+    expect(artifact.manifest.metrics).toEqual({ valid: { 'ndcg@10': 0.25 } });
+    const roles = artifact.manifest.inputs.map((i) => i.role).sort();
+    expect(roles).toEqual(type === 'ccfrec' ? ['dataset', 'embeddings:meta', 'semantic_ids'] : ['dataset']);
+    const loaded = await loadCheckpoint(store, artifact.id, { sideInfo, modelType: type, itemCount: TINY.items });
+    expect(loaded.model.modelType).toBe(type);
+    expect(scores(loaded.model)).toEqual(scores(model));
+    // By directory too.
+    const again = await loadCheckpoint(store, artifact.dir, { sideInfo });
+    expect(scores(again.model)).toEqual(scores(model));
+    for (const m of [model, loaded.model, again.model]) m.dispose();
+  });
+});
+
+describe('rejected checkpoints', () => {
+  let ccfrecId: string;
+  let sasrecId: string;
+
+  beforeAll(async () => {
+    const c = trainedModel('ccfrec');
+    const s = trainedModel('sasrec');
+    ccfrecId = (await saveCheckpoint(store, c, meta(sideInfo))).id;
+    sasrecId = (await saveCheckpoint(store, s, meta())).id;
+    c.dispose();
+    s.dispose();
+  });
+
+  it('a different model type, item count or side information, naming what differs', async () => {
+    await expect(loadCheckpoint(store, sasrecId, { modelType: 'ccfrec' })).rejects.toThrow(/holds a sasrec model, a ccfrec model was asked for/);
+    await expect(loadCheckpoint(store, sasrecId, { itemCount: 31 })).rejects.toThrow(/trained for itemCount 30, the data has 31/);
+    await expect(loadCheckpoint(store, ccfrecId, {})).rejects.toThrow(/needs the side information/);
+    const otherCodes = tinySideInfo(99);
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherCodes })).rejects.toThrow(/side information does not match the checkpoint: codesSha256/);
+    const otherText: ItemSideInfo = { ...sideInfo, textFields: [{ ...sideInfo.textFields[0]!, table: sideInfo.textFields[0]!.table.map((v) => v * 2) }] };
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherText })).rejects.toThrow(/text field meta: table differs/);
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherCodes })).rejects.toBeInstanceOf(ArtifactError);
+  });
+
+  it('a corrupt or truncated weight file', async () => {
+    const model = trainedModel('sasrec');
+    const artifact = await saveCheckpoint(store, model, { ...meta(), runId: 'run-corrupt' });
+    model.dispose();
+    const file = path.join(artifact.dir, 'itemEmbedding.npy');
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    await writeFile(file, bytes);
+    await expect(loadCheckpoint(store, artifact.id)).rejects.toThrow(/itemEmbedding\.npy does not match its sha256 \(corrupt\)/);
+    await writeFile(file, bytes.subarray(0, 100));
+    await expect(loadCheckpoint(store, artifact.id)).rejects.toThrow(/itemEmbedding\.npy has 100 bytes, manifest says/);
+    // The failed loads leave no tensors behind.
+    const before = tf.memory().numTensors;
+    await expect(loadCheckpoint(store, artifact.id)).rejects.toThrow(ArtifactError);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('weights that do not fit the recorded config, and artifacts that are not checkpoints', async () => {
+    const model = trainedModel('sasrec');
+    const artifact = await saveCheckpoint(store, model, { ...meta(), runId: 'run-edited' });
+    model.dispose();
+    const manifestFile = path.join(artifact.dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+    manifest.settings.model.nLayers = 2;
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    await expect(loadCheckpoint(store, artifact.id)).rejects.toThrow(/weights do not match a sasrec model: missing encoder\.transformer\.layers\.1\./);
+    manifest.settings.format = 7;
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    await expect(loadCheckpoint(store, artifact.id)).rejects.toThrow(/settings are invalid at format/);
+    const other = await store.write({ kind: 'semantic_ids', job: 'test', settings: {}, inputs: [], files: [jsonFile('x.json', {})] });
+    await expect(loadCheckpoint(store, other.dir)).rejects.toThrow(/is a semantic_ids artifact, not a checkpoint/);
+  });
+});

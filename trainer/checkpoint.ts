@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import { ArtifactError, StreamrecError } from '../errors';
+import { npyFile, sha256, stableStringify, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
+import { Random } from '../random';
+import type { ArtifactInput } from '../schemas/artifacts';
+import { ModelConfig } from './config';
+import type { WeightValues } from './layers/params';
+import { createModel } from './models';
+import type { SequentialRecommender } from './models/contract';
+import { sideInfoFingerprint, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
+
+/**
+ * Checkpoints: every model weight as a float32 `.npy` file plus a manifest (via
+ * {@link ArtifactStore}, kind `checkpoint`, written atomically) whose settings hold the model
+ * type and full config, the fingerprint of the side information (shapes and sha256 of the codes
+ * and text tables), the data watermark, the backend and the run; inputs are the side-info
+ * artifact ids; metrics are those at save. Frozen text tables are inputs, not weights: they are
+ * referenced by hash, not copied.
+ */
+
+export const CHECKPOINT_FORMAT = 1;
+
+const DataWatermark = z
+  .strictObject({
+    dataset: z.string().min(1).describe('Dataset name.'),
+    protocol: z.string().min(1).describe('How the split was made.'),
+    latestEventMs: z.number().describe('Latest event time in the training data (epoch ms).'),
+    trainExamples: z.number().int().nonnegative().describe('Training rows seen.'),
+  })
+  .describe('What data the model has seen.');
+export type DataWatermark = z.infer<typeof DataWatermark>;
+
+const CheckpointSettings = z.strictObject({
+  format: z.literal(CHECKPOINT_FORMAT).describe('Checkpoint layout version.'),
+  modelType: z.enum(['ccfrec', 'sasrec']).describe('Which model the weights belong to.'),
+  model: z.record(z.string(), z.unknown()).describe('Full model config (parsed again on load).'),
+  itemCount: z.number().int().positive().describe('N: dense item ids 1..N.'),
+  sideInfo: z
+    .strictObject({
+      itemCount: z.number().int().positive(),
+      levels: z.number().int().positive(),
+      codesPerLevel: z.number().int().positive(),
+      codesSha256: z.string(),
+      textFields: z.array(z.strictObject({ name: z.string(), dims: z.number().int().positive(), sha256: z.string() })),
+    })
+    .optional()
+    .describe('Fingerprint of the side information (CCFRec).'),
+  weights: z
+    .array(z.strictObject({ name: z.string().min(1), file: z.string().min(1), shape: z.array(z.number().int().nonnegative()) }))
+    .min(1)
+    .describe('Weight name -> file and shape.'),
+  dataWatermark: DataWatermark,
+  backend: z.string().min(1).describe('TF.js backend that trained the model.'),
+  runId: z.string().min(1).describe('Training run.'),
+  epoch: z.number().int().describe('Epoch of the saved weights.'),
+});
+type CheckpointSettings = z.infer<typeof CheckpointSettings>;
+
+export interface CheckpointMeta {
+  readonly sideInfo?: ItemSideInfo;
+  readonly dataWatermark: DataWatermark;
+  readonly backend: string;
+  readonly runId: string;
+  readonly epoch: number;
+  readonly metrics?: Record<string, unknown>;
+  /** The job writing it (default `streamrec train`). */
+  readonly job?: string;
+}
+
+/** Input artifacts of a model: the item registry always, the codes and text embeddings for CCFRec only. */
+function sideInfoInputs(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec'): ArtifactInput[] {
+  if (!info) return [];
+  const ids = info.artifactIds;
+  const out: ArtifactInput[] = [];
+  const add = (role: string, id: string | undefined): void => {
+    if (id) out.push({ role, hash: id, artifactId: id });
+  };
+  add('item_registry', ids.itemRegistry);
+  if (modelType !== 'ccfrec') return out;
+  add('semantic_ids', ids.semanticIds);
+  add('pca', ids.pca);
+  for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) add(`embeddings:${field}`, id);
+  return out;
+}
+
+function fingerprintSettings(fp: SideInfoFingerprint): NonNullable<CheckpointSettings['sideInfo']> {
+  return { ...fp, textFields: fp.textFields.map((f) => ({ ...f })) };
+}
+
+/** Writes the model's weights and manifest; returns the stored artifact. */
+export async function saveCheckpoint(store: ArtifactStore, model: SequentialRecommender, meta: CheckpointMeta): Promise<LoadedArtifact> {
+  const weights = model.getWeights();
+  const files = [...weights].map(([name, w]) => npyFile(`${name}.npy`, w.values, w.shape, `weight ${name}`));
+  const settings: CheckpointSettings = {
+    format: CHECKPOINT_FORMAT,
+    modelType: model.modelType,
+    model: { ...model.config },
+    itemCount: model.itemCount,
+    ...(model.modelType === 'ccfrec' && meta.sideInfo ? { sideInfo: fingerprintSettings(sideInfoFingerprint(meta.sideInfo)) } : {}),
+    weights: [...weights].map(([name, w]) => ({ name, file: `${name}.npy`, shape: w.shape })),
+    dataWatermark: meta.dataWatermark,
+    backend: meta.backend,
+    runId: meta.runId,
+    epoch: meta.epoch,
+  };
+  if (model.modelType === 'ccfrec' && !meta.sideInfo) {
+    throw new ArtifactError('saveCheckpoint: a CCFRec checkpoint needs the side information it was trained on (meta.sideInfo)');
+  }
+  return store.write({
+    kind: 'checkpoint',
+    job: meta.job ?? 'streamrec train',
+    settings,
+    inputs: [...sideInfoInputs(meta.sideInfo, model.modelType), { role: 'dataset', hash: sha256(stableStringify(meta.dataWatermark)) }],
+    files,
+    ...(meta.metrics ? { metrics: meta.metrics } : {}),
+  });
+}
+
+export interface LoadCheckpointOptions {
+  /** Required for CCFRec; must match the checkpoint's fingerprint. */
+  readonly sideInfo?: ItemSideInfo;
+  /** When given, the checkpoint must be for this many items. */
+  readonly itemCount?: number;
+  /** When given, the checkpoint must hold this model type. */
+  readonly modelType?: 'ccfrec' | 'sasrec';
+}
+
+export interface LoadedCheckpoint {
+  readonly model: SequentialRecommender;
+  readonly artifact: LoadedArtifact;
+  readonly settings: CheckpointSettings;
+}
+
+function fingerprintDifferences(saved: SideInfoFingerprint, given: SideInfoFingerprint): string[] {
+  const diffs: string[] = [];
+  for (const key of ['itemCount', 'levels', 'codesPerLevel', 'codesSha256'] as const) {
+    if (saved[key] !== given[key]) diffs.push(`${key}: checkpoint ${String(saved[key])}, given ${String(given[key])}`);
+  }
+  const savedFields = saved.textFields.map((f) => `${f.name}/${f.dims}`).join(',');
+  const givenFields = given.textFields.map((f) => `${f.name}/${f.dims}`).join(',');
+  if (savedFields !== givenFields) diffs.push(`textFields: checkpoint [${savedFields}], given [${givenFields}]`);
+  else {
+    saved.textFields.forEach((f, i) => {
+      if (f.sha256 !== given.textFields[i]?.sha256) diffs.push(`text field ${f.name}: table differs (sha256 ${f.sha256.slice(0, 12)} vs ${given.textFields[i]?.sha256.slice(0, 12)})`);
+    });
+  }
+  return diffs;
+}
+
+/**
+ * Loads a checkpoint by artifact id (from `store`) or directory, checks that it is a checkpoint
+ * of the expected model, that the side information matches what it was trained on, that every
+ * weight is present with its shape and intact (size and sha256), and returns the model.
+ * Anything else is an {@link ArtifactError} saying what differs.
+ */
+export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
+  const artifact = /^checkpoint-[0-9a-f]{16}$/.test(idOrDir) ? await store.open(idOrDir) : await store.openDir(idOrDir);
+  const id = artifact.id;
+  const fail = (message: string, cause?: unknown): never => {
+    throw new ArtifactError(`checkpoint ${id}: ${message}`, { context: { path: artifact.dir }, ...(cause ? { cause } : {}) });
+  };
+  if (artifact.manifest.kind !== 'checkpoint') fail(`is a ${artifact.manifest.kind} artifact, not a checkpoint`);
+  const parsedSettings = CheckpointSettings.safeParse(artifact.manifest.settings);
+  if (!parsedSettings.success) {
+    const issue = parsedSettings.error.issues[0];
+    fail(`settings are invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'} (format ${CHECKPOINT_FORMAT} expected)`);
+  }
+  const settings = parsedSettings.data as CheckpointSettings;
+  if (options.modelType && settings.modelType !== options.modelType) fail(`holds a ${settings.modelType} model, a ${options.modelType} model was asked for`);
+  const config = ModelConfig.safeParse({ ...settings.model, type: settings.modelType });
+  if (!config.success) fail(`model config does not parse: ${config.error?.issues[0]?.path.join('.')}: ${config.error?.issues[0]?.message}`);
+  if (options.itemCount !== undefined && options.itemCount !== settings.itemCount) {
+    fail(`was trained for itemCount ${settings.itemCount}, the data has ${options.itemCount}`);
+  }
+  if (settings.modelType === 'ccfrec') {
+    if (!options.sideInfo) fail('is a CCFRec checkpoint; loading it needs the side information it was trained on');
+    if (!settings.sideInfo) fail('is a CCFRec checkpoint without a side-information fingerprint');
+    const diffs = fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, sideInfoFingerprint(options.sideInfo as ItemSideInfo));
+    if (diffs.length > 0) fail(`side information does not match the checkpoint: ${diffs.join('; ')}`);
+  }
+
+  let model: SequentialRecommender;
+  try {
+    model = createModel(config.data as ModelConfig, { itemCount: settings.itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, new Random(0));
+  } catch (cause) {
+    return fail(`cannot build its ${settings.modelType} model: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
+  }
+  try {
+    const expected = new Map(model.weights.map((w) => [w.name, w.variable.shape]));
+    const saved = new Map(settings.weights.map((w) => [w.name, w]));
+    const missing = [...expected.keys()].filter((n) => !saved.has(n));
+    const extra = [...saved.keys()].filter((n) => !expected.has(n));
+    if (missing.length > 0 || extra.length > 0) {
+      fail(`weights do not match a ${settings.modelType} model: ${missing.length > 0 ? `missing ${missing.join(', ')}` : ''}${missing.length > 0 && extra.length > 0 ? '; ' : ''}${extra.length > 0 ? `unexpected ${extra.join(', ')}` : ''}`);
+    }
+    const values = new Map<string, WeightValues>();
+    for (const [name, shape] of expected) {
+      const entry = saved.get(name)!;
+      const array = await artifact.readNpy(entry.file);
+      if (array.dtype !== 'float32') fail(`weight ${name} is ${array.dtype}, float32 expected`);
+      if (array.shape.length !== shape.length || array.shape.some((d, i) => d !== shape[i])) {
+        fail(`weight ${name} has shape [${array.shape.join(', ')}], the model expects [${shape.join(', ')}]`);
+      }
+      values.set(name, { shape: array.shape, values: array.data as Float32Array });
+    }
+    model.setWeights(values);
+    return { model, artifact, settings };
+  } catch (error) {
+    model.dispose();
+    if (error instanceof ArtifactError) throw error;
+    throw new ArtifactError(`checkpoint ${id}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      context: { path: artifact.dir },
+      retriable: error instanceof StreamrecError ? error.retriable : false,
+    });
+  }
+}

@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import { initTf } from '../infra/tf';
+import type { ArtifactStore } from '../infra/artifacts';
+import { loadDataset, type LoadedDataset } from '../ingest/datasets';
+import { createLogger } from '../logging';
+import { Random } from '../random';
+import { saveCheckpoint } from './checkpoint';
+import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
+import { leaveOneOutSplit, type LeaveOneOutData } from './data';
+import { evaluateFullRanking, type EvaluationResult } from './evaluate';
+import { createModel } from './models';
+import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
+import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
+import { fitModel, type FitResult } from './trainLoop';
+
+const log = createLogger('trainer.experiment');
+
+export interface TrainAndEvaluateOptions {
+  /** `scientific`, `ml-100k`, a dataset directory, or a dataset already loaded. */
+  readonly dataset: string | LoadedDataset;
+  /** Trainer settings; `model.type` is required, everything else has defaults. */
+  readonly config: TrainerConfigInput | TrainerConfig;
+  /**
+   * External -> dense item ids (the item registry). Defaults to the dataset's catalog order,
+   * which is only right when no side information is used (SASRec).
+   */
+  readonly itemIds?: ItemIdMapping;
+  /** Semantic IDs and text embeddings; required by CCFRec, in the same dense ids as `itemIds`. */
+  readonly sideInfo?: ItemSideInfo;
+  /** Where the best checkpoint is written; none is written without a store. */
+  readonly store?: ArtifactStore;
+  readonly observer?: TrainingObserver;
+  readonly onProgress?: ProgressCallback;
+  readonly runId?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainAndEvaluateResult {
+  readonly runId: string;
+  readonly config: TrainerConfig;
+  readonly backend: string;
+  readonly data: { readonly name: string; readonly protocol: string; readonly itemCount: number; readonly train: number; readonly valid: number; readonly test: number };
+  readonly fit: FitResult;
+  /** Test metrics of the best (validation) weights. */
+  readonly test: EvaluationResult;
+  readonly checkpointId?: string;
+}
+
+/** Input artifact ids of a run: the item registry always, the codes and text embeddings for CCFRec only. */
+function artifactsOf(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec'): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!info) return out;
+  const ids = info.artifactIds;
+  if (ids.itemRegistry) out.itemRegistry = ids.itemRegistry;
+  if (modelType !== 'ccfrec') return out;
+  if (ids.semanticIds) out.semanticIds = ids.semanticIds;
+  if (ids.pca) out.pca = ids.pca;
+  for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) out[`textEmbeddings.${field}`] = id;
+  return out;
+}
+
+/**
+ * One complete run: split the dataset (leave-one-out), train with early stopping on the
+ * validation split, evaluate the best weights on the test split with full ranking, write the
+ * checkpoint, and report everything to the observer. This is what `streamrec train` runs.
+ */
+export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promise<TrainAndEvaluateResult> {
+  const backend = await initTf();
+  const config = parseTrainerConfig(options.config);
+  const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
+  const itemIds = options.itemIds ?? itemIdMappingFromList(dataset.items.map((i) => i.itemId));
+  const data: LeaveOneOutData = leaveOneOutSplit(dataset, itemIds);
+  const runId = options.runId ?? `${config.model.type}-${dataset.name}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+  const rng = new Random(config.train.seed);
+  const model = createModel(config.model, { itemCount: data.itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, rng.fork());
+  const observer = options.observer;
+  const excludeHistory = config.eval.excludeHistory;
+  await observer?.runStarted({
+    runId,
+    model: config.model.type,
+    config,
+    dataset: data.name,
+    protocol: data.protocol,
+    artifacts: artifactsOf(options.sideInfo, config.model.type),
+    backend: backend.backend,
+    backendReason: backend.reason,
+    trainExamples: data.train.count,
+    startedAt: new Date(),
+  });
+  log.info({ runId, model: config.model.type, dataset: data.name, train: data.train.count, items: data.itemCount, backend: backend.backend }, 'run start');
+  let fit: FitResult | undefined;
+  try {
+    fit = await fitModel({
+      model,
+      data,
+      maxHistoryLength: config.model.maxHistoryLength,
+      train: config.train,
+      eval: config.eval,
+      rng: rng.fork(),
+      runId,
+      ...(observer ? { observer } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const onProgress = options.onProgress;
+    const finalEpoch = fit.epochs - 1;
+    const test = await evaluateFullRanking(model, data.test, config.model.maxHistoryLength, {
+      ks: config.eval.ks,
+      excludeHistory,
+      batchSize: config.eval.batchSize,
+      ...(onProgress ? { onBatch: (done: number, total: number) => onProgress({ phase: 'evaluate', epoch: finalEpoch, epochs: config.train.epochs, step: done, steps: total }) } : {}),
+    });
+    let checkpointId: string | undefined;
+    if (options.store) {
+      const artifact = await saveCheckpoint(options.store, model, {
+        ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}),
+        dataWatermark: { dataset: data.name, protocol: data.protocol, latestEventMs: data.watermarkMs, trainExamples: data.train.count },
+        backend: backend.backend,
+        runId,
+        epoch: fit.bestEpoch,
+        metrics: { valid: fit.bestValid, test: test.metrics, excludeHistory, usersValid: data.valid.count, usersTest: test.users },
+      });
+      checkpointId = artifact.id;
+    }
+    await observer?.evaluated(
+      evaluationRows(
+        {
+          runId,
+          modelVersion: checkpointId ?? `${runId}:epoch-${fit.bestEpoch}`,
+          split: 'test',
+          usersEvaluated: test.users,
+          excludeHistory,
+          epoch: fit.bestEpoch,
+          evaluatedAt: new Date(),
+        },
+        test.metrics,
+      ),
+    );
+    await observer?.runEnded({
+      runId,
+      status: fit.status,
+      endedAt: new Date(),
+      epochs: fit.epochs,
+      bestEpoch: fit.bestEpoch,
+      bestValid: fit.bestValid,
+      ...(checkpointId ? { checkpointId } : {}),
+    });
+    log.info({ runId, status: fit.status, bestEpoch: fit.bestEpoch, test: test.metrics, excludeHistory, checkpointId }, 'run end');
+    return {
+      runId,
+      config,
+      backend: backend.backend,
+      data: { name: data.name, protocol: data.protocol, itemCount: data.itemCount, train: data.train.count, valid: data.valid.count, test: data.test.count },
+      fit,
+      test,
+      ...(checkpointId ? { checkpointId } : {}),
+    };
+  } catch (error) {
+    await observer?.runEnded({
+      runId,
+      status: 'failed',
+      endedAt: new Date(),
+      epochs: fit?.epochs ?? 0,
+      bestEpoch: fit?.bestEpoch ?? -1,
+      bestValid: fit?.bestValid ?? {},
+      error: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  } finally {
+    model.dispose();
+  }
+}

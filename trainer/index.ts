@@ -1,0 +1,75 @@
+/**
+ * trainer/: CCFRec and the SASRec baseline in TF.js, their training loop (AdamW + warm-up,
+ * early stopping), full-ranking evaluation and checkpoints. The public surface of the stage.
+ */
+export {
+  CcfrecConfig,
+  EvalConfig,
+  METRIC_KS,
+  ModelConfig,
+  SasrecConfig,
+  TrainConfig,
+  TrainerConfig,
+  parseModelConfig,
+  parseTrainerConfig,
+  type ModelType,
+  type TrainerConfigInput,
+} from './config';
+export {
+  globalCodeIds,
+  hashTypedArray,
+  itemIdMappingFromList,
+  sideInfoFingerprint,
+  toDenseIds,
+  validateSideInfo,
+  type ItemIdMapping,
+  type ItemSideInfo,
+  type SemanticIdTable,
+  type SideInfoArtifactIds,
+  type SideInfoFingerprint,
+  type TextFieldTable,
+} from './sideInfo';
+export {
+  batchIndices,
+  examplesFrom,
+  historyOf,
+  leaveOneOutSplit,
+  makeBatch,
+  type LeaveOneOutData,
+  type SequenceBatch,
+  type SequenceExamples,
+} from './data';
+export { MASK_TOKEN_ID, maskCodes, type MaskedCodes } from './masking';
+export { sampleNegatives } from './sampler';
+export { CcfrecModel, SasrecModel, createModel, type LossResult, type ModelInputs, type SequentialRecommender } from './models';
+export type { NamedWeight, WeightValues } from './layers/params';
+export { AdamW, learningRateAt, type AdamWSettings, type ScheduleSettings } from './optimizer';
+export { TrainingError, trainStep, type StepOutcome } from './trainStep';
+export { fitModel, type FitOptions, type FitResult } from './trainLoop';
+export { METRIC_NAMES, MetricAccumulator, hitAtK, metricKey, mrrAtK, ndcgAtK, rankOfTarget, recallAtK, type MetricName } from './metrics';
+export { evaluateFullRanking, rankTargets, type EvaluationOptions, type EvaluationResult, type Exclusions } from './evaluate';
+export {
+  CHECKPOINT_FORMAT,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointMeta,
+  type DataWatermark,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+} from './checkpoint';
+export {
+  InMemoryObserver,
+  evaluationRows,
+  type EpochRow,
+  type EvaluationRow,
+  type EvaluationSplit,
+  type ProgressCallback,
+  type RunEnd,
+  type RunInfo,
+  type RunStatus,
+  type TrainingObserver,
+  type TrainingProgress,
+} from './observer';
+export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
+export { buildTemporarySideInfo, type TemporarySideInfoOptions } from './temporarySideInfo';
+export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';

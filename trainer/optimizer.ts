@@ -1,0 +1,116 @@
+import { tf } from '../infra/tf';
+import type { NamedWeight } from './layers/params';
+
+/**
+ * AdamW (Loshchilov & Hutter, decoupled weight decay) exactly as torch.optim.AdamW steps, with the
+ * reference's learning-rate schedules (transformers' `get_constant_schedule_with_warmup` /
+ * `get_linear_schedule_with_warmup`). tfjs's built-in Adam has no decoupled decay.
+ */
+
+export interface ScheduleSettings {
+  readonly learningRate: number;
+  readonly warmupSteps: number;
+  readonly schedule: 'constant' | 'linear';
+  /** Needed by the linear schedule: the step at which the rate reaches 0. */
+  readonly totalSteps: number;
+}
+
+/**
+ * The learning rate used by the `step`-th update (0-based), as torch's LambdaLR gives it when
+ * `scheduler.step()` follows `optimizer.step()`: the first update uses rate 0 when there is a
+ * warm-up, then `lr * step / warmup`, then `lr` (constant) or a linear decay to 0 at `totalSteps`.
+ */
+export function learningRateAt(step: number, s: ScheduleSettings): number {
+  if (step < s.warmupSteps) return (s.learningRate * step) / Math.max(1, s.warmupSteps);
+  if (s.schedule === 'constant') return s.learningRate;
+  return s.learningRate * Math.max(0, (s.totalSteps - step) / Math.max(1, s.totalSteps - s.warmupSteps));
+}
+
+export interface AdamWSettings extends ScheduleSettings {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+  /** `all` (the reference) or `matrices` (no decay on LayerNorm weights and biases). */
+  readonly weightDecayOn: 'all' | 'matrices';
+}
+
+interface Slot {
+  readonly weight: NamedWeight;
+  readonly m: tf.Variable;
+  readonly v: tf.Variable;
+  readonly decay: boolean;
+}
+
+function zerosVariable(like: tf.Variable): tf.Variable {
+  const zeros = tf.zerosLike(like);
+  const variable = tf.variable(zeros, false);
+  zeros.dispose();
+  return variable;
+}
+
+export class AdamW {
+  private readonly slots: Slot[];
+  private steps = 0;
+
+  /** Creates the moment slots (zeros) for every trainable weight now, so tensor counts stay flat. */
+  constructor(
+    weights: readonly NamedWeight[],
+    private readonly settings: AdamWSettings,
+  ) {
+    this.slots = weights
+      .filter((w) => w.trainable)
+      .map((weight) => ({
+        weight,
+        m: zerosVariable(weight.variable),
+        v: zerosVariable(weight.variable),
+        decay: settings.weightDecayOn === 'all' || (weight.role !== 'bias' && weight.role !== 'norm'),
+      }));
+  }
+
+  /** Updates applied so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** The learning rate the next update will use. */
+  get currentLearningRate(): number {
+    return learningRateAt(this.steps, this.settings);
+  }
+
+  /** The variables in the order {@link apply} expects their gradients. */
+  variables(): tf.Variable[] {
+    return this.slots.map((s) => s.weight.variable);
+  }
+
+  /** One update from gradients keyed by TF variable name (as `tf.variableGrads` returns them). */
+  apply(grads: Readonly<Record<string, tf.Tensor>>): void {
+    const lr = learningRateAt(this.steps, this.settings);
+    this.steps += 1;
+    const { beta1, beta2, epsilon, weightDecay } = this.settings;
+    const t = this.steps;
+    const stepSize = lr / (1 - beta1 ** t);
+    const bias2Sqrt = Math.sqrt(1 - beta2 ** t);
+    tf.tidy(() => {
+      for (const slot of this.slots) {
+        const p = slot.weight.variable;
+        const g = grads[p.name];
+        if (!g) continue;
+        const m = tf.add(tf.mul(slot.m, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(slot.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        slot.m.assign(m);
+        slot.v.assign(v);
+        const decayed = slot.decay && weightDecay > 0 ? tf.mul(p, 1 - lr * weightDecay) : p;
+        const denom = tf.add(tf.div(tf.sqrt(v), bias2Sqrt), epsilon);
+        p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize)));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const s of this.slots) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+  }
+}
