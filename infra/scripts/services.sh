@@ -23,7 +23,7 @@ case "${1:-}" in
       sleep 0.1
     done
     [ -n "${addr:-}" ] || { echo "mock Kafka did not start: $(cat "$dir/kafka.log")" >&2; exit 1; }
-    printf 'KAFKA_BROKERS=%s\nKAFKA_IS_MOCK=1\nKAFKA_BROKER_KIND=librdkafka mock cluster (kcat, started by infra/scripts/services.sh)\n' "$addr" > "$dir/env"
+    printf "KAFKA_BROKERS='%s'\nKAFKA_IS_MOCK=1\nKAFKA_BROKER_KIND='librdkafka mock cluster (kcat, started by infra/scripts/services.sh)'\n" "$addr" > "$dir/env"
     echo "mock Kafka at $addr"
     ;;
   stop)
