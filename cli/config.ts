@@ -1,5 +1,22 @@
+import { z } from 'zod';
+import { FeaturesConfig } from '../features';
+import { QuantizerSettings } from '../quantizer';
 import { loadConfig, mergeConfig } from '../schemas/loadConfig';
 import { StreamrecConfig } from '../schemas/config';
+
+/**
+ * The configuration of the whole command line: the per-stage schemas composed. The trainer's
+ * section is checked when a command builds the trainer config (it needs the model type).
+ */
+export const AppConfig = StreamrecConfig.extend({
+  features: FeaturesConfig.default(FeaturesConfig.parse({})),
+  quantizer: QuantizerSettings.default(QuantizerSettings.parse({})),
+  trainer: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe('Trainer settings (trainer/config.ts): model, train, eval; the model type comes from --model.'),
+});
+export type AppConfig = z.infer<typeof AppConfig>;
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -10,15 +27,10 @@ export interface GlobalOptions {
  * The configuration of a command: defaults < `--config` file < `STREAMREC__*` environment <
  * the command's own flags (`overrides`).
  */
-export function commandConfig(globals: GlobalOptions, overrides: Record<string, unknown> = {}): StreamrecConfig {
-  return loadConfig(StreamrecConfig, {
+export function commandConfig(globals: GlobalOptions, overrides: Record<string, unknown> = {}): AppConfig {
+  return loadConfig(AppConfig, {
     ...(globals.config ? { file: globals.config } : {}),
     env: process.env,
     overrides: mergeConfig({}, overrides),
   });
-}
-
-/** Drops undefined values so that unset flags do not override lower sources. */
-export function defined<T extends Record<string, unknown>>(values: T): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -7,6 +7,7 @@ import { registerDemo } from './commands/demo';
 import { registerDoctor } from './commands/doctor';
 import { registerIngest } from './commands/ingest';
 import { registerReplay } from './commands/replay';
+import { registerRebuild } from './commands/rebuild';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDemo(program, globals);
   registerReplay(program, globals);
   registerIngest(program, globals);
+  registerRebuild(program, globals);
   registerDoctor(program, globals);
   return program;
 }

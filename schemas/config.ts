@@ -157,8 +157,26 @@ export const IngestConfig = z
   .describe('The ingest stage.');
 export type IngestConfig = z.infer<typeof IngestConfig>;
 
+export const ArtifactsConfig = z
+  .strictObject({
+    dir: z
+      .string()
+      .min(1)
+      .default('.streamrec/artifacts')
+      .describe('Artifact store: embeddings, PCA, codebooks, semantic IDs, checkpoints (each with a manifest).'),
+    registryFile: z
+      .string()
+      .min(1)
+      .default('.streamrec/artifacts/item-registry.json')
+      .describe('The append-only item registry (external item id -> dense id 1..N).'),
+    seed: z.number().int().default(2024).describe('Seed of the batch jobs (features, quantizer, trainer).'),
+  })
+  .describe('Where batch jobs keep their outputs.');
+export type ArtifactsConfig = z.infer<typeof ArtifactsConfig>;
+
 export const StreamrecConfig = z
   .strictObject({
+    artifacts: ArtifactsConfig.default(ArtifactsConfig.parse({})),
     kafka: KafkaConfig.default(KafkaConfig.parse({})),
     clickhouse: ClickHouseConfig.default(ClickHouseConfig.parse({})),
     ingest: IngestConfig.default(IngestConfig.parse({})),

@@ -1,4 +1,4 @@
-import type { DeadLetter } from '../../schemas/events';
+import type { DeadLetter, ItemEvent } from '../../schemas/events';
 import type { ClickHouse } from './client';
 
 /** A row of the `interactions` table (times in epoch ms). */
@@ -70,5 +70,31 @@ export class IngestArchive {
 
   insertDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
     return this.ch.insert('dead_letters', letters.map(deadLetterRow));
+  }
+
+  /** The latest metadata of every archived item, as catalog events (for rebuilds). */
+  async readItems(): Promise<ItemEvent[]> {
+    const rows = await this.ch.query<{
+      item_id: string;
+      ts: string;
+      title: string;
+      brand: string;
+      categories: string[];
+      description: string;
+      features: string[];
+      meta: string;
+    }>(
+      `SELECT item_id, toUnixTimestamp64Milli(ts) AS ts, title, brand, categories, description, features, meta FROM ${this.ch.table('items')} FINAL ORDER BY item_id`,
+    );
+    return rows.map((r) => ({
+      itemId: r.item_id,
+      ts: Number(r.ts),
+      ...(r.title ? { title: r.title } : {}),
+      ...(r.brand ? { brand: r.brand } : {}),
+      ...(r.categories.length > 0 ? { categories: r.categories } : {}),
+      ...(r.description ? { description: r.description } : {}),
+      ...(r.features.length > 0 ? { features: r.features } : {}),
+      ...(r.meta ? { meta: r.meta } : {}),
+    }));
   }
 }

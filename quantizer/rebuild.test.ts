@@ -1,0 +1,56 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FeaturesConfig } from '../features';
+import { ArtifactStore } from '../infra/artifacts';
+import { initTf } from '../infra/tf';
+import { loadDataset } from '../ingest/datasets';
+import { Random } from '../random';
+import { loadArtifactSideInfo } from '../trainer/artifactSideInfo';
+import { rebuild } from './rebuild';
+
+describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', () => {
+  beforeAll(async () => {
+    await initTf();
+  });
+
+  it('writes linked artifacts, keeps item ids across rebuilds, and feeds the trainer consistent side information', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-rebuild-'));
+    const store = new ArtifactStore(path.join(dir, 'artifacts'));
+    const registryFile = path.join(dir, 'registry.json');
+    const items = (await loadDataset('ml-100k')).items;
+    const features = FeaturesConfig.parse({ encoder: 'tfidf-lsa', pcaDims: 16, tfidfLsa: { dims: 32 } });
+    const quantizers = [{ method: 'rqkmeans' as const, levels: 2, codesPerLevel: 16 }];
+
+    const first = await rebuild({ events: items.slice(0, 300), store, registryFile, features, quantizers, rng: new Random(1) });
+    expect(first.items).toBe(300);
+    expect(first.fields).toEqual(['title', 'categories', 'features']);
+    expect([first.matrix.rows, first.matrix.cols]).toEqual([300, 48]); // three fields x 16 dims side by side
+    const build = first.builds[0]!;
+    expect(build.table.items).toBe(300);
+    // Lineage: the semantic IDs name the embeddings they were computed from.
+    expect(build.semanticIds.manifest.inputs.some((i) => i.artifactId === first.embeddings.id)).toBe(true);
+    expect(first.embeddings.manifest.inputs.some((i) => i.artifactId === first.pca.id)).toBe(true);
+
+    const { sideInfo, itemIds } = await loadArtifactSideInfo(store);
+    expect(sideInfo.itemCount).toBe(300);
+    expect(sideInfo.textFields.map((f) => [f.name, f.dims, f.table.length])).toEqual([
+      ['title', 16, 301 * 16],
+      ['categories', 16, 301 * 16],
+      ['features', 16, 301 * 16],
+    ]);
+    expect(sideInfo.textFields[0]!.table.subarray(0, 16).every((v) => v === 0)).toBe(true); // padding row
+    expect(sideInfo.codes.table.length).toBe(301 * 2);
+    expect(itemIds.denseId(items[0]!.itemId)).toBe(1);
+    expect(sideInfo.artifactIds.semanticIds).toBe(build.semanticIds.id);
+
+    // A rebuild over a grown catalog: old items keep their dense ids, new ones follow.
+    const second = await rebuild({ events: items.slice(0, 350), store, registryFile, features, quantizers, rng: new Random(1) });
+    expect(second.items).toBe(350);
+    const grown = await loadArtifactSideInfo(store);
+    expect(grown.itemIds.denseId(items[0]!.itemId)).toBe(1);
+    expect(grown.itemIds.denseId(items[299]!.itemId)).toBe(300);
+    expect(grown.itemIds.denseId(items[349]!.itemId)).toBe(350);
+    expect(second.builds[0]!.semanticIds.manifest.version).toBe(2);
+  }, 60_000);
+});

@@ -1,0 +1,61 @@
+import { ArtifactError } from '../errors';
+import type { ArtifactStore, LoadedArtifact } from '../infra/artifacts';
+import { readItemEmbeddings } from '../features';
+import { loadSemanticIdTable } from '../quantizer';
+import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo, type TextFieldTable } from './sideInfo';
+
+export interface ArtifactSideInfo {
+  readonly sideInfo: ItemSideInfo;
+  /** External -> dense ids, as the rebuild that produced the artifacts assigned them. */
+  readonly itemIds: ItemIdMapping;
+}
+
+async function pick(store: ArtifactStore, kind: 'embeddings' | 'semantic_ids', id: string | undefined): Promise<LoadedArtifact> {
+  const artifact = id ? await store.open(id) : await store.latest(kind);
+  if (!artifact) throw new ArtifactError(`no ${kind} artifact in ${store.root}: run \`streamrec rebuild\` first`);
+  return artifact;
+}
+
+/**
+ * CCFRec's side information from a rebuild's artifacts: the whitened text embeddings (one
+ * table per field, `[N + 1, K]` with a zero padding row) and the semantic IDs (the quantizer
+ * levels, without the disambiguation digit). Both must describe the same N items; defaults are
+ * the latest versions in the store.
+ */
+export async function loadArtifactSideInfo(
+  store: ArtifactStore,
+  ids: { readonly embeddings?: string; readonly semanticIds?: string } = {},
+): Promise<ArtifactSideInfo> {
+  const embeddingsArtifact = await pick(store, 'embeddings', ids.embeddings);
+  const semanticArtifact = await pick(store, 'semantic_ids', ids.semanticIds);
+  const embeddings = await readItemEmbeddings(embeddingsArtifact);
+  const { table } = await loadSemanticIdTable(semanticArtifact);
+  const n = embeddings.itemIds.length;
+  if (table.items !== n) {
+    throw new ArtifactError(
+      `semantic IDs ${semanticArtifact.id} cover ${table.items} items but embeddings ${embeddingsArtifact.id} have ${n}: ` +
+        'rebuild both from the same catalog (or code the new items with the existing codebooks)',
+    );
+  }
+  const textFields: TextFieldTable[] = [...embeddings.matrices].map(([name, m]) => {
+    const padded = new Float32Array((n + 1) * m.cols); // [N + 1, K], row 0 = padding
+    padded.set(m.data, m.cols);
+    return { name, dims: m.cols, table: padded };
+  });
+  const codes = new Int32Array((n + 1) * table.levels); // [N + 1, levels]
+  for (let r = 0; r <= n; r++) {
+    for (let l = 0; l < table.levels; l++) codes[r * table.levels + l] = table.codes[r * table.digits + l] as number;
+  }
+  return {
+    itemIds: itemIdMappingFromList(embeddings.itemIds),
+    sideInfo: {
+      itemCount: n,
+      textFields,
+      codes: { levels: table.levels, codesPerLevel: table.codesPerLevel, table: codes },
+      artifactIds: {
+        textEmbeddings: Object.fromEntries(textFields.map((f) => [f.name, embeddingsArtifact.id])),
+        semanticIds: semanticArtifact.id,
+      },
+    },
+  };
+}
