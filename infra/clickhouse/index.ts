@@ -2,3 +2,4 @@ export { ClickHouse, openClickHouse, type ClickHouseKind, type OpenClickHouseOpt
 export { runMigrations, type Migration } from './migrations';
 export { MIGRATIONS } from './migrations/index';
 export { IngestArchive, deadLetterRow, DEAD_LETTER_PAYLOAD_LIMIT, type InteractionRow, type ItemRow } from './archive';
+export { BufferedWriter, type BufferedWriterOptions, type RowSink } from './bufferedWriter';

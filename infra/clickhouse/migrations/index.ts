@@ -1,5 +1,6 @@
 import type { Migration } from '../migrations';
 import { migration001 } from './001_ingest';
+import { migration002 } from './002_training';
 
 /** All migrations, in order. New ones are appended; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [migration001];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
