@@ -8,6 +8,8 @@ import { registerDoctor } from './commands/doctor';
 import { registerIngest } from './commands/ingest';
 import { registerReplay } from './commands/replay';
 import { registerRebuild } from './commands/rebuild';
+import { registerTrain } from './commands/train';
+import { registerEval } from './commands/eval';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerReplay(program, globals);
   registerIngest(program, globals);
   registerRebuild(program, globals);
+  registerTrain(program, globals);
+  registerEval(program, globals);
   registerDoctor(program, globals);
   return program;
 }

@@ -22,6 +22,11 @@ async function pick(store: ArtifactStore, kind: 'embeddings' | 'semantic_ids', i
  * levels, without the disambiguation digit). Both must describe the same N items; defaults are
  * the latest versions in the store.
  */
+/** The external -> dense id mapping recorded in an embeddings artifact (its item_ids.json). */
+export async function itemIdsOfArtifact(store: ArtifactStore, embeddingsId: string): Promise<ItemIdMapping> {
+  return itemIdMappingFromList((await readItemEmbeddings(await store.open(embeddingsId))).itemIds);
+}
+
 export async function loadArtifactSideInfo(
   store: ArtifactStore,
   ids: { readonly embeddings?: string; readonly semanticIds?: string } = {},
@@ -53,6 +58,8 @@ export async function loadArtifactSideInfo(
       textFields,
       codes: { levels: table.levels, codesPerLevel: table.codesPerLevel, table: codes },
       artifactIds: {
+        // The embeddings artifact lists the external id of every dense id (item_ids.json).
+        itemRegistry: embeddingsArtifact.id,
         textEmbeddings: Object.fromEntries(textFields.map((f) => [f.name, embeddingsArtifact.id])),
         semanticIds: semanticArtifact.id,
       },
