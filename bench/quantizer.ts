@@ -3,8 +3,8 @@
  *
  * Trains PQ (20 books x 256 codes), OPQ (20 x 256), RQ and RQ-KMeans (4 levels x 256) on a
  * synthetic 25,000 x 640 matrix (a seeded mixture of correlated Gaussian clusters, see
- * quantizer/synthetic.ts) and, when `--embeddings` is given, on an item embedding matrix (Amazon
- * Scientific). Reports per method: train seconds, encode seconds, relative reconstruction error,
+ * quantizer/synthetic.ts) and on the Amazon Scientific item matrix (GloVe-SIF + PCA, as
+ * `streamrec rebuild` builds it; or the matrix in `--embeddings`). Reports per method: train seconds, encode seconds, relative reconstruction error,
  * utilization (mean over levels of the fraction of codes used and of the perplexity) and the
  * collision rate. Progress goes to stderr; the returned object is printed as the last line.
  *
@@ -12,10 +12,14 @@
  * seed and generator settings, so that faiss can be run on the same data elsewhere:
  *   `faiss.IndexPQ(640, 20, 8)` trained on it, `rel_mse = ||x - decode(encode(x))||^2 / ||x||^2`.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
-import { sha256, writeFileAtomic } from '../infra/artifacts';
+import { Catalog, FeaturesConfig, runFeaturesJobFromConfig } from '../features';
+import { ArtifactStore, sha256, writeFileAtomic } from '../infra/artifacts';
+import { loadDataset } from '../ingest/datasets';
+import { concatFields } from '../quantizer/rebuild';
 import { decodeNpy, encodeNpy } from '../infra/npy';
 import { initTf } from '../infra/tf';
 import { setLogLevel } from '../logging';
@@ -68,10 +72,13 @@ function progress(line: string): void {
   process.stderr.write(`[bench quantizer] ${line}\n`);
 }
 
-/** Settings per method: PQ/OPQ 20 books x 256 codes (16 with --quick), RQ/RQ-KMeans 4 levels x 256. */
-function settingsFor(method: Method, quick: boolean): QuantizerSettingsInput {
+/**
+ * Settings per method: PQ/OPQ 20 books x 256 codes (16 with --quick, or `books` when given),
+ * RQ/RQ-KMeans 4 levels x 256.
+ */
+function settingsFor(method: Method, quick: boolean, books?: number): QuantizerSettingsInput {
   if (method === 'pq' || method === 'opq') {
-    const books = quick ? 16 : 20;
+    books ??= quick ? 16 : 20;
     return {
       method,
       levels: books,
@@ -84,10 +91,10 @@ function settingsFor(method: Method, quick: boolean): QuantizerSettingsInput {
 
 const round = (v: number, digits = 4): number => Number(v.toFixed(digits));
 
-async function runMethods(x: Matrix, methods: Method[], quick: boolean, seed: number, label: string): Promise<Record<string, unknown>> {
+async function runMethods(x: Matrix, methods: Method[], quick: boolean, seed: number, label: string, books?: number): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const method of methods) {
-    const settings = settingsFor(method, quick);
+    const settings = settingsFor(method, quick, books);
     if ((method === 'pq' || method === 'opq') && x.cols % (settings.levels as number) !== 0) {
       out[method] = `skipped: dims ${x.cols} not divisible by ${settings.levels} books`;
       progress(`${label} ${method}: ${out[method] as string}`);
@@ -122,6 +129,19 @@ async function runMethods(x: Matrix, methods: Method[], quick: boolean, seed: nu
     progress(`${label} ${method}: ${JSON.stringify(result)}`);
   }
   return out;
+}
+
+/** The Scientific item matrix of a default rebuild (features job only), in a temporary store. */
+async function scientificMatrix(seed: number): Promise<Matrix> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'streamrec-bench-quantizer-'));
+  try {
+    const catalog = new Catalog();
+    await catalog.applyAll((await loadDataset('scientific')).items);
+    const features = await runFeaturesJobFromConfig(catalog, new ArtifactStore(dir), FeaturesConfig.parse({}), new Random(seed));
+    return concatFields(features.matrices, features.fields);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function loadEmbeddings(file: string): Promise<Matrix> {
@@ -167,12 +187,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = await runMethods(synthetic.matrix, a.methods, a.quick, a.seed, 'synthetic');
   progress(`synthetic done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-  if (a.embeddings) {
-    const x = await loadEmbeddings(a.embeddings);
-    result.scientific = await runMethods(x, a.methods, a.quick, a.seed, 'scientific');
-  } else {
-    result.scientific = 'skipped: pass --embeddings <npy>';
-  }
+  // Amazon Scientific: the item matrix the rebuild quantizes (GloVe-SIF, whitened PCA to 64 dims
+  // per field; one `meta` field), or a given one. PQ/OPQ use 16 books of 4 dims there.
+  const x = a.embeddings ? await loadEmbeddings(a.embeddings) : await scientificMatrix(a.seed);
+  progress(`scientific item matrix [${x.rows}, ${x.cols}]${a.embeddings ? ` from ${a.embeddings}` : ' (GloVe-SIF + PCA 64)'}`);
+  result.scientific = await runMethods(x, a.methods, a.quick, a.seed, 'scientific', x.cols % 16 === 0 ? 16 : undefined);
 
   const pq = result.pq as { train_s?: number } | undefined;
   result.meta = {
