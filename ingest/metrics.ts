@@ -8,6 +8,7 @@ export class IngestMetrics {
   readonly deadLetters: Counter<'topic' | 'code'>;
   readonly flushSeconds: Histogram;
   readonly users: Gauge;
+  private usersSource: (() => number) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -29,7 +30,20 @@ export class IngestMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });
-    this.users = new Gauge({ name: 'streamrec_history_users', help: 'Users with a history in this process.', registers: [registry] });
+    const self = this;
+    this.users = new Gauge({
+      name: 'streamrec_history_users',
+      help: 'Users with a history in this process.',
+      registers: [registry],
+      collect() {
+        if (self.usersSource) this.set(self.usersSource());
+      },
+    });
+  }
+
+  /** Reads the user count from `source` whenever metrics are scraped. */
+  trackUsers(source: () => number): void {
+    this.usersSource = source;
   }
 
   attach(instrumentation: Instrumentation): () => void {

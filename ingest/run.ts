@@ -5,6 +5,7 @@ import { KafkaDeadLetterPublisher, createKafka } from '../infra/kafka';
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { StreamrecConfig } from '../schemas/config';
+import { IngestMetrics } from './metrics';
 import { IngestProcessor, type DeadLetterSink } from './processor';
 import { InProcessSource, KafkaSource, type Assignment, type EventSource } from './sources';
 import type { RawBatch } from './types';
@@ -13,6 +14,8 @@ const log = createLogger('ingest.run');
 
 export interface IngestRuntime {
   readonly processor: IngestProcessor;
+  /** Prometheus metrics of this runtime (serve `metrics.registry.metrics()` on /metrics). */
+  readonly metrics: IngestMetrics;
   readonly store: HistoryStore;
   readonly source: EventSource;
   readonly clickhouse: ClickHouse | undefined;
@@ -54,6 +57,8 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   const { config } = options;
   const ingest = config.ingest;
   const instrumentation = options.instrumentation ?? new Instrumentation();
+  const metrics = new IngestMetrics();
+  metrics.attach(instrumentation);
   const usesKafka = options.batches === undefined;
   const kafka: Kafka | undefined = usesKafka || ingest.historyStore === 'changelog' ? createKafka(config.kafka, 'ingest') : undefined;
 
@@ -135,5 +140,6 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     }
     await stop();
   })();
-  return { processor, store, source, clickhouse, instrumentation, done, stop };
+  metrics.trackUsers(() => store.size);
+  return { processor, metrics, store, source, clickhouse, instrumentation, done, stop };
 }

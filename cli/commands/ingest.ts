@@ -1,10 +1,28 @@
 import type { Command } from 'commander';
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { parseKafkaUrl } from '../../infra/kafka';
 import { startIngest } from '../../ingest';
 import { createLogger } from '../../logging';
 import { commandConfig, type GlobalOptions } from '../config';
 
 const log = createLogger('cli.ingest');
+
+/** Serves `registry` in the Prometheus text format on /metrics. */
+function serveMetrics(registry: Registry, port: number): Server {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry
+      .metrics()
+      .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+      .catch((error: unknown) => res.writeHead(500).end(String(error)));
+  });
+  server.listen(port, () => log.info({ port }, 'serving /metrics'));
+  return server;
+}
 
 export function registerIngest(program: Command, globals: () => GlobalOptions): void {
   program
@@ -17,7 +35,8 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--history-store <kind>', 'changelog (survives restarts) or memory')
     .option('--no-archive', 'do not archive events in ClickHouse')
     .option('--idle-exit-ms <ms>', 'stop by itself after this long without new messages')
-    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string }) => {
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics')
+    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string }) => {
       const url = opts.source ? parseKafkaUrl(opts.source) : undefined;
       const config = commandConfig(globals(), {
         ...(url ? { kafka: { brokers: url.brokers } } : {}),
@@ -30,6 +49,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
         },
       });
       const runtime = await startIngest({ config, ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
+      const server = opts.metricsPort ? serveMetrics(runtime.metrics.registry, Number(opts.metricsPort)) : undefined;
       const onSignal = (signal: string): void => {
         log.info({ signal }, 'stopping: finishing the batch in flight, flushing and committing');
         void runtime.stop();
@@ -37,6 +57,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       await runtime.done;
+      server?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
