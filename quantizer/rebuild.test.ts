@@ -7,7 +7,9 @@ import { initTf } from '../infra/tf';
 import { loadDataset } from '../ingest/datasets';
 import { Random } from '../random';
 import { loadArtifactSideInfo } from '../trainer/artifactSideInfo';
-import { rebuild } from './rebuild';
+import { codeNewItems, rebuild } from './rebuild';
+import { loadSemanticIdTable } from './artifacts';
+import { readItemEmbeddings } from '../features';
 
 describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', () => {
   beforeAll(async () => {
@@ -52,5 +54,35 @@ describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', (
     expect(grown.itemIds.denseId(items[299]!.itemId)).toBe(300);
     expect(grown.itemIds.denseId(items[349]!.itemId)).toBe(350);
     expect(second.builds[0]!.semanticIds.manifest.version).toBe(2);
+  }, 60_000);
+
+  it('codes items added between rebuilds with the stored projection and codebooks, leaving existing rows unchanged', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-newitems-'));
+    const store = new ArtifactStore(path.join(dir, 'artifacts'));
+    const registryFile = path.join(dir, 'registry.json');
+    const items = (await loadDataset('ml-100k')).items;
+    const features = FeaturesConfig.parse({ encoder: 'tfidf-lsa', pcaDims: 16, tfidfLsa: { dims: 32 } });
+    const first = await rebuild({ events: items.slice(0, 300), store, registryFile, features, quantizers: [{ method: 'rq', levels: 2, codesPerLevel: 16 }], rng: new Random(2) });
+    expect(await codeNewItems({ events: items.slice(0, 300), store, registryFile, features })).toBeUndefined();
+
+    const added = await codeNewItems({ events: items.slice(0, 320), store, registryFile, features });
+    expect(added).toMatchObject({ newItems: 20, items: 320 });
+    const before = await readItemEmbeddings(first.embeddings);
+    const after = await readItemEmbeddings(added!.embeddings);
+    const title = (e: typeof before) => e.matrices.get('title')!.data;
+    expect(Array.from(title(after).subarray(0, 300 * 16))).toEqual(Array.from(title(before)));
+    const oldTable = (await loadSemanticIdTable(first.builds[0]!.semanticIds)).table;
+    const newTable = (await loadSemanticIdTable(added!.semanticIds)).table;
+    expect(newTable.items).toBe(320);
+    expect(Array.from(newTable.codes.subarray(0, 301 * 2))).toEqual(Array.from(oldTable.codes));
+    // The new rows are what the stored codebooks give the new embeddings (no refit).
+    const q = first.builds[0]!.quantizer;
+    const newRows = { data: new Float32Array(20 * 48), rows: 20, cols: 48 };
+    for (let r = 0; r < 20; r++) {
+      ['title', 'categories', 'features'].forEach((f, j) => newRows.data.set(after.matrices.get(f as 'title')!.data.subarray((300 + r) * 16, (301 + r) * 16), r * 48 + j * 16));
+    }
+    expect(Array.from(newTable.codes.subarray(301 * 2))).toEqual(Array.from(q.encode(newRows)));
+    const { sideInfo } = await loadArtifactSideInfo(store);
+    expect(sideInfo.itemCount).toBe(320);
   }, 60_000);
 });

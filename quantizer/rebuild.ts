@@ -1,11 +1,21 @@
 import type { ArtifactStore, LoadedArtifact } from '../infra/artifacts';
 import { createMatrix, type Matrix } from '../infra/matrix';
-import { Catalog, ItemRegistry, runFeaturesJobFromConfig, type FeaturesConfig } from '../features';
+import { ArtifactError } from '../errors';
+import {
+  Catalog,
+  ItemRegistry,
+  createTextEncoderSpec,
+  loadTextProjection,
+  readItemEmbeddings,
+  runFeaturesJobFromConfig,
+  writeEmbeddingsArtifact,
+  type FeaturesConfig,
+} from '../features';
 import { createLogger } from '../logging';
 import type { Random } from '../random';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
 import type { QuantizerSettingsInput } from './config';
-import { buildSemanticIds, type SemanticIdBuild } from './pipeline';
+import { buildSemanticIds, encodeNewItems, type SemanticIdBuild } from './pipeline';
 
 const log = createLogger('quantizer.rebuild');
 
@@ -99,4 +109,83 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
     builds,
     registryHash: registry.hash(),
   };
+}
+
+export interface CodeNewItemsOptions {
+  readonly events: Iterable<ItemEvent> | AsyncIterable<ItemEvent>;
+  readonly store: ArtifactStore;
+  readonly registryFile: string;
+  /** The encoder settings the last rebuild used (the stored projection checks its fingerprint). */
+  readonly features: FeaturesConfig;
+  readonly job?: string;
+}
+
+export interface CodeNewItemsResult {
+  readonly newItems: number;
+  readonly items: number;
+  readonly embeddings: LoadedArtifact;
+  readonly semanticIds: LoadedArtifact;
+}
+
+/**
+ * Between rebuilds: items that the registry gained since the last rebuild are embedded with the
+ * stored encoder state and PCA (no refit) and coded with the existing codebooks (no refit). Writes
+ * a new embeddings version (old rows unchanged, new rows appended) and a new semantic-ID version;
+ * existing items keep their ids and codes. Nothing is written when there is nothing new.
+ */
+export async function codeNewItems(options: CodeNewItemsOptions): Promise<CodeNewItemsResult | undefined> {
+  const job = options.job ?? 'streamrec rebuild --new-items';
+  const { store } = options;
+  const [pcaArtifact, embeddingsArtifact, semanticArtifact] = await Promise.all([store.latest('pca'), store.latest('embeddings'), store.latest('semantic_ids')]);
+  if (!pcaArtifact || !embeddingsArtifact || !semanticArtifact) {
+    throw new ArtifactError(`no complete rebuild in ${store.root} (pca, embeddings and semantic IDs are needed): run a full rebuild first`);
+  }
+  const registry = await ItemRegistry.open(options.registryFile);
+  const catalog = new Catalog(registry);
+  await catalog.applyAll(options.events);
+  await registry.save();
+  const previous = await readItemEmbeddings(embeddingsArtifact);
+  const known = previous.itemIds.length;
+  const ids = registry.externalIds();
+  if (ids.slice(0, known).some((id, i) => id !== previous.itemIds[i])) {
+    throw new ArtifactError(`the item registry ${options.registryFile} does not extend the ids of embeddings ${embeddingsArtifact.id}: run a full rebuild`);
+  }
+  if (ids.length === known) return undefined;
+
+  const spec = await createTextEncoderSpec(options.features);
+  try {
+    const projection = await loadTextProjection(pcaArtifact, spec);
+    const fresh = ids.slice(known).map((id) => catalog.metadata(id) ?? { itemId: id, ts: 0 });
+    const added = await projection.embedItems(fresh); // per field [m, K]
+    const grown = new Map<ItemTextField, Matrix>();
+    for (const field of previous.fields) {
+      const old = previous.matrices.get(field) as Matrix;
+      const extra = added.get(field) as Matrix;
+      const m = createMatrix(old.rows + extra.rows, old.cols);
+      m.data.set(old.data);
+      m.data.set(extra.data, old.data.length);
+      grown.set(field, m);
+    }
+    const embeddings = await writeEmbeddingsArtifact(store, ids, grown, {
+      job,
+      settings: { ...embeddingsArtifact.manifest.settings, appendedItems: fresh.length },
+      inputs: [
+        { role: 'previous', hash: embeddingsArtifact.id, artifactId: embeddingsArtifact.id, description: 'rows 1..N kept as they were' },
+        { role: 'pca', hash: pcaArtifact.id, artifactId: pcaArtifact.id, description: 'the stored projection (not refitted)' },
+        { role: 'item_registry', hash: registry.hash(), description: 'dense id assignment' },
+      ],
+      metrics: { rows: ids.length, newItems: fresh.length },
+    });
+    const coded = await encodeNewItems({
+      store,
+      semanticIds: semanticArtifact,
+      vectors: concatFields(added, previous.fields),
+      inputs: [{ role: 'embeddings', hash: embeddings.id, artifactId: embeddings.id, description: 'embeddings with the new rows' }],
+      job,
+    });
+    log.info({ newItems: fresh.length, embeddings: embeddings.id, semanticIds: coded.semanticIds.id }, 'new items coded with the existing codebooks');
+    return { newItems: fresh.length, items: ids.length, embeddings, semanticIds: coded.semanticIds };
+  } finally {
+    await spec.dispose();
+  }
 }

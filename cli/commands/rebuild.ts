@@ -4,7 +4,7 @@ import { ArtifactStore } from '../../infra/artifacts';
 import { IngestArchive, openClickHouse } from '../../infra/clickhouse';
 import { initTf } from '../../infra/tf';
 import { loadDataset } from '../../ingest/datasets';
-import { rebuild } from '../../quantizer/rebuild';
+import { codeNewItems, rebuild } from '../../quantizer/rebuild';
 import type { QuantizerSettingsInput } from '../../quantizer';
 import { Random } from '../../random';
 import type { ItemEvent } from '../../schemas/events';
@@ -26,7 +26,8 @@ export function registerRebuild(program: Command, globals: () => GlobalOptions):
     .option('--encoder <name>', 'text encoder: glove-sif, onnx, tfidf-lsa')
     .option('--pca-dims <n>', 'PCA (whitened) dimensions per text field')
     .option('--disambiguate', 'add a last digit that makes every item\'s semantic ID unique')
-    .action(async (opts: { dataset?: string; fromClickhouse?: boolean; method?: string; levels?: string; codes?: string; encoder?: string; pcaDims?: string; disambiguate?: boolean }) => {
+    .option('--new-items', 'no refit: code only items added since the last rebuild, with its stored projection and codebooks')
+    .action(async (opts: { dataset?: string; fromClickhouse?: boolean; method?: string; levels?: string; codes?: string; encoder?: string; pcaDims?: string; disambiguate?: boolean; newItems?: boolean }) => {
       if ((opts.dataset === undefined) === (opts.fromClickhouse !== true)) {
         throw new ConfigError('rebuild needs exactly one catalog source: --dataset <name|dir> or --from-clickhouse');
       }
@@ -52,6 +53,15 @@ export function registerRebuild(program: Command, globals: () => GlobalOptions):
         } finally {
           await ch.close();
         }
+      }
+      if (opts.newItems) {
+        const coded = await codeNewItems({ events, store: new ArtifactStore(config.artifacts.dir), registryFile: config.artifacts.registryFile, features: config.features });
+        process.stdout.write(
+          coded
+            ? `coded ${coded.newItems} new items with the existing codebooks (${coded.items} items): ${coded.semanticIds.id} (v${coded.semanticIds.manifest.version}), embeddings ${coded.embeddings.id}\n`
+            : 'no new items since the last rebuild\n',
+        );
+        return;
       }
       // With `all`, the configured method runs last so that it becomes the latest version.
       const methods = opts.method === 'all' ? [...METHODS.filter((m) => m !== config.quantizer.method), config.quantizer.method] : [config.quantizer.method];
