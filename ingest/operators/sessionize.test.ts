@@ -1,6 +1,6 @@
 import { map } from 'rxjs';
 import { sessionize, type SessionMark, type SessionState } from './sessionize';
-import { eventBatch, interaction as ev, testScheduler } from './testing/marbles';
+import { eventBatch, interaction as ev, testScheduler, expectStreamSemantics } from './testing/marbles';
 
 class MapSessions implements SessionState {
   readonly marks = new Map<string, SessionMark>();
@@ -42,14 +42,6 @@ describe('sessionize', () => {
   });
 
   it('passes errors, empty, never and unsubscription through', () => {
-    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const op = sessionize({ gapMs: 1, state: new MapSessions() });
-      expectObservable(cold('a#', { a: eventBatch([]) }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
-      expectObservable(cold<never>('|').pipe(op)).toBe('|');
-      expectObservable(cold<never>('-').pipe(op)).toBe('-');
-      const long = cold('a-a-a', { a: eventBatch([]) });
-      expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
-      expectSubscriptions(long.subscriptions).toBe('^-!');
-    });
+    expectStreamSemantics(sessionize({ gapMs: 1, state: new MapSessions() }), eventBatch([]));
   });
 });

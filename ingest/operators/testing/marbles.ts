@@ -1,3 +1,4 @@
+import { map, type OperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { InteractionEvent } from '../../../schemas/events';
 import type { IngestBatch, RawBatch, Sourced } from '../../types';
@@ -49,4 +50,20 @@ export function summary<T extends { eventId: string }>(batch: IngestBatch<T>): {
     dead: batch.deadLetters.map((d) => `${d.origin.offset}:${d.error.code}`),
     skipped: batch.skipped,
   };
+}
+
+/**
+ * The behaviour every batch operator shares, checked with marbles: an error mid-stream passes
+ * through after the batch before it, an empty stream completes, `never` stays silent, and
+ * unsubscribing unsubscribes from the source.
+ */
+export function expectStreamSemantics<T>(op: OperatorFunction<IngestBatch<T>, IngestBatch<T>>, empty: IngestBatch<T>): void {
+  testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+    expectObservable(cold('a#', { a: empty }).pipe(op, map((b) => b.size))).toBe('a#', { a: 0 });
+    expectObservable(cold<never>('|').pipe(op)).toBe('|');
+    expectObservable(cold<never>('-').pipe(op)).toBe('-');
+    const long = cold('a-a-a', { a: empty });
+    expectObservable(long.pipe(op, map((b) => b.size)), '^-!').toBe('a-', { a: 0 });
+    expectSubscriptions(long.subscriptions).toBe('^-!');
+  });
 }
