@@ -60,6 +60,8 @@ for (const target of targets) {
       ]);
       const items = await ch.query<{ title: string }>(`SELECT title FROM ${ch.table('items')} FINAL`);
       expect(items).toEqual([{ title: 'new' }]);
+      // Rebuilds read the catalog back as events: the latest version of each item.
+      expect(await archive.readItems()).toEqual([{ itemId: 'i1', ts: 2, title: 'new', brand: 'b', categories: ['c'] }]);
 
       const payload = Buffer.from([0x7b, 0xff]);
       await archive.insertDeadLetters([
