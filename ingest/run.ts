@@ -1,4 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
 import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, ensureTopics, type HistoryStore } from '../infra/history';
 import { KafkaDeadLetterPublisher, createKafka } from '../infra/kafka';
@@ -65,7 +65,12 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   if (usesKafka && kafka) await ensureTopics(kafka, [ingest.topics.interactions, ingest.topics.catalog]);
   let store: HistoryStore;
   if (ingest.historyStore === 'changelog' && kafka) {
-    store = new ChangelogHistoryStore({ kafka, topic: ingest.topics.changelog, groupPrefix: `${ingest.groupId}-changelog` });
+    store = new ChangelogHistoryStore({
+      kafka,
+      topic: ingest.topics.changelog,
+      groupPrefix: `${ingest.groupId}-changelog`,
+      compression: ingest.changelogCompression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+    });
     if (usesKafka) await ensureChangelogTopic(kafka, ingest.topics.changelog, ingest.topics.interactions);
     const started = Date.now();
     const stats = await store.restore();
