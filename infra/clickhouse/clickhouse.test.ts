@@ -77,6 +77,21 @@ for (const target of targets) {
       expect(Number(dead[0]?.payload)).toBe(1);
     });
 
+    it('archives strings with tabs, newlines, backslashes and non-Latin text unchanged', async () => {
+      const archive = new IngestArchive(ch);
+      const nasty = 'a\tb\nc\\d\re\u0000f 東京 🚀 "q" \'s\'';
+      await archive.insertInteractions([
+        {
+          event_id: 'nasty-1', user_id: nasty, item_id: 'i\\n', type: 'rating', value: 4.5, ts: 1, session_index: 3,
+          source: 'src\t1', context: JSON.stringify({ note: 'line1\nline2' }), topic: 'interactions', partition: 2, offset: 9, ingested_at: 2,
+        },
+      ]);
+      const [row] = await ch.query<Record<string, unknown>>(
+        `SELECT user_id, item_id, value, source, context, session_index FROM ${ch.table('interactions')} WHERE event_id = 'nasty-1'`,
+      );
+      expect(row).toEqual({ user_id: nasty, item_id: 'i\\n', value: 4.5, source: 'src\t1', context: JSON.stringify({ note: 'line1\nline2' }), session_index: 3 });
+    });
+
     it('reports a bad query as a StoreError with the statement', async () => {
       await expect(ch.query('SELEC 1')).rejects.toBeInstanceOf(StoreError);
       await expect(ch.query('SELEC 1')).rejects.toThrow(/query failed: SELEC 1/);
