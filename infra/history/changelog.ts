@@ -33,6 +33,23 @@ export function decodeChangelogRecord(message: KafkaMessage, where: string): Use
   return undefined;
 }
 
+/** Sum of a history's applied source offsets: it only grows as events are applied. */
+function progress(h: UserHistory): number {
+  let sum = 0;
+  for (const offset of Object.values(h.offsets)) sum += offset;
+  return sum;
+}
+
+/**
+ * True when `candidate` reflects less of the source than `current`. A record written late by a
+ * process that has just lost the user's partition in a rebalance (its flush was in flight) must
+ * not replace the newer state its new owner wrote; applied offsets only grow, so the record that
+ * has applied more wins, and equal progress goes to the later record.
+ */
+export function isStale(candidate: UserHistory, current: UserHistory | undefined): boolean {
+  return current !== undefined && progress(candidate) < progress(current);
+}
+
 /**
  * Reads `topic` from the beginning up to the high watermarks taken at the start, for the given
  * partitions (default: all), calling `onRecord` for each record. Uses a throwaway consumer group
@@ -163,7 +180,7 @@ export class ChangelogHistoryStore extends BaseHistoryStore {
         const h = decodeChangelogRecord(message, `${this.options.topic}/${partition}@${message.offset}`);
         if (h === undefined) invalid++;
         else if (h === null) this.histories.delete(userId);
-        else this.histories.set(userId, h);
+        else if (!isStale(h, this.histories.get(userId))) this.histories.set(userId, h);
         users.add(userId);
       },
       { ...(partitions ? { partitions } : {}), groupPrefix: this.options.groupPrefix ?? 'streamrec-history' },
@@ -236,8 +253,8 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[], numP
 }
 
 /**
- * Follows a changelog continuously (for serving or other readers): applies every record to
- * `onHistory` as it arrives. Returns a handle to stop following.
+ * Follows a changelog continuously (for serving or other readers): passes every record to
+ * `onHistory` as it arrives, except stale ones (see {@link isStale}). Returns a handle to stop following.
  */
 export async function followChangelog(
   kafka: Kafka,
@@ -247,6 +264,7 @@ export async function followChangelog(
   const consumer = kafka.consumer({ groupId: `streamrec-follow-${randomUUID()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
+  const latest = new Map<string, UserHistory>();
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
@@ -254,7 +272,10 @@ export async function followChangelog(
         const userId = m.key?.toString('utf8');
         if (!userId) continue;
         const h = decodeChangelogRecord(m, `${topic}/${batch.partition}@${m.offset}`);
-        if (h !== undefined) onHistory(userId, h);
+        if (h === undefined || (h !== null && isStale(h, latest.get(userId)))) continue;
+        if (h === null) latest.delete(userId);
+        else latest.set(userId, h);
+        onHistory(userId, h);
       }
     },
   });

@@ -1,6 +1,6 @@
 import { emptyHistory, type UserHistory } from '../../schemas/history';
 import { kafkaKind, testKafka, uniqueName } from '../../test/kafka';
-import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, type HistoryStore } from './index';
+import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, isStale, type HistoryStore } from './index';
 
 function history(userId: string, partition: number, items: string[], offset: number): UserHistory {
   return {
@@ -85,6 +85,24 @@ describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
     await follower.stop();
     expect(followed.get('a')?.itemIds).toEqual(['x', 'z']);
     expect(followed.get('b')?.itemIds).toEqual(['y']);
+  });
+
+  it('keeps the state that applied more of the source when a stale record arrives late (rebalance race)', async () => {
+    const kafka = testKafka();
+    const topic = uniqueName('changelog');
+    const newOwner = new ChangelogHistoryStore({ kafka, topic });
+    newOwner.put(history('a', 0, ['x', 'y', 'z'], 30));
+    await newOwner.flush();
+    // The previous owner's in-flight flush lands afterwards with older state.
+    const oldOwner = new ChangelogHistoryStore({ kafka, topic });
+    oldOwner.put(history('a', 0, ['x'], 10));
+    await oldOwner.flush();
+    await Promise.all([newOwner.close(), oldOwner.close()]);
+    const restored = new ChangelogHistoryStore({ kafka, topic });
+    await restored.restore();
+    expect(restored.get('a')?.itemIds).toEqual(['x', 'y', 'z']);
+    expect(isStale(history('a', 0, ['x'], 10), history('a', 0, ['x', 'y'], 11))).toBe(true);
+    expect(isStale(history('a', 0, ['x', 'y'], 11), history('a', 0, ['x'], 11))).toBe(false);
   });
 
   it('restores nothing from a topic that does not exist yet', async () => {
