@@ -6,6 +6,8 @@ import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
 import { openClickHouse } from '../../infra/clickhouse';
 import { Random } from '../../random';
 import { commandConfig, type GlobalOptions } from '../config';
+import { runRebuild } from './rebuild';
+import { runTraining } from './train';
 import { progressBar } from '../progress';
 
 /** One analyst query the demo runs and prints, so a user sees how to read the archive. */
@@ -14,6 +16,12 @@ export const DEMO_QUERY = `SELECT type, count() AS events, uniqExact(user_id) AS
 FROM streamrec.interactions FINAL
 GROUP BY type
 ORDER BY events DESC`;
+
+/** The evaluation rows of the demo's training run. */
+export const EVAL_QUERY = `SELECT split, epoch, metric, k, round(value, 4) AS value, users_evaluated
+FROM streamrec.evaluation_results FINAL
+WHERE run_id = {run:String} AND k = 10 AND metric IN ('recall', 'ndcg')
+ORDER BY split, epoch, metric`;
 
 /** Mixes bad messages into a replay so that dead-lettering shows up in the demo. */
 function* withFaults(events: Iterable<ReplayEvent>, rate: number, seed: number): Generator<EncodedMessage> {
@@ -33,14 +41,22 @@ function* withFaults(events: Iterable<ReplayEvent>, rate: number, seed: number):
 export function registerDemo(program: Command, globals: () => GlobalOptions): void {
   program
     .command('demo')
-    .description('The main job on embedded defaults: replay MovieLens 100K through the ingest operators into histories and embedded ClickHouse')
+    .description('The main job on embedded defaults: replay MovieLens 100K through the ingest operators into histories and embedded ClickHouse, rebuild semantic IDs from the archive, train and evaluate')
     .option('-d, --dataset <name|dir>', 'dataset to replay', 'ml-100k')
     .option('--bad-rate <fraction>', 'fraction of extra malformed messages mixed in to show dead-lettering', '0.01')
-    .option('--data-dir <dir>', 'where the demo keeps its embedded ClickHouse (wiped at start)', '.streamrec/demo')
-    .action(async (opts: { dataset: string; badRate: string; dataDir: string }) => {
-      const chDir = path.resolve(opts.dataDir, 'clickhouse');
-      rmSync(chDir, { recursive: true, force: true });
-      const config = commandConfig(globals(), { clickhouse: { url: `chdb:${chDir}` }, ingest: { historyStore: 'memory' } });
+    .option('--data-dir <dir>', 'where the demo keeps its embedded ClickHouse and artifacts (wiped at start)', '.streamrec/demo')
+    .option('--model <ccfrec|sasrec>', 'model trained on the archive after ingest', 'sasrec')
+    .option('--epochs <n>', 'training epochs', '2')
+    .option('--ingest-only', 'stop after the ingest stage')
+    .action(async (opts: { dataset: string; badRate: string; dataDir: string; model: string; epochs: string; ingestOnly?: boolean }) => {
+      const dataDir = path.resolve(opts.dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+      const chDir = path.join(dataDir, 'clickhouse');
+      const config = commandConfig(globals(), {
+        clickhouse: { url: `chdb:${chDir}` },
+        ingest: { historyStore: 'memory' },
+        artifacts: { dir: path.join(dataDir, 'artifacts'), registryFile: path.join(dataDir, 'artifacts', 'item-registry.json') },
+      });
       const dataset = await loadDataset(opts.dataset);
       const total = dataset.items.length + interactionCount(dataset);
       const bar = progressBar(`ingest ${dataset.name}`, Math.round(total * (1 + Number(opts.badRate))));
@@ -65,5 +81,15 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
       out.write(`  ClickHouse      ${config.clickhouse.url} (database ${config.clickhouse.database})\n\n`);
       out.write(`An analyst query on the archive:\n\n${DEMO_QUERY}\n\n`);
       console.table(rows);
+      if (opts.ingestOnly) return;
+
+      out.write('\nSemantic IDs of the archived catalog (streamrec rebuild --from-clickhouse):\n');
+      await runRebuild(config, { fromClickhouse: true });
+      out.write(`\nTraining ${opts.model} on the archive (streamrec train --model ${opts.model} --from-clickhouse --epochs ${opts.epochs}):\n`);
+      const result = await runTraining(config, { model: opts.model, fromClickhouse: true, epochs: opts.epochs, clickhouse: true });
+      out.write(`\nEvaluation rows are in ClickHouse too:\n\n${EVAL_QUERY}\n\n`);
+      const ch2 = await openClickHouse(config.clickhouse);
+      console.table(await ch2.query<Record<string, unknown>>(EVAL_QUERY.replace(/streamrec\./g, `${config.clickhouse.database}.`), { run: result.runId }));
+      await ch2.close();
     });
 }

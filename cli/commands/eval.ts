@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { initTf } from '../../infra/tf';
-import { loadDataset } from '../../ingest/datasets';
+import { ConfigError } from '../../errors';
 import {
   evaluateFullRanking,
   evaluationRows,
@@ -13,6 +13,7 @@ import {
   type ItemSideInfo,
 } from '../../trainer';
 import { commandConfig, type GlobalOptions } from '../config';
+import { loadTrainingData } from './train';
 import { artifactStore, openTrainingSink, printMetrics } from '../trainSupport';
 import { progressBar } from '../progress';
 
@@ -21,11 +22,15 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
     .command('eval')
     .description('Evaluate a saved checkpoint with full ranking on a dataset split; rows go to ClickHouse')
     .requiredOption('--checkpoint <id|dir>', 'checkpoint artifact id (checkpoint-...) or directory')
-    .requiredOption('-d, --dataset <name|dir>', 'dataset the checkpoint was trained on')
+    .option('-d, --dataset <name|dir>', 'dataset the checkpoint was trained on')
+    .option('--from-clickhouse', 'evaluate on the ClickHouse archive')
     .option('--split <valid|test>', 'which leave-one-out split', 'test')
     .option('--exclude-history', 'remove items of the user\'s history from the ranking')
     .option('--no-clickhouse', 'do not write evaluation rows to ClickHouse')
-    .action(async (flags: { checkpoint: string; dataset: string; split: string; excludeHistory?: boolean; clickhouse: boolean }) => {
+    .action(async (flags: { checkpoint: string; dataset?: string; fromClickhouse?: boolean; split: string; excludeHistory?: boolean; clickhouse: boolean }) => {
+      if ((flags.dataset === undefined) === (flags.fromClickhouse !== true)) {
+        throw new ConfigError('eval needs exactly one data source: --dataset <name|dir> or --from-clickhouse');
+      }
       const config = commandConfig(globals());
       await initTf();
       const store = artifactStore(config);
@@ -38,7 +43,7 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
       let itemIds: ItemIdMapping | undefined;
       if (semanticIds && embeddings) ({ sideInfo, itemIds } = await loadArtifactSideInfo(store, { semanticIds, embeddings }));
       else if (input('item_registry')) itemIds = await itemIdsOfArtifact(store, input('item_registry') as string);
-      const dataset = await loadDataset(flags.dataset);
+      const dataset = await loadTrainingData(config, flags.dataset);
       itemIds ??= itemIdMappingFromList(dataset.items.map((i) => i.itemId));
       const { model, settings } = await loadCheckpoint(store, artifact.id, { itemCount: itemIds.itemCount, ...(sideInfo ? { sideInfo } : {}) });
       const data = leaveOneOutSplit(dataset, itemIds);

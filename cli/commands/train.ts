@@ -1,14 +1,18 @@
 import type { Command } from 'commander';
 import { ArtifactError, ConfigError } from '../../errors';
 import { initTf } from '../../infra/tf';
-import { loadDataset } from '../../ingest/datasets';
-import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo } from '../../trainer';
-import { commandConfig, type GlobalOptions } from '../config';
+import { openClickHouse } from '../../infra/clickhouse';
+import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../ingest/datasets';
+import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
+import { commandConfig, type AppConfig, type GlobalOptions } from '../config';
 import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from '../trainSupport';
 
-interface TrainFlags {
+export interface TrainFlags {
   model: string;
-  dataset: string;
+  /** Stop after the epoch in which this much time has passed. */
+  timeBudgetSeconds?: number;
+  dataset?: string;
+  fromClickhouse?: boolean;
   epochs?: string;
   batch?: string;
   lr?: string;
@@ -17,6 +21,19 @@ interface TrainFlags {
   excludeHistory?: boolean;
   clickhouse: boolean;
 }
+
+/** A dataset directory or name, or (undefined) the ClickHouse archive. */
+export async function loadTrainingData(config: AppConfig, dataset: string | undefined): Promise<LoadedDataset> {
+  if (dataset !== undefined) return loadDataset(dataset);
+  const ch = await openClickHouse(config.clickhouse);
+  try {
+    return await loadArchiveDataset(ch);
+  } finally {
+    await ch.close();
+  }
+}
+
+const rebuildHint = (dataset: string): string => (dataset ? `--dataset ${dataset}` : '--from-clickhouse');
 
 /** The trainer config of a command: the config file's `trainer` section, the model type, then flags. */
 function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
@@ -28,6 +45,7 @@ function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
   if (flags.epochs) train.epochs = Number(flags.epochs);
   if (flags.batch) train.batchSize = Number(flags.batch);
   if (flags.lr) train.learningRate = Number(flags.lr);
+  if (flags.timeBudgetSeconds !== undefined) train.timeBudgetSeconds = flags.timeBudgetSeconds;
   const evaluation = { ...asRecord(section.eval), ...(flags.excludeHistory ? { excludeHistory: true } : {}) };
   return parseTrainerConfig({ ...section, model, train, eval: evaluation });
 }
@@ -37,7 +55,8 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .command('train')
     .description('Train and evaluate CCFRec or SASRec (full ranking, leave-one-out); rows go to ClickHouse, the best checkpoint to the artifact store')
     .requiredOption('-m, --model <ccfrec|sasrec>', 'model to train')
-    .requiredOption('-d, --dataset <name|dir>', 'dataset: scientific, ml-100k, or a directory')
+    .option('-d, --dataset <name|dir>', 'dataset: scientific, ml-100k, or a directory')
+    .option('--from-clickhouse', 'train on the ClickHouse archive (interactions and items) instead of a dataset')
     .option('--epochs <n>', 'maximum epochs (early stopping on the validation metric)')
     .option('--batch <n>', 'batch size')
     .option('--lr <x>', 'learning rate')
@@ -46,49 +65,58 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .option('--exclude-history', 'remove items of the user\'s history from the ranking (default: kept rankable)')
     .option('--no-clickhouse', 'do not write run, epoch and evaluation rows to ClickHouse')
     .action(async (flags: TrainFlags) => {
-      if (flags.model !== 'ccfrec' && flags.model !== 'sasrec') throw new ConfigError(`--model must be ccfrec or sasrec, got ${JSON.stringify(flags.model)}`);
-      const config = commandConfig(globals());
-      const trainer = trainerConfig(config.trainer, flags);
-      await initTf();
-      const dataset = await loadDataset(flags.dataset);
-      const store = artifactStore(config);
-      // The latest rebuild's artifacts, when they describe this dataset's catalog.
-      let artifacts: ArtifactSideInfo | undefined;
-      try {
-        artifacts = await loadArtifactSideInfo(store);
-        const missing = dataset.items.filter((i) => artifacts?.itemIds.denseId(i.itemId) === undefined).length;
-        if (missing > 0) {
-          artifacts = undefined;
-          if (flags.model === 'ccfrec') {
-            throw new ArtifactError(`the latest semantic IDs do not cover ${missing} items of ${dataset.name}: run \`streamrec rebuild --dataset ${flags.dataset}\``);
-          }
-        }
-      } catch (error) {
-        if (!(error instanceof ArtifactError) || flags.model === 'ccfrec') {
-          throw new ArtifactError(`CCFRec needs semantic IDs and text embeddings of ${dataset.name}: run \`streamrec rebuild --dataset ${flags.dataset}\` first`, { cause: error });
-        }
-      }
-      const sink = await openTrainingSink(config, flags.clickhouse);
-      const progress = trainingProgress();
-      try {
-        const result = await trainAndEvaluate({
-          dataset,
-          config: trainer,
-          store,
-          onProgress: progress.onProgress,
-          ...(artifacts ? { itemIds: artifacts.itemIds, sideInfo: artifacts.sideInfo } : {}),
-          ...(sink.observer ? { observer: sink.observer } : {}),
-        });
-        progress.stop();
-        const out = process.stdout;
-        out.write(`\n${result.config.model.type} on ${result.data.name} (${result.data.protocol}), run ${result.runId}\n`);
-        out.write(`  backend ${result.backend}; ${result.data.itemCount} items; train ${result.data.train}, valid ${result.data.valid}, test ${result.data.test}\n`);
-        out.write(`  ${result.fit.status} after ${result.fit.epochs} epochs; best epoch ${result.fit.bestEpoch + 1}; checkpoint ${result.checkpointId ?? '(none)'}\n`);
-        out.write(`  full ranking over all items; history items ${trainer.eval.excludeHistory ? 'excluded' : 'kept rankable'}\n\n`);
-        printMetrics(result.test.metrics, 'test');
-      } finally {
-        progress.stop();
-        await sink.close();
-      }
+      await runTraining(commandConfig(globals()), flags);
     });
+}
+
+/** `streamrec train`: one run with the latest rebuild's side information; returns its result. */
+export async function runTraining(config: AppConfig, flags: TrainFlags): Promise<TrainAndEvaluateResult> {
+  if (flags.model !== 'ccfrec' && flags.model !== 'sasrec') throw new ConfigError(`--model must be ccfrec or sasrec, got ${JSON.stringify(flags.model)}`);
+  if ((flags.dataset === undefined) === (flags.fromClickhouse !== true)) {
+    throw new ConfigError('train needs exactly one data source: --dataset <name|dir> or --from-clickhouse');
+  }
+  const trainer = trainerConfig(config.trainer, flags);
+  await initTf();
+  const dataset = await loadTrainingData(config, flags.dataset);
+  const source = flags.dataset ?? '';
+  const store = artifactStore(config);
+  // The latest rebuild's artifacts, when they describe this dataset's catalog.
+  let artifacts: ArtifactSideInfo | undefined;
+  try {
+    artifacts = await loadArtifactSideInfo(store);
+    const missing = dataset.items.filter((i) => artifacts?.itemIds.denseId(i.itemId) === undefined).length;
+    if (missing > 0) {
+      artifacts = undefined;
+      if (flags.model === 'ccfrec') {
+        throw new ArtifactError(`the latest semantic IDs do not cover ${missing} items of ${dataset.name}: run \`streamrec rebuild ${rebuildHint(source)}\``);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof ArtifactError) || flags.model === 'ccfrec') {
+      throw new ArtifactError(`CCFRec needs semantic IDs and text embeddings of ${dataset.name}: run \`streamrec rebuild ${rebuildHint(source)}\` first`, { cause: error });
+    }
+  }
+  const sink = await openTrainingSink(config, flags.clickhouse);
+  const progress = trainingProgress();
+  try {
+    const result = await trainAndEvaluate({
+      dataset,
+      config: trainer,
+      store,
+      onProgress: progress.onProgress,
+      ...(artifacts ? { itemIds: artifacts.itemIds, sideInfo: artifacts.sideInfo } : {}),
+      ...(sink.observer ? { observer: sink.observer } : {}),
+    });
+    progress.stop();
+    const out = process.stdout;
+    out.write(`\n${result.config.model.type} on ${result.data.name} (${result.data.protocol}), run ${result.runId}\n`);
+    out.write(`  backend ${result.backend}; ${result.data.itemCount} items; train ${result.data.train}, valid ${result.data.valid}, test ${result.data.test}\n`);
+    out.write(`  ${result.fit.status} after ${result.fit.epochs} epochs; best epoch ${result.fit.bestEpoch + 1}; checkpoint ${result.checkpointId ?? '(none)'}\n`);
+    out.write(`  full ranking over all items; history items ${trainer.eval.excludeHistory ? 'excluded' : 'kept rankable'}\n\n`);
+    printMetrics(result.test.metrics, 'test');
+    return result;
+  } finally {
+    progress.stop();
+    await sink.close();
+  }
 }

@@ -11,6 +11,7 @@ export type { DatasetSplit, LoadedDataset, SplitRow, UserSequence } from './type
 export { readMovieLens } from './movielens';
 export { readScientific, SCIENTIFIC_TIMESTAMP_RULE } from './scientific';
 export { readAtomicFile } from './atomicFile';
+export { loadArchiveDataset } from './archive';
 
 /** Where named datasets live: `STREAMREC_DATASETS_DIR`, else `../shared/datasets` beside the package. */
 export function datasetsRoot(): string {
