@@ -26,6 +26,8 @@ export class ClickHouse {
     readonly database: string,
     private readonly insertPolicy: RetryPolicy,
     private readonly release: () => Promise<void>,
+    /** Embedded chDB's direct insert: the JSONEachRow bytes go to its parser without a stream. */
+    private readonly rawInsert?: (table: string, body: Buffer) => Promise<unknown>,
   ) {}
 
   /** Fully qualified, quoted table name. */
@@ -55,7 +57,9 @@ export class ClickHouse {
     if (rows.length === 0) return;
     await retry(async () => {
       try {
-        await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
+        const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
+        if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) await this.rawInsert(plainName, jsonEachRow(rows));
+        else await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
       }
@@ -75,6 +79,13 @@ export class ClickHouse {
   }
 }
 
+/** Rows as one JSONEachRow payload. */
+function jsonEachRow(rows: readonly object[]): Buffer {
+  let body = '';
+  for (const row of rows) body += `${JSON.stringify(row)}\n`;
+  return Buffer.from(body, 'utf8');
+}
+
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Timeout|timed out|503|502|TOO_MANY_SIMULTANEOUS_QUERIES/i;
 
 function toStoreError(cause: unknown, message: string): StoreError {
@@ -84,9 +95,15 @@ function toStoreError(cause: unknown, message: string): StoreError {
 }
 
 /** One embedded engine per process and data path: reference-counted connections. */
-const chdbEngines = new Map<string, { client: ClickHouseClient; refs: number }>();
+interface ChdbEngine {
+  readonly client: ClickHouseClient;
+  readonly rawInsert: (table: string, body: Buffer) => Promise<unknown>;
+  refs: number;
+}
 
-function openChdb(dataPath: string): { client: ClickHouseClient; release: () => Promise<void> } {
+const chdbEngines = new Map<string, ChdbEngine>();
+
+function openChdb(dataPath: string): { client: ClickHouseClient; rawInsert: ChdbEngine['rawInsert']; release: () => Promise<void> } {
   const key = dataPath === ':memory:' ? dataPath : path.resolve(dataPath);
   let engine = chdbEngines.get(key);
   if (!engine) {
@@ -98,13 +115,19 @@ function openChdb(dataPath: string): { client: ClickHouseClient; release: () => 
     }
     if (key !== ':memory:') mkdirSync(key, { recursive: true });
     const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
-    engine = { client: createClient({ connection: createChdbConnection({ path: key }) } as never), refs: 0 };
+    const connection = createChdbConnection({ path: key });
+    engine = {
+      client: createClient({ connection } as never),
+      rawInsert: (table, body) => connection.chdb.rawInsert({ table, values: body, format: 'JSONEachRow' }),
+      refs: 0,
+    };
     chdbEngines.set(key, engine);
   }
   engine.refs++;
   const held = engine;
   return {
     client: held.client,
+    rawInsert: held.rawInsert,
     release: async () => {
       held.refs--;
       if (held.refs === 0) {
@@ -130,8 +153,8 @@ export async function openClickHouse(config: ClickHouseConfig, options: OpenClic
   if (config.url.startsWith('chdb:')) {
     const dataPath = config.url.slice('chdb:'.length);
     if (dataPath.length === 0) throw new ConfigError('clickhouse.url: chdb: needs a directory (chdb:./data) or chdb::memory:');
-    const { client, release } = openChdb(dataPath);
-    ch = new ClickHouse(client, 'chdb', config.url, config.database, policy, release);
+    const { client, rawInsert, release } = openChdb(dataPath);
+    ch = new ClickHouse(client, 'chdb', config.url, config.database, policy, release, rawInsert);
   } else {
     const client = createClient({ url: config.url, username: config.username, password: config.password });
     ch = new ClickHouse(client, 'server', config.url, config.database, policy, () => client.close());

@@ -105,6 +105,25 @@ describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
     expect(isStale(history('a', 0, ['x', 'y'], 11), history('a', 0, ['x'], 11))).toBe(false);
   });
 
+  it('writes the histories as they were when the flush was prepared, not later in-place updates', async () => {
+    const kafka = testKafka();
+    const topic = uniqueName('changelog');
+    const writer = new ChangelogHistoryStore({ kafka, topic });
+    writer.put(history('a', 0, ['x'], 1));
+    const prepared = writer.prepareFlush();
+    // Ingest keeps updating the live object while the prepared flush is being written.
+    const live = writer.get('a')!;
+    live.itemIds.push('late');
+    live.offsets['interactions/0'] = 2;
+    await prepared.write();
+    await writer.close();
+    const reader = new ChangelogHistoryStore({ kafka, topic });
+    await reader.restore();
+    expect(reader.get('a')?.itemIds).toEqual(['x']);
+    expect(reader.appliedOffset('a', 'interactions', 0)).toBe(1);
+    await reader.close();
+  });
+
   it('restores nothing from a topic that does not exist yet', async () => {
     const store = new ChangelogHistoryStore({ kafka: testKafka(), topic: uniqueName('empty-changelog') });
     const stats = await store.restore();

@@ -23,6 +23,7 @@ export interface RestoreStats {
  */
 export interface HistoryStore {
   readonly kind: 'memory' | 'changelog';
+  /** The live history (updated in place by ingest; copy it to keep a snapshot). */
   get(userId: string): UserHistory | undefined;
   put(history: UserHistory): void;
   getSession(userId: string): UserHistory['session'] | undefined;

@@ -25,6 +25,11 @@ interface Rejection {
   readonly path: string | null;
 }
 
+/** A message that is not a valid event (events themselves are plain objects). */
+class Rejected {
+  constructor(readonly rejection: Rejection) {}
+}
+
 function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   let node = root;
   for (const key of path) {
@@ -74,6 +79,35 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
 ): OperatorFunction<RawBatch, IngestBatch<z.output<S>>> {
   const { schema, limits } = options;
   const now = options.now ?? Date.now;
+  /** One message's event, or why it is rejected (`clock`: the batch's ingest time). */
+  const decode = (raw: Buffer | null, clock: number): z.output<S> | Rejected => {
+    if (raw === null || raw.length === 0) return new Rejected({ code: 'invalid_json', message: 'empty message value (expected a JSON object)', path: null });
+    if (raw.length > limits.maxMessageBytes) {
+      return new Rejected({ code: 'too_large', message: `message is ${raw.length} bytes, limit is ${limits.maxMessageBytes}`, path: null });
+    }
+    if (!isUtf8(raw)) return new Rejected({ code: 'invalid_json', message: 'message value is not valid UTF-8', path: null });
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      return new Rejected({ code: 'invalid_json', message: `not JSON: ${(error as Error).message}`, path: null });
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      return new Rejected({ code: 'schema', message: `expected a JSON object, got ${describeValue(json)}`, path: null });
+    }
+    let event = options.fastPath?.(json as Record<string, unknown>, limits);
+    if (event === undefined) {
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        const issues = parsed.error.issues;
+        const typeIssue = issues.find((i) => i.path[0] === 'type' && i.code === 'invalid_value');
+        return new Rejected(explain(typeIssue ?? (issues[0] as z.core.$ZodIssue), json));
+      }
+      event = parsed.data;
+    }
+    const bad = checkTimestamp((event as { ts: number }).ts, limits, clock);
+    return bad ? new Rejected(bad) : (event as z.output<S>);
+  };
   return map((batch: RawBatch): IngestBatch<z.output<S>> => {
     const events: Array<Sourced<z.output<S>>> = [];
     const deadLetters: DeadLetter[] = [];
@@ -86,50 +120,11 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
         key: message.key ? message.key.toString('utf8') : null,
       };
       const raw = message.value;
-      const reject = (r: Rejection): void => {
-        deadLetters.push(deadLetter(origin, raw, r.code, r.message, r.path, clock));
-      };
-      if (raw === null || raw.length === 0) {
-        reject({ code: 'invalid_json', message: 'empty message value (expected a JSON object)', path: null });
-        continue;
-      }
-      if (raw.length > limits.maxMessageBytes) {
-        reject({ code: 'too_large', message: `message is ${raw.length} bytes, limit is ${limits.maxMessageBytes}`, path: null });
-        continue;
-      }
-      if (!isUtf8(raw)) {
-        reject({ code: 'invalid_json', message: 'message value is not valid UTF-8', path: null });
-        continue;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(raw.toString('utf8'));
-      } catch (error) {
-        reject({ code: 'invalid_json', message: `not JSON: ${(error as Error).message}`, path: null });
-        continue;
-      }
-      if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-        reject({ code: 'schema', message: `expected a JSON object, got ${describeValue(json)}`, path: null });
-        continue;
-      }
-      let event = options.fastPath?.(json as Record<string, unknown>, limits);
-      if (event === undefined) {
-        const parsed = schema.safeParse(json);
-        if (!parsed.success) {
-          // Report the unknown type first when there is one: it is the most specific reason.
-          const issues = parsed.error.issues;
-          const typeIssue = issues.find((i) => i.path[0] === 'type' && i.code === 'invalid_value');
-          reject(explain(typeIssue ?? (issues[0] as z.core.$ZodIssue), json));
-          continue;
-        }
-        event = parsed.data;
-      }
-      const bad = checkTimestamp((event as { ts: number }).ts, limits, clock);
-      if (bad) {
-        reject(bad);
-        continue;
-      }
-      events.push({ event: event as z.output<S>, origin, offset: Number(message.offset), raw });
+      const decoded = decode(raw, clock);
+      if (decoded instanceof Rejected) {
+        const { code, message: why, path } = decoded.rejection;
+        deadLetters.push(deadLetter(origin, raw, code, why, path, clock));
+      } else events.push({ event: decoded, origin, offset: Number(message.offset), raw });
     }
     return {
       topic: batch.topic,

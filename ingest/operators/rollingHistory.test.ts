@@ -39,17 +39,23 @@ describe('rollingHistory', () => {
     expect(state.puts).toBe(3);
   });
 
-  it('does not modify the stored history object in place', () => {
+  it('updates the stored history in place, trims the oldest entries, and puts every touched user back', () => {
     const state = new MapState();
     testScheduler().run(({ cold }) => {
-      cold('a|', { a: eventBatch([ev('1', 'u', 'A', 1)]) }).pipe(rollingHistory({ state, maxLength: 5, toleranceMs: 0 })).subscribe();
+      cold('a|', { a: eventBatch([ev('1', 'u', 'A', 1)]) }).pipe(rollingHistory({ state, maxLength: 2, toleranceMs: 0 })).subscribe();
     });
     const before = state.get('u')!;
+    const putsBefore = state.puts;
     testScheduler().run(({ cold }) => {
-      cold('a|', { a: eventBatch([ev('2', 'u', 'B', 2)], 1) }).pipe(rollingHistory({ state, maxLength: 5, toleranceMs: 0 })).subscribe();
+      cold('a|', { a: eventBatch([ev('2', 'u', 'B', 2), ev('3', 'u', 'C', 3)], 1) }).pipe(rollingHistory({ state, maxLength: 2, toleranceMs: 0 })).subscribe();
     });
-    expect(before.itemIds).toEqual(['A']);
-    expect(state.get('u')!.itemIds).toEqual(['A', 'B']);
+    // The store's object is the live history (no per-batch copy); the store serialises what it
+    // persists when a flush starts, so later updates cannot change a flush in progress.
+    expect(state.get('u')).toBe(before);
+    expect(before.itemIds).toEqual(['B', 'C']);
+    expect(before.timestamps).toEqual([2, 3]);
+    expect(before.eventIds).toEqual(['2', '3']);
+    expect(state.puts - putsBefore).toBe(1);
   });
 
   it('passes errors, empty, never and unsubscription through', () => {

@@ -52,12 +52,11 @@ export function rollingHistory(options: RollingHistoryOptions): OperatorFunction
     const touched = new Map<string, UserHistory>();
     for (const e of batch.events) {
       const { userId, itemId, ts, eventId } = e.event;
+      // Updated in place: the store serialises what it persists when a flush starts, and
+      // nothing in the loop can throw, so a batch is applied whole or not at all.
       let h = touched.get(userId);
       if (!h) {
-        const current = state.get(userId);
-        h = current
-          ? { ...current, itemIds: [...current.itemIds], timestamps: [...current.timestamps], eventIds: [...current.eventIds], offsets: { ...current.offsets } }
-          : emptyHistory(userId, batch.partition);
+        h = state.get(userId) ?? emptyHistory(userId, batch.partition);
         touched.set(userId, h);
       }
       if (ts < h.newestTs - toleranceMs) {
@@ -76,11 +75,21 @@ export function rollingHistory(options: RollingHistoryOptions): OperatorFunction
         continue;
       }
       const at = insertionIndex(h.timestamps, ts);
-      h.itemIds.splice(at, 0, itemId);
-      h.timestamps.splice(at, 0, ts);
-      h.eventIds.splice(at, 0, eventId);
+      if (at === h.timestamps.length) {
+        h.itemIds.push(itemId);
+        h.timestamps.push(ts);
+        h.eventIds.push(eventId);
+      } else {
+        h.itemIds.splice(at, 0, itemId);
+        h.timestamps.splice(at, 0, ts);
+        h.eventIds.splice(at, 0, eventId);
+      }
       const excess = h.itemIds.length - maxLength;
-      if (excess > 0) {
+      if (excess === 1) {
+        h.itemIds.shift();
+        h.timestamps.shift();
+        h.eventIds.shift();
+      } else if (excess > 0) {
         h.itemIds.splice(0, excess);
         h.timestamps.splice(0, excess);
         h.eventIds.splice(0, excess);
