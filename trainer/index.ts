@@ -71,7 +71,6 @@ export {
   type TrainingProgress,
 } from './observer';
 export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
-export { buildTemporarySideInfo, type TemporarySideInfoOptions } from './temporarySideInfo';
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
 export { loadArtifactSideInfo, itemIdsOfArtifact, type ArtifactSideInfo } from './artifactSideInfo';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';

@@ -10,7 +10,7 @@ import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from 
 export interface TrainFlags {
   model: string;
   /** Stop after the epoch in which this much time has passed. */
-  timeBudgetSeconds?: number;
+  timeBudget?: number;
   dataset?: string;
   fromClickhouse?: boolean;
   epochs?: string;
@@ -45,7 +45,7 @@ function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
   if (flags.epochs) train.epochs = Number(flags.epochs);
   if (flags.batch) train.batchSize = Number(flags.batch);
   if (flags.lr) train.learningRate = Number(flags.lr);
-  if (flags.timeBudgetSeconds !== undefined) train.timeBudgetSeconds = flags.timeBudgetSeconds;
+  if (flags.timeBudget !== undefined) train.timeBudgetSeconds = flags.timeBudget;
   const evaluation = { ...asRecord(section.eval), ...(flags.excludeHistory ? { excludeHistory: true } : {}) };
   return parseTrainerConfig({ ...section, model, train, eval: evaluation });
 }
@@ -62,6 +62,7 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .option('--lr <x>', 'learning rate')
     .option('--max-history <n>', 'history length the model sees')
     .option('--negatives <n>', 'sampled negatives per positive (>= catalog size: full softmax)')
+    .option('--time-budget <seconds>', 'stop after the epoch in which this much time has passed (best weights kept)', (v) => Number(v))
     .option('--exclude-history', 'remove items of the user\'s history from the ranking (default: kept rankable)')
     .option('--no-clickhouse', 'do not write run, epoch and evaluation rows to ClickHouse')
     .action(async (flags: TrainFlags) => {

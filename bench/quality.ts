@@ -1,0 +1,206 @@
+/**
+ * `npm run bench -- quality --model ccfrec|sasrec [options]`: the Amazon Scientific quality
+ * experiment. Trains on the shipped leave-one-out split until early stopping (or the time
+ * budget) and reports full-ranking valid and test metrics of the best epoch.
+ *
+ * Side information (and the external -> dense item id mapping) comes from a `streamrec rebuild`
+ * artifact store given with `--artifacts <dir>`, or, without it, from a fresh rebuild with the
+ * default encoder and quantizer (GloVe-SIF, PCA 64, RQ-KMeans 4 x 256) in a temporary store.
+ * SASRec uses the same mapping, so both models see identical data.
+ *
+ *   npm run bench -- quality --model ccfrec [--artifacts dir] [--name base] [--embedding 64]
+ *     [--hidden 256] [--layers 2] [--layers-cross 2] [--heads 2] [--max-history 20] [--neg 49]
+ *     [--lr 1e-3] [--wd 1e-4] [--dropout 0.5] [--dropout-cross 0.3] [--tau 0.07] [--mask 0.5]
+ *     [--mlm 0.1] [--cl 0.1] [--epochs 500] [--patience 10] [--warmup 500] [--batch 256]
+ *     [--schedule constant] [--seed 2020] [--time-budget 0] [--valid-metric ndcg@10]
+ *     [--dataset scientific] [--out result.json]
+ *
+ * `--neg` at or above the catalog size (e.g. `--neg 100000`) trains with a full softmax.
+ * Progress (one line per epoch and per validation) goes to stderr. Evaluation is the trainer's:
+ * full ranking over all items, history items rankable (the default `excludeHistory: false`,
+ * reported in the output).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FeaturesConfig } from '../features';
+import { ArtifactStore } from '../infra/artifacts';
+import { loadDataset } from '../ingest/datasets';
+import { QuantizerSettings } from '../quantizer';
+import { rebuild } from '../quantizer/rebuild';
+import { Random } from '../random';
+import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
+
+type Flags = Map<string, string>;
+
+function parseFlags(argv: readonly string[]): Flags {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
+    const eq = a.indexOf('=');
+    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new Error(`flag ${a} needs a value`);
+      out.set(a.slice(2), next);
+      i++;
+    }
+  }
+  return out;
+}
+
+const KNOWN = new Set([
+  'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
+  'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
+  'time-budget', 'valid-metric', 'dataset', 'out',
+]);
+
+function num(flags: Flags, key: string): number | undefined {
+  const v = flags.get(key);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${key} must be a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Adds `key: value` when the flag was given. */
+function opt(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (value !== undefined) target[key] = value;
+}
+
+const fmt = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(4));
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const flags = parseFlags(args);
+  for (const k of flags.keys()) if (!KNOWN.has(k)) throw new Error(`unknown flag --${k}`);
+  const modelType = flags.get('model') ?? 'ccfrec';
+  if (modelType !== 'ccfrec' && modelType !== 'sasrec') throw new Error('--model must be ccfrec or sasrec');
+  const given = flags.get('artifacts');
+
+  const model: Record<string, unknown> = { type: modelType };
+  opt(model, 'embeddingSize', num(flags, 'embedding'));
+  opt(model, 'innerSize', num(flags, 'hidden'));
+  opt(model, 'nLayers', num(flags, 'layers'));
+  opt(model, 'nHeads', num(flags, 'heads'));
+  opt(model, 'maxHistoryLength', num(flags, 'max-history'));
+  opt(model, 'negNum', num(flags, 'neg'));
+  opt(model, 'dropoutProb', num(flags, 'dropout'));
+  opt(model, 'tau', num(flags, 'tau'));
+  if (modelType === 'ccfrec') {
+    opt(model, 'nLayersCross', num(flags, 'layers-cross'));
+    opt(model, 'dropoutProbCross', num(flags, 'dropout-cross'));
+    opt(model, 'maskRatio', num(flags, 'mask'));
+    opt(model, 'mlmWeight', num(flags, 'mlm'));
+    opt(model, 'clWeight', num(flags, 'cl'));
+  } else {
+    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
+  }
+  const train: Record<string, unknown> = {};
+  opt(train, 'epochs', num(flags, 'epochs'));
+  opt(train, 'earlyStopPatience', num(flags, 'patience'));
+  opt(train, 'learningRate', num(flags, 'lr'));
+  opt(train, 'weightDecay', num(flags, 'wd'));
+  opt(train, 'warmupSteps', num(flags, 'warmup'));
+  opt(train, 'batchSize', num(flags, 'batch'));
+  opt(train, 'schedule', flags.get('schedule'));
+  opt(train, 'seed', num(flags, 'seed'));
+  opt(train, 'timeBudgetSeconds', num(flags, 'time-budget'));
+  opt(train, 'validMetric', flags.get('valid-metric'));
+  const config = parseTrainerConfig({ model, train });
+
+  const dataset = await loadDataset(flags.get('dataset') ?? 'scientific');
+  const name = flags.get('name') ?? modelType;
+  const log = (line: string): void => void process.stderr.write(`[${name} ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  const scratch = given ? undefined : mkdtempSync(path.join(tmpdir(), 'streamrec-bench-quality-'));
+  const artifactsDir = given ?? path.join(scratch as string, 'artifacts');
+  try {
+    const store = new ArtifactStore(artifactsDir);
+    if (!given) {
+      log('rebuilding side information with the defaults (GloVe-SIF, PCA 64, RQ-KMeans 4 x 256)');
+      await rebuild({
+        events: dataset.items,
+        store,
+        registryFile: path.join(scratch as string, 'registry.json'),
+        features: FeaturesConfig.parse({}),
+        quantizers: [QuantizerSettings.parse({})],
+        rng: new Random(7),
+      });
+    }
+    const { sideInfo, itemIds } = await loadArtifactSideInfo(store);
+    log(
+      `${modelType}: artifacts ${artifactsDir} (codes ${sideInfo.codes.levels} x ${sideInfo.codes.codesPerLevel}, ` +
+        `text ${sideInfo.textFields.map((f) => `${f.name}:${f.dims}`).join(', ')}, ${sideInfo.itemCount} items)`,
+    );
+    log(`model ${JSON.stringify(config.model)} train ${JSON.stringify(config.train)}`);
+
+    const epochs: EpochRow[] = [];
+    const valid: Array<{ epoch: number; metrics: Record<string, number> }> = [];
+    const observer: TrainingObserver = {
+      runStarted: () => undefined,
+      epochEnded: (row) => {
+        epochs.push(row);
+        const loss = Object.entries(row.loss).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        log(`epoch ${row.epoch}: ${row.durationSeconds.toFixed(1)} s (${Math.round(row.samplesPerSecond)}/s), lr ${row.learningRate.toExponential(2)}, ${loss}`);
+      },
+      evaluated: (rows: readonly EvaluationRow[]) => {
+        const first = rows[0];
+        if (!first) return;
+        const metrics = Object.fromEntries(rows.map((r) => [`${r.metric}@${r.k}`, r.value]));
+        if (first.split === 'valid') valid.push({ epoch: first.epoch, metrics });
+        log(
+          `${first.split} epoch ${first.epoch}: R@10 ${fmt(metrics['recall@10'])} N@10 ${fmt(metrics['ndcg@10'])} ` +
+            `R@50 ${fmt(metrics['recall@50'])} N@50 ${fmt(metrics['ndcg@50'])}`,
+        );
+      },
+      runEnded: () => undefined,
+    };
+
+    const started = Date.now();
+    // SASRec gets the same id mapping as CCFRec (and no side information).
+    const result = await trainAndEvaluate({
+      dataset,
+      config,
+      itemIds,
+      ...(modelType === 'ccfrec' ? { sideInfo } : {}),
+      observer,
+    });
+    const seconds = result.fit.history.map((e) => e.durationSeconds);
+    const pick = (m: Record<string, number>): Record<string, number> =>
+      Object.fromEntries(
+        ['recall@5', 'recall@10', 'recall@20', 'recall@50', 'ndcg@5', 'ndcg@10', 'ndcg@20', 'ndcg@50', 'mrr@10', 'mrr@50'].map((k) => [k, m[k] as number]),
+      );
+    const summary = {
+      name,
+      command: `npm run bench -- quality ${args.join(' ')}`,
+      model: modelType,
+      artifacts: { dir: given ?? '(fresh default rebuild)', semanticIds: sideInfo.artifactIds.semanticIds, textEmbeddings: sideInfo.artifactIds.textEmbeddings, levels: sideInfo.codes.levels, codesPerLevel: sideInfo.codes.codesPerLevel },
+      data: result.data,
+      backend: result.backend,
+      status: result.fit.status,
+      epochs: result.fit.epochs,
+      bestEpoch: result.fit.bestEpoch,
+      meanEpochSeconds: seconds.reduce((a, b) => a + b, 0) / Math.max(1, seconds.length),
+      epochSeconds: seconds.map((s) => Number(s.toFixed(1))),
+      epochLoss: result.fit.history.map((e) => Object.fromEntries(Object.entries(e.loss).map(([k, v]) => [k, Number(v.toFixed(4))]))),
+      validCurve: valid.map((v) => ({ epoch: v.epoch, r10: Number((v.metrics['recall@10'] ?? 0).toFixed(4)), n10: Number((v.metrics['ndcg@10'] ?? 0).toFixed(4)) })),
+      wallSeconds: (Date.now() - started) / 1000,
+      excludeHistory: result.test.excludeHistory,
+      valid: pick(result.fit.bestValid),
+      test: pick(result.test.metrics),
+      validAll: result.fit.bestValid,
+      testAll: result.test.metrics,
+      config: result.config,
+    };
+    log(
+      `done: ${summary.status} after ${summary.epochs} epochs, best ${summary.bestEpoch}; test R@5 ${fmt(summary.test['recall@5'])} ` +
+        `R@10 ${fmt(summary.test['recall@10'])} N@5 ${fmt(summary.test['ndcg@5'])} N@10 ${fmt(summary.test['ndcg@10'])} ` +
+        `R@50 ${fmt(summary.test['recall@50'])} N@50 ${fmt(summary.test['ndcg@50'])}`,
+    );
+    const out = flags.get('out');
+    if (out) writeFileSync(out, `${JSON.stringify(summary)}\n`);
+    return summary;
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}
