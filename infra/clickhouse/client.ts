@@ -26,8 +26,8 @@ export class ClickHouse {
     readonly database: string,
     private readonly insertPolicy: RetryPolicy,
     private readonly release: () => Promise<void>,
-    /** Embedded chDB's direct insert: the JSONEachRow bytes go to its parser without a stream. */
-    private readonly rawInsert?: (table: string, body: Buffer) => Promise<unknown>,
+    /** Embedded chDB's direct insert: the payload bytes go to its parser without a stream. */
+    private readonly rawInsert?: RawInsert,
   ) {}
 
   /** Fully qualified, quoted table name. */
@@ -58,7 +58,10 @@ export class ClickHouse {
     await retry(async () => {
       try {
         const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
-        if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) await this.rawInsert(plainName, jsonEachRow(rows));
+        if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) {
+          const columns = Object.keys(rows[0] as object);
+          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns));
+        }
         else await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
@@ -79,10 +82,15 @@ export class ClickHouse {
   }
 }
 
-/** Rows as one JSONEachRow payload. */
-function jsonEachRow(rows: readonly object[]): Buffer {
+type RawInsert = (table: string, columns: readonly string[], body: Buffer) => Promise<unknown>;
+
+/**
+ * Rows of one shape (the first row's keys, in order) as a JSONCompactEachRow payload: arrays
+ * instead of objects, a quarter less to write and for chDB to parse than JSONEachRow.
+ */
+function jsonCompactEachRow(rows: readonly object[], columns: readonly string[]): Buffer {
   let body = '';
-  for (const row of rows) body += `${JSON.stringify(row)}\n`;
+  for (const row of rows) body += `${JSON.stringify(columns.map((c) => (row as Record<string, unknown>)[c] ?? null))}\n`;
   return Buffer.from(body, 'utf8');
 }
 
@@ -97,7 +105,7 @@ function toStoreError(cause: unknown, message: string): StoreError {
 /** One embedded engine per process and data path: reference-counted connections. */
 interface ChdbEngine {
   readonly client: ClickHouseClient;
-  readonly rawInsert: (table: string, body: Buffer) => Promise<unknown>;
+  readonly rawInsert: RawInsert;
   refs: number;
 }
 
@@ -118,7 +126,7 @@ function openChdb(dataPath: string): { client: ClickHouseClient; rawInsert: Chdb
     const connection = createChdbConnection({ path: key });
     engine = {
       client: createClient({ connection } as never),
-      rawInsert: (table, body) => connection.chdb.rawInsert({ table, values: body, format: 'JSONEachRow' }),
+      rawInsert: (table, columns, body) => connection.chdb.rawInsert({ table, columns, values: body, format: 'JSONCompactEachRow' }),
       refs: 0,
     };
     chdbEngines.set(key, engine);
