@@ -61,8 +61,9 @@ export class ClickHouse {
         if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) {
           const columns = Object.keys(rows[0] as object);
           await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns));
+        } else {
+          await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
         }
-        else await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
       }
