@@ -23,12 +23,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FeaturesConfig } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
+import { defaultRebuild } from './_defaultRebuild';
 import { loadDataset } from '../ingest/datasets';
-import { QuantizerSettings } from '../quantizer';
-import { rebuild } from '../quantizer/rebuild';
-import { Random } from '../random';
 import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
 type Flags = Map<string, string>;
@@ -118,14 +115,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const store = new ArtifactStore(artifactsDir);
     if (!given) {
       log('rebuilding side information with the defaults (GloVe-SIF, PCA 64, RQ-KMeans 4 x 256)');
-      await rebuild({
-        events: dataset.items,
-        store,
-        registryFile: path.join(scratch as string, 'registry.json'),
-        features: FeaturesConfig.parse({}),
-        quantizers: [QuantizerSettings.parse({})],
-        rng: new Random(7),
-      });
+      await defaultRebuild(dataset, store, scratch as string);
     }
     const { sideInfo, itemIds } = await loadArtifactSideInfo(store);
     log(

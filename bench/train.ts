@@ -10,12 +10,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FeaturesConfig } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
+import { defaultRebuild } from './_defaultRebuild';
 import { initTf, tf } from '../infra/tf';
 import { loadDataset } from '../ingest/datasets';
-import { QuantizerSettings } from '../quantizer';
-import { rebuild } from '../quantizer/rebuild';
 import { Random } from '../random';
 import {
   AdamW,
@@ -71,14 +69,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const dataset = await loadDataset('scientific');
     const store = new ArtifactStore(path.join(dir, 'artifacts'));
     log('rebuilding side information (GloVe-SIF, PCA 64, RQ-KMeans 4 x 256)');
-    await rebuild({
-      events: dataset.items,
-      store,
-      registryFile: path.join(dir, 'registry.json'),
-      features: FeaturesConfig.parse({}),
-      quantizers: [QuantizerSettings.parse({})],
-      rng: new Random(7),
-    });
+    await defaultRebuild(dataset, store, dir);
     const { sideInfo, itemIds } = await loadArtifactSideInfo(store);
     const data = leaveOneOutSplit(dataset, itemIds);
     const out: Record<string, unknown> = { backend: backend.backend, batch_size: 256, train_examples: data.train.count };
