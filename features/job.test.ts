@@ -189,7 +189,7 @@ describe('features job', () => {
     ).rejects.toThrow(/features.fields lists description, but no item has text there \(fields with text: title, brand\)/);
   });
 
-  it('runs the default glove-sif configuration on Amazon Scientific texts (meta only)', async () => {
+  it('runs the default glove-sif configuration on Amazon Scientific texts (title, brand, categories)', async () => {
     const events = (await loadDataset(path.join(DATASETS, 'scientific'))).items.slice(0, 600);
     const catalog = new Catalog();
     await catalog.applyAll(events);
@@ -200,13 +200,17 @@ describe('features job', () => {
     const store = new ArtifactStore(tmp);
     const config = FeaturesConfig.parse({});
     const result = await runFeaturesJobFromConfig(catalog, store, config, new Random(3));
-    expect(result.fields).toEqual(['meta']);
-    const meta = result.matrices.get('meta')!;
-    expect([meta.rows, meta.cols]).toEqual([catalog.size, 64]);
-    const at = (id: string) => rowOf(meta, catalog.registry.idOf(id)! - 1);
+    expect(result.fields).toEqual(['title', 'brand', 'categories']);
+    const title = result.matrices.get('title')!;
+    expect([title.rows, title.cols]).toEqual([catalog.size, 64]);
+    const at = (id: string) => rowOf(title, catalog.registry.idOf(id)! - 1);
     expect(cosineSimilarity(at('B0000223SI'), at('B0000223SK'))).toBeGreaterThan(cosineSimilarity(at('B0000223SI'), at('B0000223UV')) + 0.3);
+    // Same brand, same vector; brands have far fewer distinct texts than 64 dims need.
+    const brand = result.matrices.get('brand')!;
+    const brandAt = (id: string) => rowOf(brand, catalog.registry.idOf(id)! - 1);
+    expect(cosineSimilarity(brandAt('B0000223SI'), brandAt('B0000223SK'))).toBeCloseTo(1, 5);
     expect(result.pca.manifest.settings).toMatchObject({ encoder: 'glove-sif', pcaDims: 64 });
-    expect((result.pca.manifest.metrics as Record<string, number>)['explainedVarianceRatio.meta']).toBeGreaterThan(0.5);
+    expect((result.pca.manifest.metrics as Record<string, number>)['explainedVarianceRatio.title']).toBeGreaterThan(0.5);
   });
 });
 

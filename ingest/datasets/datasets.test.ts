@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { datasetEvents, datasetsRoot, interactionCount, loadDataset } from './index';
+import { splitUniSRecText } from './scientific';
 
 const root = datasetsRoot();
 
@@ -38,8 +39,39 @@ describe('dataset readers', () => {
     const notIncreasing = ds.sequences.filter((s) => s.timestamps.some((t, i) => i > 0 && t <= s.timestamps[i - 1]!));
     expect(notIncreasing).toEqual([]);
     expect(ds.items[0]?.itemId).toBe('B00TNNWMXI'); // index 0 in Scientific.item2index
-    expect(ds.items.every((e) => e.meta !== undefined && e.title === undefined)).toBe(true);
-    expect(ds.items.find((e) => e.itemId === 'B0000223SI')?.meta).toContain('PORTER-CABLE 740000801');
+    // Every text splits into title / categories / brand; 134 items have no categories, 12 no brand.
+    expect(ds.items.every((e) => e.meta === undefined && e.title !== undefined)).toBe(true);
+    expect(ds.items.filter((e) => e.categories === undefined)).toHaveLength(134);
+    expect(ds.items.filter((e) => e.brand === undefined)).toHaveLength(12);
+    expect(ds.items.find((e) => e.itemId === 'B0000223SI')).toMatchObject({
+      title: 'PORTER-CABLE 740000801 4 1/2-Inch x 10yd 80 Grit Adhesive-Backed Sanding Roll',
+      categories: ['Industrial & Scientific Abrasive & Finishing Products Manual Sanding Products Sanding Rolls'],
+      brand: 'PORTER-CABLE',
+    });
+    const merged = await loadDataset(path.join(root, 'scientific'), { text: 'merged' });
+    expect(merged.items.every((e) => e.meta !== undefined && e.title === undefined)).toBe(true);
+    expect(merged.items.find((e) => e.itemId === 'B0000223SI')?.meta).toContain('PORTER-CABLE 740000801');
+  });
+
+  it('splits UniSRec item texts into title, categories and brand', () => {
+    // Titles may hold ". "; brands sometimes do; categories may be empty.
+    expect(splitUniSRecText('Ribbed Nuts, Grip .027-.165. Box by Jay. Industrial & Scientific Fasteners Nuts. Jay-Cee Co. Ltd. ')).toEqual({
+      title: 'Ribbed Nuts, Grip .027-.165. Box by Jay',
+      categories: 'Industrial & Scientific Fasteners Nuts',
+      brand: 'Jay-Cee Co. Ltd',
+    });
+    expect(splitUniSRecText('Schwinn Roadster Kid\'s Tricycle, 12-Inch Wheel. . Schwinn. ')).toEqual({
+      title: "Schwinn Roadster Kid's Tricycle, 12-Inch Wheel",
+      categories: '',
+      brand: 'Schwinn',
+    });
+    expect(splitUniSRecText('Lab Coat. Industrial & Scientific Lab Coats')).toEqual({ title: 'Lab Coat', categories: 'Industrial & Scientific Lab Coats', brand: '' });
+    expect(splitUniSRecText('Guitar strings. Musical Instruments Strings. Fender. ', 'Musical Instruments')).toEqual({
+      title: 'Guitar strings',
+      categories: 'Musical Instruments Strings',
+      brand: 'Fender',
+    });
+    expect(splitUniSRecText('just a title without the layout')).toEqual({ title: 'just a title without the layout', categories: '', brand: '' });
   });
 
   it('generates the same Scientific timestamps for the same seed and different ones otherwise', async () => {

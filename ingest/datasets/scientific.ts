@@ -10,7 +10,8 @@ import type { DatasetSplit, LoadedDataset, SplitRow, UserSequence } from './type
  * with 0-based integer ids (`Scientific.{train,valid,test}.inter`), id maps
  * (`Scientific.item2index`, `Scientific.user2index`) and one text per item (`Scientific.text`).
  *
- * The dataset has no timestamps. {@link SCIENTIFIC_TIMESTAMP_RULE} generates them.
+ * The dataset has no timestamps. {@link SCIENTIFIC_TIMESTAMP_RULE} generates them; the item text
+ * is split into fields by {@link SCIENTIFIC_TEXT_RULE}.
  */
 export const SCIENTIFIC_TIMESTAMP_RULE =
   'generated (the dataset has none): seeded Random(seed); users in user2index order each start at ' +
@@ -20,9 +21,63 @@ export const SCIENTIFIC_TIMESTAMP_RULE =
 const START_MS = Date.UTC(2018, 0, 1);
 const DAY_MS = 24 * 3600 * 1000;
 
+/**
+ * How the one text per item becomes catalog fields: UniSRec wrote it as
+ * `"<title>. <categories>. <brand>. "` (categories: the category path joined by spaces, starting
+ * at the root category, or empty). {@link splitUniSRecText} undoes that.
+ */
+export const SCIENTIFIC_TEXT_RULE =
+  'fields: the text is "<title>. <categories>. <brand>. "; categories = the last ". "-segment that starts with the root ' +
+  'category ("Industrial & Scientific"), or the empty segment of ". . "; title = everything before it (titles may contain ". "); ' +
+  'brand = everything after it. A text that fits neither pattern becomes the title alone.';
+
 export interface ScientificOptions {
   /** Seed of the timestamp generator (default 2018). */
   readonly seed?: number;
+  /**
+   * `fields` (default): title, categories and brand as separate catalog fields, so features/
+   * embeds each on its own (CCFRec attends over them). `merged`: the whole text as `meta`.
+   */
+  readonly text?: 'fields' | 'merged';
+  /** Root of the category paths, which marks where the categories start (default `Industrial & Scientific`). */
+  readonly rootCategory?: string;
+}
+
+export interface UniSRecTextFields {
+  readonly title: string;
+  readonly categories: string;
+  readonly brand: string;
+}
+
+/** Splits one UniSRec item text into title, categories and brand ({@link SCIENTIFIC_TEXT_RULE}). */
+export function splitUniSRecText(text: string, rootCategory = 'Industrial & Scientific'): UniSRecTextFields {
+  let s = text.trim();
+  if (s.endsWith('.')) s = s.slice(0, -1);
+  const rooted = s.lastIndexOf(`. ${rootCategory}`);
+  if (rooted >= 0) {
+    const rest = s.slice(rooted + 2);
+    // Category names hold no ". "; brands sometimes do ("Co. Ltd").
+    const end = rest.indexOf('. ');
+    return end < 0
+      ? { title: s.slice(0, rooted).trim(), categories: rest.trim(), brand: '' }
+      : { title: s.slice(0, rooted).trim(), categories: rest.slice(0, end).trim(), brand: rest.slice(end + 2).trim() };
+  }
+  const noCategories = s.lastIndexOf('. . ');
+  if (noCategories >= 0) return { title: s.slice(0, noCategories).trim(), categories: '', brand: s.slice(noCategories + 4).trim() };
+  return { title: s, categories: '', brand: '' };
+}
+
+function catalogEvent(itemId: string, text: string, options: ScientificOptions): ItemEvent {
+  const event: ItemEvent = { itemId, ts: START_MS };
+  if (!text) return event;
+  if (options.text === 'merged') return { ...event, meta: text };
+  const { title, categories, brand } = splitUniSRecText(text, options.rootCategory);
+  return {
+    ...event,
+    ...(title ? { title } : {}),
+    ...(categories ? { categories: [categories] } : {}),
+    ...(brand ? { brand } : {}),
+  };
 }
 
 async function readIndexMap(file: string): Promise<string[]> {
@@ -128,10 +183,7 @@ export async function readScientific(dir: string, options: ScientificOptions = {
   // numbering of the split files; items the index does not know come last.
   const position = new Map(items.map((raw, i) => [raw, i]));
   const catalog: ItemEvent[] = textFile.rows
-    .map((row) => {
-      const meta = (row.fields[textCol] ?? '').trim();
-      return { itemId: row.fields[idCol] as string, ts: START_MS, ...(meta ? { meta } : {}) };
-    })
+    .map((row) => catalogEvent(row.fields[idCol] as string, (row.fields[textCol] ?? '').trim(), options))
     .sort((a, b) => (position.get(a.itemId) ?? Infinity) - (position.get(b.itemId) ?? Infinity));
   return { name: 'scientific', dir, items: catalog, sequences, eventType: 'purchase', split, timestampRule: SCIENTIFIC_TIMESTAMP_RULE };
 }
