@@ -1,7 +1,7 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
 import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, ensureTopics, type HistoryStore } from '../infra/history';
-import { KafkaDeadLetterPublisher, createKafka } from '../infra/kafka';
+import { KafkaDeadLetterPublisher, WorkerProducer, createKafka } from '../infra/kafka';
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { StreamrecConfig } from '../schemas/config';
@@ -70,6 +70,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
       topic: ingest.topics.changelog,
       groupPrefix: `${ingest.groupId}-changelog`,
       compression: ingest.changelogCompression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      ...(ingest.changelogWriter === 'worker' ? { writer: new WorkerProducer(config.kafka, 'ingest-changelog') } : {}),
     });
     if (usesKafka) await ensureChangelogTopic(kafka, ingest.topics.changelog, ingest.topics.interactions);
     const started = Date.now();

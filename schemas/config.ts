@@ -159,6 +159,14 @@ export const IngestConfig = z
         'Compression of history changelog batches by the writer. gzip in kafkajs costs the ingest process much CPU ' +
           '(about 40% of its throughput in the ingest benchmark); a broker can compress instead (topic compression.type).',
       ),
+    changelogWriter: z
+      .enum(['worker', 'inline'])
+      .default('worker')
+      .describe(
+        'Where changelog records are encoded and sent: `worker` (a producer on its own thread, so the consumer thread ' +
+          'only serialises the histories) or `inline` (a producer on the consumer thread). Offsets are committed only ' +
+          'after the broker acknowledged the records either way.',
+      ),
     fromBeginning: z.boolean().default(true).describe('A new consumer group starts at the earliest offset.'),
   })
   .describe('The ingest stage.');

@@ -5,9 +5,14 @@ import { KafkaConfig } from '../schemas/config';
 
 /** The broker the test run started (see globalSetup), and a unique name per call for topics and groups. */
 export function testKafka(clientId = 'test'): Kafka {
+  return createKafka(testKafkaConfig(clientId));
+}
+
+/** The settings behind {@link testKafka}, for code that builds its own client (worker threads). */
+export function testKafkaConfig(clientId = 'test'): KafkaConfig {
   const brokers = process.env.KAFKA_BROKERS;
   if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through jest (globalSetup starts a broker)');
-  return createKafka(KafkaConfig.parse({ brokers: brokers.split(','), clientId }));
+  return KafkaConfig.parse({ brokers: brokers.split(','), clientId });
 }
 
 export function testBrokers(): string[] {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { CompressionTypes, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type KafkaMessage } from 'kafkajs';
 import { ConfigError, KafkaError } from '../../errors';
 import { createLogger } from '../../logging';
 import { UserHistory } from '../../schemas/history';
-import { sendChunked } from '../kafka/client';
+import { InlineRecordWriter, type RecordWriter, type WorkerRecord } from '../kafka/workerProducer';
 import { BaseHistoryStore, type PreparedHistories, type RestoreStats } from './store';
 
 const log = createLogger('infra.history.changelog');
@@ -15,6 +15,11 @@ export interface ChangelogOptions {
   readonly groupPrefix?: string;
   /** Compress changelog batches (histories compress well). Default gzip. */
   readonly compression?: CompressionTypes;
+  /**
+   * Writes the records; default a kafkajs producer on this thread. A `WorkerProducer` moves the
+   * record encoding to a worker thread (the store closes the writer it is given).
+   */
+  readonly writer?: RecordWriter;
 }
 
 /**
@@ -119,35 +124,26 @@ export async function readTopicToEnd(
  */
 export class ChangelogHistoryStore extends BaseHistoryStore {
   readonly kind = 'changelog' as const;
-  private producer: Producer | undefined;
+  private readonly writer: RecordWriter;
 
   constructor(private readonly options: ChangelogOptions) {
     super();
-  }
-
-  private async connectedProducer(): Promise<Producer> {
-    if (!this.producer) {
-      const producer = this.options.kafka.producer({ allowAutoTopicCreation: true });
-      await producer.connect();
-      this.producer = producer;
-    }
-    return this.producer;
+    this.writer = options.writer ?? new InlineRecordWriter(options.kafka);
   }
 
   prepareFlush(): PreparedHistories {
-    const messages = [...this.dirty].flatMap((userId) => {
+    const messages: WorkerRecord[] = [];
+    for (const userId of this.dirty) {
       const h = this.histories.get(userId);
-      return h ? [{ key: userId, value: JSON.stringify(h), partition: h.partition }] : [];
-    });
+      if (h) messages.push({ key: userId, value: JSON.stringify(h), partition: h.partition });
+    }
     this.dirty.clear();
     return {
       count: messages.length,
       write: async () => {
         if (messages.length === 0) return;
         try {
-          await sendChunked(await this.connectedProducer(), this.options.topic, messages, {
-            compression: this.options.compression ?? CompressionTypes.GZIP,
-          });
+          await this.writer.send(this.options.topic, messages, { compression: this.options.compression ?? CompressionTypes.GZIP });
         } catch (cause) {
           throw new KafkaError(`cannot write ${messages.length} histories to changelog ${this.options.topic}`, {
             cause,
@@ -191,8 +187,7 @@ export class ChangelogHistoryStore extends BaseHistoryStore {
   }
 
   async close(): Promise<void> {
-    await this.producer?.disconnect();
-    this.producer = undefined;
+    await this.writer.close();
   }
 }
 

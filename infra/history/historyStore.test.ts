@@ -1,5 +1,6 @@
 import { emptyHistory, type UserHistory } from '../../schemas/history';
-import { kafkaKind, testKafka, uniqueName } from '../../test/kafka';
+import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from '../../test/kafka';
+import { WorkerProducer } from '../kafka';
 import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, isStale, type HistoryStore } from './index';
 
 function history(userId: string, partition: number, items: string[], offset: number): UserHistory {
@@ -52,6 +53,10 @@ function contract(name: string, make: () => HistoryStore): void {
 
 contract('memory', () => new MemoryHistoryStore());
 contract(`changelog on ${kafkaKind()}`, () => new ChangelogHistoryStore({ kafka: testKafka(), topic: uniqueName('changelog') }));
+contract(
+  `changelog written by a worker thread on ${kafkaKind()}`,
+  () => new ChangelogHistoryStore({ kafka: testKafka(), topic: uniqueName('changelog'), writer: new WorkerProducer(testKafkaConfig()) }),
+);
 
 describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
   it('restores the latest history per user in a new store, by partition, and serving can follow it', async () => {
@@ -121,6 +126,26 @@ describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
     await reader.restore();
     expect(reader.get('a')?.itemIds).toEqual(['x']);
     expect(reader.appliedOffset('a', 'interactions', 0)).toBe(1);
+    await reader.close();
+  });
+
+  it('restores what a worker-thread writer wrote, as it was when the flush was prepared', async () => {
+    const kafka = testKafka();
+    const topic = uniqueName('changelog');
+    const writer = new ChangelogHistoryStore({ kafka, topic, writer: new WorkerProducer(testKafkaConfig()) });
+    for (let u = 0; u < 500; u++) writer.put(history(`u${u}`, u % 4, [`i${u}`], u));
+    const prepared = writer.prepareFlush();
+    writer.get('u1')!.itemIds.push('late');
+    await prepared.write();
+    writer.put(history('u7', 3, ['i7', 'again'], 900));
+    expect(await writer.flush()).toBe(1);
+    await writer.close();
+    const reader = new ChangelogHistoryStore({ kafka, topic });
+    const stats = await reader.restore();
+    expect(stats).toMatchObject({ records: 501, users: 500, invalid: 0 });
+    expect(reader.get('u1')?.itemIds).toEqual(['i1']);
+    expect(reader.get('u7')?.itemIds).toEqual(['i7', 'again']);
+    expect(reader.get('u499')?.partition).toBe(3);
     await reader.close();
   });
 
