@@ -189,7 +189,7 @@ describe('features job', () => {
     ).rejects.toThrow(/features.fields lists description, but no item has text there \(fields with text: title, brand\)/);
   });
 
-  it('runs the default glove-sif configuration on Amazon Scientific texts (title, brand, categories)', async () => {
+  it('runs the default glove-sif configuration on Amazon Scientific texts (meta only)', async () => {
     const events = (await loadDataset(path.join(DATASETS, 'scientific'))).items.slice(0, 600);
     const catalog = new Catalog();
     await catalog.applyAll(events);
@@ -200,17 +200,29 @@ describe('features job', () => {
     const store = new ArtifactStore(tmp);
     const config = FeaturesConfig.parse({});
     const result = await runFeaturesJobFromConfig(catalog, store, config, new Random(3));
-    expect(result.fields).toEqual(['title', 'brand', 'categories']);
-    const title = result.matrices.get('title')!;
-    expect([title.rows, title.cols]).toEqual([catalog.size, 64]);
-    const at = (id: string) => rowOf(title, catalog.registry.idOf(id)! - 1);
+    expect(result.fields).toEqual(['meta']);
+    const meta = result.matrices.get('meta')!;
+    expect([meta.rows, meta.cols]).toEqual([catalog.size, 64]);
+    const at = (id: string) => rowOf(meta, catalog.registry.idOf(id)! - 1);
     expect(cosineSimilarity(at('B0000223SI'), at('B0000223SK'))).toBeGreaterThan(cosineSimilarity(at('B0000223SI'), at('B0000223UV')) + 0.3);
-    // Same brand, same vector; brands have far fewer distinct texts than 64 dims need.
-    const brand = result.matrices.get('brand')!;
-    const brandAt = (id: string) => rowOf(brand, catalog.registry.idOf(id)! - 1);
-    expect(cosineSimilarity(brandAt('B0000223SI'), brandAt('B0000223SK'))).toBeCloseTo(1, 5);
     expect(result.pca.manifest.settings).toMatchObject({ encoder: 'glove-sif', pcaDims: 64 });
-    expect((result.pca.manifest.metrics as Record<string, number>)['explainedVarianceRatio.title']).toBeGreaterThan(0.5);
+    expect((result.pca.manifest.metrics as Record<string, number>)['explainedVarianceRatio.meta']).toBeGreaterThan(0.5);
+  });
+
+  it('embeds each field of the split Amazon Scientific texts on its own (title, brand, categories)', async () => {
+    const all = (await loadDataset(path.join(DATASETS, 'scientific'), { text: 'fields' })).items;
+    const catalog = new Catalog();
+    await catalog.applyAll(all.slice(0, 600));
+    await catalog.applyAll(all.filter((e) => ['B0000223SI', 'B0000223SK', 'B0000223UV'].includes(e.itemId)));
+    const result = await runFeaturesJobFromConfig(catalog, new ArtifactStore(tmp), FeaturesConfig.parse({}), new Random(3));
+    expect(result.fields).toEqual(['title', 'brand', 'categories']);
+    const rows = (field: string) => result.matrices.get(field as never)!;
+    expect([rows('title').rows, rows('title').cols]).toEqual([catalog.size, 64]);
+    const at = (field: string, id: string) => rowOf(rows(field), catalog.registry.idOf(id)! - 1);
+    // Two PORTER-CABLE sanding rolls: the same brand vector, near titles; a Gorilla glue differs in both.
+    expect(cosineSimilarity(at('brand', 'B0000223SI'), at('brand', 'B0000223SK'))).toBeCloseTo(1, 5);
+    expect(cosineSimilarity(at('brand', 'B0000223SI'), at('brand', 'B0000223UV'))).toBeLessThan(0.9);
+    expect(cosineSimilarity(at('title', 'B0000223SI'), at('title', 'B0000223SK'))).toBeGreaterThan(cosineSimilarity(at('title', 'B0000223SI'), at('title', 'B0000223UV')) + 0.3);
   });
 });
 

@@ -26,7 +26,8 @@ describe(`restore on ${kafkaKind()}`, () => {
     });
 
     await produceAll(kafka, topics.interactions, first);
-    const a = await startIngest({ config });
+    // The first process writes its changelog from a worker thread, the second from its own.
+    const a = await startIngest({ config: { ...config, ingest: { ...config.ingest, changelogWriter: 'worker' } } });
     await waitFor(() => a.processor.totals.messages >= first.length, 60_000, 'the first half');
     await a.stop();
     await a.done;

@@ -39,18 +39,19 @@ describe('dataset readers', () => {
     const notIncreasing = ds.sequences.filter((s) => s.timestamps.some((t, i) => i > 0 && t <= s.timestamps[i - 1]!));
     expect(notIncreasing).toEqual([]);
     expect(ds.items[0]?.itemId).toBe('B00TNNWMXI'); // index 0 in Scientific.item2index
-    // Every text splits into title / categories / brand; 134 items have no categories, 12 no brand.
-    expect(ds.items.every((e) => e.meta === undefined && e.title !== undefined)).toBe(true);
-    expect(ds.items.filter((e) => e.categories === undefined)).toHaveLength(134);
-    expect(ds.items.filter((e) => e.brand === undefined)).toHaveLength(12);
-    expect(ds.items.find((e) => e.itemId === 'B0000223SI')).toMatchObject({
+    // One merged text per item by default; split into title / categories / brand on request
+    // (134 items have no categories, 12 no brand).
+    expect(ds.items.every((e) => e.meta !== undefined && e.title === undefined)).toBe(true);
+    expect(ds.items.find((e) => e.itemId === 'B0000223SI')?.meta).toContain('PORTER-CABLE 740000801');
+    const split = await loadDataset(path.join(root, 'scientific'), { text: 'fields' });
+    expect(split.items.every((e) => e.meta === undefined && e.title !== undefined)).toBe(true);
+    expect(split.items.filter((e) => e.categories === undefined)).toHaveLength(134);
+    expect(split.items.filter((e) => e.brand === undefined)).toHaveLength(12);
+    expect(split.items.find((e) => e.itemId === 'B0000223SI')).toMatchObject({
       title: 'PORTER-CABLE 740000801 4 1/2-Inch x 10yd 80 Grit Adhesive-Backed Sanding Roll',
       categories: ['Industrial & Scientific Abrasive & Finishing Products Manual Sanding Products Sanding Rolls'],
       brand: 'PORTER-CABLE',
     });
-    const merged = await loadDataset(path.join(root, 'scientific'), { text: 'merged' });
-    expect(merged.items.every((e) => e.meta !== undefined && e.title === undefined)).toBe(true);
-    expect(merged.items.find((e) => e.itemId === 'B0000223SI')?.meta).toContain('PORTER-CABLE 740000801');
   });
 
   it('splits UniSRec item texts into title, categories and brand', () => {

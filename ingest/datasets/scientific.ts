@@ -11,7 +11,7 @@ import type { DatasetSplit, LoadedDataset, SplitRow, UserSequence } from './type
  * (`Scientific.item2index`, `Scientific.user2index`) and one text per item (`Scientific.text`).
  *
  * The dataset has no timestamps. {@link SCIENTIFIC_TIMESTAMP_RULE} generates them; the item text
- * is split into fields by {@link SCIENTIFIC_TEXT_RULE}.
+ * is one `meta` field, or split into fields by {@link SCIENTIFIC_TEXT_RULE} on request.
  */
 export const SCIENTIFIC_TIMESTAMP_RULE =
   'generated (the dataset has none): seeded Random(seed); users in user2index order each start at ' +
@@ -27,7 +27,7 @@ const DAY_MS = 24 * 3600 * 1000;
  * at the root category, or empty). {@link splitUniSRecText} undoes that.
  */
 export const SCIENTIFIC_TEXT_RULE =
-  'fields: the text is "<title>. <categories>. <brand>. "; categories = the last ". "-segment that starts with the root ' +
+  'text: "fields": the text is "<title>. <categories>. <brand>. "; categories = the last ". "-segment that starts with the root ' +
   'category ("Industrial & Scientific"), or the empty segment of ". . "; title = everything before it (titles may contain ". "); ' +
   'brand = everything after it. A text that fits neither pattern becomes the title alone.';
 
@@ -35,8 +35,10 @@ export interface ScientificOptions {
   /** Seed of the timestamp generator (default 2018). */
   readonly seed?: number;
   /**
-   * `fields` (default): title, categories and brand as separate catalog fields, so features/
-   * embeds each on its own (CCFRec attends over them). `merged`: the whole text as `meta`.
+   * `merged` (default): the whole text as one `meta` field. `fields`: title, categories and brand
+   * as separate catalog fields, embedded one by one (CCFRec's Q-Former then attends over three
+   * text vectors). Measured on the valid split, `fields` did not help: next-item retrieval by text
+   * alone R@10 0.0912 vs 0.0945 merged, and CCFRec tracked the merged run epoch for epoch.
    */
   readonly text?: 'fields' | 'merged';
   /** Root of the category paths, which marks where the categories start (default `Industrial & Scientific`). */
@@ -70,7 +72,7 @@ export function splitUniSRecText(text: string, rootCategory = 'Industrial & Scie
 function catalogEvent(itemId: string, text: string, options: ScientificOptions): ItemEvent {
   const event: ItemEvent = { itemId, ts: START_MS };
   if (!text) return event;
-  if (options.text === 'merged') return { ...event, meta: text };
+  if (options.text !== 'fields') return { ...event, meta: text };
   const { title, categories, brand } = splitUniSRecText(text, options.rootCategory);
   return {
     ...event,
