@@ -25,27 +25,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
+import { numberFlag, parseFlags } from './_flags';
 import { loadDataset } from '../ingest/datasets';
 import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
-
-type Flags = Map<string, string>;
-
-function parseFlags(argv: readonly string[]): Flags {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
-    const eq = a.indexOf('=');
-    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new Error(`flag ${a} needs a value`);
-      out.set(a.slice(2), next);
-      i++;
-    }
-  }
-  return out;
-}
 
 const KNOWN = new Set([
   'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
@@ -53,13 +35,7 @@ const KNOWN = new Set([
   'time-budget', 'valid-metric', 'dataset', 'out',
 ]);
 
-function num(flags: Flags, key: string): number | undefined {
-  const v = flags.get(key);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${key} must be a number, got ${JSON.stringify(v)}`);
-  return n;
-}
+const num = numberFlag;
 
 /** Adds `key: value` when the flag was given. */
 function opt(target: Record<string, unknown>, key: string, value: unknown): void {
@@ -69,8 +45,7 @@ function opt(target: Record<string, unknown>, key: string, value: unknown): void
 const fmt = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(4));
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const flags = parseFlags(args);
-  for (const k of flags.keys()) if (!KNOWN.has(k)) throw new Error(`unknown flag --${k}`);
+  const flags = parseFlags(args, KNOWN);
   const modelType = flags.get('model') ?? 'ccfrec';
   if (modelType !== 'ccfrec' && modelType !== 'sasrec') throw new Error('--model must be ccfrec or sasrec');
   const given = flags.get('artifacts');
