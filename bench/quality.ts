@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
-import { numberFlag, parseFlags } from './_flags';
+import { numberFlag as num, parseFlags } from './_flags';
 import { loadDataset } from '../ingest/datasets';
 import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
@@ -34,8 +34,6 @@ const KNOWN = new Set([
   'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
   'time-budget', 'valid-metric', 'dataset', 'out',
 ]);
-
-const num = numberFlag;
 
 /** Adds `key: value` when the flag was given. */
 function opt(target: Record<string, unknown>, key: string, value: unknown): void {

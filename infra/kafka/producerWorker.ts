@@ -4,10 +4,9 @@
  * JavaScript; running that here keeps it off the thread that consumes and validates events.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Producer } from 'kafkajs';
 import type { KafkaConfig } from '../../schemas/config';
-import { createKafka, sendChunked } from './client';
-import type { ProducerWorkerReply, ProducerWorkerRequest } from './workerProducer';
+import { createKafka } from './client';
+import { InlineRecordWriter, type ProducerWorkerReply, type ProducerWorkerRequest } from './workerProducer';
 
 interface WorkerData {
   readonly config: KafkaConfig;
@@ -18,17 +17,7 @@ const port = parentPort;
 if (!port) throw new Error('producerWorker.ts runs as a worker thread (see WorkerProducer)');
 
 const { config, clientIdSuffix } = workerData as WorkerData;
-const kafka = createKafka(config, clientIdSuffix);
-let producer: Producer | undefined;
-
-async function connected(): Promise<Producer> {
-  if (!producer) {
-    const p = kafka.producer({ allowAutoTopicCreation: true });
-    await p.connect();
-    producer = p;
-  }
-  return producer;
-}
+const writer = new InlineRecordWriter(createKafka(config, clientIdSuffix));
 
 function reply(message: ProducerWorkerReply): void {
   port?.postMessage(message);
@@ -36,9 +25,8 @@ function reply(message: ProducerWorkerReply): void {
 
 port.on('message', (request: ProducerWorkerRequest) => {
   if (request.type === 'close') {
-    const p = producer;
-    producer = undefined;
-    (p ? p.disconnect() : Promise.resolve())
+    writer
+      .close()
       .catch(() => undefined)
       .finally(() => {
         reply({ type: 'closed' });
@@ -46,18 +34,14 @@ port.on('message', (request: ProducerWorkerRequest) => {
       });
     return;
   }
-  const { id, topic, messages, compression, maxRequestBytes } = request;
-  connected()
-    .then((p) => sendChunked(p, topic, messages, { ...(compression !== undefined ? { compression } : {}), ...(maxRequestBytes ? { maxRequestBytes } : {}) }))
-    .then(
-      () => reply({ type: 'sent', id }),
-      (error: unknown) => {
-        const e = error as { message?: string; name?: string; retriable?: boolean };
-        // A failed producer may hold a broken connection: start over on the next send.
-        const p = producer;
-        producer = undefined;
-        p?.disconnect().catch(() => undefined);
-        reply({ type: 'failed', id, error: { name: e.name ?? 'Error', message: e.message ?? String(error), retriable: e.retriable !== false } });
-      },
-    );
+  const { id, topic, messages, options } = request;
+  writer.send(topic, messages, options).then(
+    () => reply({ type: 'sent', id }),
+    (error: unknown) => {
+      const e = error as { message?: string; name?: string; retriable?: boolean };
+      // A failed producer may hold a broken connection: start over on the next send.
+      writer.close().catch(() => undefined);
+      reply({ type: 'failed', id, error: { name: e.name ?? 'Error', message: e.message ?? String(error), retriable: e.retriable !== false } });
+    },
+  );
 });

@@ -46,21 +46,16 @@ export class InlineRecordWriter implements RecordWriter {
     await sendChunked(this.producer, topic, messages, options);
   }
 
+  /** Disconnects; a later send connects a new producer. */
   async close(): Promise<void> {
-    await this.producer?.disconnect();
+    const producer = this.producer;
     this.producer = undefined;
+    await producer?.disconnect();
   }
 }
 
 export type ProducerWorkerRequest =
-  | {
-      readonly type: 'send';
-      readonly id: number;
-      readonly topic: string;
-      readonly messages: readonly WorkerRecord[];
-      readonly compression?: number;
-      readonly maxRequestBytes?: number;
-    }
+  | { readonly type: 'send'; readonly id: number; readonly topic: string; readonly messages: readonly WorkerRecord[]; readonly options: SendOptions }
   | { readonly type: 'close' };
 
 export type ProducerWorkerReply =
@@ -146,7 +141,7 @@ export class WorkerProducer implements RecordWriter {
     if (this.pending.size === 0) worker.ref();
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, topic, count: messages.length });
-      const request: ProducerWorkerRequest = { type: 'send', id, topic, messages, ...options };
+      const request: ProducerWorkerRequest = { type: 'send', id, topic, messages, options };
       worker.postMessage(request);
     });
   }
