@@ -2,8 +2,8 @@
  * `npm run bench -- text [options]`: how much the item texts alone predict the next item, with no
  * training. Each user's query is the mean of the text vectors (the fields' whitened embeddings side
  * by side, L2-normalised) of the last `--last` history items; every item is ranked by cosine to it,
- * the query items themselves excluded, with the full-ranking rule and metrics of trainer/ (ties by
- * lower id). A seconds-long check of a text encoder or field layout before an hour of training,
+ * the query items themselves excluded (unless one is the target), with the full-ranking rule and
+ * metrics of trainer/ (ties by lower id). A seconds-long check of a text encoder or field layout before an hour of training,
  * and the reference any text-based recommender should beat.
  *
  *   npm run bench -- text [--dataset scientific] [--text merged|fields] [--encoder glove-sif|tfidf-lsa|onnx]
@@ -18,7 +18,7 @@ import { l2NormalizeRows } from '../infra/matrix';
 import { loadDataset } from '../ingest/datasets';
 import { concatFields } from '../quantizer/rebuild';
 import { Random } from '../random';
-import { MetricAccumulator } from '../trainer/metrics';
+import { MetricAccumulator, rankOfTarget } from '../trainer/metrics';
 import { numberFlag, parseFlags } from './_flags';
 
 const KNOWN = new Set(['dataset', 'text', 'encoder', 'pca', 'whiten', 'last', 'seed']);
@@ -29,29 +29,25 @@ interface Row {
   readonly target: string;
 }
 
-/** Metrics of the text-nearest-neighbour ranking over `rows`; `vectors` `[N, D]` L2-normalised rows by dense id - 1. */
+/**
+ * Metrics of the text-nearest-neighbour ranking over `rows`, with trainer/'s rank rule
+ * ({@link rankOfTarget}: dense ids 1..N, 0 = padding). `vectors` `[N, D]`: L2-normalised rows,
+ * row i - 1 for dense id i.
+ */
 function evaluate(rows: readonly Row[], denseOf: (itemId: string) => number, vectors: Float32Array, n: number, d: number, last: number): Record<string, number> {
   const acc = new MetricAccumulator(KS);
   const query = new Float32Array(d);
-  const scores = new Float32Array(n);
+  const scores = new Float32Array(n + 1); // [N + 1], index = dense id
   for (const row of rows) {
     const recent = row.history.slice(-last).map(denseOf);
     query.fill(0);
-    for (const item of recent) for (let k = 0; k < d; k++) (query[k] as number) += vectors[item * d + k] as number;
-    for (let j = 0; j < n; j++) {
+    for (const id of recent) for (let k = 0; k < d; k++) (query[k] as number) += vectors[(id - 1) * d + k] as number;
+    for (let id = 1; id <= n; id++) {
       let s = 0;
-      for (let k = 0; k < d; k++) s += (query[k] as number) * (vectors[j * d + k] as number);
-      scores[j] = s;
+      for (let k = 0; k < d; k++) s += (query[k] as number) * (vectors[(id - 1) * d + k] as number);
+      scores[id] = s;
     }
-    for (const item of recent) scores[item] = Number.NEGATIVE_INFINITY;
-    const target = denseOf(row.target);
-    const t = scores[target] as number;
-    let rank = 0;
-    for (let j = 0; j < n; j++) {
-      const s = scores[j] as number;
-      if (s > t || (s === t && j < target)) rank++;
-    }
-    acc.add(rank);
+    acc.add(rankOfTarget(scores, denseOf(row.target), new Set(recent)));
   }
   return acc.result();
 }
@@ -83,7 +79,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const denseOf = (itemId: string): number => {
       const id = catalog.registry.idOf(itemId);
       if (id === undefined) throw new Error(`item ${itemId} of the split is not in the catalog`);
-      return id - 1;
+      return id;
     };
     const metrics = (rows: readonly Row[]): Record<string, number> =>
       evaluate(rows, denseOf, matrix.data, matrix.rows, matrix.cols, last);
