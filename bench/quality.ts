@@ -13,8 +13,13 @@
  *     [--lr 1e-3] [--wd 1e-4] [--dropout 0.5] [--dropout-cross 0.3] [--tau 0.07] [--mask 0.5]
  *     [--mlm 0.1] [--cl 0.1] [--epochs 500] [--patience 10] [--warmup 500] [--batch 256]
  *     [--schedule constant] [--seed 2020] [--time-budget 0] [--valid-metric ndcg@10]
- *     [--dataset scientific] [--out result.json]
+ *     [--dataset scientific] [--out result.json] [--checkpoints dir]
  *
+ * `--text-prior 0.1,0.25,0.5,1` tunes the text prior (trainer/textPrior.ts) over these weights on
+ * validation after training and reports it on test beside the model alone (SASRec then reads the
+ * text embeddings too, for the prior only).
+ * `--checkpoints <dir>` writes the best weights there as a checkpoint artifact (for
+ * `streamrec eval` or `bench -- fusion`).
  * `--neg` at or above the catalog size (e.g. `--neg 100000`) trains with a full softmax.
  * Progress (one line per epoch and per validation) goes to stderr. Evaluation is the trainer's:
  * full ranking over all items, history items rankable (the default `excludeHistory: false`,
@@ -27,12 +32,12 @@ import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag as num, parseFlags } from './_flags';
 import { loadDataset } from '../ingest/datasets';
-import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
+import { loadArtifactSideInfo, parseTextPriorWeights, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
 const KNOWN = new Set([
   'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
   'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
-  'time-budget', 'valid-metric', 'dataset', 'out',
+  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last',
 ]);
 
 /** Adds `key: value` when the flag was given. */
@@ -77,7 +82,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   opt(train, 'seed', num(flags, 'seed'));
   opt(train, 'timeBudgetSeconds', num(flags, 'time-budget'));
   opt(train, 'validMetric', flags.get('valid-metric'));
-  const config = parseTrainerConfig({ model, train });
+  const textPrior: Record<string, unknown> = {};
+  if (flags.has('text-prior')) textPrior.weights = parseTextPriorWeights('--text-prior', flags.get('text-prior') as string);
+  opt(textPrior, 'lastItems', num(flags, 'text-prior-last'));
+  const config = parseTrainerConfig({ model, train, eval: { textPrior } });
+  const withPrior = config.eval.textPrior.weights.length > 0;
 
   const dataset = await loadDataset(flags.get('dataset') ?? 'scientific');
   const name = flags.get('name') ?? modelType;
@@ -125,7 +134,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       dataset,
       config,
       itemIds,
-      ...(modelType === 'ccfrec' ? { sideInfo } : {}),
+      ...(modelType === 'ccfrec' || withPrior ? { sideInfo } : {}),
+      ...(flags.has('checkpoints') ? { store: new ArtifactStore(flags.get('checkpoints') as string) } : {}),
       observer,
     });
     const seconds = result.fit.history.map((e) => e.durationSeconds);
@@ -149,10 +159,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       validCurve: valid.map((v) => ({ epoch: v.epoch, r10: Number((v.metrics['recall@10'] ?? 0).toFixed(4)), n10: Number((v.metrics['ndcg@10'] ?? 0).toFixed(4)) })),
       wallSeconds: (Date.now() - started) / 1000,
       excludeHistory: result.test.excludeHistory,
+      ...(result.checkpointId ? { checkpointId: result.checkpointId } : {}),
       valid: pick(result.fit.bestValid),
       test: pick(result.test.metrics),
       validAll: result.fit.bestValid,
       testAll: result.test.metrics,
+      ...(result.textPrior
+        ? { textPrior: { weight: result.textPrior.weight, lastItems: result.textPrior.lastItems, curve: result.textPrior.curve, valid: pick(result.textPrior.valid.metrics), test: pick(result.textPrior.test.metrics) } }
+        : {}),
       config: result.config,
     };
     log(
@@ -160,6 +174,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         `R@10 ${fmt(summary.test['recall@10'])} N@5 ${fmt(summary.test['ndcg@5'])} N@10 ${fmt(summary.test['ndcg@10'])} ` +
         `R@50 ${fmt(summary.test['recall@50'])} N@50 ${fmt(summary.test['ndcg@50'])}`,
     );
+    if (summary.textPrior) {
+      const t = summary.textPrior.test;
+      log(`text prior weight ${summary.textPrior.weight} (last ${summary.textPrior.lastItems}): test R@5 ${fmt(t['recall@5'])} R@10 ${fmt(t['recall@10'])} N@5 ${fmt(t['ndcg@5'])} N@10 ${fmt(t['ndcg@10'])}`);
+    }
     const out = flags.get('out');
     if (out) writeFileSync(out, `${JSON.stringify(summary)}\n`);
     return summary;

@@ -66,3 +66,26 @@ export async function loadArtifactSideInfo(
     },
   };
 }
+
+/** What a checkpoint was trained with, read from its manifest's inputs. */
+export interface CheckpointInputs {
+  readonly artifact: LoadedArtifact;
+  /** CCFRec: the side information (its semantic IDs and text embeddings); SASRec: none. */
+  readonly sideInfo?: ItemSideInfo;
+  /** The id mapping of its item registry; undefined when the checkpoint names none. */
+  readonly itemIds?: ItemIdMapping;
+}
+
+/**
+ * Opens a checkpoint (artifact id in `store`, or a directory) and loads the side information
+ * and item ids its manifest names as inputs, from `store`.
+ */
+export async function checkpointInputs(store: ArtifactStore, idOrDir: string): Promise<CheckpointInputs> {
+  const artifact = /^checkpoint-[0-9a-f]{16}$/.test(idOrDir) ? await store.open(idOrDir) : await store.openDir(idOrDir);
+  const input = (role: string): string | undefined => artifact.manifest.inputs.find((i) => i.role === role)?.artifactId;
+  const semanticIds = input('semantic_ids');
+  const embeddings = artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;
+  if (semanticIds && embeddings) return { artifact, ...(await loadArtifactSideInfo(store, { semanticIds, embeddings })) };
+  const registry = input('item_registry');
+  return { artifact, ...(registry ? { itemIds: await itemIdsOfArtifact(store, registry) } : {}) };
+}

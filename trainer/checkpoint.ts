@@ -53,6 +53,10 @@ const CheckpointSettings = z.strictObject({
   backend: z.string().min(1).describe('TF.js backend that trained the model.'),
   runId: z.string().min(1).describe('Training run.'),
   epoch: z.number().int().describe('Epoch of the saved weights.'),
+  textPrior: z
+    .strictObject({ weight: z.number().finite().min(0), lastItems: z.number().int().min(1) })
+    .optional()
+    .describe('The text prior tuned with this model on validation (trainer/textPrior.ts): rank by model cosine + weight x text similarity to the last items.'),
 });
 type CheckpointSettings = z.infer<typeof CheckpointSettings>;
 
@@ -63,6 +67,8 @@ export interface CheckpointMeta {
   readonly runId: string;
   readonly epoch: number;
   readonly metrics?: Record<string, unknown>;
+  /** The text prior tuned with the model, when one was. */
+  readonly textPrior?: { readonly weight: number; readonly lastItems: number };
   /** The job writing it (default `streamrec train`). */
   readonly job?: string;
 }
@@ -102,6 +108,7 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
     backend: meta.backend,
     runId: meta.runId,
     epoch: meta.epoch,
+    ...(meta.textPrior ? { textPrior: { weight: meta.textPrior.weight, lastItems: meta.textPrior.lastItems } } : {}),
   };
   if (model.modelType === 'ccfrec' && !meta.sideInfo) {
     throw new ArtifactError('saveCheckpoint: a CCFRec checkpoint needs the side information it was trained on (meta.sideInfo)');

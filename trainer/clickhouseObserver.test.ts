@@ -30,7 +30,7 @@ describe('a small train + eval run writes its rows into embedded ClickHouse', ()
       store: new ArtifactStore(mkdtempSync(path.join(tmpdir(), 'streamrec-train-ch-art-'))),
       observer: new ClickHouseTrainingObserver(writer),
       runId: 'ch-run-1',
-      config: tinyConfig('ccfrec', { train: { epochs: 2, batchSize: 32 } }),
+      config: tinyConfig('ccfrec', { train: { epochs: 2, batchSize: 32 }, eval: { textPrior: { weights: [0.5, 2], lastItems: 2 } } }),
     });
     await writer.close();
 
@@ -49,13 +49,28 @@ describe('a small train + eval run writes its rows into embedded ClickHouse', ()
 
     const test = await ch.query<{ metric: string; k: number; value: number; users: number; model_version: string }>(
       `SELECT metric, k, value, users_evaluated AS users, model_version FROM ${ch.table('evaluation_results')} FINAL
-       WHERE run_id = 'ch-run-1' AND split = 'test' ORDER BY metric, k`,
+       WHERE run_id = 'ch-run-1' AND split = 'test' AND text_prior_last = 0 ORDER BY metric, k`,
     );
     expect(test.length).toBe(Object.keys(result.test.metrics).length);
     for (const row of test) {
       expect(row.value).toBeCloseTo(result.test.metrics[`${row.metric}@${row.k}`] as number, 6);
       expect(row.users).toBe(40);
       expect(row.model_version).toBe(result.checkpointId);
+    }
+
+    // The tuned text prior: its weight was the best on validation, and its rows sit beside the model's.
+    const prior = result.textPrior!;
+    expect(prior.curve.map((c) => c.weight)).toEqual([0, 0.5, 2]);
+    expect(prior.valid.metrics['ndcg@10']).toBe(Math.max(...prior.curve.map((c) => c.value)));
+    const fused = await ch.query<{ split: string; metric: string; k: number; value: number; weight: number }>(
+      `SELECT split, metric, k, value, text_prior_weight AS weight FROM ${ch.table('evaluation_results')} FINAL
+       WHERE run_id = 'ch-run-1' AND text_prior_last = 2 ORDER BY split, metric, k`,
+    );
+    expect(fused.length).toBe(2 * Object.keys(prior.test.metrics).length);
+    for (const row of fused) {
+      expect(row.weight).toBe(prior.weight);
+      const expected = (row.split === 'test' ? prior.test : prior.valid).metrics[`${row.metric}@${row.k}`] as number;
+      expect(row.value).toBeCloseTo(expected, 6);
     }
   }, 120_000);
 });

@@ -74,6 +74,8 @@ export class ClickHouseTrainingObserver implements TrainingObserver {
         value: r.value,
         users_evaluated: r.usersEvaluated,
         exclude_history: r.excludeHistory ? 1 : 0,
+        text_prior_weight: r.textPrior?.weight ?? 0,
+        text_prior_last: r.textPrior?.lastItems ?? 0,
         epoch: r.epoch,
         evaluated_at: r.evaluatedAt.getTime(),
       })),

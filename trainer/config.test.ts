@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors';
-import { CcfrecConfig, EvalConfig, SasrecConfig, TrainConfig, parseTrainerConfig } from './config';
+import { CcfrecConfig, EvalConfig, SasrecConfig, TextPriorConfig, TrainConfig, parseTrainerConfig } from './config';
 
 describe('trainer config', () => {
   it('defaults are the reference defaults (benchmark batch 256)', () => {
@@ -24,7 +24,7 @@ describe('trainer config', () => {
       clWeight: 0.1,
     });
     expect(c.train).toMatchObject({ batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, warmupSteps: 500, schedule: 'constant', earlyStopPatience: 10, validMetric: 'ndcg@10', weightDecayOn: 'all', seed: 2020 });
-    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512 });
+    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: 2 } });
   });
 
   it('rejects unknown keys and bad values with a ConfigError naming the key', () => {
@@ -33,6 +33,9 @@ describe('trainer config', () => {
     expect(() => parseTrainerConfig({ model: { type: 'ccfrec', embeddingSize: 64, nHeads: 3 } })).toThrow(/model\.nHeads.*must divide/);
     expect(() => parseTrainerConfig({ model: { type: 'bert4rec' } })).toThrow(/model\.type/);
     expect(() => parseTrainerConfig({ model: { type: 'sasrec' }, train: { validMetric: 'auc@10' } })).toThrow(/train\.validMetric/);
+    expect(() => parseTrainerConfig({ model: { type: 'ccfrec' }, eval: { textPrior: { weights: [0.5, -1] } } })).toThrow(
+      /invalid eval\.textPrior\.weights\.1: .*received number -1/,
+    );
   });
 
   it('documents every key', () => {
@@ -41,6 +44,7 @@ describe('trainer config', () => {
       ['sasrec', SasrecConfig],
       ['train', TrainConfig],
       ['eval', EvalConfig],
+      ['eval.textPrior', TextPriorConfig],
     ];
     for (const [name, schema] of schemas) {
       for (const [key, field] of Object.entries(schema.shape)) {

@@ -180,6 +180,22 @@ export const TrainConfig = z
   .describe('Optimisation and early stopping.');
 export type TrainConfig = z.infer<typeof TrainConfig>;
 
+export const TextPriorConfig = z
+  .strictObject({
+    weights: z
+      .array(z.number().finite().min(0))
+      .default([])
+      .describe(
+        'Weights w of the text prior to try after training (trainer/textPrior.ts: score = model cosine + w x text ' +
+          'similarity to the last items). The best w on the validation split (by validMetric; w = 0, the model alone, ' +
+          'always competes) is reported on the test split beside the model alone and stored with the checkpoint. ' +
+          'Empty (the default): off. Needs item text embeddings (the side information).',
+      ),
+    lastItems: z.number().int().min(1).default(2).describe('How many of the latest distinct history items form the text query.'),
+  })
+  .describe('Fusing the ranking with a text-similarity prior, tuned on the validation split.');
+export type TextPriorConfig = z.infer<typeof TextPriorConfig>;
+
 export const EvalConfig = z
   .strictObject({
     ks: z
@@ -195,6 +211,7 @@ export const EvalConfig = z
           'Off by default: the reference keeps history items rankable. The target itself always stays rankable.',
       ),
     batchSize: z.number().int().min(1).default(512).describe('Users scored per evaluation batch.'),
+    textPrior: TextPriorConfig.prefault({}).describe('Fusing the ranking with a text-similarity prior tuned on validation (off by default).'),
   })
   .describe('Full-ranking evaluation.');
 export type EvalConfig = z.infer<typeof EvalConfig>;

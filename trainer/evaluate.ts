@@ -1,7 +1,9 @@
+import { ValidationError } from '../errors';
 import { tf } from '../infra/tf';
-import { makeBatch, historyOf, type SequenceExamples } from './data';
+import { makeBatch, historyOf, type SequenceBatch, type SequenceExamples } from './data';
 import { MetricAccumulator } from './metrics';
 import type { SequentialRecommender } from './models/contract';
+import type { TextPrior } from './textPrior';
 
 /**
  * Full-ranking evaluation: every item 1..N is a candidate for every user (no sampled negatives),
@@ -13,6 +15,8 @@ export interface EvaluationOptions {
   /** Remove each user's history items (except the target) from the candidates. */
   readonly excludeHistory: boolean;
   readonly batchSize: number;
+  /** Rank by the model's score plus this text prior (see {@link TextPrior}); model scores alone without it. */
+  readonly textPrior?: TextPrior;
   /** Called after each batch with users done so far. */
   readonly onBatch?: (done: number, total: number) => void;
 }
@@ -84,6 +88,44 @@ function exclusionsOf(examples: SequenceExamples, indices: Int32Array): Exclusio
   return { rows: Int32Array.from(rows), items: Int32Array.from(items) };
 }
 
+/** Turns a batch's model scores `[B, N + 1]` into the scores that rank it (inside a tidy). */
+type Scorer = (modelScores: tf.Tensor2D, batch: SequenceBatch) => tf.Tensor2D;
+
+/** One pass over the model: ranks every example's target under each scorer, metrics per scorer. */
+async function rankAll(
+  model: SequentialRecommender,
+  examples: SequenceExamples,
+  maxLength: number,
+  options: EvaluationOptions,
+  scorers: readonly Scorer[],
+): Promise<EvaluationResult[]> {
+  const started = performance.now();
+  const accs = scorers.map(() => new MetricAccumulator(options.ks));
+  const table = model.itemTable(); // [N + 1, H], once per evaluation
+  try {
+    for (let start = 0; start < examples.count; start += options.batchSize) {
+      const indices = Int32Array.from({ length: Math.min(options.batchSize, examples.count - start) }, (_, j) => start + j);
+      const batch = makeBatch(examples, indices, maxLength);
+      const excluded = options.excludeHistory ? exclusionsOf(examples, indices) : undefined;
+      const ranks = tf.tidy(() => {
+        const scores = model.scoreAllItems(batch, table); // [B, N + 1]
+        return scorers.map((score) => rankTargets(score(scores, batch), batch.targets, excluded));
+      });
+      for (let i = 0; i < ranks.length; i++) {
+        const r = ranks[i] as tf.Tensor1D;
+        const values = await r.data();
+        r.dispose();
+        for (const v of values) accs[i]?.add(v);
+      }
+      options.onBatch?.(start + indices.length, examples.count);
+    }
+  } finally {
+    table.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return accs.map((acc) => ({ metrics: acc.result(), users: acc.users, excludeHistory: options.excludeHistory, seconds }));
+}
+
 /** Ranks every example's target among all items and averages the metrics over users. */
 export async function evaluateFullRanking(
   model: SequentialRecommender,
@@ -91,22 +133,82 @@ export async function evaluateFullRanking(
   maxLength: number,
   options: EvaluationOptions,
 ): Promise<EvaluationResult> {
-  const started = performance.now();
-  const acc = new MetricAccumulator(options.ks);
-  const table = model.itemTable(); // [N + 1, H], once per evaluation
-  try {
-    for (let start = 0; start < examples.count; start += options.batchSize) {
-      const indices = Int32Array.from({ length: Math.min(options.batchSize, examples.count - start) }, (_, j) => start + j);
-      const batch = makeBatch(examples, indices, maxLength);
-      const excluded = options.excludeHistory ? exclusionsOf(examples, indices) : undefined;
-      const ranks = tf.tidy(() => rankTargets(model.scoreAllItems(batch, table), batch.targets, excluded));
-      const values = await ranks.data();
-      ranks.dispose();
-      for (const r of values) acc.add(r);
-      options.onBatch?.(start + indices.length, examples.count);
-    }
-  } finally {
-    table.dispose();
-  }
-  return { metrics: acc.result(), users: acc.users, excludeHistory: options.excludeHistory, seconds: (performance.now() - started) / 1000 };
+  const prior = options.textPrior;
+  const [result] = await rankAll(model, examples, maxLength, options, [prior ? (scores, batch) => prior.fuse(scores, batch) : (scores) => scores]);
+  return result as EvaluationResult;
+}
+
+/**
+ * The full-ranking metrics of `model + w x prior` for every weight in `weights` (the prior's own
+ * weight is ignored), from one pass over the model: what tuning the text prior needs.
+ */
+export async function evaluateTextPriorWeights(
+  model: SequentialRecommender,
+  prior: TextPrior,
+  examples: SequenceExamples,
+  maxLength: number,
+  weights: readonly number[],
+  options: Omit<EvaluationOptions, 'textPrior'>,
+): Promise<EvaluationResult[]> {
+  let cached: { batch: SequenceBatch; text: tf.Tensor2D } | undefined;
+  // The prior of a batch is computed once and shared by every weight (all inside one tidy).
+  const textOf = (batch: SequenceBatch): tf.Tensor2D => {
+    if (cached?.batch !== batch) cached = { batch, text: prior.scores(batch) };
+    return cached.text;
+  };
+  return rankAll(
+    model,
+    examples,
+    maxLength,
+    options,
+    weights.map((w) => (scores: tf.Tensor2D, batch: SequenceBatch) => (w === 0 ? scores : (tf.add(scores, tf.mul(textOf(batch), w)) as tf.Tensor2D))),
+  );
+}
+
+/** The text prior weight chosen on the validation split, and what it gives. */
+export interface TextPriorTuning {
+  readonly weight: number;
+  readonly lastItems: number;
+  /** The validation metric the weight was chosen by, e.g. `ndcg@10`. */
+  readonly metric: string;
+  /** That metric for every weight tried (0 = the model alone), in the order given. */
+  readonly curve: ReadonlyArray<{ readonly weight: number; readonly value: number }>;
+  readonly valid: EvaluationResult;
+  readonly test: EvaluationResult;
+}
+
+/**
+ * Chooses the text prior's weight: every weight in `weights` plus 0 (the model alone) is scored
+ * on `valid`; the best by `metric` wins (ties: the smaller weight); `test` is evaluated with it.
+ */
+export async function tuneTextPrior(
+  model: SequentialRecommender,
+  prior: TextPrior,
+  data: { readonly valid: SequenceExamples; readonly test: SequenceExamples },
+  maxLength: number,
+  weights: readonly number[],
+  metric: string,
+  options: Omit<EvaluationOptions, 'textPrior'>,
+): Promise<TextPriorTuning> {
+  const tried = [0, ...[...new Set(weights)].filter((w) => w !== 0).sort((a, b) => a - b)];
+  const valid = await evaluateTextPriorWeights(model, prior, data.valid, maxLength, tried, options);
+  const values = valid.map((r) => {
+    const v = r.metrics[metric];
+    if (v === undefined) throw new ValidationError(`text prior: metric ${metric} is not among the evaluated ones (${Object.keys(r.metrics).join(', ')})`);
+    return v;
+  });
+  let best = 0;
+  values.forEach((v, i) => {
+    if (v > (values[best] as number)) best = i;
+  });
+  const weight = tried[best] as number;
+  const [test] = await evaluateTextPriorWeights(model, prior, data.test, maxLength, [weight], options);
+  return {
+    weight,
+    lastItems: prior.settings.lastItems,
+    metric,
+    curve: tried.map((w, i) => ({ weight: w, value: values[i] as number })),
+    valid: valid[best] as EvaluationResult,
+    test: test as EvaluationResult,
+  };
 }

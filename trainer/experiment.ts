@@ -7,11 +7,13 @@ import { Random } from '../random';
 import { saveCheckpoint } from './checkpoint';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
 import { leaveOneOutSplit, type LeaveOneOutData } from './data';
-import { evaluateFullRanking, type EvaluationResult } from './evaluate';
+import { evaluateFullRanking, tuneTextPrior, type EvaluationResult, type TextPriorTuning } from './evaluate';
 import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
+import { TextPrior } from './textPrior';
 import { fitModel, type FitResult } from './trainLoop';
+import { ConfigError } from '../errors';
 
 const log = createLogger('trainer.experiment');
 
@@ -25,7 +27,10 @@ export interface TrainAndEvaluateOptions {
    * which is only right when no side information is used (SASRec).
    */
   readonly itemIds?: ItemIdMapping;
-  /** Semantic IDs and text embeddings; required by CCFRec, in the same dense ids as `itemIds`. */
+  /**
+   * Semantic IDs and text embeddings, in the same dense ids as `itemIds`: required by CCFRec and by
+   * the text prior (`eval.textPrior`); SASRec itself ignores them.
+   */
   readonly sideInfo?: ItemSideInfo;
   /** Where the best checkpoint is written; none is written without a store. */
   readonly store?: ArtifactStore;
@@ -43,16 +48,22 @@ export interface TrainAndEvaluateResult {
   readonly fit: FitResult;
   /** Test metrics of the best (validation) weights. */
   readonly test: EvaluationResult;
+  /** With `eval.textPrior.weights`: the weight chosen on validation and its valid/test metrics. */
+  readonly textPrior?: TextPriorTuning;
   readonly checkpointId?: string;
 }
 
 /** Input artifact ids of a run: the item registry always, the codes and text embeddings for CCFRec only. */
-function artifactsOf(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec'): Record<string, string> {
+function artifactsOf(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec', textPrior: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   if (!info) return out;
   const ids = info.artifactIds;
   if (ids.itemRegistry) out.itemRegistry = ids.itemRegistry;
-  if (modelType !== 'ccfrec') return out;
+  if (modelType !== 'ccfrec') {
+    // SASRec reads the text embeddings only for the text prior.
+    if (textPrior) for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) out[`textEmbeddings.${field}`] = id;
+    return out;
+  }
   if (ids.semanticIds) out.semanticIds = ids.semanticIds;
   if (ids.pca) out.pca = ids.pca;
   for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) out[`textEmbeddings.${field}`] = id;
@@ -70,6 +81,12 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
   const dataset = typeof options.dataset === 'string' ? await loadDataset(options.dataset) : options.dataset;
   const itemIds = options.itemIds ?? itemIdMappingFromList(dataset.items.map((i) => i.itemId));
   const data: LeaveOneOutData = leaveOneOutSplit(dataset, itemIds);
+  const priorWeights = config.eval.textPrior.weights;
+  if (priorWeights.length > 0 && !options.sideInfo) {
+    throw new ConfigError('eval.textPrior.weights is set but no side information (item text embeddings) was given: run `streamrec rebuild` first', {
+      context: { field: 'eval.textPrior.weights' },
+    });
+  }
   const runId = options.runId ?? `${config.model.type}-${dataset.name}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const rng = new Random(config.train.seed);
   const model = createModel(config.model, { itemCount: data.itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, rng.fork());
@@ -81,7 +98,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     config,
     dataset: data.name,
     protocol: data.protocol,
-    artifacts: artifactsOf(options.sideInfo, config.model.type),
+    artifacts: artifactsOf(options.sideInfo, config.model.type, priorWeights.length > 0),
     backend: backend.backend,
     backendReason: backend.reason,
     trainExamples: data.train.count,
@@ -110,6 +127,20 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       batchSize: config.eval.batchSize,
       ...(onProgress ? { onBatch: (done: number, total: number) => onProgress({ phase: 'evaluate', epoch: finalEpoch, epochs: config.train.epochs, step: done, steps: total }) } : {}),
     });
+    let textPrior: TextPriorTuning | undefined;
+    if (priorWeights.length > 0) {
+      const prior = new TextPrior(options.sideInfo as ItemSideInfo, { weight: 0, lastItems: config.eval.textPrior.lastItems });
+      try {
+        textPrior = await tuneTextPrior(model, prior, data, config.model.maxHistoryLength, priorWeights, config.train.validMetric, {
+          ks: config.eval.ks,
+          excludeHistory,
+          batchSize: config.eval.batchSize,
+        });
+      } finally {
+        prior.dispose();
+      }
+      log.info({ runId, weight: textPrior.weight, lastItems: textPrior.lastItems, curve: textPrior.curve, test: textPrior.test.metrics }, 'text prior tuned');
+    }
     let checkpointId: string | undefined;
     if (options.store) {
       const artifact = await saveCheckpoint(options.store, model, {
@@ -118,24 +149,28 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
         backend: backend.backend,
         runId,
         epoch: fit.bestEpoch,
-        metrics: { valid: fit.bestValid, test: test.metrics, excludeHistory, usersValid: data.valid.count, usersTest: test.users },
+        ...(textPrior ? { textPrior: { weight: textPrior.weight, lastItems: textPrior.lastItems } } : {}),
+        metrics: {
+          valid: fit.bestValid,
+          test: test.metrics,
+          excludeHistory,
+          usersValid: data.valid.count,
+          usersTest: test.users,
+          ...(textPrior ? { textPrior: { weight: textPrior.weight, metric: textPrior.metric, valid: textPrior.valid.metrics, test: textPrior.test.metrics } } : {}),
+        },
       });
       checkpointId = artifact.id;
     }
-    await observer?.evaluated(
-      evaluationRows(
-        {
-          runId,
-          modelVersion: checkpointId ?? `${runId}:epoch-${fit.bestEpoch}`,
-          split: 'test',
-          usersEvaluated: test.users,
-          excludeHistory,
-          epoch: fit.bestEpoch,
-          evaluatedAt: new Date(),
-        },
-        test.metrics,
-      ),
-    );
+    const modelVersion = checkpointId ?? `${runId}:epoch-${fit.bestEpoch}`;
+    const rowBase = { runId, modelVersion, excludeHistory, epoch: fit.bestEpoch, evaluatedAt: new Date() };
+    await observer?.evaluated(evaluationRows({ ...rowBase, split: 'test', usersEvaluated: test.users }, test.metrics));
+    if (textPrior) {
+      const fused = { weight: textPrior.weight, lastItems: textPrior.lastItems };
+      await observer?.evaluated([
+        ...evaluationRows({ ...rowBase, split: 'valid', usersEvaluated: textPrior.valid.users, textPrior: fused }, textPrior.valid.metrics),
+        ...evaluationRows({ ...rowBase, split: 'test', usersEvaluated: textPrior.test.users, textPrior: fused }, textPrior.test.metrics),
+      ]);
+    }
     await observer?.runEnded({
       runId,
       status: fit.status,
@@ -145,7 +180,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       bestValid: fit.bestValid,
       ...(checkpointId ? { checkpointId } : {}),
     });
-    log.info({ runId, status: fit.status, bestEpoch: fit.bestEpoch, test: test.metrics, excludeHistory, checkpointId }, 'run end');
+    log.info({ runId, status: fit.status, bestEpoch: fit.bestEpoch, test: test.metrics, excludeHistory, checkpointId, textPriorWeight: textPrior?.weight }, 'run end');
     return {
       runId,
       config,
@@ -153,6 +188,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       data: { name: data.name, protocol: data.protocol, itemCount: data.itemCount, train: data.train.count, valid: data.valid.count, test: data.test.count },
       fit,
       test,
+      ...(textPrior ? { textPrior } : {}),
       ...(checkpointId ? { checkpointId } : {}),
     };
   } catch (error) {

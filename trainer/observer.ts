@@ -52,6 +52,8 @@ export interface EvaluationRow {
   readonly usersEvaluated: number;
   /** Whether history items were removed from the candidates. */
   readonly excludeHistory: boolean;
+  /** The text prior fused into the ranking (trainer/textPrior.ts); absent: the model alone. */
+  readonly textPrior?: { readonly weight: number; readonly lastItems: number };
   readonly epoch: number;
   readonly evaluatedAt: Date;
 }

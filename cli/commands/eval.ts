@@ -4,18 +4,49 @@ import { ConfigError } from '../../errors';
 import {
   evaluateFullRanking,
   evaluationRows,
+  TextPrior,
+  checkpointInputs,
   itemIdMappingFromList,
-  itemIdsOfArtifact,
   leaveOneOutSplit,
-  loadArtifactSideInfo,
   loadCheckpoint,
-  type ItemIdMapping,
+  parseTextPriorWeights,
   type ItemSideInfo,
+  type TextPriorSettings,
 } from '../../trainer';
 import { commandConfig, type GlobalOptions } from '../config';
 import { loadTrainingData } from './train';
 import { artifactStore, openTrainingSink, printMetrics } from '../trainSupport';
 import { progressBar } from '../progress';
+
+interface EvalFlags {
+  checkpoint: string;
+  dataset?: string;
+  fromClickhouse?: boolean;
+  split: string;
+  excludeHistory?: boolean;
+  textPrior?: string;
+  textPriorLast?: string;
+  clickhouse: boolean;
+}
+
+/** The text prior settings of `--text-prior` / `--text-prior-last`, or undefined for the model alone. */
+function textPriorSettings(flags: EvalFlags, tuned: TextPriorSettings | undefined): TextPriorSettings | undefined {
+  if (flags.textPrior === undefined) {
+    if (flags.textPriorLast !== undefined) throw new ConfigError('--text-prior-last needs --text-prior');
+    return undefined;
+  }
+  let weight: number;
+  if (flags.textPrior === 'tuned') {
+    if (!tuned) throw new ConfigError(`--text-prior tuned: checkpoint ${flags.checkpoint} was saved without a tuned text prior (train with --text-prior)`);
+    weight = tuned.weight;
+  } else {
+    [weight] = parseTextPriorWeights('--text-prior', flags.textPrior) as [number];
+    if (flags.textPrior.includes(',')) throw new ConfigError(`--text-prior: expected one weight or \`tuned\`, got ${JSON.stringify(flags.textPrior)}`);
+  }
+  const last = flags.textPriorLast !== undefined ? Number(flags.textPriorLast) : (tuned?.lastItems ?? 2);
+  if (!Number.isInteger(last) || last < 1) throw new ConfigError(`--text-prior-last: expected an integer >= 1, got ${JSON.stringify(flags.textPriorLast)}`);
+  return { weight, lastItems: last };
+}
 
 export function registerEval(program: Command, globals: () => GlobalOptions): void {
   program
@@ -26,8 +57,10 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
     .option('--from-clickhouse', 'evaluate on the ClickHouse archive')
     .option('--split <valid|test>', 'which leave-one-out split', 'test')
     .option('--exclude-history', 'remove items of the user\'s history from the ranking')
+    .option('--text-prior <weight|tuned>', 'rank by model cosine + weight x text similarity to the last items; `tuned`: the weight tuned with the checkpoint')
+    .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default: the tuned one, else 2)')
     .option('--no-clickhouse', 'do not write evaluation rows to ClickHouse')
-    .action(async (flags: { checkpoint: string; dataset?: string; fromClickhouse?: boolean; split: string; excludeHistory?: boolean; clickhouse: boolean }) => {
+    .action(async (flags: EvalFlags) => {
       if ((flags.dataset === undefined) === (flags.fromClickhouse !== true)) {
         throw new ConfigError('eval needs exactly one data source: --dataset <name|dir> or --from-clickhouse');
       }
@@ -35,18 +68,16 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
       await initTf();
       const store = artifactStore(config);
       // The side information and id mapping the checkpoint was trained with, from its inputs.
-      const artifact = /^checkpoint-[0-9a-f]{16}$/.test(flags.checkpoint) ? await store.open(flags.checkpoint) : await store.openDir(flags.checkpoint);
-      const input = (role: string): string | undefined => artifact.manifest.inputs.find((i) => i.role === role)?.artifactId;
-      const semanticIds = input('semantic_ids');
-      const embeddings = artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;
-      let sideInfo: ItemSideInfo | undefined;
-      let itemIds: ItemIdMapping | undefined;
-      if (semanticIds && embeddings) ({ sideInfo, itemIds } = await loadArtifactSideInfo(store, { semanticIds, embeddings }));
-      else if (input('item_registry')) itemIds = await itemIdsOfArtifact(store, input('item_registry') as string);
+      const { artifact, sideInfo, itemIds: trainedIds } = await checkpointInputs(store, flags.checkpoint);
       const dataset = await loadTrainingData(config, flags.dataset);
-      itemIds ??= itemIdMappingFromList(dataset.items.map((i) => i.itemId));
-      const { model, settings } = await loadCheckpoint(store, artifact.id, { itemCount: itemIds.itemCount, ...(sideInfo ? { sideInfo } : {}) });
+      const itemIds = trainedIds ?? itemIdMappingFromList(dataset.items.map((i) => i.itemId));
+      const { model, settings } = await loadCheckpoint(store, flags.checkpoint, { itemCount: itemIds.itemCount, ...(sideInfo ? { sideInfo } : {}) });
       const data = leaveOneOutSplit(dataset, itemIds);
+      const priorSettings = textPriorSettings(flags, settings.textPrior);
+      if (priorSettings && !sideInfo) {
+        throw new ConfigError(`--text-prior: checkpoint ${artifact.id} names no text embeddings (a SASRec checkpoint); the text prior needs them`);
+      }
+      const prior = priorSettings ? new TextPrior(sideInfo as ItemSideInfo, priorSettings) : undefined;
       const examples = flags.split === 'valid' ? data.valid : data.test;
       const bar = progressBar('evaluate', examples.count, 'users');
       const sink = await openTrainingSink(config, flags.clickhouse);
@@ -55,6 +86,7 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
           ks: [5, 10, 20, 50],
           excludeHistory: flags.excludeHistory ?? false,
           batchSize: 256,
+          ...(prior ? { textPrior: prior } : {}),
           onBatch: (done) => bar.update(done),
         });
         bar.stop();
@@ -66,16 +98,18 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
               split: flags.split === 'valid' ? 'valid' : 'test',
               usersEvaluated: result.users,
               excludeHistory: flags.excludeHistory ?? false,
+              ...(priorSettings ? { textPrior: priorSettings } : {}),
               epoch: settings.epoch ?? -1,
               evaluatedAt: new Date(),
             },
             result.metrics,
           ),
         );
-        process.stdout.write(`\n${settings.modelType} checkpoint ${artifact.id} on ${data.name} ${flags.split} (${result.users} users, full ranking, history ${flags.excludeHistory ? 'excluded' : 'kept rankable'})\n\n`);
+        process.stdout.write(`\n${settings.modelType} checkpoint ${artifact.id} on ${data.name} ${flags.split} (${result.users} users, full ranking, history ${flags.excludeHistory ? 'excluded' : 'kept rankable'}${priorSettings ? `, text prior weight ${priorSettings.weight} over the last ${priorSettings.lastItems} items` : ''})\n\n`);
         printMetrics(result.metrics, flags.split);
       } finally {
         bar.stop();
+        prior?.dispose();
         model.dispose();
         await sink.close();
       }

@@ -3,7 +3,7 @@ import { ArtifactError, ConfigError } from '../../errors';
 import { initTf } from '../../infra/tf';
 import { openClickHouse } from '../../infra/clickhouse';
 import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../ingest/datasets';
-import { loadArtifactSideInfo, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
+import { loadArtifactSideInfo, parseTextPriorWeights, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
 import { commandConfig, type AppConfig, type GlobalOptions } from '../config';
 import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from '../trainSupport';
 
@@ -19,6 +19,9 @@ export interface TrainFlags {
   maxHistory?: string;
   negatives?: string;
   excludeHistory?: boolean;
+  /** Comma-separated text prior weights to tune on validation. */
+  textPrior?: string;
+  textPriorLast?: string;
   clickhouse: boolean;
 }
 
@@ -46,7 +49,14 @@ function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
   if (flags.batch) train.batchSize = Number(flags.batch);
   if (flags.lr) train.learningRate = Number(flags.lr);
   if (flags.timeBudget !== undefined) train.timeBudgetSeconds = flags.timeBudget;
-  const evaluation = { ...asRecord(section.eval), ...(flags.excludeHistory ? { excludeHistory: true } : {}) };
+  const evaluation: Record<string, unknown> = { ...asRecord(section.eval), ...(flags.excludeHistory ? { excludeHistory: true } : {}) };
+  if (flags.textPrior !== undefined || flags.textPriorLast !== undefined) {
+    evaluation.textPrior = {
+      ...asRecord(evaluation.textPrior),
+      ...(flags.textPrior !== undefined ? { weights: parseTextPriorWeights('--text-prior', flags.textPrior) } : {}),
+      ...(flags.textPriorLast !== undefined ? { lastItems: Number(flags.textPriorLast) } : {}),
+    };
+  }
   return parseTrainerConfig({ ...section, model, train, eval: evaluation });
 }
 
@@ -64,6 +74,8 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .option('--negatives <n>', 'sampled negatives per positive (>= catalog size: full softmax)')
     .option('--time-budget <seconds>', 'stop after the epoch in which this much time has passed (best weights kept)', (v) => Number(v))
     .option('--exclude-history', 'remove items of the user\'s history from the ranking (default: kept rankable)')
+    .option('--text-prior <weights>', 'after training, tune a text-similarity prior over these weights on validation (e.g. 0.1,0.25,0.5,1) and report it on test')
+    .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default 2)')
     .option('--no-clickhouse', 'do not write run, epoch and evaluation rows to ClickHouse')
     .action(async (flags: TrainFlags) => {
       await runTraining(commandConfig(globals()), flags);
@@ -115,6 +127,12 @@ export async function runTraining(config: AppConfig, flags: TrainFlags): Promise
     out.write(`  ${result.fit.status} after ${result.fit.epochs} epochs; best epoch ${result.fit.bestEpoch + 1}; checkpoint ${result.checkpointId ?? '(none)'}\n`);
     out.write(`  full ranking over all items; history items ${trainer.eval.excludeHistory ? 'excluded' : 'kept rankable'}\n\n`);
     printMetrics(result.test.metrics, 'test');
+    const prior = result.textPrior;
+    if (prior) {
+      const curve = prior.curve.map((c) => `${c.weight}: ${c.value.toFixed(4)}`).join(', ');
+      out.write(`\n  text prior: weight ${prior.weight} (last ${prior.lastItems} items), chosen by valid ${prior.metric} (${curve})\n\n`);
+      printMetrics(prior.test.metrics, 'test + text prior');
+    }
     return result;
   } finally {
     progress.stop();

@@ -1,6 +1,7 @@
 import type { Migration } from '../migrations';
 import { migration001 } from './001_ingest';
 import { migration002 } from './002_training';
+import { migration003 } from './003_text_prior';
 
 /** All migrations, in order. New ones are appended; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
