@@ -18,6 +18,8 @@
  * `--text-prior 0.1,0.25,0.5,1` tunes the text prior (trainer/textPrior.ts) over these weights on
  * validation after training and reports it on test beside the model alone (SASRec then reads the
  * text embeddings too, for the prior only).
+ * `--train-prior 0.5` (CCFRec) trains and scores over the text prior (`textPriorWeight`): the model
+ * learns the residual of the text similarity.
  * `--checkpoints <dir>` writes the best weights there as a checkpoint artifact (for
  * `streamrec eval` or `bench -- fusion`).
  * `--neg` at or above the catalog size (e.g. `--neg 100000`) trains with a full softmax.
@@ -37,7 +39,7 @@ import { loadArtifactSideInfo, parseTextPriorWeights, parseTrainerConfig, trainA
 const KNOWN = new Set([
   'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
   'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
-  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last',
+  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last', 'train-prior', 'train-prior-last',
 ]);
 
 /** Adds `key: value` when the flag was given. */
@@ -68,8 +70,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     opt(model, 'maskRatio', num(flags, 'mask'));
     opt(model, 'mlmWeight', num(flags, 'mlm'));
     opt(model, 'clWeight', num(flags, 'cl'));
+    opt(model, 'textPriorWeight', num(flags, 'train-prior'));
+    opt(model, 'textPriorLastItems', num(flags, 'train-prior-last'));
   } else {
-    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
+    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl', 'train-prior', 'train-prior-last']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
   }
   const train: Record<string, unknown> = {};
   opt(train, 'epochs', num(flags, 'epochs'));

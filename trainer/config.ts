@@ -102,6 +102,16 @@ export const CcfrecConfig = z
       .min(0)
       .default(0.1)
       .describe('Weight of the contrastive loss between the original and the masked view of each sequence (reference `cl_weight`, 0.1).'),
+    textPriorWeight: z
+      .number()
+      .finite()
+      .min(0)
+      .default(0)
+      .describe(
+        'Not in the reference (0 = off): train and score as model cosine + w x the text prior (trainer/textPrior.ts), so the ' +
+          'model learns what the text similarity to the last items does not already say.',
+      ),
+    textPriorLastItems: z.number().int().min(1).default(2).describe('Latest distinct history items forming the text prior\'s query (with textPriorWeight > 0).'),
   })
   .superRefine(checkHeads)
   .describe('CCFRec model settings.');

@@ -10,6 +10,7 @@ import { ParamSet, type NamedWeight } from '../layers/params';
 import { maskCodes } from '../masking';
 import { sampleNegatives } from '../sampler';
 import { globalCodeIds, validateSideInfo, type ItemSideInfo } from '../sideInfo';
+import { TextPrior } from '../textPrior';
 import { BaseRecommender } from './baseRecommender';
 import type { LossResult } from './contract';
 import { crossEntropy, fullSoftmaxLoss, sampledSoftmaxLoss, symmetricInfoNce } from './losses';
@@ -43,6 +44,8 @@ export class CcfrecModel extends BaseRecommender {
   private readonly textTables: tf.Tensor2D[]; // T x [N + 1, H], frozen inputs
   private readonly qformer: QFormer;
   private readonly encoder: SequenceEncoder;
+  /** With `textPriorWeight > 0`: the prior added to every score, in training and at inference. */
+  private readonly prior: TextPrior | undefined;
 
   constructor(
     readonly config: CcfrecConfig,
@@ -91,10 +94,23 @@ export class CcfrecModel extends BaseRecommender {
     });
     this.weights = params.weights();
     this.textTables = sideInfo.textFields.map((f) => tf.tensor2d(f.table, [sideInfo.itemCount + 1, H]));
+    this.prior = config.textPriorWeight > 0 ? new TextPrior(sideInfo, { weight: config.textPriorWeight, lastItems: config.textPriorLastItems }) : undefined;
   }
 
   protected override constants(): tf.Tensor[] {
     return this.textTables;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.prior?.dispose();
+  }
+
+  /** Model cosines plus the text prior (when configured). `[B, N + 1]` */
+  override scoreAllItems(batch: SequenceBatch, itemTable?: tf.Tensor2D): tf.Tensor2D {
+    const prior = this.prior;
+    if (!prior) return super.scoreAllItems(batch, itemTable);
+    return tf.tidy(() => prior.fuse(super.scoreAllItems(batch, itemTable), batch));
   }
 
   /** All code embeddings, row 0 = the mask/padding token. `[codeCount + 1, H]` */
@@ -161,10 +177,12 @@ export class CcfrecModel extends BaseRecommender {
 
     const original = this.forward(batch, layout, codes, table, ctx);
     const sequences = l2Normalize(original.sequences); // [B, H]
+    // The text prior (fixed, no gradient) shifts the logits: the model learns the residual.
+    const prior = this.prior ? tf.mul(this.prior.scores(batch), this.prior.settings.weight) : undefined; // [B, N + 1]
     let rec: tf.Scalar;
     if (negatives === undefined) {
       const all = Int32Array.from({ length: this.itemCount + 1 }, (_, i) => i);
-      rec = fullSoftmaxLoss(sequences, l2Normalize(this.candidates(all, table, ctx)), batch.targets, tau);
+      rec = fullSoftmaxLoss(sequences, l2Normalize(this.candidates(all, table, ctx)), batch.targets, tau, prior as tf.Tensor2D | undefined);
     } else {
       const items = new Int32Array(batch.size + negatives.length);
       items.set(batch.targets, 0);
@@ -172,7 +190,14 @@ export class CcfrecModel extends BaseRecommender {
       const vectors = l2Normalize(this.candidates(items, table, ctx)); // [B + K, H]
       const positives = tf.slice(vectors, [0, 0], [batch.size, -1]) as tf.Tensor2D; // [B, H]
       const negs = tf.slice(vectors, [batch.size, 0], [-1, -1]) as tf.Tensor2D; // [K, H]
-      rec = sampledSoftmaxLoss(sequences, positives, negs, tau);
+      let offsets: tf.Tensor2D | undefined;
+      if (prior) {
+        const pairs = Int32Array.from({ length: batch.size * 2 }, (_, i) => (i % 2 === 0 ? i / 2 : (batch.targets[(i - 1) / 2] as number)));
+        const pos = tf.reshape(tf.gatherND(prior, tf.tensor2d(pairs, [batch.size, 2], 'int32')), [batch.size, 1]); // [B, 1]
+        const neg = tf.gather(prior, tf.tensor1d(negatives, 'int32'), 1); // [B, K]
+        offsets = tf.concat([pos, neg], 1) as tf.Tensor2D; // [B, 1 + K]
+      }
+      rec = sampledSoftmaxLoss(sequences, positives, negs, tau, offsets);
     }
 
     let mlm = tf.scalar(0);

@@ -35,11 +35,13 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar
  * @param sequences `[B, H]` normalised
  * @param positives `[B, H]` normalised, row b = target of sequence b
  * @param negatives `[K, H]` normalised
+ * @param offsets `[B, 1 + K]` added to the cosines before the temperature (a fixed prior), optional
  */
-export function sampledSoftmaxLoss(sequences: tf.Tensor2D, positives: tf.Tensor2D, negatives: tf.Tensor2D, tau: number): tf.Scalar {
+export function sampledSoftmaxLoss(sequences: tf.Tensor2D, positives: tf.Tensor2D, negatives: tf.Tensor2D, tau: number, offsets?: tf.Tensor2D): tf.Scalar {
   const pos = tf.sum(tf.mul(sequences, positives), -1, true); // [B, 1]
   const neg = tf.matMul(sequences, negatives, false, true); // [B, K]
-  const logits = tf.div(tf.concat([pos, neg], 1), tau) as tf.Tensor2D; // [B, 1 + K]
+  const scores = tf.concat([pos, neg], 1); // [B, 1 + K]
+  const logits = tf.div(offsets ? tf.add(scores, offsets) : scores, tau) as tf.Tensor2D; // [B, 1 + K]
   return crossEntropy(logits, new Int32Array(sequences.shape[0]));
 }
 
@@ -51,12 +53,15 @@ const PADDING_LOGIT = -1e9;
  *
  * @param sequences `[B, H]` normalised
  * @param table `[N + 1, H]` normalised candidate vectors
+ * @param offsets `[B, N + 1]` added to the cosines before the temperature (a fixed prior), optional
  */
-export function fullSoftmaxLoss(sequences: tf.Tensor2D, table: tf.Tensor2D, targets: Int32Array, tau: number): tf.Scalar {
+export function fullSoftmaxLoss(sequences: tf.Tensor2D, table: tf.Tensor2D, targets: Int32Array, tau: number, offsets?: tf.Tensor2D): tf.Scalar {
   const n1 = table.shape[0];
   const padding = new Float32Array(n1);
   padding[0] = PADDING_LOGIT;
-  const logits = tf.add(tf.div(tf.matMul(sequences, table, false, true), tau), tf.tensor2d(padding, [1, n1])) as tf.Tensor2D; // [B, N + 1]
+  const cosines = tf.matMul(sequences, table, false, true); // [B, N + 1]
+  const scores = offsets ? tf.add(cosines, offsets) : cosines;
+  const logits = tf.add(tf.div(scores, tau), tf.tensor2d(padding, [1, n1])) as tf.Tensor2D; // [B, N + 1]
   return crossEntropy(logits, targets);
 }
 

@@ -5,6 +5,7 @@ import { makeBatch } from '../data';
 import { evaluateFullRanking } from '../evaluate';
 import { AdamW } from '../optimizer';
 import { TINY, tinyConfig, tinyData, tinySideInfo } from '../testing/fixtures';
+import { TextPrior } from '../textPrior';
 import { trainStep } from '../trainStep';
 import { createModel } from '.';
 import type { SequentialRecommender } from './contract';
@@ -144,5 +145,36 @@ describe('ccfrec specifics', () => {
   it('rejects text embeddings whose width is not embeddingSize, naming the field', () => {
     expect(() => createModel(tinyConfig('ccfrec', { model: { embeddingSize: 8 } }).model, { itemCount: TINY.items, sideInfo }, new Random(1))).toThrow(ValidationError);
     expect(() => createModel(tinyConfig('ccfrec', { model: { embeddingSize: 8 } }).model, { itemCount: TINY.items, sideInfo }, new Random(1))).toThrow(/text field "meta" has 16 dimensions, embeddingSize is 8/);
+  });
+});
+
+describe('CCFRec trained over the text prior (textPriorWeight > 0)', () => {
+  it.each([
+    ['sampled negatives', 8],
+    ['a full softmax', 1000],
+  ])('scores as cosine + w x prior, learns with %s, and leaks no tensors', async (_name, negNum) => {
+    const base = tf.memory().numTensors;
+    const plain = build('ccfrec', { negNum, dropoutProb: 0, dropoutProbCross: 0 }, 7);
+    const model = build('ccfrec', { negNum, dropoutProb: 0, dropoutProbCross: 0, textPriorWeight: 0.5, textPriorLastItems: 2 }, 7);
+    const prior = new TextPrior(sideInfo, { weight: 0.5, lastItems: 2 });
+    // Same seed, same weights: the scores differ by exactly w x prior.
+    const [withPrior, expected] = tf.tidy(() => [model.scoreAllItems(batch).arraySync(), prior.fuse(plain.scoreAllItems(batch), batch).arraySync()]);
+    expect(withPrior).toEqual(expected);
+    // The prior enters the loss: the two models' recommendation losses differ at equal weights.
+    expect(lossOf(model, 4).rec).not.toBeCloseTo(lossOf(plain, 4).rec as number, 3);
+    const optimizer = optimizerFor(model);
+    const before = lossOf(model, 4);
+    const start = tf.memory().numTensors;
+    trainStep(model, optimizer, batch, new Random(4));
+    trainStep(model, optimizer, batch, new Random(5));
+    expect(tf.memory().numTensors).toBe(start);
+    expect(lossOf(model, 4).rec).toBeLessThan(before.rec as number);
+    await evaluateFullRanking(model, data.valid, 5, { ks: [5, 10], excludeHistory: false, batchSize: 7 });
+    expect(tf.memory().numTensors).toBe(start);
+    optimizer.dispose();
+    prior.dispose();
+    plain.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(base);
   });
 });
