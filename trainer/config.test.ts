@@ -22,6 +22,9 @@ describe('trainer config', () => {
       maskRatio: 0.5,
       mlmWeight: 0.1,
       clWeight: 0.1,
+      // Ours, off by default: the reference has no text prior.
+      textPriorWeight: 0,
+      textPriorLastItems: 2,
     });
     expect(c.train).toMatchObject({ batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, warmupSteps: 500, schedule: 'constant', earlyStopPatience: 10, validMetric: 'ndcg@10', weightDecayOn: 'all', seed: 2020 });
     expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: 2 } });
