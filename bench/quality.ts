@@ -34,7 +34,7 @@ import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag as num, parseFlags } from './_flags';
 import { loadDataset } from '../ingest/datasets';
-import { loadArtifactSideInfo, parseTextPriorWeights, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
+import { loadArtifactSideInfo, parseNumberList, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
 const KNOWN = new Set([
   'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
@@ -87,8 +87,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   opt(train, 'timeBudgetSeconds', num(flags, 'time-budget'));
   opt(train, 'validMetric', flags.get('valid-metric'));
   const textPrior: Record<string, unknown> = {};
-  if (flags.has('text-prior')) textPrior.weights = parseTextPriorWeights('--text-prior', flags.get('text-prior') as string);
-  opt(textPrior, 'lastItems', num(flags, 'text-prior-last'));
+  if (flags.has('text-prior')) textPrior.weights = parseNumberList('--text-prior', flags.get('text-prior') as string);
+  if (flags.has('text-prior-last')) textPrior.lastItems = parseNumberList('--text-prior-last', flags.get('text-prior-last') as string, { integer: true, min: 1 });
   const config = parseTrainerConfig({ model, train, eval: { textPrior } });
   const withPrior = config.eval.textPrior.weights.length > 0;
 

@@ -8,7 +8,7 @@ import { ClickHouseConfig } from '../schemas/config';
 import { ClickHouseTrainingObserver } from './clickhouseObserver';
 import { trainAndEvaluate } from './experiment';
 import { itemIdMappingFromList } from './sideInfo';
-import { tinyConfig, tinyDataset, tinySideInfo } from './testing/fixtures';
+import { tinyConfig, tinyDataset, walkTextSideInfo } from './testing/fixtures';
 
 describe('a small train + eval run writes its rows into embedded ClickHouse', () => {
   let ch: ClickHouse;
@@ -26,7 +26,7 @@ describe('a small train + eval run writes its rows into embedded ClickHouse', ()
     const result = await trainAndEvaluate({
       dataset,
       itemIds: itemIdMappingFromList(dataset.items.map((i) => i.itemId)),
-      sideInfo: tinySideInfo(),
+      sideInfo: walkTextSideInfo(),
       store: new ArtifactStore(mkdtempSync(path.join(tmpdir(), 'streamrec-train-ch-art-'))),
       observer: new ClickHouseTrainingObserver(writer),
       runId: 'ch-run-1',
@@ -60,8 +60,15 @@ describe('a small train + eval run writes its rows into embedded ClickHouse', ()
 
     // The tuned text prior: its weight was the best on validation, and its rows sit beside the model's.
     const prior = result.textPrior!;
-    expect(prior.curve.map((c) => c.weight)).toEqual([0, 0.5, 2]);
+    expect(prior.curve.map((c) => [c.lastItems, c.weight])).toEqual([
+      [0, 0],
+      [2, 0.5],
+      [2, 2],
+    ]);
     expect(prior.valid.metrics['ndcg@10']).toBe(Math.max(...prior.curve.map((c) => c.value)));
+    // Texts that predict the walks: the prior beats the model alone.
+    expect(prior.weight).toBeGreaterThan(0);
+    expect(prior.test.metrics['ndcg@10']).toBeGreaterThan(result.test.metrics['ndcg@10'] as number);
     const fused = await ch.query<{ split: string; metric: string; k: number; value: number; weight: number }>(
       `SELECT split, metric, k, value, text_prior_weight AS weight FROM ${ch.table('evaluation_results')} FINAL
        WHERE run_id = 'ch-run-1' AND text_prior_last = 2 ORDER BY split, metric, k`,

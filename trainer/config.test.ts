@@ -27,7 +27,7 @@ describe('trainer config', () => {
       textPriorLastItems: 2,
     });
     expect(c.train).toMatchObject({ batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, warmupSteps: 500, schedule: 'constant', earlyStopPatience: 10, validMetric: 'ndcg@10', weightDecayOn: 'all', seed: 2020 });
-    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: 2 } });
+    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: [2, 5, 10] } });
   });
 
   it('rejects unknown keys and bad values with a ConfigError naming the key', () => {

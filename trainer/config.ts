@@ -197,11 +197,15 @@ export const TextPriorConfig = z
       .default([])
       .describe(
         'Weights w of the text prior to try after training (trainer/textPrior.ts: score = model cosine + w x text ' +
-          'similarity to the last items). The best w on the validation split (by validMetric; w = 0, the model alone, ' +
-          'always competes) is reported on the test split beside the model alone and stored with the checkpoint. ' +
+          'similarity to the last items). The best (w, lastItems) on the validation split (by validMetric; the model ' +
+          'alone always competes) is reported on the test split beside the model alone and stored with the checkpoint. ' +
           'Empty (the default): off. Needs item text embeddings (the side information).',
       ),
-    lastItems: z.number().int().min(1).default(2).describe('How many of the latest distinct history items form the text query.'),
+    lastItems: z
+      .union([z.number().int().min(1), z.array(z.number().int().min(1)).min(1)])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .default([2, 5, 10])
+      .describe('Query lengths to try with each weight: how many of the latest distinct history items form the text query (a number or a list).'),
   })
   .describe('Fusing the ranking with a text-similarity prior, tuned on the validation split.');
 export type TextPriorConfig = z.infer<typeof TextPriorConfig>;

@@ -3,7 +3,8 @@ import { tf } from '../infra/tf';
 import { makeBatch, historyOf, type SequenceBatch, type SequenceExamples } from './data';
 import { MetricAccumulator } from './metrics';
 import type { SequentialRecommender } from './models/contract';
-import type { TextPrior } from './textPrior';
+import type { ItemSideInfo } from './sideInfo';
+import { TextPrior } from './textPrior';
 
 /**
  * Full-ranking evaluation: every item 1..N is a candidate for every user (no sampled negatives),
@@ -138,77 +139,99 @@ export async function evaluateFullRanking(
   return result as EvaluationResult;
 }
 
+/** One ranking to evaluate: the model's scores plus `weight` x `prior` (the model alone without a prior). */
+export interface FusedScoring {
+  readonly prior?: TextPrior;
+  readonly weight: number;
+}
+
 /**
- * The full-ranking metrics of `model + w x prior` for every weight in `weights` (the prior's own
- * weight is ignored), from one pass over the model: what tuning the text prior needs.
+ * The full-ranking metrics of several fused rankings (model + w x prior, the priors' own weights
+ * ignored) from one pass over the model: what tuning the text prior needs. Each prior is scored
+ * once per batch, whatever the number of weights it is tried with.
  */
-export async function evaluateTextPriorWeights(
+export async function evaluateFusedRankings(
   model: SequentialRecommender,
-  prior: TextPrior,
+  scorings: readonly FusedScoring[],
   examples: SequenceExamples,
   maxLength: number,
-  weights: readonly number[],
   options: Omit<EvaluationOptions, 'textPrior'>,
 ): Promise<EvaluationResult[]> {
-  let cached: { batch: SequenceBatch; text: tf.Tensor2D } | undefined;
-  // The prior of a batch is computed once and shared by every weight (all inside one tidy).
-  const textOf = (batch: SequenceBatch): tf.Tensor2D => {
-    if (cached?.batch !== batch) cached = { batch, text: prior.scores(batch) };
-    return cached.text;
+  let batchOfCache: SequenceBatch | undefined;
+  const cache = new Map<TextPrior, tf.Tensor2D>(); // this batch's prior scores, inside its tidy
+  const priorScores = (prior: TextPrior, batch: SequenceBatch): tf.Tensor2D => {
+    if (batchOfCache !== batch) {
+      cache.clear();
+      batchOfCache = batch;
+    }
+    let scores = cache.get(prior);
+    if (!scores) cache.set(prior, (scores = prior.scores(batch)));
+    return scores;
   };
   return rankAll(
     model,
     examples,
     maxLength,
     options,
-    weights.map((w) => (scores: tf.Tensor2D, batch: SequenceBatch) => (w === 0 ? scores : (tf.add(scores, tf.mul(textOf(batch), w)) as tf.Tensor2D))),
+    scorings.map(({ prior, weight }) => (scores: tf.Tensor2D, batch: SequenceBatch) =>
+      !prior || weight === 0 ? scores : (tf.add(scores, tf.mul(priorScores(prior, batch), weight)) as tf.Tensor2D),
+    ),
   );
 }
 
-/** The text prior weight chosen on the validation split, and what it gives. */
+/** The text prior chosen on the validation split, and what it gives. */
 export interface TextPriorTuning {
+  /** 0 when the model alone was best. */
   readonly weight: number;
   readonly lastItems: number;
-  /** The validation metric the weight was chosen by, e.g. `ndcg@10`. */
+  /** The validation metric the prior was chosen by, e.g. `ndcg@10`. */
   readonly metric: string;
-  /** That metric for every weight tried (0 = the model alone), in the order given. */
-  readonly curve: ReadonlyArray<{ readonly weight: number; readonly value: number }>;
+  /** That metric for every (lastItems, weight) tried; the model alone first, as weight 0, lastItems 0. */
+  readonly curve: ReadonlyArray<{ readonly weight: number; readonly lastItems: number; readonly value: number }>;
   readonly valid: EvaluationResult;
   readonly test: EvaluationResult;
 }
 
 /**
- * Chooses the text prior's weight: every weight in `weights` plus 0 (the model alone) is scored
- * on `valid`; the best by `metric` wins (ties: the smaller weight); `test` is evaluated with it.
+ * Chooses the text prior: the model alone and every (lastItems, weight) pair of the grid are
+ * scored on `valid` in one pass; the best by `metric` wins (ties: the model alone, then fewer
+ * items, then the smaller weight); `test` is evaluated with it.
  */
 export async function tuneTextPrior(
   model: SequentialRecommender,
-  prior: TextPrior,
+  info: ItemSideInfo,
   data: { readonly valid: SequenceExamples; readonly test: SequenceExamples },
   maxLength: number,
-  weights: readonly number[],
+  grid: { readonly weights: readonly number[]; readonly lastItems: readonly number[] },
   metric: string,
   options: Omit<EvaluationOptions, 'textPrior'>,
 ): Promise<TextPriorTuning> {
-  const tried = [0, ...[...new Set(weights)].filter((w) => w !== 0).sort((a, b) => a - b)];
-  const valid = await evaluateTextPriorWeights(model, prior, data.valid, maxLength, tried, options);
-  const values = valid.map((r) => {
-    const v = r.metrics[metric];
-    if (v === undefined) throw new ValidationError(`text prior: metric ${metric} is not among the evaluated ones (${Object.keys(r.metrics).join(', ')})`);
-    return v;
-  });
-  let best = 0;
-  values.forEach((v, i) => {
-    if (v > (values[best] as number)) best = i;
-  });
-  const weight = tried[best] as number;
-  const [test] = await evaluateTextPriorWeights(model, prior, data.test, maxLength, [weight], options);
-  return {
-    weight,
-    lastItems: prior.settings.lastItems,
-    metric,
-    curve: tried.map((w, i) => ({ weight: w, value: values[i] as number })),
-    valid: valid[best] as EvaluationResult,
-    test: test as EvaluationResult,
-  };
+  const sorted = (xs: readonly number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
+  const priors = sorted(grid.lastItems).map((lastItems) => new TextPrior(info, { weight: 0, lastItems }));
+  try {
+    const scorings: FusedScoring[] = [{ weight: 0 }];
+    for (const prior of priors) for (const weight of sorted(grid.weights).filter((w) => w > 0)) scorings.push({ prior, weight });
+    const valid = await evaluateFusedRankings(model, scorings, data.valid, maxLength, options);
+    const values = valid.map((r) => {
+      const v = r.metrics[metric];
+      if (v === undefined) throw new ValidationError(`text prior: metric ${metric} is not among the evaluated ones (${Object.keys(r.metrics).join(', ')})`);
+      return v;
+    });
+    let best = 0;
+    values.forEach((v, i) => {
+      if (v > (values[best] as number)) best = i;
+    });
+    const chosen = scorings[best] as FusedScoring;
+    const [test] = await evaluateFusedRankings(model, [chosen], data.test, maxLength, options);
+    return {
+      weight: chosen.weight,
+      lastItems: chosen.prior?.settings.lastItems ?? 0,
+      metric,
+      curve: scorings.map((sc, i) => ({ weight: sc.weight, lastItems: sc.prior?.settings.lastItems ?? 0, value: values[i] as number })),
+      valid: valid[best] as EvaluationResult,
+      test: test as EvaluationResult,
+    };
+  } finally {
+    for (const prior of priors) prior.dispose();
+  }
 }

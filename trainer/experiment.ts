@@ -11,7 +11,6 @@ import { evaluateFullRanking, tuneTextPrior, type EvaluationResult, type TextPri
 import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
-import { TextPrior } from './textPrior';
 import { fitModel, type FitResult } from './trainLoop';
 import { ConfigError } from '../errors';
 
@@ -129,18 +128,19 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     });
     let textPrior: TextPriorTuning | undefined;
     if (priorWeights.length > 0) {
-      const prior = new TextPrior(options.sideInfo as ItemSideInfo, { weight: 0, lastItems: config.eval.textPrior.lastItems });
-      try {
-        textPrior = await tuneTextPrior(model, prior, data, config.model.maxHistoryLength, priorWeights, config.train.validMetric, {
-          ks: config.eval.ks,
-          excludeHistory,
-          batchSize: config.eval.batchSize,
-        });
-      } finally {
-        prior.dispose();
-      }
-      log.info({ runId, weight: textPrior.weight, lastItems: textPrior.lastItems, curve: textPrior.curve, test: textPrior.test.metrics }, 'text prior tuned');
+      textPrior = await tuneTextPrior(
+        model,
+        options.sideInfo as ItemSideInfo,
+        data,
+        config.model.maxHistoryLength,
+        { weights: priorWeights, lastItems: config.eval.textPrior.lastItems },
+        config.train.validMetric,
+        { ks: config.eval.ks, excludeHistory, batchSize: config.eval.batchSize },
+      );
+      log.info({ runId, weight: textPrior.weight, lastItems: textPrior.lastItems, test: textPrior.test.metrics }, 'text prior tuned');
     }
+    // A prior that lost to the model alone (weight 0) is reported but neither stored nor written as rows.
+    const fused = textPrior && textPrior.weight > 0 ? { weight: textPrior.weight, lastItems: textPrior.lastItems } : undefined;
     let checkpointId: string | undefined;
     if (options.store) {
       const artifact = await saveCheckpoint(options.store, model, {
@@ -149,14 +149,14 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
         backend: backend.backend,
         runId,
         epoch: fit.bestEpoch,
-        ...(textPrior ? { textPrior: { weight: textPrior.weight, lastItems: textPrior.lastItems } } : {}),
+        ...(fused ? { textPrior: fused } : {}),
         metrics: {
           valid: fit.bestValid,
           test: test.metrics,
           excludeHistory,
           usersValid: data.valid.count,
           usersTest: test.users,
-          ...(textPrior ? { textPrior: { weight: textPrior.weight, metric: textPrior.metric, valid: textPrior.valid.metrics, test: textPrior.test.metrics } } : {}),
+          ...(textPrior && fused ? { textPrior: { ...fused, metric: textPrior.metric, valid: textPrior.valid.metrics, test: textPrior.test.metrics } } : {}),
         },
       });
       checkpointId = artifact.id;
@@ -164,8 +164,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     const modelVersion = checkpointId ?? `${runId}:epoch-${fit.bestEpoch}`;
     const rowBase = { runId, modelVersion, excludeHistory, epoch: fit.bestEpoch, evaluatedAt: new Date() };
     await observer?.evaluated(evaluationRows({ ...rowBase, split: 'test', usersEvaluated: test.users }, test.metrics));
-    if (textPrior) {
-      const fused = { weight: textPrior.weight, lastItems: textPrior.lastItems };
+    if (textPrior && fused) {
       await observer?.evaluated([
         ...evaluationRows({ ...rowBase, split: 'valid', usersEvaluated: textPrior.valid.users, textPrior: fused }, textPrior.valid.metrics),
         ...evaluationRows({ ...rowBase, split: 'test', usersEvaluated: textPrior.test.users, textPrior: fused }, textPrior.test.metrics),

@@ -48,7 +48,7 @@ export { AdamW, learningRateAt, type AdamWSettings, type ScheduleSettings } from
 export { TrainingError, trainStep, type StepOutcome } from './trainStep';
 export { fitModel, type FitOptions, type FitResult } from './trainLoop';
 export { METRIC_NAMES, MetricAccumulator, hitAtK, metricKey, mrrAtK, ndcgAtK, rankOfTarget, recallAtK, type MetricName } from './metrics';
-export { evaluateFullRanking, evaluateTextPriorWeights, rankTargets, tuneTextPrior, type TextPriorTuning, type EvaluationOptions, type EvaluationResult, type Exclusions } from './evaluate';
+export { evaluateFullRanking, evaluateFusedRankings, rankTargets, tuneTextPrior, type FusedScoring, type TextPriorTuning, type EvaluationOptions, type EvaluationResult, type Exclusions } from './evaluate';
 export {
   CHECKPOINT_FORMAT,
   loadCheckpoint,
@@ -74,5 +74,5 @@ export {
 export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
 export { checkpointInputs, loadArtifactSideInfo, itemIdsOfArtifact, type ArtifactSideInfo, type CheckpointInputs } from './artifactSideInfo';
-export { TextPrior, parseTextPriorWeights, textPriorTable, type TextPriorSettings } from './textPrior';
+export { TextPrior, parseNumberList, textPriorTable, type TextPriorSettings } from './textPrior';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';

@@ -112,10 +112,17 @@ export class TextPrior {
   }
 }
 
-/** `0.25,0.5,1` -> numbers; each must be a finite number >= 0. */
-export function parseTextPriorWeights(flag: string, value: string): number[] {
-  const weights = value.split(',').map((v) => v.trim());
-  const bad = weights.find((w) => w === '' || !Number.isFinite(Number(w)) || Number(w) < 0);
-  if (bad !== undefined) throw new ConfigError(`${flag}: expected comma-separated numbers >= 0 (e.g. 0.25,0.5,1), got ${JSON.stringify(value)} (bad entry ${JSON.stringify(bad)})`);
-  return weights.map(Number);
+/**
+ * A comma-separated list of numbers from a flag (`0.25,0.5,1`), each finite and at least `min`
+ * (default 0), integers when `integer` is set; anything else is a ConfigError naming the flag.
+ */
+export function parseNumberList(flag: string, value: string, options: { readonly integer?: boolean; readonly min?: number } = {}): number[] {
+  const min = options.min ?? 0;
+  const entries = value.split(',').map((v) => v.trim());
+  const bad = entries.find((e) => e === '' || !Number.isFinite(Number(e)) || Number(e) < min || (options.integer === true && !Number.isInteger(Number(e))));
+  if (bad !== undefined) {
+    const what = `${options.integer ? 'integers' : 'numbers'} >= ${min}`;
+    throw new ConfigError(`${flag}: expected comma-separated ${what} (e.g. ${options.integer ? '2,5,10' : '0.25,0.5,1'}), got ${JSON.stringify(value)} (bad entry ${JSON.stringify(bad)})`);
+  }
+  return entries.map(Number);
 }

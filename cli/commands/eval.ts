@@ -9,7 +9,7 @@ import {
   itemIdMappingFromList,
   leaveOneOutSplit,
   loadCheckpoint,
-  parseTextPriorWeights,
+  parseNumberList,
   type ItemSideInfo,
   type TextPriorSettings,
 } from '../../trainer';
@@ -40,12 +40,12 @@ function textPriorSettings(flags: EvalFlags, tuned: TextPriorSettings | undefine
     if (!tuned) throw new ConfigError(`--text-prior tuned: checkpoint ${flags.checkpoint} was saved without a tuned text prior (train with --text-prior)`);
     weight = tuned.weight;
   } else {
-    [weight] = parseTextPriorWeights('--text-prior', flags.textPrior) as [number];
     if (flags.textPrior.includes(',')) throw new ConfigError(`--text-prior: expected one weight or \`tuned\`, got ${JSON.stringify(flags.textPrior)}`);
+    [weight] = parseNumberList('--text-prior', flags.textPrior) as [number];
   }
-  const last = flags.textPriorLast !== undefined ? Number(flags.textPriorLast) : (tuned?.lastItems ?? 2);
-  if (!Number.isInteger(last) || last < 1) throw new ConfigError(`--text-prior-last: expected an integer >= 1, got ${JSON.stringify(flags.textPriorLast)}`);
-  return { weight, lastItems: last };
+  if (flags.textPriorLast?.includes(',')) throw new ConfigError(`--text-prior-last: expected one integer, got ${JSON.stringify(flags.textPriorLast)}`);
+  const [last] = flags.textPriorLast !== undefined ? parseNumberList('--text-prior-last', flags.textPriorLast, { integer: true, min: 1 }) : [tuned?.lastItems ?? 5];
+  return { weight, lastItems: last as number };
 }
 
 export function registerEval(program: Command, globals: () => GlobalOptions): void {
@@ -58,7 +58,7 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
     .option('--split <valid|test>', 'which leave-one-out split', 'test')
     .option('--exclude-history', 'remove items of the user\'s history from the ranking')
     .option('--text-prior <weight|tuned>', 'rank by model cosine + weight x text similarity to the last items; `tuned`: the weight tuned with the checkpoint')
-    .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default: the tuned one, else 2)')
+    .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default: the tuned one, else 5)')
     .option('--no-clickhouse', 'do not write evaluation rows to ClickHouse')
     .action(async (flags: EvalFlags) => {
       if ((flags.dataset === undefined) === (flags.fromClickhouse !== true)) {

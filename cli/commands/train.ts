@@ -3,7 +3,7 @@ import { ArtifactError, ConfigError } from '../../errors';
 import { initTf } from '../../infra/tf';
 import { openClickHouse } from '../../infra/clickhouse';
 import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../ingest/datasets';
-import { loadArtifactSideInfo, parseTextPriorWeights, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
+import { loadArtifactSideInfo, parseNumberList, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
 import { commandConfig, type AppConfig, type GlobalOptions } from '../config';
 import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from '../trainSupport';
 
@@ -53,8 +53,8 @@ function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
   if (flags.textPrior !== undefined || flags.textPriorLast !== undefined) {
     evaluation.textPrior = {
       ...asRecord(evaluation.textPrior),
-      ...(flags.textPrior !== undefined ? { weights: parseTextPriorWeights('--text-prior', flags.textPrior) } : {}),
-      ...(flags.textPriorLast !== undefined ? { lastItems: Number(flags.textPriorLast) } : {}),
+      ...(flags.textPrior !== undefined ? { weights: parseNumberList('--text-prior', flags.textPrior) } : {}),
+      ...(flags.textPriorLast !== undefined ? { lastItems: parseNumberList('--text-prior-last', flags.textPriorLast, { integer: true, min: 1 }) } : {}),
     };
   }
   return parseTrainerConfig({ ...section, model, train, eval: evaluation });
@@ -75,7 +75,7 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .option('--time-budget <seconds>', 'stop after the epoch in which this much time has passed (best weights kept)', (v) => Number(v))
     .option('--exclude-history', 'remove items of the user\'s history from the ranking (default: kept rankable)')
     .option('--text-prior <weights>', 'after training, tune a text-similarity prior over these weights on validation (e.g. 0.1,0.25,0.5,1) and report it on test')
-    .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default 2)')
+    .option('--text-prior-last <n,...>', 'query lengths to try with each weight: latest history items forming the text prior\'s query (default 2,5,10)')
     .option('--no-clickhouse', 'do not write run, epoch and evaluation rows to ClickHouse')
     .action(async (flags: TrainFlags) => {
       await runTraining(commandConfig(globals()), flags);
@@ -129,8 +129,13 @@ export async function runTraining(config: AppConfig, flags: TrainFlags): Promise
     printMetrics(result.test.metrics, 'test');
     const prior = result.textPrior;
     if (prior) {
-      const curve = prior.curve.map((c) => `${c.weight}: ${c.value.toFixed(4)}`).join(', ');
-      out.write(`\n  text prior: weight ${prior.weight} (last ${prior.lastItems} items), chosen by valid ${prior.metric} (${curve})\n\n`);
+      const alone = prior.curve[0]?.value ?? NaN;
+      out.write(
+        prior.weight > 0
+          ? `\n  text prior: weight ${prior.weight} over the last ${prior.lastItems} items, chosen by valid ${prior.metric} among ${prior.curve.length - 1} settings ` +
+              `(${prior.valid.metrics[prior.metric]?.toFixed(4)}; the model alone ${alone.toFixed(4)})\n\n`
+          : `\n  text prior: none of ${prior.curve.length - 1} settings beat the model alone on valid ${prior.metric} (${alone.toFixed(4)})\n\n`,
+      );
       printMetrics(prior.test.metrics, 'test + text prior');
     }
     return result;

@@ -39,6 +39,27 @@ export function tinySideInfo(seed = 1, sizes: TinySizes = TINY): ItemSideInfo {
 }
 
 /**
+ * {@link tinySideInfo} with texts that predict the walks of {@link tinyData} / {@link tinyDataset}:
+ * item i's text lies at angle 2 pi i / N on a circle (plus a little noise), so the next item of a
+ * walk is a close text neighbour of the current one and the text prior has something to add.
+ */
+export function walkTextSideInfo(seed = 1, sizes: TinySizes = TINY): ItemSideInfo {
+  const info = tinySideInfo(seed, sizes);
+  const rng = new Random(seed + 1);
+  const n = sizes.items;
+  const textFields = info.textFields.map((f) => {
+    const table = new Float32Array((n + 1) * f.dims);
+    for (let i = 1; i <= n; i++) {
+      table[i * f.dims] = Math.cos((2 * Math.PI * i) / n);
+      table[i * f.dims + 1] = Math.sin((2 * Math.PI * i) / n);
+      for (let k = 2; k < f.dims; k++) table[i * f.dims + k] = 0.05 * rng.normal();
+    }
+    return { ...f, table };
+  });
+  return { ...info, textFields };
+}
+
+/**
  * Users walking the catalog: each starts at a random item and mostly steps to the next id
  * (wrapping), sometimes jumps. Leave-one-out: every prefix trains, the last two are valid/test.
  */
