@@ -33,6 +33,27 @@ for (const target of targets) {
       expect(await runMigrations(ch, MIGRATIONS)).toBe(0);
     });
 
+    it('upgrades a database made before the text prior columns without losing its rows (migration 3)', async () => {
+      const old = await openClickHouse(ClickHouseConfig.parse({ url: target.url, database: `${database}_v2` }), { migrations: MIGRATIONS.filter((m) => m.version <= 2) });
+      try {
+        const row = { run_id: 'r', model_version: 'm', split: 'test', metric: 'recall', k: 10, value: 0.1, users_evaluated: 5, exclude_history: 0, epoch: 3, evaluated_at: Date.UTC(2026, 0, 1) };
+        await old.insert('evaluation_results', [row]);
+        expect(await runMigrations(old, MIGRATIONS)).toBe(MIGRATIONS.length - 2);
+        // A fused row of the same model version sits beside the old one instead of replacing it.
+        await old.insert('evaluation_results', [{ ...row, value: 0.12, text_prior_weight: 0.5, text_prior_last: 5 }]);
+        const rows = await old.query<{ value: number; w: number; last: number }>(
+          `SELECT value, text_prior_weight AS w, text_prior_last AS last FROM ${old.table('evaluation_results')} FINAL ORDER BY w`,
+        );
+        expect(rows).toEqual([
+          { value: 0.1, w: 0, last: 0 },
+          { value: 0.12, w: 0.5, last: 5 },
+        ]);
+      } finally {
+        await old.command(`DROP DATABASE IF EXISTS \`${database}_v2\``);
+        await old.close();
+      }
+    });
+
     it('refuses an applied migration whose statements changed', async () => {
       const edited = MIGRATIONS.map((m, i) => (i === 0 ? { ...m, statements: [...m.statements, 'SELECT 1'] } : m));
       await expect(runMigrations(ch, edited)).rejects.toThrow(/must not change/);
