@@ -120,14 +120,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         log(`epoch ${row.epoch}: ${row.durationSeconds.toFixed(1)} s (${Math.round(row.samplesPerSecond)}/s), lr ${row.learningRate.toExponential(2)}, ${loss}`);
       },
       evaluated: (rows: readonly EvaluationRow[]) => {
-        const first = rows[0];
-        if (!first) return;
-        const metrics = Object.fromEntries(rows.map((r) => [`${r.metric}@${r.k}`, r.value]));
-        if (first.split === 'valid') valid.push({ epoch: first.epoch, metrics });
-        log(
-          `${first.split} epoch ${first.epoch}: R@10 ${fmt(metrics['recall@10'])} N@10 ${fmt(metrics['ndcg@10'])} ` +
-            `R@50 ${fmt(metrics['recall@50'])} N@50 ${fmt(metrics['ndcg@50'])}`,
-        );
+        // One line per split; the text prior's rows (valid and test together) are labelled and kept out of the curve.
+        for (const split of ['valid', 'test'] as const) {
+          const part = rows.filter((r) => r.split === split);
+          const first = part[0];
+          if (!first) continue;
+          const metrics = Object.fromEntries(part.map((r) => [`${r.metric}@${r.k}`, r.value]));
+          if (split === 'valid' && !first.textPrior) valid.push({ epoch: first.epoch, metrics });
+          const label = first.textPrior ? ` + text prior (w ${first.textPrior.weight}, last ${first.textPrior.lastItems})` : '';
+          log(
+            `${split} epoch ${first.epoch}${label}: R@10 ${fmt(metrics['recall@10'])} N@10 ${fmt(metrics['ndcg@10'])} ` +
+              `R@50 ${fmt(metrics['recall@50'])} N@50 ${fmt(metrics['ndcg@50'])}`,
+          );
+        }
       },
       runEnded: () => undefined,
     };
