@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../errors';
 import { initTf } from '../infra/tf';
 import type { ArtifactStore } from '../infra/artifacts';
 import { loadDataset, type LoadedDataset } from '../ingest/datasets';
@@ -12,7 +13,6 @@ import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
 import { fitModel, type FitResult } from './trainLoop';
-import { ConfigError } from '../errors';
 
 const log = createLogger('trainer.experiment');
 
@@ -47,7 +47,7 @@ export interface TrainAndEvaluateResult {
   readonly fit: FitResult;
   /** Test metrics of the best (validation) weights. */
   readonly test: EvaluationResult;
-  /** With `eval.textPrior.weights`: the weight chosen on validation and its valid/test metrics. */
+  /** With `eval.textPrior.weights`: the (weight, query length) chosen on validation and its valid/test metrics. */
   readonly textPrior?: TextPriorTuning;
   readonly checkpointId?: string;
 }
