@@ -36,13 +36,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const maxLength = settings.model.maxHistoryLength as number;
     const options = { ks: KS, excludeHistory: false, batchSize: numberFlag(flags, 'batch') ?? 256 };
     const started = performance.now();
-    // The choice is the trainer's (as `train --text-prior`); the full valid/test grid is for the report.
+    // The choice and the validation grid are the trainer's (as `train --text-prior`); the test grid is for the report.
     const tuned = await tuneTextPrior(model, sideInfo, data, maxLength, { weights, lastItems }, 'ndcg@10', options);
     const scorings: FusedScoring[] = tuned.curve.map((c) => {
       if (c.lastItems > 0 && !priors.has(c.lastItems)) priors.set(c.lastItems, new TextPrior(sideInfo, { weight: 0, lastItems: c.lastItems }));
       return c.lastItems > 0 ? { prior: priors.get(c.lastItems) as TextPrior, weight: c.weight } : { weight: 0 };
     });
-    const valid = (await evaluateFusedRankings(model, scorings, data.valid, maxLength, options)).map((r) => r.metrics);
+    const valid = tuned.curve.map((c) => c.metrics);
     const test = (await evaluateFusedRankings(model, scorings, data.test, maxLength, options)).map((r) => r.metrics);
     const round = (m: Record<string, number> | undefined): Record<string, number> =>
       Object.fromEntries(['recall@5', 'recall@10', 'recall@20', 'recall@50', 'ndcg@5', 'ndcg@10', 'ndcg@20', 'ndcg@50'].map((k) => [k, Number((m?.[k] ?? 0).toFixed(4))]));

@@ -2,6 +2,7 @@ import { ArtifactError } from '../errors';
 import type { ArtifactStore, LoadedArtifact } from '../infra/artifacts';
 import { readItemEmbeddings } from '../features';
 import { loadSemanticIdTable } from '../quantizer';
+import { openCheckpointArtifact } from './checkpoint';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo, type TextFieldTable } from './sideInfo';
 
 export interface ArtifactSideInfo {
@@ -81,7 +82,7 @@ export interface CheckpointInputs {
  * and item ids its manifest names as inputs, from `store`.
  */
 export async function checkpointInputs(store: ArtifactStore, idOrDir: string): Promise<CheckpointInputs> {
-  const artifact = /^checkpoint-[0-9a-f]{16}$/.test(idOrDir) ? await store.open(idOrDir) : await store.openDir(idOrDir);
+  const artifact = await openCheckpointArtifact(store, idOrDir);
   const input = (role: string): string | undefined => artifact.manifest.inputs.find((i) => i.role === role)?.artifactId;
   const semanticIds = input('semantic_ids');
   const embeddings = artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;

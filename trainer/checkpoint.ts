@@ -154,6 +154,11 @@ function fingerprintDifferences(saved: SideInfoFingerprint, given: SideInfoFinge
   return diffs;
 }
 
+/** A checkpoint's artifact by id (`checkpoint-<16 hex>`, in `store`) or by directory (anywhere). */
+export async function openCheckpointArtifact(store: ArtifactStore, idOrDir: string): Promise<LoadedArtifact> {
+  return /^checkpoint-[0-9a-f]{16}$/.test(idOrDir) ? store.open(idOrDir) : store.openDir(idOrDir);
+}
+
 /**
  * Loads a checkpoint by artifact id (from `store`) or directory, checks that it is a checkpoint
  * of the expected model, that the side information matches what it was trained on, that every
@@ -161,7 +166,7 @@ function fingerprintDifferences(saved: SideInfoFingerprint, given: SideInfoFinge
  * Anything else is an {@link ArtifactError} saying what differs.
  */
 export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
-  const artifact = /^checkpoint-[0-9a-f]{16}$/.test(idOrDir) ? await store.open(idOrDir) : await store.openDir(idOrDir);
+  const artifact = await openCheckpointArtifact(store, idOrDir);
   const id = artifact.id;
   const fail = (message: string, cause?: unknown): never => {
     throw new ArtifactError(`checkpoint ${id}: ${message}`, { context: { path: artifact.dir }, ...(cause ? { cause } : {}) });

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors';
 import { tf } from '../infra/tf';
-import { makeBatch, historyOf, type SequenceBatch, type SequenceExamples } from './data';
+import { makeBatch, historyOf, type SequenceExamples } from './data';
 import { MetricAccumulator } from './metrics';
 import type { SequentialRecommender } from './models/contract';
 import type { ItemSideInfo } from './sideInfo';
@@ -89,19 +89,26 @@ function exclusionsOf(examples: SequenceExamples, indices: Int32Array): Exclusio
   return { rows: Int32Array.from(rows), items: Int32Array.from(items) };
 }
 
-/** Turns a batch's model scores `[B, N + 1]` into the scores that rank it (inside a tidy). */
-type Scorer = (modelScores: tf.Tensor2D, batch: SequenceBatch) => tf.Tensor2D;
+/** One ranking to evaluate: the model's scores plus `weight` x `prior` (the model alone without a prior or with weight 0). */
+export interface FusedScoring {
+  readonly prior?: TextPrior;
+  readonly weight: number;
+}
 
-/** One pass over the model: ranks every example's target under each scorer, metrics per scorer. */
-async function rankAll(
+/**
+ * The full-ranking metrics of several fused rankings (model + w x prior, the priors' own weights
+ * ignored) from one pass over the model: what tuning the text prior needs. Each prior is scored
+ * once per batch, whatever the number of weights it is tried with.
+ */
+export async function evaluateFusedRankings(
   model: SequentialRecommender,
+  scorings: readonly FusedScoring[],
   examples: SequenceExamples,
   maxLength: number,
-  options: EvaluationOptions,
-  scorers: readonly Scorer[],
+  options: Omit<EvaluationOptions, 'textPrior'>,
 ): Promise<EvaluationResult[]> {
   const started = performance.now();
-  const accs = scorers.map(() => new MetricAccumulator(options.ks));
+  const accs = scorings.map(() => new MetricAccumulator(options.ks));
   const table = model.itemTable(); // [N + 1, H], once per evaluation
   try {
     for (let start = 0; start < examples.count; start += options.batchSize) {
@@ -110,7 +117,13 @@ async function rankAll(
       const excluded = options.excludeHistory ? exclusionsOf(examples, indices) : undefined;
       const ranks = tf.tidy(() => {
         const scores = model.scoreAllItems(batch, table); // [B, N + 1]
-        return scorers.map((score) => rankTargets(score(scores, batch), batch.targets, excluded));
+        const priorScores = new Map<TextPrior, tf.Tensor2D>(); // this batch's, released with the tidy
+        return scorings.map(({ prior, weight }) => {
+          if (!prior || weight === 0) return rankTargets(scores, batch.targets, excluded);
+          let text = priorScores.get(prior);
+          if (!text) priorScores.set(prior, (text = prior.scores(batch)));
+          return rankTargets(tf.add(scores, tf.mul(text, weight)) as tf.Tensor2D, batch.targets, excluded);
+        });
       });
       for (let i = 0; i < ranks.length; i++) {
         const r = ranks[i] as tf.Tensor1D;
@@ -135,48 +148,8 @@ export async function evaluateFullRanking(
   options: EvaluationOptions,
 ): Promise<EvaluationResult> {
   const prior = options.textPrior;
-  const [result] = await rankAll(model, examples, maxLength, options, [prior ? (scores, batch) => prior.fuse(scores, batch) : (scores) => scores]);
+  const [result] = await evaluateFusedRankings(model, [prior ? { prior, weight: prior.settings.weight } : { weight: 0 }], examples, maxLength, options);
   return result as EvaluationResult;
-}
-
-/** One ranking to evaluate: the model's scores plus `weight` x `prior` (the model alone without a prior). */
-export interface FusedScoring {
-  readonly prior?: TextPrior;
-  readonly weight: number;
-}
-
-/**
- * The full-ranking metrics of several fused rankings (model + w x prior, the priors' own weights
- * ignored) from one pass over the model: what tuning the text prior needs. Each prior is scored
- * once per batch, whatever the number of weights it is tried with.
- */
-export async function evaluateFusedRankings(
-  model: SequentialRecommender,
-  scorings: readonly FusedScoring[],
-  examples: SequenceExamples,
-  maxLength: number,
-  options: Omit<EvaluationOptions, 'textPrior'>,
-): Promise<EvaluationResult[]> {
-  let batchOfCache: SequenceBatch | undefined;
-  const cache = new Map<TextPrior, tf.Tensor2D>(); // this batch's prior scores, inside its tidy
-  const priorScores = (prior: TextPrior, batch: SequenceBatch): tf.Tensor2D => {
-    if (batchOfCache !== batch) {
-      cache.clear();
-      batchOfCache = batch;
-    }
-    let scores = cache.get(prior);
-    if (!scores) cache.set(prior, (scores = prior.scores(batch)));
-    return scores;
-  };
-  return rankAll(
-    model,
-    examples,
-    maxLength,
-    options,
-    scorings.map(({ prior, weight }) => (scores: tf.Tensor2D, batch: SequenceBatch) =>
-      !prior || weight === 0 ? scores : (tf.add(scores, tf.mul(priorScores(prior, batch), weight)) as tf.Tensor2D),
-    ),
-  );
 }
 
 /** The text prior chosen on the validation split, and what it gives. */
@@ -186,8 +159,11 @@ export interface TextPriorTuning {
   readonly lastItems: number;
   /** The validation metric the prior was chosen by, e.g. `ndcg@10`. */
   readonly metric: string;
-  /** That metric for every (lastItems, weight) tried; the model alone first, as weight 0, lastItems 0. */
-  readonly curve: ReadonlyArray<{ readonly weight: number; readonly lastItems: number; readonly value: number }>;
+  /**
+   * Every (lastItems, weight) tried, the model alone first (weight 0, lastItems 0): `value` is the
+   * chosen-by metric, `metrics` all validation metrics of that setting.
+   */
+  readonly curve: ReadonlyArray<{ readonly weight: number; readonly lastItems: number; readonly value: number; readonly metrics: Readonly<Record<string, number>> }>;
   readonly valid: EvaluationResult;
   readonly test: EvaluationResult;
 }
@@ -227,7 +203,7 @@ export async function tuneTextPrior(
       weight: chosen.weight,
       lastItems: chosen.prior?.settings.lastItems ?? 0,
       metric,
-      curve: scorings.map((sc, i) => ({ weight: sc.weight, lastItems: sc.prior?.settings.lastItems ?? 0, value: values[i] as number })),
+      curve: scorings.map((sc, i) => ({ weight: sc.weight, lastItems: sc.prior?.settings.lastItems ?? 0, value: values[i] as number, metrics: (valid[i] as EvaluationResult).metrics })),
       valid: valid[best] as EvaluationResult,
       test: test as EvaluationResult,
     };

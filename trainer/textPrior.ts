@@ -1,4 +1,5 @@
 import { ConfigError, ValidationError } from '../errors';
+import { l2NormalizeRows } from '../infra/matrix';
 import { tf } from '../infra/tf';
 import type { SequenceBatch } from './data';
 import type { ItemSideInfo } from './sideInfo';
@@ -8,10 +9,9 @@ import type { ItemSideInfo } from './sideInfo';
  *
  * The query of a history is the mean of the text vectors (every field's whitened embedding side
  * by side, L2-normalised per item) of its last `lastItems` distinct items; a candidate's prior is
- * its dot product with that mean (in [-1, 1]). The query items
- * themselves get a prior of 0: an item is always its own nearest text neighbour, and the prior
- * is meant to promote items like the recent ones, not the recent ones themselves (the model
- * decides about repeats).
+ * its dot product with that mean (in [-1, 1]). The query items themselves get a prior of 0: an
+ * item is always its own nearest text neighbour, and the prior is meant to promote items like the
+ * recent ones, not the recent ones themselves (the model decides about repeats).
  *
  * Fused score = model cosine + `weight` x prior. Both parts are bounded cosines, so one weight
  * means the same on every model; it is chosen on the validation split (`bench -- fusion`).
@@ -35,13 +35,8 @@ export function textPriorTable(info: ItemSideInfo): { readonly table: Float32Arr
       table.set(f.table.subarray(r * f.dims, (r + 1) * f.dims), offset);
       offset += f.dims;
     }
-    let sq = 0;
-    for (let j = r * dims; j < (r + 1) * dims; j++) sq += (table[j] as number) ** 2;
-    if (sq > 0) {
-      const inv = 1 / Math.sqrt(sq);
-      for (let j = r * dims; j < (r + 1) * dims; j++) table[j] = (table[j] as number) * inv;
-    }
   }
+  l2NormalizeRows({ data: table, rows: n + 1, cols: dims }); // row 0 stays zeros
   return { table, dims };
 }
 

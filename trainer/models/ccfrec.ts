@@ -192,8 +192,8 @@ export class CcfrecModel extends BaseRecommender {
       const negs = tf.slice(vectors, [batch.size, 0], [-1, -1]) as tf.Tensor2D; // [K, H]
       let offsets: tf.Tensor2D | undefined;
       if (prior) {
-        const pairs = Int32Array.from({ length: batch.size * 2 }, (_, i) => (i % 2 === 0 ? i / 2 : (batch.targets[(i - 1) / 2] as number)));
-        const pos = tf.reshape(tf.gatherND(prior, tf.tensor2d(pairs, [batch.size, 2], 'int32')), [batch.size, 1]); // [B, 1]
+        const at = Int32Array.from(batch.targets, (target, b) => b * (this.itemCount + 1) + target); // (b, target_b) in the flat [B * (N + 1)]
+        const pos = tf.reshape(tf.gather(tf.reshape(prior, [-1]), tf.tensor1d(at, 'int32')), [batch.size, 1]); // [B, 1]
         const neg = tf.gather(prior, tf.tensor1d(negatives, 'int32'), 1); // [B, K]
         offsets = tf.concat([pos, neg], 1) as tf.Tensor2D; // [B, 1 + K]
       }
