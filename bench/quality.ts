@@ -18,8 +18,10 @@
  * `--text-prior 0.1,0.25,0.5,1` tunes the text prior (trainer/textPrior.ts) over these weights on
  * validation after training and reports it on test beside the model alone (SASRec then reads the
  * text embeddings too, for the prior only).
- * `--train-prior 0.5` (CCFRec) trains and scores over the text prior (`textPriorWeight`): the model
- * learns the residual of the text similarity.
+ * `--text-prior-last 2,5,10` and `--text-prior-pooling max,mean` widen that grid.
+ * `--train-prior 0.5` (CCFRec) trains and scores over the text prior (`textPriorWeight`, with
+ * `--train-prior-last` and `--train-prior-pooling`): the model learns the residual of the text
+ * similarity.
  * `--checkpoints <dir>` writes the best weights there as a checkpoint artifact (for
  * `streamrec eval` or `bench -- fusion`).
  * `--neg` at or above the catalog size (e.g. `--neg 100000`) trains with a full softmax.
@@ -34,12 +36,13 @@ import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag as num, parseFlags } from './_flags';
 import { loadDataset } from '../ingest/datasets';
-import { loadArtifactSideInfo, parseNumberList, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
+import { loadArtifactSideInfo, parseNumberList, parsePoolingList, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
 const KNOWN = new Set([
   'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
   'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
-  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last', 'train-prior', 'train-prior-last',
+  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last', 'text-prior-pooling', 'train-prior',
+  'train-prior-last', 'train-prior-pooling',
 ]);
 
 /** Adds `key: value` when the flag was given. */
@@ -72,8 +75,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     opt(model, 'clWeight', num(flags, 'cl'));
     opt(model, 'textPriorWeight', num(flags, 'train-prior'));
     opt(model, 'textPriorLastItems', num(flags, 'train-prior-last'));
+    opt(model, 'textPriorPooling', flags.get('train-prior-pooling'));
   } else {
-    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl', 'train-prior', 'train-prior-last']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
+    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl', 'train-prior', 'train-prior-last', 'train-prior-pooling']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
   }
   const train: Record<string, unknown> = {};
   opt(train, 'epochs', num(flags, 'epochs'));
@@ -89,6 +93,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const textPrior: Record<string, unknown> = {};
   if (flags.has('text-prior')) textPrior.weights = parseNumberList('--text-prior', flags.get('text-prior') as string);
   if (flags.has('text-prior-last')) textPrior.lastItems = parseNumberList('--text-prior-last', flags.get('text-prior-last') as string, { integer: true, min: 1 });
+  if (flags.has('text-prior-pooling')) textPrior.pooling = parsePoolingList('--text-prior-pooling', flags.get('text-prior-pooling') as string);
   const config = parseTrainerConfig({ model, train, eval: { textPrior } });
   const withPrior = config.eval.textPrior.weights.length > 0;
 
@@ -127,7 +132,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           if (!first) continue;
           const metrics = Object.fromEntries(part.map((r) => [`${r.metric}@${r.k}`, r.value]));
           if (split === 'valid' && !first.textPrior) valid.push({ epoch: first.epoch, metrics });
-          const label = first.textPrior ? ` + text prior (w ${first.textPrior.weight}, last ${first.textPrior.lastItems})` : '';
+          const label = first.textPrior ? ` + text prior (w ${first.textPrior.weight}, ${first.textPrior.pooling}, last ${first.textPrior.lastItems})` : '';
           log(
             `${split} epoch ${first.epoch}${label}: R@10 ${fmt(metrics['recall@10'])} N@10 ${fmt(metrics['ndcg@10'])} ` +
               `R@50 ${fmt(metrics['recall@50'])} N@50 ${fmt(metrics['ndcg@50'])}`,
@@ -174,7 +179,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       validAll: result.fit.bestValid,
       testAll: result.test.metrics,
       ...(result.textPrior
-        ? { textPrior: { weight: result.textPrior.weight, lastItems: result.textPrior.lastItems, curve: result.textPrior.curve, valid: pick(result.textPrior.valid.metrics), test: pick(result.textPrior.test.metrics) } }
+        ? { textPrior: { weight: result.textPrior.weight, lastItems: result.textPrior.lastItems, pooling: result.textPrior.pooling, curve: result.textPrior.curve, valid: pick(result.textPrior.valid.metrics), test: pick(result.textPrior.test.metrics) } }
         : {}),
       config: result.config,
     };
@@ -185,7 +190,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     );
     if (summary.textPrior) {
       const t = summary.textPrior.test;
-      log(`text prior weight ${summary.textPrior.weight} (last ${summary.textPrior.lastItems}): test R@5 ${fmt(t['recall@5'])} R@10 ${fmt(t['recall@10'])} N@5 ${fmt(t['ndcg@5'])} N@10 ${fmt(t['ndcg@10'])}`);
+      log(`text prior weight ${summary.textPrior.weight} (${summary.textPrior.pooling}, last ${summary.textPrior.lastItems}): test R@5 ${fmt(t['recall@5'])} R@10 ${fmt(t['recall@10'])} N@5 ${fmt(t['ndcg@5'])} N@10 ${fmt(t['ndcg@10'])}`);
     }
     const out = flags.get('out');
     if (out) writeFileSync(out, `${JSON.stringify(summary)}\n`);

@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- text [options]`: how much the item texts alone predict the next item, with no
- * training. Each user's query is the mean of the text vectors (the fields' whitened embeddings side
- * by side, L2-normalised) of the last `--last` history items; every item is ranked by cosine to it,
- * the query items themselves excluded (unless one is the target), with the full-ranking rule and
+ * training. Each user's query is the last `--last` history items' text vectors (the fields'
+ * whitened embeddings side by side, L2-normalised); every item is ranked by its cosine to them,
+ * pooled as the text prior pools (`--pooling`: max = the nearest query item, the default; mean =
+ * the mean cosine), the query items themselves excluded (unless one is the target), with the full-ranking rule and
  * metrics of trainer/ (ties by lower id). A seconds-long check of a text encoder or field layout before an hour of training,
  * and the reference any text-based recommender should beat.
  *
  *   npm run bench -- text [--dataset scientific] [--text merged|fields] [--encoder glove-sif|tfidf-lsa|onnx]
- *     [--pca 64] [--whiten true|false] [--last 1] [--seed 7]
+ *     [--pca 64] [--whiten true|false] [--last 1] [--pooling max|mean] [--seed 7]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,10 +19,11 @@ import { l2NormalizeRows } from '../infra/matrix';
 import { loadDataset } from '../ingest/datasets';
 import { concatFields } from '../quantizer/rebuild';
 import { Random } from '../random';
+import { parsePoolingList, type TextPriorPooling } from '../trainer';
 import { MetricAccumulator, rankOfTarget } from '../trainer/metrics';
 import { numberFlag, parseFlags } from './_flags';
 
-const KNOWN = new Set(['dataset', 'text', 'encoder', 'pca', 'whiten', 'last', 'seed']);
+const KNOWN = new Set(['dataset', 'text', 'encoder', 'pca', 'whiten', 'last', 'pooling', 'seed']);
 const KS = [5, 10, 20, 50];
 
 interface Row {
@@ -34,18 +36,19 @@ interface Row {
  * ({@link rankOfTarget}: dense ids 1..N, 0 = padding). `vectors` `[N, D]`: L2-normalised rows,
  * row i - 1 for dense id i.
  */
-function evaluate(rows: readonly Row[], denseOf: (itemId: string) => number, vectors: Float32Array, n: number, d: number, last: number): Record<string, number> {
+function evaluate(rows: readonly Row[], denseOf: (itemId: string) => number, vectors: Float32Array, n: number, d: number, last: number, pooling: TextPriorPooling): Record<string, number> {
   const acc = new MetricAccumulator(KS);
-  const query = new Float32Array(d);
   const scores = new Float32Array(n + 1); // [N + 1], index = dense id
+  const dot = (a: number, b: number): number => {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += (vectors[(a - 1) * d + k] as number) * (vectors[(b - 1) * d + k] as number);
+    return s;
+  };
   for (const row of rows) {
     const recent = row.history.slice(-last).map(denseOf);
-    query.fill(0);
-    for (const id of recent) for (let k = 0; k < d; k++) (query[k] as number) += vectors[(id - 1) * d + k] as number;
     for (let id = 1; id <= n; id++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += (query[k] as number) * (vectors[(id - 1) * d + k] as number);
-      scores[id] = s;
+      const cosines = recent.map((q) => dot(q, id));
+      scores[id] = pooling === 'max' ? Math.max(...cosines) : cosines.reduce((a, b) => a + b, 0) / cosines.length;
     }
     acc.add(rankOfTarget(scores, denseOf(row.target), new Set(recent)));
   }
@@ -60,6 +63,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   if (whiten !== 'true' && whiten !== 'false') throw new Error(`--whiten must be true or false, got ${JSON.stringify(whiten)}`);
   const last = numberFlag(flags, 'last') ?? 1;
   if (!Number.isInteger(last) || last < 1) throw new Error(`--last must be a positive integer, got ${last}`);
+  const [pooling] = parsePoolingList('--pooling', flags.get('pooling') ?? 'max') as [TextPriorPooling];
   const dataset = await loadDataset(flags.get('dataset') ?? 'scientific', { text });
   if (!dataset.split) throw new Error(`${dataset.name} has no shipped valid/test split (the text benchmark needs one)`);
   const features = FeaturesConfig.parse({
@@ -82,7 +86,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       return id;
     };
     const metrics = (rows: readonly Row[]): Record<string, number> =>
-      evaluate(rows, denseOf, matrix.data, matrix.rows, matrix.cols, last);
+      evaluate(rows, denseOf, matrix.data, matrix.rows, matrix.cols, last, pooling);
     const valid = metrics(dataset.split.valid);
     const test = metrics(dataset.split.test);
     const round = (m: Record<string, number>): Record<string, number> =>
@@ -95,7 +99,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       dims: matrix.cols,
       whiten: features.whiten,
       last,
-      rule: 'query = mean of the last items\' text vectors; all items ranked by cosine, the query items excluded',
+      pooling,
+      rule: 'items ranked by their cosine to the last items\' text vectors, pooled (max or mean); the query items excluded',
       embed_seconds: Number(embedSeconds.toFixed(1)),
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
       valid: round(valid),

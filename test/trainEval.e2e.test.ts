@@ -46,20 +46,23 @@ describe('streamrec rebuild, train --text-prior, eval --text-prior tuned', () =>
     const rebuild = await cli(['rebuild', '--dataset', data]);
     if (rebuild.code !== 0) throw new Error(`rebuild exited with ${rebuild.code}:\n${rebuild.out.slice(-3000)}`);
 
-    const train = await cli(['train', '--model', 'ccfrec', '--dataset', data, '--text-prior', '0.5,2', '--text-prior-last', '1,3']);
+    const train = await cli(['train', '--model', 'ccfrec', '--dataset', data, '--text-prior', '0.5,2', '--text-prior-last', '1,3', '--text-prior-pooling', 'max,mean']);
     if (train.code !== 0) throw new Error(`train exited with ${train.code}:\n${train.out.slice(-3000)}`);
     const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(train.out)?.[1];
     expect(checkpoint).toBeDefined();
-    const tuned = /text prior: weight ([\d.]+) over the last (\d+) items, chosen by valid ndcg@10 among 4 settings/.exec(train.out);
+    const tuned = /text prior: weight ([\d.]+), (max|mean) over the last (\d+) items, chosen by valid ndcg@10 among 8 settings/.exec(train.out);
     expect(tuned).not.toBeNull();
 
     const evaluated = await cli(['eval', '--checkpoint', checkpoint as string, '--dataset', data, '--text-prior', 'tuned', '--no-clickhouse']);
     if (evaluated.code !== 0) throw new Error(`eval exited with ${evaluated.code}:\n${evaluated.out.slice(-3000)}`);
-    expect(evaluated.out).toContain(`text prior weight ${Number(tuned?.[1])} over the last ${tuned?.[2]} items`);
+    expect(evaluated.out).toContain(`text prior weight ${Number(tuned?.[1])}, ${tuned?.[2]} over the last ${tuned?.[3]} items`);
     expect(recallAt10(evaluated.out, 'text prior weight')).toBe(recallAt10(train.out, 'test + text prior'));
 
     const bad = await cli(['eval', '--checkpoint', checkpoint as string, '--dataset', data, '--text-prior', 'lots', '--no-clickhouse']);
     expect(bad.code).toBe(1);
     expect(bad.out).toContain('--text-prior: expected comma-separated numbers >= 0 (e.g. 0.25,0.5,1), got "lots"');
+    const badPooling = await cli(['eval', '--checkpoint', checkpoint as string, '--dataset', data, '--text-prior', '1', '--text-prior-pooling', 'median', '--no-clickhouse']);
+    expect(badPooling.code).toBe(1);
+    expect(badPooling.out).toContain('--text-prior-pooling: expected max or mean (or both, comma-separated), got "median"');
   }, 300_000);
 });

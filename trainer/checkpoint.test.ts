@@ -75,6 +75,26 @@ describe.each(['sasrec', 'ccfrec'] as const)('%s checkpoint', (type) => {
   });
 });
 
+describe('checkpoints written before the text prior had a pooling', () => {
+  it('load with the mean pooling they were trained and tuned with', async () => {
+    const config = { ...tinyConfig('ccfrec').model, textPriorWeight: 0.5, textPriorLastItems: 2, textPriorPooling: 'mean' as const };
+    const model = createModel(config, { itemCount: TINY.items, sideInfo }, new Random(1));
+    const artifact = await saveCheckpoint(store, model, { ...meta(sideInfo), textPrior: { weight: 0.3, lastItems: 5, pooling: 'mean' } });
+    // What an older version wrote: no pooling anywhere.
+    const manifestFile = path.join(artifact.dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+    delete manifest.settings.model.textPriorPooling;
+    delete manifest.settings.textPrior.pooling;
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    const loaded = await loadCheckpoint(store, artifact.id, { sideInfo });
+    expect(loaded.settings.textPrior).toEqual({ weight: 0.3, lastItems: 5, pooling: 'mean' });
+    expect((loaded.model.config as typeof config).textPriorPooling).toBe('mean');
+    expect(scores(loaded.model)).toEqual(scores(model));
+    loaded.model.dispose();
+    model.dispose();
+  });
+});
+
 describe('rejected checkpoints', () => {
   let ccfrecId: string;
   let sasrecId: string;

@@ -3,11 +3,12 @@ import { ArtifactError, StreamrecError } from '../errors';
 import { npyFile, sha256, stableStringify, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
 import { Random } from '../random';
 import type { ArtifactInput } from '../schemas/artifacts';
-import { ModelConfig } from './config';
+import { ModelConfig, TEXT_PRIOR_POOLINGS } from './config';
 import type { WeightValues } from './layers/params';
 import { createModel } from './models';
 import type { SequentialRecommender } from './models/contract';
 import { sideInfoFingerprint, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
+import type { TextPriorSettings } from './textPrior';
 
 /**
  * Checkpoints: every model weight as a float32 `.npy` file plus a manifest (via
@@ -54,7 +55,12 @@ const CheckpointSettings = z.strictObject({
   runId: z.string().min(1).describe('Training run.'),
   epoch: z.number().int().describe('Epoch of the saved weights.'),
   textPrior: z
-    .strictObject({ weight: z.number().finite().min(0), lastItems: z.number().int().min(1) })
+    .strictObject({
+      weight: z.number().finite().min(0),
+      lastItems: z.number().int().min(1),
+      // Checkpoints written before pooling existed used the mean.
+      pooling: z.enum(TEXT_PRIOR_POOLINGS).default('mean'),
+    })
     .optional()
     .describe('The text prior tuned with this model on validation (trainer/textPrior.ts): rank by model cosine + weight x text similarity to the last items.'),
 });
@@ -68,7 +74,7 @@ export interface CheckpointMeta {
   readonly epoch: number;
   readonly metrics?: Record<string, unknown>;
   /** The text prior tuned with the model, when one was. */
-  readonly textPrior?: { readonly weight: number; readonly lastItems: number };
+  readonly textPrior?: TextPriorSettings;
   /** The job writing it (default `streamrec train`). */
   readonly job?: string;
 }
@@ -108,7 +114,7 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
     backend: meta.backend,
     runId: meta.runId,
     epoch: meta.epoch,
-    ...(meta.textPrior ? { textPrior: { weight: meta.textPrior.weight, lastItems: meta.textPrior.lastItems } } : {}),
+    ...(meta.textPrior ? { textPrior: { weight: meta.textPrior.weight, lastItems: meta.textPrior.lastItems, pooling: meta.textPrior.pooling } } : {}),
   };
   if (model.modelType === 'ccfrec' && !meta.sideInfo) {
     throw new ArtifactError('saveCheckpoint: a CCFRec checkpoint needs the side information it was trained on (meta.sideInfo)');
@@ -179,7 +185,9 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
   }
   const settings = parsedSettings.data as CheckpointSettings;
   if (options.modelType && settings.modelType !== options.modelType) fail(`holds a ${settings.modelType} model, a ${options.modelType} model was asked for`);
-  const config = ModelConfig.safeParse({ ...settings.model, type: settings.modelType });
+  // CCFRec checkpoints written before the text prior had a pooling trained with the mean.
+  const legacy = settings.modelType === 'ccfrec' && !('textPriorPooling' in settings.model) ? { textPriorPooling: 'mean' } : {};
+  const config = ModelConfig.safeParse({ ...settings.model, ...legacy, type: settings.modelType });
   if (!config.success) fail(`model config does not parse: ${config.error?.issues[0]?.path.join('.')}: ${config.error?.issues[0]?.message}`);
   if (options.itemCount !== undefined && options.itemCount !== settings.itemCount) {
     fail(`was trained for itemCount ${settings.itemCount}, the data has ${options.itemCount}`);

@@ -69,13 +69,14 @@ describe('a small train + eval run writes its rows into embedded ClickHouse', ()
     // Texts that predict the walks: the prior beats the model alone.
     expect(prior.weight).toBeGreaterThan(0);
     expect(prior.test.metrics['ndcg@10']).toBeGreaterThan(result.test.metrics['ndcg@10'] as number);
-    const fused = await ch.query<{ split: string; metric: string; k: number; value: number; weight: number }>(
-      `SELECT split, metric, k, value, text_prior_weight AS weight FROM ${ch.table('evaluation_results')} FINAL
+    const fused = await ch.query<{ split: string; metric: string; k: number; value: number; weight: number; pooling: string }>(
+      `SELECT split, metric, k, value, text_prior_weight AS weight, text_prior_pooling AS pooling FROM ${ch.table('evaluation_results')} FINAL
        WHERE run_id = 'ch-run-1' AND text_prior_last = 2 ORDER BY split, metric, k`,
     );
     expect(fused.length).toBe(2 * Object.keys(prior.test.metrics).length);
     for (const row of fused) {
       expect(row.weight).toBe(prior.weight);
+      expect(row.pooling).toBe('max');
       const expected = (row.split === 'test' ? prior.test : prior.valid).metrics[`${row.metric}@${row.k}`] as number;
       expect(row.value).toBeCloseTo(expected, 6);
     }

@@ -76,6 +76,7 @@ export class ClickHouseTrainingObserver implements TrainingObserver {
         exclude_history: r.excludeHistory ? 1 : 0,
         text_prior_weight: r.textPrior?.weight ?? 0,
         text_prior_last: r.textPrior?.lastItems ?? 0,
+        text_prior_pooling: r.textPrior?.pooling ?? '',
         epoch: r.epoch,
         evaluated_at: r.evaluatedAt.getTime(),
       })),

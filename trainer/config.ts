@@ -7,6 +7,10 @@ import { ConfigError, describeValue } from '../errors';
  * parse untrusted input with {@link parseTrainerConfig}.
  */
 
+/** How the text prior pools a candidate's cosines to the query items (trainer/textPrior.ts). */
+export const TEXT_PRIOR_POOLINGS = ['max', 'mean'] as const;
+export type TextPriorPooling = (typeof TEXT_PRIOR_POOLINGS)[number];
+
 /** The causal transformer both models share (RecBole's `Transformer`, post-LayerNorm). */
 const encoderShape = {
   embeddingSize: z
@@ -112,6 +116,10 @@ export const CcfrecConfig = z
           'model learns what the text similarity to the last items does not already say.',
       ),
     textPriorLastItems: z.number().int().min(1).default(2).describe('Latest distinct history items forming the text prior\'s query (with textPriorWeight > 0).'),
+    textPriorPooling: z
+      .enum(TEXT_PRIOR_POOLINGS)
+      .default('max')
+      .describe('How the text prior pools a candidate\'s cosines to the query items: max (nearest item) or mean (with textPriorWeight > 0).'),
   })
   .superRefine(checkHeads)
   .describe('CCFRec model settings.');
@@ -206,6 +214,14 @@ export const TextPriorConfig = z
       .transform((v) => (Array.isArray(v) ? v : [v]))
       .default([2, 5, 10])
       .describe('Query lengths to try with each weight: how many of the latest distinct history items form the text query (a number or a list).'),
+    pooling: z
+      .union([z.enum(TEXT_PRIOR_POOLINGS), z.array(z.enum(TEXT_PRIOR_POOLINGS)).min(1)])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .default(['max'])
+      .describe(
+        'How a candidate\'s cosines to the query items become its prior, one or a list to try: max (the nearest query ' +
+          'item; the default, best on Amazon Scientific) or mean (the mean cosine).',
+      ),
   })
   .describe('Fusing the ranking with a text-similarity prior, tuned on the validation split.');
 export type TextPriorConfig = z.infer<typeof TextPriorConfig>;

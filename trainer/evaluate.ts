@@ -4,6 +4,7 @@ import { makeBatch, historyOf, type SequenceExamples } from './data';
 import { MetricAccumulator } from './metrics';
 import type { SequentialRecommender } from './models/contract';
 import type { ItemSideInfo } from './sideInfo';
+import type { TextPriorPooling } from './config';
 import { TextPrior } from './textPrior';
 
 /**
@@ -156,34 +157,43 @@ export async function evaluateFullRanking(
 export interface TextPriorTuning {
   /** 0 when the model alone was best. */
   readonly weight: number;
+  /** 0 when the model alone was best. */
   readonly lastItems: number;
+  /** Undefined when the model alone was best. */
+  readonly pooling: TextPriorPooling | undefined;
   /** The validation metric the prior was chosen by, e.g. `ndcg@10`. */
   readonly metric: string;
   /**
-   * Every (lastItems, weight) tried, the model alone first (weight 0, lastItems 0): `value` is the
-   * chosen-by metric, `metrics` all validation metrics of that setting.
+   * Every (pooling, lastItems, weight) tried, the model alone first (weight 0, lastItems 0, no
+   * pooling): `value` is the chosen-by metric, `metrics` all validation metrics of that setting.
    */
-  readonly curve: ReadonlyArray<{ readonly weight: number; readonly lastItems: number; readonly value: number; readonly metrics: Readonly<Record<string, number>> }>;
+  readonly curve: ReadonlyArray<{
+    readonly weight: number;
+    readonly lastItems: number;
+    readonly pooling: TextPriorPooling | undefined;
+    readonly value: number;
+    readonly metrics: Readonly<Record<string, number>>;
+  }>;
   readonly valid: EvaluationResult;
   readonly test: EvaluationResult;
 }
 
 /**
- * Chooses the text prior: the model alone and every (lastItems, weight) pair of the grid are
- * scored on `valid` in one pass; the best by `metric` wins (ties: the model alone, then fewer
- * items, then the smaller weight); `test` is evaluated with it.
+ * Chooses the text prior: the model alone and every (pooling, lastItems, weight) of the grid are
+ * scored on `valid` in one pass; the best by `metric` wins (ties: the model alone, then the
+ * pooling listed first, fewer items, the smaller weight); `test` is evaluated with it.
  */
 export async function tuneTextPrior(
   model: SequentialRecommender,
   info: ItemSideInfo,
   data: { readonly valid: SequenceExamples; readonly test: SequenceExamples },
   maxLength: number,
-  grid: { readonly weights: readonly number[]; readonly lastItems: readonly number[] },
+  grid: { readonly weights: readonly number[]; readonly lastItems: readonly number[]; readonly pooling: readonly TextPriorPooling[] },
   metric: string,
   options: Omit<EvaluationOptions, 'textPrior'>,
 ): Promise<TextPriorTuning> {
   const sorted = (xs: readonly number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
-  const priors = sorted(grid.lastItems).map((lastItems) => new TextPrior(info, { weight: 0, lastItems }));
+  const priors = [...new Set(grid.pooling)].flatMap((pooling) => sorted(grid.lastItems).map((lastItems) => new TextPrior(info, { weight: 0, lastItems, pooling })));
   try {
     const scorings: FusedScoring[] = [{ weight: 0 }];
     for (const prior of priors) for (const weight of sorted(grid.weights).filter((w) => w > 0)) scorings.push({ prior, weight });
@@ -202,8 +212,15 @@ export async function tuneTextPrior(
     return {
       weight: chosen.weight,
       lastItems: chosen.prior?.settings.lastItems ?? 0,
+      pooling: chosen.prior?.settings.pooling,
       metric,
-      curve: scorings.map((sc, i) => ({ weight: sc.weight, lastItems: sc.prior?.settings.lastItems ?? 0, value: values[i] as number, metrics: (valid[i] as EvaluationResult).metrics })),
+      curve: scorings.map((sc, i) => ({
+        weight: sc.weight,
+        lastItems: sc.prior?.settings.lastItems ?? 0,
+        pooling: sc.prior?.settings.pooling,
+        value: values[i] as number,
+        metrics: (valid[i] as EvaluationResult).metrics,
+      })),
       valid: valid[best] as EvaluationResult,
       test: test as EvaluationResult,
     };

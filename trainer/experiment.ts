@@ -12,6 +12,7 @@ import { evaluateFullRanking, tuneTextPrior, type EvaluationResult, type TextPri
 import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
+import type { TextPriorSettings } from './textPrior';
 import { fitModel, type FitResult } from './trainLoop';
 
 const log = createLogger('trainer.experiment');
@@ -133,14 +134,15 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
         options.sideInfo as ItemSideInfo,
         data,
         config.model.maxHistoryLength,
-        { weights: priorWeights, lastItems: config.eval.textPrior.lastItems },
+        { weights: priorWeights, lastItems: config.eval.textPrior.lastItems, pooling: config.eval.textPrior.pooling },
         config.train.validMetric,
         { ks: config.eval.ks, excludeHistory, batchSize: config.eval.batchSize },
       );
-      log.info({ runId, weight: textPrior.weight, lastItems: textPrior.lastItems, test: textPrior.test.metrics }, 'text prior tuned');
+      log.info({ runId, weight: textPrior.weight, lastItems: textPrior.lastItems, pooling: textPrior.pooling, test: textPrior.test.metrics }, 'text prior tuned');
     }
     // A prior that lost to the model alone (weight 0) is reported but neither stored nor written as rows.
-    const fused = textPrior && textPrior.weight > 0 ? { weight: textPrior.weight, lastItems: textPrior.lastItems } : undefined;
+    const fused: TextPriorSettings | undefined =
+      textPrior?.pooling !== undefined && textPrior.weight > 0 ? { weight: textPrior.weight, lastItems: textPrior.lastItems, pooling: textPrior.pooling } : undefined;
     let checkpointId: string | undefined;
     if (options.store) {
       const artifact = await saveCheckpoint(options.store, model, {

@@ -8,12 +8,14 @@ export {
   METRIC_KS,
   ModelConfig,
   SasrecConfig,
+  TEXT_PRIOR_POOLINGS,
   TextPriorConfig,
   TrainConfig,
   TrainerConfig,
   parseModelConfig,
   parseTrainerConfig,
   type ModelType,
+  type TextPriorPooling,
   type TrainerConfigInput,
 } from './config';
 export {
@@ -74,5 +76,5 @@ export {
 export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
 export { checkpointInputs, loadArtifactSideInfo, itemIdsOfArtifact, type ArtifactSideInfo, type CheckpointInputs } from './artifactSideInfo';
-export { TextPrior, parseNumberList, textPriorTable, type TextPriorSettings } from './textPrior';
+export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type TextPriorSettings } from './textPrior';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';

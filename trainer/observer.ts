@@ -1,4 +1,5 @@
 import type { TrainerConfig, ModelType } from './config';
+import type { TextPriorSettings } from './textPrior';
 
 /**
  * What a training run reports, as rows ready for a metrics store (the lead's ClickHouse layer
@@ -53,7 +54,7 @@ export interface EvaluationRow {
   /** Whether history items were removed from the candidates. */
   readonly excludeHistory: boolean;
   /** The text prior fused into the ranking (trainer/textPrior.ts); absent: the model alone. */
-  readonly textPrior?: { readonly weight: number; readonly lastItems: number };
+  readonly textPrior?: TextPriorSettings;
   readonly epoch: number;
   readonly evaluatedAt: Date;
 }

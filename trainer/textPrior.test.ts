@@ -4,7 +4,7 @@ import { evaluateFullRanking } from './evaluate';
 import { createModel } from './models';
 import { Random } from '../random';
 import type { ItemSideInfo } from './sideInfo';
-import { TextPrior, textPriorTable } from './textPrior';
+import { TextPrior, parsePoolingList, textPriorTable } from './textPrior';
 import { TINY, tinyConfig, tinyDataset, tinySideInfo, walkTextSideInfo } from './testing/fixtures';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,7 @@ describe('text prior', () => {
   });
 
   it('scores items by the mean text of the last distinct items and gives the query items 0', () => {
-    const prior = new TextPrior(fourItems(), { weight: 1, lastItems: 2 });
+    const prior = new TextPrior(fourItems(), { weight: 1, lastItems: 2, pooling: 'mean' });
     try {
       // history [4, 1, 2, 2]: query = the last 2 distinct items, 2 and 1 -> mean (0.5, 0.5)
       const batch = makeBatch(examplesFrom([{ history: [4, 1, 2, 2], target: 3 }, { history: [3], target: 1 }]), [0, 1], 4);
@@ -61,9 +61,30 @@ describe('text prior', () => {
     }
   });
 
+  it('with max pooling scores items by their cosine to the nearest query item; missing query slots never win', () => {
+    const prior = new TextPrior(fourItems(), { weight: 1, lastItems: 2, pooling: 'max' });
+    try {
+      // history [4, 1, 2, 2]: query items 2 = (0, 1) and 1 = (1, 0)
+      const batch = makeBatch(examplesFrom([{ history: [4, 1, 2, 2], target: 3 }, { history: [3], target: 1 }]), [0, 1], 4);
+      const s = prior.scores(batch).arraySync();
+      expect(s[0]?.slice(0, 3)).toEqual([0, 0, 0]); // padding and the query items
+      expect(s[0]?.[3]).toBeCloseTo(Math.SQRT1_2, 5); // max(0.707, 0.707)
+      expect(s[0]?.[4]).toBeCloseTo(0, 5); // max(0 to item 2, -1 to item 1); the mean would be -0.5
+      // history [3]: one query item for two slots; the empty slot must not lift item 4 above its -0.707
+      expect(s[1]?.[1]).toBeCloseTo(Math.SQRT1_2, 5);
+      expect(s[1]?.[3]).toBe(0);
+      expect(s[1]?.[4]).toBeCloseTo(-Math.SQRT1_2, 5);
+    } finally {
+      prior.dispose();
+    }
+  });
+
   it('rejects bad settings with the field named', () => {
-    expect(() => new TextPrior(fourItems(), { weight: -1, lastItems: 1 })).toThrow(/weight must be a finite number >= 0, got -1/);
-    expect(() => new TextPrior(fourItems(), { weight: 1, lastItems: 0 })).toThrow(/lastItems must be an integer >= 1, got 0/);
+    expect(() => new TextPrior(fourItems(), { weight: -1, lastItems: 1, pooling: 'max' })).toThrow(/weight must be a finite number >= 0, got -1/);
+    expect(() => new TextPrior(fourItems(), { weight: 1, lastItems: 0, pooling: 'max' })).toThrow(/lastItems must be an integer >= 1, got 0/);
+    expect(() => new TextPrior(fourItems(), { weight: 1, lastItems: 1, pooling: 'sum' as 'max' })).toThrow(/pooling must be one of max, mean, got "sum"/);
+    expect(parsePoolingList('--pooling', 'max, mean')).toEqual(['max', 'mean']);
+    expect(() => parsePoolingList('--pooling', 'max,avg')).toThrow(/--pooling: expected max or mean \(or both, comma-separated\), got "max,avg" \(bad entry "avg"\)/);
   });
 
   it('changes the full-ranking evaluation only with a weight above 0, and leaks no tensors', async () => {
@@ -73,8 +94,8 @@ describe('text prior', () => {
     const rows = Array.from({ length: 64 }, () => ({ history: Array.from({ length: 5 }, () => 1 + rng.int(TINY.items)), target: 1 + rng.int(TINY.items) }));
     const examples = examplesFrom(rows);
     const options = { ks: [5, 10], excludeHistory: false, batchSize: 16 };
-    const off = new TextPrior(info, { weight: 0, lastItems: 2 });
-    const on = new TextPrior(info, { weight: 50, lastItems: 2 });
+    const off = new TextPrior(info, { weight: 0, lastItems: 2, pooling: 'max' });
+    const on = new TextPrior(info, { weight: 50, lastItems: 2, pooling: 'max' });
     try {
       const plain = await evaluateFullRanking(model, examples, 5, options);
       const before = tf.memory().numTensors;
@@ -96,21 +117,24 @@ describe('text prior', () => {
     const info = walkTextSideInfo();
     const store = new ArtifactStore(mkdtempSync(path.join(tmpdir(), 'streamrec-prior-')));
     const observer = new InMemoryObserver();
-    const config = tinyConfig('sasrec', { train: { epochs: 1, batchSize: 32 }, eval: { textPrior: { weights: [0.25, 1], lastItems: 1 } } });
+    const config = tinyConfig('sasrec', { train: { epochs: 1, batchSize: 32 }, eval: { textPrior: { weights: [0.25, 1], lastItems: [1, 2], pooling: ['mean', 'max'] } } });
     const before = tf.memory().numTensors;
     const result = await trainAndEvaluate({ dataset, itemIds, sideInfo: info, store, observer, runId: 'prior-sasrec', config });
     expect(tf.memory().numTensors).toBe(before);
     const prior = result.textPrior!;
-    expect(prior.lastItems).toBe(1);
     expect([0.25, 1]).toContain(prior.weight); // texts that predict the walks beat SASRec alone
+    expect(prior.curve).toHaveLength(1 + 2 * 2 * 2); // the model alone, then pooling x lastItems x weights
+    expect(prior.curve.slice(1).map((c) => `${c.pooling}/${c.lastItems}`)).toEqual(['mean/1', 'mean/1', 'mean/2', 'mean/2', 'max/1', 'max/1', 'max/2', 'max/2']);
+    const best = prior.curve.reduce((a, c) => (c.value > a.value ? c : a));
+    expect({ weight: prior.weight, lastItems: prior.lastItems, pooling: prior.pooling }).toEqual({ weight: best.weight, lastItems: best.lastItems, pooling: best.pooling });
     expect(observer.runs[0]!.artifacts).toEqual({ 'textEmbeddings.meta': 'embeddings-0123456789abcdef' });
     // The fused test rows: the model's rows plus the fused ones, told apart by textPrior.
     const fusedTest = observer.evaluations.filter((r) => r.split === 'test' && r.textPrior);
     expect(fusedTest.map((r) => r.value)).toEqual(Object.values(prior.test.metrics));
-    expect(fusedTest.every((r) => r.textPrior?.weight === prior.weight && r.textPrior.lastItems === 1)).toBe(true);
+    expect(fusedTest.every((r) => r.textPrior?.weight === prior.weight && r.textPrior.lastItems === prior.lastItems && r.textPrior.pooling === prior.pooling)).toBe(true);
     // The checkpoint carries the tuned prior; evaluating it again with that prior reproduces the test metrics.
     const { model, settings } = await loadCheckpoint(store, result.checkpointId!, { itemCount: TINY.items });
-    expect(settings.textPrior).toEqual({ weight: prior.weight, lastItems: 1 });
+    expect(settings.textPrior).toEqual({ weight: prior.weight, lastItems: prior.lastItems, pooling: prior.pooling });
     const again = new TextPrior(info, settings.textPrior!);
     try {
       const data = leaveOneOutSplit(dataset, itemIds);

@@ -10,7 +10,9 @@ import {
   leaveOneOutSplit,
   loadCheckpoint,
   parseNumberList,
+  parsePoolingList,
   type ItemSideInfo,
+  type TextPriorPooling,
   type TextPriorSettings,
 } from '../../trainer';
 import { commandConfig, type GlobalOptions } from '../config';
@@ -26,6 +28,7 @@ interface EvalFlags {
   excludeHistory?: boolean;
   textPrior?: string;
   textPriorLast?: string;
+  textPriorPooling?: string;
   clickhouse: boolean;
 }
 
@@ -33,6 +36,7 @@ interface EvalFlags {
 function textPriorSettings(flags: EvalFlags, tuned: TextPriorSettings | undefined): TextPriorSettings | undefined {
   if (flags.textPrior === undefined) {
     if (flags.textPriorLast !== undefined) throw new ConfigError('--text-prior-last needs --text-prior');
+    if (flags.textPriorPooling !== undefined) throw new ConfigError('--text-prior-pooling needs --text-prior');
     return undefined;
   }
   let weight: number;
@@ -45,7 +49,9 @@ function textPriorSettings(flags: EvalFlags, tuned: TextPriorSettings | undefine
   }
   if (flags.textPriorLast?.includes(',')) throw new ConfigError(`--text-prior-last: expected one integer, got ${JSON.stringify(flags.textPriorLast)}`);
   const [last] = flags.textPriorLast !== undefined ? parseNumberList('--text-prior-last', flags.textPriorLast, { integer: true, min: 1 }) : [tuned?.lastItems ?? 5];
-  return { weight, lastItems: last as number };
+  if (flags.textPriorPooling?.includes(',')) throw new ConfigError(`--text-prior-pooling: expected one of max or mean, got ${JSON.stringify(flags.textPriorPooling)}`);
+  const [pooling] = flags.textPriorPooling !== undefined ? parsePoolingList('--text-prior-pooling', flags.textPriorPooling) : [tuned?.pooling ?? 'max'];
+  return { weight, lastItems: last as number, pooling: pooling as TextPriorPooling };
 }
 
 export function registerEval(program: Command, globals: () => GlobalOptions): void {
@@ -59,6 +65,7 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
     .option('--exclude-history', 'remove items of the user\'s history from the ranking')
     .option('--text-prior <weight|tuned>', 'rank by model cosine + weight x text similarity to the last items; `tuned`: the weight tuned with the checkpoint')
     .option('--text-prior-last <n>', 'latest history items forming the text prior\'s query (default: the tuned one, else 5)')
+    .option('--text-prior-pooling <max|mean>', 'pooling of the cosines to the query items (default: the tuned one, else max)')
     .option('--no-clickhouse', 'do not write evaluation rows to ClickHouse')
     .action(async (flags: EvalFlags) => {
       if ((flags.dataset === undefined) === (flags.fromClickhouse !== true)) {
@@ -105,7 +112,7 @@ export function registerEval(program: Command, globals: () => GlobalOptions): vo
             result.metrics,
           ),
         );
-        process.stdout.write(`\n${settings.modelType} checkpoint ${artifact.id} on ${data.name} ${flags.split} (${result.users} users, full ranking, history ${flags.excludeHistory ? 'excluded' : 'kept rankable'}${priorSettings ? `, text prior weight ${priorSettings.weight} over the last ${priorSettings.lastItems} items` : ''})\n\n`);
+        process.stdout.write(`\n${settings.modelType} checkpoint ${artifact.id} on ${data.name} ${flags.split} (${result.users} users, full ranking, history ${flags.excludeHistory ? 'excluded' : 'kept rankable'}${priorSettings ? `, text prior weight ${priorSettings.weight}, ${priorSettings.pooling} over the last ${priorSettings.lastItems} items` : ''})\n\n`);
         printMetrics(result.metrics, flags.split);
       } finally {
         bar.stop();

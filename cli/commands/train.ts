@@ -3,7 +3,7 @@ import { ArtifactError, ConfigError } from '../../errors';
 import { initTf } from '../../infra/tf';
 import { openClickHouse } from '../../infra/clickhouse';
 import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../ingest/datasets';
-import { loadArtifactSideInfo, parseNumberList, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
+import { loadArtifactSideInfo, parseNumberList, parsePoolingList, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
 import { commandConfig, type AppConfig, type GlobalOptions } from '../config';
 import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from '../trainSupport';
 
@@ -22,6 +22,7 @@ export interface TrainFlags {
   /** Comma-separated text prior weights to tune on validation. */
   textPrior?: string;
   textPriorLast?: string;
+  textPriorPooling?: string;
   clickhouse: boolean;
 }
 
@@ -50,11 +51,12 @@ function trainerConfig(section: Record<string, unknown>, flags: TrainFlags) {
   if (flags.lr) train.learningRate = Number(flags.lr);
   if (flags.timeBudget !== undefined) train.timeBudgetSeconds = flags.timeBudget;
   const evaluation: Record<string, unknown> = { ...asRecord(section.eval), ...(flags.excludeHistory ? { excludeHistory: true } : {}) };
-  if (flags.textPrior !== undefined || flags.textPriorLast !== undefined) {
+  if (flags.textPrior !== undefined || flags.textPriorLast !== undefined || flags.textPriorPooling !== undefined) {
     evaluation.textPrior = {
       ...asRecord(evaluation.textPrior),
       ...(flags.textPrior !== undefined ? { weights: parseNumberList('--text-prior', flags.textPrior) } : {}),
       ...(flags.textPriorLast !== undefined ? { lastItems: parseNumberList('--text-prior-last', flags.textPriorLast, { integer: true, min: 1 }) } : {}),
+      ...(flags.textPriorPooling !== undefined ? { pooling: parsePoolingList('--text-prior-pooling', flags.textPriorPooling) } : {}),
     };
   }
   return parseTrainerConfig({ ...section, model, train, eval: evaluation });
@@ -76,6 +78,7 @@ export function registerTrain(program: Command, globals: () => GlobalOptions): v
     .option('--exclude-history', 'remove items of the user\'s history from the ranking (default: kept rankable)')
     .option('--text-prior <weights>', 'after training, tune a text-similarity prior over these weights on validation (e.g. 0.1,0.25,0.5,1) and report it on test')
     .option('--text-prior-last <n,...>', 'query lengths to try with each weight: latest history items forming the text prior\'s query (default 2,5,10)')
+    .option('--text-prior-pooling <max,mean>', 'poolings of the cosines to the query items to try: max (nearest item, default) and/or mean')
     .option('--no-clickhouse', 'do not write run, epoch and evaluation rows to ClickHouse')
     .action(async (flags: TrainFlags) => {
       await runTraining(commandConfig(globals()), flags);
@@ -132,7 +135,7 @@ export async function runTraining(config: AppConfig, flags: TrainFlags): Promise
       const alone = prior.curve[0]?.value ?? NaN;
       out.write(
         prior.weight > 0
-          ? `\n  text prior: weight ${prior.weight} over the last ${prior.lastItems} items, chosen by valid ${prior.metric} among ${prior.curve.length - 1} settings ` +
+          ? `\n  text prior: weight ${prior.weight}, ${prior.pooling} over the last ${prior.lastItems} items, chosen by valid ${prior.metric} among ${prior.curve.length - 1} settings ` +
               `(${prior.valid.metrics[prior.metric]?.toFixed(4)}; the model alone ${alone.toFixed(4)})\n\n`
           : `\n  text prior: none of ${prior.curve.length - 1} settings beat the model alone on valid ${prior.metric} (${alone.toFixed(4)})\n\n`,
       );

@@ -33,20 +33,22 @@ for (const target of targets) {
       expect(await runMigrations(ch, MIGRATIONS)).toBe(0);
     });
 
-    it('upgrades a database made before the text prior columns without losing its rows (migration 3)', async () => {
+    it('upgrades a database made before the text prior columns without losing its rows (migrations 3 and 4)', async () => {
       const old = await openClickHouse(ClickHouseConfig.parse({ url: target.url, database: `${database}_v2` }), { migrations: MIGRATIONS.filter((m) => m.version <= 2) });
       try {
         const row = { run_id: 'r', model_version: 'm', split: 'test', metric: 'recall', k: 10, value: 0.1, users_evaluated: 5, exclude_history: 0, epoch: 3, evaluated_at: Date.UTC(2026, 0, 1) };
         await old.insert('evaluation_results', [row]);
         expect(await runMigrations(old, MIGRATIONS)).toBe(MIGRATIONS.length - 2);
-        // A fused row of the same model version sits beside the old one instead of replacing it.
-        await old.insert('evaluation_results', [{ ...row, value: 0.12, text_prior_weight: 0.5, text_prior_last: 5 }]);
-        const rows = await old.query<{ value: number; w: number; last: number }>(
-          `SELECT value, text_prior_weight AS w, text_prior_last AS last FROM ${old.table('evaluation_results')} FINAL ORDER BY w`,
+        // Fused rows of the same model version sit beside the old one instead of replacing it, one per pooling.
+        await old.insert('evaluation_results', [{ ...row, value: 0.12, text_prior_weight: 0.5, text_prior_last: 5, text_prior_pooling: 'mean' }]);
+        await old.insert('evaluation_results', [{ ...row, value: 0.13, text_prior_weight: 0.5, text_prior_last: 5, text_prior_pooling: 'max' }]);
+        const rows = await old.query<{ value: number; w: number; last: number; pooling: string }>(
+          `SELECT value, text_prior_weight AS w, text_prior_last AS last, text_prior_pooling AS pooling FROM ${old.table('evaluation_results')} FINAL ORDER BY value`,
         );
         expect(rows).toEqual([
-          { value: 0.1, w: 0, last: 0 },
-          { value: 0.12, w: 0.5, last: 5 },
+          { value: 0.1, w: 0, last: 0, pooling: '' },
+          { value: 0.12, w: 0.5, last: 5, pooling: 'mean' },
+          { value: 0.13, w: 0.5, last: 5, pooling: 'max' },
         ]);
       } finally {
         await old.command(`DROP DATABASE IF EXISTS \`${database}_v2\``);

@@ -94,7 +94,7 @@ export class CcfrecModel extends BaseRecommender {
     });
     this.weights = params.weights();
     this.textTables = sideInfo.textFields.map((f) => tf.tensor2d(f.table, [sideInfo.itemCount + 1, H]));
-    this.prior = config.textPriorWeight > 0 ? new TextPrior(sideInfo, { weight: config.textPriorWeight, lastItems: config.textPriorLastItems }) : undefined;
+    this.prior = config.textPriorWeight > 0 ? new TextPrior(sideInfo, { weight: config.textPriorWeight, lastItems: config.textPriorLastItems, pooling: config.textPriorPooling }) : undefined;
   }
 
   protected override constants(): tf.Tensor[] {

@@ -156,7 +156,7 @@ describe('CCFRec trained over the text prior (textPriorWeight > 0)', () => {
     const base = tf.memory().numTensors;
     const plain = build('ccfrec', { negNum, dropoutProb: 0, dropoutProbCross: 0 }, 7);
     const model = build('ccfrec', { negNum, dropoutProb: 0, dropoutProbCross: 0, textPriorWeight: 0.5, textPriorLastItems: 2 }, 7);
-    const prior = new TextPrior(sideInfo, { weight: 0.5, lastItems: 2 });
+    const prior = new TextPrior(sideInfo, { weight: 0.5, lastItems: 2, pooling: 'max' }); // the model's default pooling
     // Same seed, same weights: the scores differ by exactly w x prior.
     const [withPrior, expected] = tf.tidy(() => [model.scoreAllItems(batch).arraySync(), prior.fuse(plain.scoreAllItems(batch), batch).arraySync()]);
     expect(withPrior).toEqual(expected);
