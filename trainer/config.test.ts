@@ -25,9 +25,10 @@ describe('trainer config', () => {
       // Ours, off by default: the reference has no text prior.
       textPriorWeight: 0,
       textPriorLastItems: 2,
+      textPriorPooling: 'max',
     });
     expect(c.train).toMatchObject({ batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, warmupSteps: 500, schedule: 'constant', earlyStopPatience: 10, validMetric: 'ndcg@10', weightDecayOn: 'all', seed: 2020 });
-    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: [2, 5, 10] } });
+    expect(c.eval).toEqual({ ks: [5, 10, 20, 50], excludeHistory: false, batchSize: 512, textPrior: { weights: [], lastItems: [2, 5, 10], pooling: ['max'] } });
   });
 
   it('rejects unknown keys and bad values with a ConfigError naming the key', () => {
@@ -39,6 +40,9 @@ describe('trainer config', () => {
     expect(() => parseTrainerConfig({ model: { type: 'ccfrec' }, eval: { textPrior: { weights: [0.5, -1] } } })).toThrow(
       /invalid eval\.textPrior\.weights\.1: .*received number -1/,
     );
+    expect(parseTrainerConfig({ model: { type: 'ccfrec' }, eval: { textPrior: { pooling: 'mean' } } }).eval.textPrior.pooling).toEqual(['mean']);
+    expect(() => parseTrainerConfig({ model: { type: 'ccfrec' }, eval: { textPrior: { pooling: ['max', 'sum'] } } })).toThrow(/eval\.textPrior\.pooling/);
+    expect(() => parseTrainerConfig({ model: { type: 'ccfrec', textPriorPooling: 'sum' } })).toThrow(/model\.textPriorPooling/);
   });
 
   it('documents every key', () => {
