@@ -111,18 +111,25 @@ export class TextPrior {
       // A history without items keeps slot 0 (a zero query, prior 0); unused slots sit below any cosine.
       for (let j = Math.max(1, items.length); j < slots; j++) (empty[j] as Float32Array)[b] = -4;
     }
-    return tf.tidy((): tf.Tensor2D => {
-      let prior: tf.Tensor2D | undefined;
-      for (let j = 0; j < slots; j++) {
+    // Slot by slot with a running max, so at most two [B, N + 1] tensors live at once.
+    let pooled: tf.Tensor2D | undefined;
+    for (let j = 0; j < slots; j++) {
+      const next = tf.tidy((): tf.Tensor2D => {
         let cosines = tf.matMul(tf.tensor2d(queries[j] as Float32Array, [batch.size, d]), this.table, false, true) as tf.Tensor2D; // [B, N + 1]
         if (j > 0) cosines = tf.add(cosines, tf.tensor2d(empty[j] as Float32Array, [batch.size, 1])) as tf.Tensor2D;
-        prior = prior ? (tf.maximum(prior, cosines) as tf.Tensor2D) : cosines;
-      }
-      const pooled = prior as tf.Tensor2D;
-      if (zeroed.length === 0) return pooled;
+        return pooled ? (tf.maximum(pooled, cosines) as tf.Tensor2D) : cosines;
+      });
+      pooled?.dispose();
+      pooled = next;
+    }
+    const prior = pooled as tf.Tensor2D;
+    if (zeroed.length === 0) return prior;
+    return tf.tidy((): tf.Tensor2D => {
       const pairs = zeroed.length / 2;
       const hits = tf.scatterND(tf.tensor2d(Int32Array.from(zeroed), [pairs, 2], 'int32'), tf.ones([pairs]), [batch.size, this.itemCount + 1]); // [B, N + 1]: 1 at query items
-      return tf.mul(pooled, tf.sub(1, hits)) as tf.Tensor2D;
+      const out = tf.mul(prior, tf.sub(1, hits)) as tf.Tensor2D;
+      prior.dispose();
+      return out;
     });
   }
 
