@@ -198,6 +198,11 @@ export const TrainConfig = z
   .describe('Optimisation and early stopping.');
 export type TrainConfig = z.infer<typeof TrainConfig>;
 
+/** One value or a non-empty list of them, read as a list. */
+function oneOrList<T extends z.ZodType>(item: T) {
+  return z.union([item, z.array(item).min(1)]).transform((v): Array<z.output<T>> => (Array.isArray(v) ? v : [v]));
+}
+
 export const TextPriorConfig = z
   .strictObject({
     weights: z
@@ -209,14 +214,10 @@ export const TextPriorConfig = z
           'alone always competes) is reported on the test split beside the model alone and stored with the checkpoint. ' +
           'Empty (the default): off. Needs item text embeddings (the side information).',
       ),
-    lastItems: z
-      .union([z.number().int().min(1), z.array(z.number().int().min(1)).min(1)])
-      .transform((v) => (Array.isArray(v) ? v : [v]))
+    lastItems: oneOrList(z.number().int().min(1))
       .default([2, 5, 10])
       .describe('Query lengths to try with each weight: how many of the latest distinct history items form the text query (a number or a list).'),
-    pooling: z
-      .union([z.enum(TEXT_PRIOR_POOLINGS), z.array(z.enum(TEXT_PRIOR_POOLINGS)).min(1)])
-      .transform((v) => (Array.isArray(v) ? v : [v]))
+    pooling: oneOrList(z.enum(TEXT_PRIOR_POOLINGS))
       .default(['max'])
       .describe(
         'How a candidate\'s cosines to the query items become its prior, one or a list to try: max (the nearest query ' +

@@ -12,7 +12,6 @@ import {
   parseNumberList,
   parsePoolingList,
   type ItemSideInfo,
-  type TextPriorPooling,
   type TextPriorSettings,
 } from '../../trainer';
 import { commandConfig, type GlobalOptions } from '../config';
@@ -44,14 +43,21 @@ function textPriorSettings(flags: EvalFlags, tuned: TextPriorSettings | undefine
     if (!tuned) throw new ConfigError(`--text-prior tuned: checkpoint ${flags.checkpoint} was saved without a tuned text prior (train with --text-prior)`);
     weight = tuned.weight;
   } else {
-    if (flags.textPrior.includes(',')) throw new ConfigError(`--text-prior: expected one weight or \`tuned\`, got ${JSON.stringify(flags.textPrior)}`);
-    [weight] = parseNumberList('--text-prior', flags.textPrior) as [number];
+    weight = single('--text-prior', flags.textPrior, 'one weight or `tuned`', parseNumberList);
   }
-  if (flags.textPriorLast?.includes(',')) throw new ConfigError(`--text-prior-last: expected one integer, got ${JSON.stringify(flags.textPriorLast)}`);
-  const [last] = flags.textPriorLast !== undefined ? parseNumberList('--text-prior-last', flags.textPriorLast, { integer: true, min: 1 }) : [tuned?.lastItems ?? 5];
-  if (flags.textPriorPooling?.includes(',')) throw new ConfigError(`--text-prior-pooling: expected one of max or mean, got ${JSON.stringify(flags.textPriorPooling)}`);
-  const [pooling] = flags.textPriorPooling !== undefined ? parsePoolingList('--text-prior-pooling', flags.textPriorPooling) : [tuned?.pooling ?? 'max'];
-  return { weight, lastItems: last as number, pooling: pooling as TextPriorPooling };
+  const lastItems =
+    flags.textPriorLast !== undefined
+      ? single('--text-prior-last', flags.textPriorLast, 'one integer', (flag, value) => parseNumberList(flag, value, { integer: true, min: 1 }))
+      : (tuned?.lastItems ?? 5);
+  const pooling =
+    flags.textPriorPooling !== undefined ? single('--text-prior-pooling', flags.textPriorPooling, 'one of max or mean', parsePoolingList) : (tuned?.pooling ?? 'max');
+  return { weight, lastItems, pooling };
+}
+
+/** The one entry of a flag whose value `parse` reads as a comma-separated list; a list is a ConfigError. */
+function single<T>(flag: string, value: string, expected: string, parse: (flag: string, value: string) => T[]): T {
+  if (value.includes(',')) throw new ConfigError(`${flag}: expected ${expected}, got ${JSON.stringify(value)}`);
+  return parse(flag, value)[0] as T;
 }
 
 export function registerEval(program: Command, globals: () => GlobalOptions): void {
