@@ -146,6 +146,9 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     }
     await stop();
   })();
+  // The failure is logged above and `done` still rejects for whoever awaits it; this only keeps
+  // a runtime nobody awaits (a test that failed early) from raising an unhandled rejection later.
+  done.catch(() => undefined);
   metrics.trackUsers(() => store.size);
   return { processor, metrics, store, source, clickhouse, instrumentation, done, stop };
 }

@@ -1,5 +1,5 @@
 import type { Consumer, Kafka } from 'kafkajs';
-import { KafkaError } from '../errors';
+import { KafkaError, StreamrecError } from '../errors';
 import { createLogger } from '../logging';
 import type { ConsumerConfig } from '../schemas/config';
 import type { CommitOffset } from './processor';
@@ -42,11 +42,24 @@ export interface KafkaSourceOptions {
  * A kafkajs consumer group with `eachBatch`: per-partition order is kept, offsets are resolved
  * as batches are applied in memory (so fetching goes on) but committed only through `commit`,
  * after their effects are durable (autoCommit off).
+ *
+ * How `run` ends: it resolves once `disconnect` has run (the graceful path: `stop`, final flush
+ * and commit, `disconnect`); it rejects when the consumer crashes for good: with the handler's
+ * error when a batch handler failed (handler failures are final: the batch is not retried and
+ * the consumer is not restarted), or with a KafkaError when kafkajs gave up on the broker. A crash
+ * kafkajs recovers from (a retriable error, retries exhausted) restarts the consumer and `run`
+ * goes on; the batches since the last commit are redelivered, which ingest recognises.
+ * (kafkajs disconnects before it reports a crash, so a STOP event alone says nothing about why.)
  */
 export class KafkaSource implements EventSource {
   readonly name = 'kafka';
   private consumer: Consumer | undefined;
   private stopping = false;
+  /** False from a crash until kafkajs has rejoined the group (or for good after a final crash). */
+  private running = false;
+  private crashed = false;
+  private handlerFailure: unknown;
+  private finished: (() => void) | undefined;
   private owned = new Map<string, Set<number>>();
   /** When the consumer last joined its group (undefined until it has). */
   joinedAt: number | undefined;
@@ -63,7 +76,7 @@ export class KafkaSource implements EventSource {
       heartbeatInterval: this.options.consumer.heartbeatIntervalMs,
       maxBytes: 32 * 1024 * 1024,
       maxWaitTimeInMs: 200,
-      retry: { retries: 5 },
+      retry: { retries: 5, restartOnFailure: async () => this.handlerFailure === undefined },
     });
     this.consumer = consumer;
     let pendingChanges: Assignment[] = [];
@@ -77,12 +90,20 @@ export class KafkaSource implements EventSource {
       }
       this.owned = now;
       this.joinedAt = Date.now();
+      this.running = true;
       pendingChanges.push(...changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0));
       log.info({ groupId, assignment: payload.memberAssignment }, 'joined consumer group');
     });
-    const crashed = new Promise<never>((_, reject) => {
+    const ended = new Promise<void>((resolve, reject) => {
+      this.finished = resolve;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
-        if (!payload.restart) reject(new KafkaError(`consumer crashed: ${payload.error.message}`, { cause: payload.error, context: { groupId } }));
+        this.running = false;
+        if (payload.restart) {
+          log.warn({ err: payload.error, groupId }, 'consumer crashed; kafkajs restarts it and the batches since the last commit are redelivered');
+          return;
+        }
+        this.crashed = true;
+        reject(this.handlerFailure ?? new KafkaError(`consumer crashed: ${payload.error.message}`, { cause: payload.error, context: { groupId } }));
       });
     });
     await consumer.connect();
@@ -92,18 +113,31 @@ export class KafkaSource implements EventSource {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (pendingChanges.length > 0 && onAssignment) {
-          const changes = pendingChanges;
-          pendingChanges = [];
-          await onAssignment(changes);
+        // After a handler failure no batch is handled again (batches of other partitions may
+        // still be in flight until kafkajs has stopped).
+        if (this.handlerFailure !== undefined) return;
+        try {
+          if (pendingChanges.length > 0 && onAssignment) {
+            const changes = pendingChanges;
+            pendingChanges = [];
+            await onAssignment(changes);
+          }
+          if (this.stopping || !isRunning() || isStale() || batch.messages.length === 0) return;
+          await handler({ topic: batch.topic, partition: batch.partition, messages: batch.messages });
+        } catch (error) {
+          // Final: kafkajs must neither retry the batch nor restart the consumer.
+          this.handlerFailure ??= error;
+          throw new StreamrecError(`batch handler failed on ${batch.topic}/${batch.partition}: ${(error as Error).message}`, {
+            cause: error,
+            retriable: false,
+            context: { topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '' },
+          });
         }
-        if (this.stopping || !isRunning() || isStale() || batch.messages.length === 0) return;
-        await handler({ topic: batch.topic, partition: batch.partition, messages: batch.messages });
         resolveOffset(batch.lastOffset());
         await heartbeat();
       },
     });
-    await Promise.race([crashed, new Promise<void>((resolve) => consumer.on(consumer.events.STOP, () => resolve()))]);
+    await ended;
   }
 
   /**
@@ -113,6 +147,12 @@ export class KafkaSource implements EventSource {
    */
   async commit(offsets: CommitOffset[]): Promise<void> {
     if (!this.consumer || offsets.length === 0) return;
+    if (!this.running) {
+      // Crashed (and maybe restarting): there is no group member to commit for. The effects are
+      // durable, so the partitions are replayed from the last accepted commit and recognised.
+      log.warn({ offsets, crashed: this.crashed }, 'offset commit skipped: the consumer is not in its group');
+      return;
+    }
     try {
       await this.consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
     } catch (error) {
@@ -128,12 +168,16 @@ export class KafkaSource implements EventSource {
   /** Stops fetching; the batch in flight finishes first. Call `disconnect` after the final commit. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (!this.consumer) return;
+    // A crashed consumer has no group to pause (kafkajs throws); it fetches nothing anyway.
+    if (!this.consumer || !this.running) return;
     this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
   }
 
+  /** Leaves the group and closes the connections; `run` resolves unless it already rejected. */
   async disconnect(): Promise<void> {
     await this.consumer?.disconnect();
+    this.running = false;
+    this.finished?.();
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChangelogHistoryStore } from '../infra/history';
-import { KafkaSource, startIngest } from '../ingest';
+import { KafkaSource, startIngest, type IngestRuntime } from '../ingest';
 import { syntheticInteractions } from '../ingest/synthetic';
 import { StreamrecConfig } from '../schemas/config';
 import { DEFAULT_LIMITS } from '../schemas/limits';
@@ -10,6 +10,54 @@ import { expectedHistories, historyEventIds, produceAll, waitFor } from './inges
 import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 
 const TOLERANCE = 10 * 60_000;
+
+/**
+ * One ingest process run the way an orchestrator runs it: when it crashes, a fresh one starts
+ * with the same config, restores from the changelog and replays from the last commit. (librdkafka's
+ * mock cluster sometimes answers a member's SyncGroup with INVALID_REQUEST when the leader synced
+ * first, a non-retriable error for kafkajs; a real broker answers with the assignment.)
+ */
+class Supervised {
+  readonly runs: IngestRuntime[] = [];
+  readonly crashes: string[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly config: StreamrecConfig,
+  ) {}
+
+  async start(): Promise<void> {
+    const runtime = await startIngest({ config: this.config });
+    this.runs.push(runtime);
+    runtime.done.catch((error: unknown) => {
+      if (this.stopping) return;
+      this.crashes.push((error as Error).message);
+      process.stderr.write(`[rebalance test] ${this.name} crashed (${(error as Error).message}); starting a new one\n`);
+      void this.start();
+    });
+  }
+
+  get current(): IngestRuntime {
+    return this.runs.at(-1)!;
+  }
+
+  /** When the current process last joined the group (0 before it has). */
+  joinedAt(): number {
+    return (this.current.source as KafkaSource).joinedAt ?? 0;
+  }
+
+  /** Messages applied over all runs (redeliveries that were already durable do not count). */
+  applied(): number {
+    return this.runs.reduce((n, r) => n + r.processor.totals.messages - r.processor.totals.skipped, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.current.stop();
+    await this.current.done;
+  }
+}
 
 describe(`two ingest processes in one consumer group on ${kafkaKind()}`, () => {
   it('split the partitions after a rebalance; the newcomer restores its users from the changelog; nothing is lost or doubled', async () => {
@@ -36,26 +84,26 @@ describe(`two ingest processes in one consumer group on ${kafkaKind()}`, () => {
     const shared = config(mkdtempSync(path.join(tmpdir(), 'streamrec-rb-')));
 
     await produceAll(kafka, topics.interactions, first);
-    const a = await startIngest({ config: shared });
-    await waitFor(() => a.processor.totals.messages >= first.length, 60_000, 'A to consume the first half');
-    await a.processor.flush();
+    const a = new Supervised('A', shared);
+    const b = new Supervised('B', shared);
+    try {
+      await a.start();
+      await waitFor(() => a.applied() >= first.length, 60_000, 'A to consume the first half');
+      await a.current.processor.flush();
 
-    const joined = (r: typeof a): number => (r.source as KafkaSource).joinedAt ?? 0;
-    const aFirstJoin = joined(a);
-    const b = await startIngest({ config: shared });
-    // The rebalance: B joins and A rejoins with fewer partitions.
-    await waitFor(() => joined(b) > 0 && joined(a) > aFirstJoin, 60_000, 'the rebalance');
-    await produceAll(kafka, topics.interactions, messages.slice(first.length));
-    await waitFor(
-      () => a.processor.totals.messages + b.processor.totals.messages - a.processor.totals.skipped - b.processor.totals.skipped >= messages.length,
-      90_000,
-      'A and B to consume everything',
-    );
-    await Promise.all([a.processor.flush(), b.processor.flush()]);
-    // Both worked after the rebalance.
-    expect(b.processor.totals.messages).toBeGreaterThan(0);
-    await Promise.all([a.stop(), b.stop()]);
-    await Promise.all([a.done, b.done]);
+      const aFirstJoin = a.joinedAt();
+      await b.start();
+      // The rebalance: B joins and A rejoins with fewer partitions.
+      await waitFor(() => b.joinedAt() > 0 && a.joinedAt() > aFirstJoin, 60_000, 'the rebalance');
+      await produceAll(kafka, topics.interactions, messages.slice(first.length));
+      await waitFor(() => a.applied() + b.applied() >= messages.length, 90_000, 'A and B to consume everything');
+      await Promise.all([a.current.processor.flush(), b.current.processor.flush()]);
+      // Both worked after the rebalance.
+      expect(b.applied()).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    if (a.crashes.length + b.crashes.length > 0) process.stderr.write(`[rebalance test] restarts: A ${a.crashes.length}, B ${b.crashes.length}\n`);
 
     const store = new ChangelogHistoryStore({ kafka, topic: topics.changelog });
     await store.restore();

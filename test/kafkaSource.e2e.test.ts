@@ -1,0 +1,101 @@
+import { ensureTopics } from '../infra/history';
+import { KafkaSource, type KafkaSourceOptions } from '../ingest/sources';
+import type { RawBatch } from '../ingest/types';
+import { ConsumerConfig } from '../schemas/config';
+import { waitFor } from './ingestHarness';
+import { kafkaKind, testKafka, uniqueName } from './kafka';
+
+/** How the source's `run` settled, observed without letting a rejection go unhandled. */
+function settle(run: Promise<void>): { state: () => 'pending' | 'resolved' | 'rejected'; error: () => unknown } {
+  let state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  let error: unknown;
+  run.then(
+    () => (state = 'resolved'),
+    (e: unknown) => {
+      state = 'rejected';
+      error = e;
+    },
+  );
+  return { state: () => state, error: () => error };
+}
+
+describe(`KafkaSource on ${kafkaKind()}`, () => {
+  const kafka = testKafka('source-test');
+
+  async function topicWith(count: number): Promise<string> {
+    const topic = uniqueName('src');
+    await ensureTopics(kafka, [topic]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ key: `u${i}`, value: `m${i}` })) });
+    await producer.disconnect();
+    return topic;
+  }
+
+  const options = (topic: string): KafkaSourceOptions => ({
+    kafka,
+    groupId: uniqueName('src-group'),
+    topics: [topic],
+    fromBeginning: true,
+    consumer: ConsumerConfig.parse({ sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, heartbeatIntervalMs: 500 }),
+  });
+
+  it('a failing batch handler ends run with its error: the batch is not retried, the consumer not restarted, stop and commit stay safe', async () => {
+    const topic = await topicWith(20);
+    const source = new KafkaSource(options(topic));
+    const failure = new Error('archive unreachable');
+    let calls = 0;
+    const run = settle(
+      source.run(async () => {
+        calls++;
+        throw failure;
+      }),
+    );
+    await waitFor(() => run.state() !== 'pending', 30_000, 'run to settle after the handler failed');
+    expect(run.state()).toBe('rejected');
+    expect(run.error()).toBe(failure);
+    // Give kafkajs time to retry or restart, if it (wrongly) would.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(calls).toBe(1);
+    // The shutdown path after a crash: nothing to pause, nothing to commit, disconnect is clean.
+    await expect(source.stop()).resolves.toBeUndefined();
+    await expect(source.commit([{ topic, partition: 0, offset: '5' }])).resolves.toBeUndefined();
+    await expect(source.disconnect()).resolves.toBeUndefined();
+  }, 60_000);
+
+  it('run resolves only after stop and disconnect, and the committed offsets are where the next member starts', async () => {
+    const topic = await topicWith(30);
+    const opts = options(topic);
+    const source = new KafkaSource(opts);
+    const seen: RawBatch[] = [];
+    const run = settle(source.run(async (batch) => void seen.push(batch)));
+    const count = (): number => seen.reduce((n, b) => n + b.messages.length, 0);
+    await waitFor(() => count() >= 30, 30_000, 'all 30 messages');
+    const next = new Map(seen.map((b) => [b.partition, String(Number(b.messages.at(-1)!.offset) + 1)]));
+    await source.stop();
+    await source.commit([...next].map(([partition, offset]) => ({ topic, partition, offset })));
+    expect(run.state()).toBe('pending');
+    await source.disconnect();
+    await waitFor(() => run.state() !== 'pending', 10_000, 'run to settle after disconnect');
+    expect(run.state()).toBe('resolved');
+
+    // A second member of the same group starts after the commit: nothing is redelivered.
+    await topicAppend(topic, ['late']);
+    const second = new KafkaSource(opts);
+    const again: string[] = [];
+    const run2 = settle(second.run(async (batch) => void again.push(...batch.messages.map((m) => String(m.value)))));
+    await waitFor(() => again.length >= 1, 30_000, 'the message produced after the commit');
+    await new Promise((r) => setTimeout(r, 500));
+    await second.stop();
+    await second.disconnect();
+    await waitFor(() => run2.state() !== 'pending', 10_000, 'the second run to settle');
+    expect(again).toEqual(['late']);
+  }, 90_000);
+
+  async function topicAppend(topic: string, values: string[]): Promise<void> {
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: values.map((value) => ({ key: 'u0', value })) });
+    await producer.disconnect();
+  }
+});
