@@ -1,14 +1,16 @@
 /**
- * `npm run bench -- ingest [--events 200000] [--partitions 16]`
+ * `npm run bench -- ingest [--events 200000] [--partitions 16] [--profile ingest.cpuprofile]`
  *
  * Produces interaction events to a broker, then consumes the same topic twice: (a) a bare kafkajs
  * consumer group that only reads the messages, (b) the full ingest path (decode, validate,
  * dedupe, history update, changelog, ClickHouse archive, commit). Rates are measured from the
  * first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
  * librdkafka's mock cluster with the topics pre-created (each mock partition keeps at most
- * ~5 MiB, so the topic gets enough partitions to hold every event).
+ * ~5 MiB, so the topic gets enough partitions to hold every event). `--profile` writes a CPU
+ * profile of the main thread during (b) (open it in Chrome DevTools or speedscope).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Kafka, Message } from 'kafkajs';
@@ -17,11 +19,25 @@ import { startIngest } from '../ingest';
 import { syntheticInteractions } from '../ingest/synthetic';
 import { KafkaConfig, StreamrecConfig } from '../schemas/config';
 import { loadConfig } from '../schemas/loadConfig';
+import { numberFlag, parseFlags } from './_flags';
 import { DEFAULT_LIMITS } from '../schemas/limits';
 
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
+/** Profiles the main thread while `fn` runs and writes the profile to `file` (when given). */
+async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!file) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+    log(`CPU profile of (b) written to ${file}`);
+  }
 }
 
 const log = (text: string): void => void process.stderr.write(`[bench ingest] ${text}\n`);
@@ -63,8 +79,9 @@ async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<n
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const events = arg(args, 'events', 200_000);
-  const partitions = arg(args, 'partitions', 16);
+  const flags = parseFlags(args, new Set(['events', 'partitions', 'profile']));
+  const events = numberFlag(flags, 'events') ?? 200_000;
+  const partitions = numberFlag(flags, 'partitions') ?? 16;
   const stamp = Date.now();
   const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
   const external = process.env.KAFKA_BROKERS;
@@ -115,10 +132,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       steps.histories += f.historiesMs;
       steps.commit += f.commitMs;
     });
+    const measured = await profiled(flags.get('profile'), async () => {
     while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
     await runtime.processor.flush();
-    const ingestSeconds = (Date.now() - first) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
+    return { ingestSeconds: (Date.now() - first) / 1000, cpu: process.cpuUsage(cpuBefore) };
+    });
+    const { ingestSeconds, cpu } = measured;
     await runtime.stop();
     await runtime.done;
     const totals = runtime.processor.totals;

@@ -11,7 +11,7 @@ function isId(v: unknown, max: number): v is string {
 /**
  * The common case of {@link interactionEventSchema}, checked without zod: a plain object whose
  * fields are all valid, with a numeric `ts` and no `context`. Returns the same value zod's
- * parse would (unknown keys dropped, `ts` rounded), or `undefined` when the input is anything
+ * parse would (`ts` rounded; the input itself when `ts` is already whole), or `undefined` when the input is anything
  * else; the caller then runs the full zod schema, which accepts or explains. It never accepts
  * what the schema rejects (tested property by property).
  */
@@ -25,6 +25,8 @@ export function fastInteraction(input: Record<string, unknown>, limits: EventLim
   if (source !== undefined && (typeof source !== 'string' || source.length > 128)) return undefined;
   if (input.context !== undefined) return undefined;
   for (const key in input) if (!KNOWN_KEYS.has(key)) return undefined;
+  // Only known keys, all valid: the parsed object already is the event (no copy per event).
+  if (Number.isInteger(ts)) return input as unknown as InteractionEvent;
   const event: InteractionEvent = { eventId, userId, itemId, type: type as InteractionEvent['type'], ts: Math.round(ts) };
   if (value !== undefined) event.value = value as number;
   if (source !== undefined) event.source = source as string;

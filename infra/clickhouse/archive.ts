@@ -1,5 +1,5 @@
 import type { DeadLetter, ItemEvent } from '../../schemas/events';
-import type { ClickHouse } from './client';
+import type { ClickHouse, RowShape } from './client';
 
 /** A row of the `interactions` table (times in epoch ms). */
 export interface InteractionRow {
@@ -17,6 +17,12 @@ export interface InteractionRow {
   readonly offset: number;
   readonly ingested_at: number;
 }
+
+/** The `interactions` columns in insert order, and a row's values in that order. */
+export const INTERACTION_SHAPE: RowShape<InteractionRow> = {
+  columns: ['event_id', 'user_id', 'item_id', 'type', 'value', 'ts', 'session_index', 'source', 'context', 'topic', 'partition', 'offset', 'ingested_at'],
+  values: (r) => [r.event_id, r.user_id, r.item_id, r.type, r.value, r.ts, r.session_index, r.source, r.context, r.topic, r.partition, r.offset, r.ingested_at],
+};
 
 /** A row of the `items` table. */
 export interface ItemRow {
@@ -61,7 +67,7 @@ export class IngestArchive {
   constructor(readonly ch: ClickHouse) {}
 
   insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
-    return this.ch.insert('interactions', rows);
+    return this.ch.insert('interactions', rows, undefined, INTERACTION_SHAPE);
   }
 
   insertItems(rows: readonly ItemRow[]): Promise<void> {

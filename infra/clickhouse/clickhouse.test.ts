@@ -3,7 +3,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StoreError } from '../../errors';
 import { ClickHouseConfig } from '../../schemas/config';
-import { IngestArchive, MIGRATIONS, openClickHouse, runMigrations, type ClickHouse } from './index';
+import { INTERACTION_SHAPE } from './archive';
+import { IngestArchive, MIGRATIONS, openClickHouse, runMigrations, type ClickHouse, type InteractionRow } from './index';
+
+describe('INTERACTION_SHAPE', () => {
+  it('reads every field of a row, each under its own column', () => {
+    const row: InteractionRow = {
+      event_id: 'e', user_id: 'u', item_id: 'i', type: 'view', value: 1.5, ts: 2, session_index: 3, source: 's', context: '{"a":1}',
+      topic: 't', partition: 4, offset: 5, ingested_at: 6,
+    };
+    const values = INTERACTION_SHAPE.values(row);
+    expect(values).toHaveLength(INTERACTION_SHAPE.columns.length);
+    expect(Object.fromEntries(INTERACTION_SHAPE.columns.map((c, i) => [c, values[i]]))).toEqual(row);
+  });
+});
 
 /**
  * Runs against embedded chDB always, and against a ClickHouse server when CLICKHOUSE_URL is set
@@ -54,6 +67,11 @@ for (const target of targets) {
         await old.command(`DROP DATABASE IF EXISTS \`${database}_v2\``);
         await old.close();
       }
+    });
+
+    it('the interactions shape names exactly the table\'s columns', async () => {
+      const columns = await ch.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = {db:String} AND table = 'interactions'`, { db: database });
+      expect(columns.map((c) => c.name).sort()).toEqual([...INTERACTION_SHAPE.columns].sort());
     });
 
     it('refuses an applied migration whose statements changed', async () => {

@@ -52,17 +52,21 @@ export class ClickHouse {
     }
   }
 
-  /** Inserts rows (JSONEachRow), retrying transient failures per the configured policy. */
-  async insert(table: string, rows: readonly object[], policy: RetryPolicy = this.insertPolicy): Promise<void> {
+  /**
+   * Inserts rows (JSONEachRow), retrying transient failures per the configured policy. A `shape`
+   * (the table's columns and a row's values in that order) makes embedded chDB's payload cheaper
+   * to build than reading each row's keys.
+   */
+  async insert<T extends object>(table: string, rows: readonly T[], policy: RetryPolicy = this.insertPolicy, shape?: RowShape<T>): Promise<void> {
     if (rows.length === 0) return;
     await retry(async () => {
       try {
         const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
         if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) {
-          const columns = Object.keys(rows[0] as object);
-          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns));
+          const columns = shape?.columns ?? Object.keys(rows[0] as object);
+          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns, shape));
         } else {
-          await this.client.insert({ table: this.table(table), values: rows as object[], format: 'JSONEachRow' });
+          await this.client.insert({ table: this.table(table), values: rows as unknown as object[], format: 'JSONEachRow' });
         }
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
@@ -85,13 +89,21 @@ export class ClickHouse {
 
 type RawInsert = (table: string, columns: readonly string[], body: Buffer) => Promise<unknown>;
 
+/** A table's columns and how to read a row's values in that order. */
+export interface RowShape<T> {
+  readonly columns: readonly string[];
+  values(row: T): unknown[];
+}
+
 /**
- * Rows of one shape (the first row's keys, in order) as a JSONCompactEachRow payload: arrays
- * instead of objects, a quarter less to write and for chDB to parse than JSONEachRow.
+ * Rows of one shape (`shape`, else the first row's keys in order) as a JSONCompactEachRow
+ * payload: arrays instead of objects, a quarter less to write and for chDB to parse than
+ * JSONEachRow.
  */
-function jsonCompactEachRow(rows: readonly object[], columns: readonly string[]): Buffer {
+function jsonCompactEachRow<T extends object>(rows: readonly T[], columns: readonly string[], shape?: RowShape<T>): Buffer {
   let body = '';
-  for (const row of rows) body += `${JSON.stringify(columns.map((c) => (row as Record<string, unknown>)[c] ?? null))}\n`;
+  if (shape) for (const row of rows) body += `${JSON.stringify(shape.values(row))}\n`;
+  else for (const row of rows) body += `${JSON.stringify(columns.map((c) => (row as Record<string, unknown>)[c] ?? null))}\n`;
   return Buffer.from(body, 'utf8');
 }
 

@@ -1,4 +1,4 @@
-import { map } from 'rxjs';
+import { from, map } from 'rxjs';
 import { dedupeEvents } from './dedupeEvents';
 import { eventBatch, interaction as ev, summary, testScheduler, expectStreamSemantics } from './testing/marbles';
 
@@ -35,6 +35,31 @@ describe('dedupeEvents', () => {
         c: { ids: ['z', 'c'], dead: [], skipped: 0 },
       });
     });
+  });
+
+  it('still names the first copy after the window has compacted its oldest entries', () => {
+    // 200,000 ids through a 70,000-id window: the arrays are compacted (every 65,536 evictions)
+    // and the remembered positions must still point at the right entries.
+    const op = dedupeEvents({ maxIds: 70_000, windowMs: 1e12, now: () => 0 });
+    const batches = Array.from({ length: 200 }, (_, b) =>
+      eventBatch(Array.from({ length: 1000 }, (_, i) => ev(`e${b * 1000 + i}`, 'u', 'i', b * 1000 + i)), b * 1000, b % 3),
+    );
+    const last = eventBatch([ev('e199998', 'u', 'i', 1), ev('e150123', 'u', 'i', 1), ev('e100000', 'u', 'i', 1)], 500_000, 7);
+    const messages: string[] = [];
+    const sizes: number[] = [];
+    from([...batches, last])
+      .pipe(op)
+      .subscribe((b) => {
+        sizes.push(b.events.length);
+        messages.push(...b.deadLetters.map((d) => d.error.message));
+      });
+    expect(sizes.slice(0, 200).every((n) => n === 1000)).toBe(true);
+    // e100000 was evicted (beyond 70,000 ids ago), so it passes again.
+    expect(sizes[200]).toBe(1);
+    expect(messages).toEqual([
+      'eventId: "e199998" already seen (interactions/1@199998)',
+      'eventId: "e150123" already seen (interactions/0@150123)',
+    ]);
   });
 
   it('starts from the initial ids (restored histories)', () => {

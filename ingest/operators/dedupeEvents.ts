@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { DeadLetter, MessageOrigin } from '../../schemas/events';
+import type { DeadLetter } from '../../schemas/events';
 import { deadLetter, withEvents, type IngestBatch, type Sourced } from '../types';
 
 export interface DedupeOptions {
@@ -13,14 +13,23 @@ export interface DedupeOptions {
 }
 
 /**
- * The remembered ids: a map for lookups plus a FIFO of (id, ts) in arrival order for eviction,
- * so that each event costs O(1) and allocates nothing beyond the map entry.
+ * The remembered ids: a map from id to its arrival number for lookups, plus a FIFO of arrival
+ * data in parallel arrays (id, ts, where it was seen) for eviction and messages. Each event
+ * costs O(1) and keeps no object alive beyond the map entry: the window holds up to `maxIds`
+ * ids for a long time, so per-id objects would all be promoted and traced by the old-space GC.
  */
 class IdWindow {
-  readonly firstSeen = new Map<string, MessageOrigin | undefined>();
+  /** id -> arrival number (`dropped` + index in the arrays). */
+  private readonly seen = new Map<string, number>();
   private ids: string[] = [];
   private times: number[] = [];
+  /** Where each id was first seen: topic (undefined: before the restart), partition, offset. */
+  private topics: Array<string | undefined> = [];
+  private partitions: number[] = [];
+  private offsets: number[] = [];
   private head = 0;
+  /** Arrival numbers compacted away from the front of the arrays. */
+  private dropped = 0;
   newestTs = Number.MIN_SAFE_INTEGER;
 
   constructor(
@@ -28,10 +37,24 @@ class IdWindow {
     private readonly windowMs: number,
   ) {}
 
-  add(id: string, ts: number, origin: MessageOrigin | undefined): void {
-    this.firstSeen.set(id, origin);
+  has(id: string): boolean {
+    return this.seen.has(id);
+  }
+
+  /** Where `id` was first seen, for the dead letter's message. */
+  where(id: string): string {
+    const i = (this.seen.get(id) as number) - this.dropped;
+    const topic = this.topics[i];
+    return topic === undefined ? 'before the restart' : `${topic}/${this.partitions[i]}@${this.offsets[i]}`;
+  }
+
+  add(id: string, ts: number, topic: string | undefined, partition: number, offset: number): void {
+    this.seen.set(id, this.dropped + this.ids.length);
     this.ids.push(id);
     this.times.push(ts);
+    this.topics.push(topic);
+    this.partitions.push(partition);
+    this.offsets.push(offset);
     if (ts > this.newestTs) this.newestTs = ts;
     this.evict();
   }
@@ -39,21 +62,22 @@ class IdWindow {
   /** Drops the oldest ids while they are beyond the count bound or the time window. */
   private evict(): void {
     const horizon = this.newestTs - this.windowMs;
-    while (this.head < this.ids.length && (this.firstSeen.size > this.maxIds || (this.times[this.head] as number) < horizon)) {
-      const id = this.ids[this.head] as string;
-      this.firstSeen.delete(id);
+    while (this.head < this.ids.length && (this.seen.size > this.maxIds || (this.times[this.head] as number) < horizon)) {
+      this.seen.delete(this.ids[this.head] as string);
       this.head++;
     }
     if (this.head > 65_536 && this.head * 2 > this.ids.length) {
-      this.ids = this.ids.slice(this.head);
-      this.times = this.times.slice(this.head);
+      const h = this.head;
+      this.ids = this.ids.slice(h);
+      this.times = this.times.slice(h);
+      this.topics = this.topics.slice(h);
+      this.partitions = this.partitions.slice(h);
+      this.offsets = this.offsets.slice(h);
+      this.dropped += h;
       this.head = 0;
     }
   }
 }
-
-const where = (origin: MessageOrigin | undefined): string =>
-  origin ? `${origin.topic}/${origin.partition}@${origin.offset}` : 'before the restart';
 
 /**
  * De-duplicates events by `eventId` within a bounded window (count and event time). The first
@@ -69,22 +93,24 @@ export function dedupeEvents<T extends { eventId: string; ts: number }>(
   const now = options.now ?? Date.now;
   return (source) => {
     const window = new IdWindow(options.maxIds, options.windowMs);
-    for (const { eventId, ts } of options.initial ?? []) window.add(eventId, ts, undefined);
+    for (const { eventId, ts } of options.initial ?? []) window.add(eventId, ts, undefined, 0, 0);
     return source.pipe(
       map((batch) => {
         let kept: Array<Sourced<T>> | undefined;
         const duplicates: DeadLetter[] = [];
-        batch.events.forEach((e, i) => {
+        const events = batch.events;
+        for (let i = 0; i < events.length; i++) {
+          const e = events[i] as Sourced<T>;
           const id = e.event.eventId;
-          if (window.firstSeen.has(id)) {
-            kept ??= batch.events.slice(0, i);
-            const message = `eventId: ${JSON.stringify(id)} already seen (${where(window.firstSeen.get(id))})`;
+          if (window.has(id)) {
+            kept ??= events.slice(0, i);
+            const message = `eventId: ${JSON.stringify(id)} already seen (${window.where(id)})`;
             duplicates.push(deadLetter(e.origin, e.raw, 'duplicate', message, 'eventId', now()));
-            return;
+            continue;
           }
-          window.add(id, e.event.ts, e.origin);
+          window.add(id, e.event.ts, e.origin.topic, e.origin.partition, e.offset);
           kept?.push(e);
-        });
+        }
         return kept === undefined ? batch : withEvents(batch, kept, duplicates);
       }),
     );
