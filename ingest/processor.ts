@@ -217,11 +217,13 @@ export class IngestProcessor {
     const out: IngestBatch<InteractionEvent | ItemEvent> = isCatalog ? await this.catalog.process(raw) : await this.interactions.process(raw);
     const p = this.pending;
     const at = this.now();
-    if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
-    else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
+    const { archive } = this.options;
+    if (archive) {
+      if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
+      else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
+    }
     // Send archive rows in chunks as they accumulate, so the insert overlaps with processing;
     // the flush waits for every chunk before it writes the changelog.
-    const { archive } = this.options;
     if (archive && p.interactions.length >= this.options.config.flush.archiveChunkRows) {
       const chunk = p.interactions;
       p.interactions = [];

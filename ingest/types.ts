@@ -56,7 +56,8 @@ export function deadLetter(
   return {
     payload: raw ? raw.toString('base64') : '',
     payloadBytes: raw ? raw.length : 0,
-    origin,
+    // A plain copy: the origin may compute fields on read (see decodeEvents), a dead letter is data.
+    origin: { topic: origin.topic, partition: origin.partition, offset: origin.offset, key: origin.key },
     error: { code, message, path },
     failedAt,
   };

@@ -1,5 +1,5 @@
 import { map } from 'rxjs';
-import { interactionEventSchema, itemEventSchema } from '../../schemas/events';
+import { DeadLetter, interactionEventSchema, itemEventSchema } from '../../schemas/events';
 import { DEFAULT_LIMITS } from '../../schemas/limits';
 import { decodeEvents } from './decodeEvents';
 import { rawBatch, summary, testScheduler } from './testing/marbles';
@@ -53,6 +53,24 @@ describe('decodeEvents', () => {
       skipped: 0,
     });
     expect(first).toMatchObject({ offset: 0, event: { eventId: 'e0', userId: 'u1', itemId: 'i1', type: 'view', ts: NOW - 1000 } });
+  });
+
+  it('gives events their origin and dead letters a plain copy of it with the message key (UTF-8)', () => {
+    const batch = { topic: 'interactions', partition: 3, messages: [
+      { offset: '7', key: Buffer.from('usér-1'), value: Buffer.from(good('e0')) },
+      { offset: '8', key: Buffer.from('usér-2'), value: Buffer.from('nope') },
+    ] };
+    testScheduler().run(({ cold }) => {
+      cold('a|', { a: batch })
+        .pipe(decode())
+        .subscribe((b) => {
+          const origin = b.events[0]!.origin;
+          expect([origin.topic, origin.partition, origin.offset, origin.key]).toEqual(['interactions', 3, '7', 'usér-1']);
+          const letter = b.deadLetters[0]!;
+          expect(DeadLetter.parse(letter)).toEqual(letter);
+          expect(JSON.parse(JSON.stringify(letter.origin))).toEqual({ topic: 'interactions', partition: 3, offset: '8', key: 'usér-2' });
+        });
+    });
   });
 
   it('decodes catalog events with the item schema', () => {
