@@ -1,9 +1,10 @@
 import { ensureTopics } from '../infra/history';
+import { startIngest } from '../ingest';
 import { KafkaSource, type KafkaSourceOptions } from '../ingest/sources';
 import type { RawBatch } from '../ingest/types';
-import { ConsumerConfig } from '../schemas/config';
+import { ConsumerConfig, StreamrecConfig } from '../schemas/config';
 import { waitFor } from './ingestHarness';
-import { kafkaKind, testKafka, uniqueName } from './kafka';
+import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 
 /** How the source's `run` settled, observed without letting a rejection go unhandled. */
 function settle(run: Promise<void>): { state: () => 'pending' | 'resolved' | 'rejected'; error: () => unknown } {
@@ -91,6 +92,37 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     await waitFor(() => run2.state() !== 'pending', 10_000, 'the second run to settle');
     expect(again).toEqual(['late']);
   }, 90_000);
+
+  it('an ingest runtime whose batch fails ends: done rejects with the error and stopping afterwards is clean', async () => {
+    const now = Date.now();
+    const topic = uniqueName('src-rt');
+    await ensureTopics(kafka, [topic]);
+    const producer = kafka.producer();
+    await producer.connect();
+    const events = Array.from({ length: 20 }, (_, i) => ({ eventId: `e${i}`, userId: `u${i % 3}`, itemId: `i${i}`, type: 'view', ts: now - 1000 + i }));
+    await producer.send({ topic, messages: events.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) });
+    await producer.disconnect();
+    const config = StreamrecConfig.parse({
+      kafka: { brokers: testBrokers() },
+      ingest: {
+        groupId: uniqueName('src-rt-group'),
+        topics: { interactions: topic, catalog: uniqueName('src-rt-cat'), changelog: uniqueName('src-rt-log') },
+        archive: false,
+        historyStore: 'memory',
+        consumer: { sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, heartbeatIntervalMs: 500 },
+      },
+    });
+    const runtime = await startIngest({ config });
+    const failure = new Error('injected: the archive is gone');
+    runtime.processor.process = async () => {
+      throw failure;
+    };
+    const done = settle(runtime.done);
+    await waitFor(() => done.state() !== 'pending', 30_000, 'the runtime to end after the failed batch');
+    expect(done.state()).toBe('rejected');
+    expect(done.error()).toBe(failure);
+    await expect(runtime.stop()).resolves.toBeUndefined();
+  }, 60_000);
 
   async function topicAppend(topic: string, values: string[]): Promise<void> {
     const producer = kafka.producer();

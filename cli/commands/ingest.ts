@@ -56,12 +56,16 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      await runtime.done;
-      server?.close();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
-      // Everything is flushed, committed and closed; do not wait for client timers to wind down.
-      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+      try {
+        await runtime.done;
+        process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
+      } finally {
+        // Stopped or failed: what could be was flushed, committed and closed. Do not wait for
+        // client timers to wind down (a failure sets the exit code before this fires).
+        server?.close();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+      }
     });
 }
