@@ -132,12 +132,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       steps.histories += f.historiesMs;
       steps.commit += f.commitMs;
     });
-    const measured = await profiled(flags.get('profile'), async () => {
-    while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
-    await runtime.processor.flush();
-    return { ingestSeconds: (Date.now() - first) / 1000, cpu: process.cpuUsage(cpuBefore) };
+    const { ingestSeconds, cpu } = await profiled(flags.get('profile'), async () => {
+      while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
+      await runtime.processor.flush();
+      return { ingestSeconds: (Date.now() - first) / 1000, cpu: process.cpuUsage(cpuBefore) };
     });
-    const { ingestSeconds, cpu } = measured;
     await runtime.stop();
     await runtime.done;
     const totals = runtime.processor.totals;

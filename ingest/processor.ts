@@ -221,16 +221,16 @@ export class IngestProcessor {
     if (archive) {
       if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
       else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
-    }
-    // Send archive rows in chunks as they accumulate, so the insert overlaps with processing;
-    // the flush waits for every chunk before it writes the changelog.
-    if (archive && p.interactions.length >= this.options.config.flush.archiveChunkRows) {
-      const chunk = p.interactions;
-      p.interactions = [];
-      p.archivedRows += chunk.length;
-      const write = archive.insertInteractions(chunk);
-      write.catch(() => undefined); // handled when the flush awaits it
-      p.archiveWrites.push(write);
+      // Send archive rows in chunks as they accumulate, so the insert overlaps with processing;
+      // the flush waits for every chunk before it writes the changelog.
+      if (p.interactions.length >= this.options.config.flush.archiveChunkRows) {
+        const chunk = p.interactions;
+        p.interactions = [];
+        p.archivedRows += chunk.length;
+        const write = archive.insertInteractions(chunk);
+        write.catch(() => undefined); // handled when the flush awaits it
+        p.archiveWrites.push(write);
+      }
     }
     const codes: Record<string, number> = {};
     for (const d of out.deadLetters) {

@@ -4,7 +4,7 @@ import type { InjectedMessage } from '../ingest/faults';
 import type { UserHistory } from '../schemas/history';
 
 /** Produces messages in order (key = userId), in requests of about 1,000. */
-export async function produceAll(kafka: Kafka, topic: string, messages: readonly InjectedMessage[]): Promise<void> {
+export async function produceAll(kafka: Kafka, topic: string, messages: ReadonlyArray<Pick<InjectedMessage, 'key' | 'value'>>): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
   try {

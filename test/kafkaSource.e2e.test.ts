@@ -3,7 +3,7 @@ import { startIngest } from '../ingest';
 import { KafkaSource, type KafkaSourceOptions } from '../ingest/sources';
 import type { RawBatch } from '../ingest/types';
 import { ConsumerConfig, StreamrecConfig } from '../schemas/config';
-import { waitFor } from './ingestHarness';
+import { produceAll, waitFor } from './ingestHarness';
 import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 
 /** How the source's `run` settled, observed without letting a rejection go unhandled. */
@@ -26,10 +26,7 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
   async function topicWith(count: number): Promise<string> {
     const topic = uniqueName('src');
     await ensureTopics(kafka, [topic]);
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ key: `u${i}`, value: `m${i}` })) });
-    await producer.disconnect();
+    await produceAll(kafka, topic, Array.from({ length: count }, (_, i) => ({ key: `u${i}`, value: Buffer.from(`m${i}`) })));
     return topic;
   }
 
@@ -81,7 +78,7 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     expect(run.state()).toBe('resolved');
 
     // A second member of the same group starts after the commit: nothing is redelivered.
-    await topicAppend(topic, ['late']);
+    await produceAll(kafka, topic, [{ key: 'u0', value: Buffer.from('late') }]);
     const second = new KafkaSource(opts);
     const again: string[] = [];
     const run2 = settle(second.run(async (batch) => void again.push(...batch.messages.map((m) => String(m.value)))));
@@ -97,11 +94,8 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     const now = Date.now();
     const topic = uniqueName('src-rt');
     await ensureTopics(kafka, [topic]);
-    const producer = kafka.producer();
-    await producer.connect();
     const events = Array.from({ length: 20 }, (_, i) => ({ eventId: `e${i}`, userId: `u${i % 3}`, itemId: `i${i}`, type: 'view', ts: now - 1000 + i }));
-    await producer.send({ topic, messages: events.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) });
-    await producer.disconnect();
+    await produceAll(kafka, topic, events.map((e) => ({ key: e.userId, value: Buffer.from(JSON.stringify(e)) })));
     const config = StreamrecConfig.parse({
       kafka: { brokers: testBrokers() },
       ingest: {
@@ -123,11 +117,4 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     expect(done.error()).toBe(failure);
     await expect(runtime.stop()).resolves.toBeUndefined();
   }, 60_000);
-
-  async function topicAppend(topic: string, values: string[]): Promise<void> {
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: values.map((value) => ({ key: 'u0', value })) });
-    await producer.disconnect();
-  }
 });

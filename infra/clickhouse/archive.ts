@@ -67,7 +67,7 @@ export class IngestArchive {
   constructor(readonly ch: ClickHouse) {}
 
   insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
-    return this.ch.insert('interactions', rows, undefined, INTERACTION_SHAPE);
+    return this.ch.insert('interactions', rows, { shape: INTERACTION_SHAPE });
   }
 
   insertItems(rows: readonly ItemRow[]): Promise<void> {

@@ -57,8 +57,10 @@ export class ClickHouse {
    * (the table's columns and a row's values in that order) makes embedded chDB's payload cheaper
    * to build than reading each row's keys.
    */
-  async insert<T extends object>(table: string, rows: readonly T[], policy: RetryPolicy = this.insertPolicy, shape?: RowShape<T>): Promise<void> {
+  async insert<T extends object>(table: string, rows: readonly T[], options: { readonly shape?: RowShape<T> } = {}): Promise<void> {
     if (rows.length === 0) return;
+    const { shape } = options;
+    const policy = this.insertPolicy;
     await retry(async () => {
       try {
         const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
