@@ -136,7 +136,10 @@ export class IngestProcessor {
     this.interactions = new BatchPipeline((raw$) =>
       raw$.pipe(
         decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now, fastPath: fastInteraction }),
-        skipApplied((e) => store.appliedOffset(e.event.userId, e.origin.topic, e.origin.partition) >= e.offset),
+        skipApplied({
+          isApplied: (e) => store.appliedOffset(e.event.userId, e.origin.topic, e.origin.partition) >= e.offset,
+          highestApplied: (topic, partition) => store.highestApplied(topic, partition),
+        }),
         dedupeEvents({ maxIds: config.dedupe.maxIds, windowMs: config.dedupe.windowMs, initial: initialIds(), now: this.now }),
         rollingHistory({ state: store, maxLength: config.history.maxLength, toleranceMs: config.history.outOfOrderToleranceMs, now: this.now }),
         sessionize({ gapMs: config.history.sessionGapMs, state: store }),

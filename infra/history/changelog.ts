@@ -176,7 +176,10 @@ export class ChangelogHistoryStore extends BaseHistoryStore {
         const h = decodeChangelogRecord(message, `${this.options.topic}/${partition}@${message.offset}`);
         if (h === undefined) invalid++;
         else if (h === null) this.histories.delete(userId);
-        else if (!isStale(h, this.histories.get(userId))) this.histories.set(userId, h);
+        else if (!isStale(h, this.histories.get(userId))) {
+          this.histories.set(userId, h);
+          this.noteOffsets(h);
+        }
         users.add(userId);
       },
       { ...(partitions ? { partitions } : {}), groupPrefix: this.options.groupPrefix ?? 'streamrec-history' },

@@ -48,6 +48,20 @@ function contract(name: string, make: () => HistoryStore): void {
       expect(store.get('a')).toBeDefined();
       expect(await store.flush()).toBe(1);
     });
+
+    it('keeps a high-water mark of applied offsets per source partition', () => {
+      expect(store.highestApplied('interactions', 0)).toBe(-1);
+      store.put(history('a', 0, ['x'], 7));
+      store.put(history('b', 0, ['y'], 3));
+      store.put({ ...history('c', 1, ['z'], 5), offsets: { 'interactions/1': 5, 'interactions/2': 9 } });
+      expect(store.highestApplied('interactions', 0)).toBe(7);
+      expect(store.highestApplied('interactions', 1)).toBe(5);
+      expect(store.highestApplied('interactions', 2)).toBe(9);
+      expect(store.highestApplied('catalog', 0)).toBe(-1);
+      // Never lowered (an over-estimate only costs per-event checks; dropping forgets users, not marks).
+      store.dropPartitions([0]);
+      expect(store.highestApplied('interactions', 0)).toBe(7);
+    });
   });
 }
 
@@ -77,6 +91,8 @@ describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
     expect(reader.get('a')?.itemIds).toEqual(['x', 'z']);
     expect(reader.appliedOffset('a', 'interactions', 0)).toBe(3);
     expect(reader.get('b')?.itemIds).toEqual(['y']);
+    expect(reader.highestApplied('interactions', 0)).toBe(3);
+    expect(reader.highestApplied('interactions', 1)).toBe(2);
 
     const partial = new ChangelogHistoryStore({ kafka, topic });
     await partial.restore([1]);

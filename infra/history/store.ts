@@ -30,6 +30,11 @@ export interface HistoryStore {
   setSession(userId: string, session: UserHistory['session']): void;
   /** Highest offset of `topic/partition` applied to the user's history, -1 when none. */
   appliedOffset(userId: string, topic: string, partition: number): number;
+  /**
+   * At least the highest offset of `topic/partition` applied to any history held (-1 when none):
+   * a batch that starts above it holds no redelivery, so its events need no per-user check.
+   */
+  highestApplied(topic: string, partition: number): number;
   /** Makes every change since the last flush durable (one record per user touched). */
   flush(): Promise<number>;
   /**
@@ -51,6 +56,8 @@ export abstract class BaseHistoryStore implements HistoryStore {
   abstract readonly kind: 'memory' | 'changelog';
   protected readonly histories = new Map<string, UserHistory>();
   protected readonly dirty = new Set<string>();
+  /** `topic/partition` -> highest offset applied to any history (never lowered: see {@link highestApplied}). */
+  private readonly highWater = new Map<string, number>();
 
   get(userId: string): UserHistory | undefined {
     return this.histories.get(userId);
@@ -59,6 +66,7 @@ export abstract class BaseHistoryStore implements HistoryStore {
   put(history: UserHistory): void {
     this.histories.set(history.userId, history);
     this.dirty.add(history.userId);
+    this.noteOffsets(history);
   }
 
   getSession(userId: string): UserHistory['session'] | undefined {
@@ -75,6 +83,18 @@ export abstract class BaseHistoryStore implements HistoryStore {
 
   appliedOffset(userId: string, topic: string, partition: number): number {
     return this.histories.get(userId)?.offsets[partitionKey(topic, partition)] ?? -1;
+  }
+
+  highestApplied(topic: string, partition: number): number {
+    return this.highWater.get(partitionKey(topic, partition)) ?? -1;
+  }
+
+  /** Raises the high-water marks to a history's applied offsets (call for every history taken in). */
+  protected noteOffsets(history: UserHistory): void {
+    for (const key in history.offsets) {
+      const offset = history.offsets[key] as number;
+      if (offset > (this.highWater.get(key) ?? -1)) this.highWater.set(key, offset);
+    }
   }
 
   dropPartitions(partitions: readonly number[]): number {
