@@ -25,5 +25,6 @@ describe('ingest Prometheus metrics', () => {
     expect(value(/streamrec_ingest_dead_letters_total\{topic="interactions",code="late"\} (\d+)/)).toBe(late);
     expect(value(/streamrec_history_users (\d+)/)).toBe(runtime.store.size);
     expect(value(/streamrec_ingest_flush_seconds_count (\d+)/)).toBeGreaterThanOrEqual(1);
+    expect(value(/streamrec_ingest_consumer_restarts (\d+)/)).toBe(0); // in-process source: no consumer
   });
 });

@@ -8,7 +8,9 @@ export class IngestMetrics {
   readonly deadLetters: Counter<'topic' | 'code'>;
   readonly flushSeconds: Histogram;
   readonly users: Gauge;
+  readonly consumerRestarts: Gauge;
   private usersSource: (() => number) | undefined;
+  private restartsSource: (() => number) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -39,11 +41,24 @@ export class IngestMetrics {
         if (self.usersSource) this.set(self.usersSource());
       },
     });
+    this.consumerRestarts = new Gauge({
+      name: 'streamrec_ingest_consumer_restarts',
+      help: 'Times the Kafka consumer crashed on a broker failure past its retries and was restarted (since the process started).',
+      registers: [registry],
+      collect() {
+        this.set(self.restartsSource?.() ?? 0);
+      },
+    });
   }
 
   /** Reads the user count from `source` whenever metrics are scraped. */
   trackUsers(source: () => number): void {
     this.usersSource = source;
+  }
+
+  /** Reads the consumer's restart count from `source` whenever metrics are scraped. */
+  trackRestarts(source: () => number): void {
+    this.restartsSource = source;
   }
 
   attach(instrumentation: Instrumentation): () => void {

@@ -150,5 +150,6 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   // a runtime nobody awaits (a test that failed early) from raising an unhandled rejection later.
   done.catch(() => undefined);
   metrics.trackUsers(() => store.size);
+  if (source instanceof KafkaSource) metrics.trackRestarts(() => source.restarts);
   return { processor, metrics, store, source, clickhouse, instrumentation, done, stop };
 }

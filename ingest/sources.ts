@@ -63,6 +63,8 @@ export class KafkaSource implements EventSource {
   private owned = new Map<string, Set<number>>();
   /** When the consumer last joined its group (undefined until it has). */
   joinedAt: number | undefined;
+  /** Crashes kafkajs recovered from by restarting the consumer (broker unreachable past the retries). */
+  restarts = 0;
 
   constructor(private readonly options: KafkaSourceOptions) {}
 
@@ -76,7 +78,11 @@ export class KafkaSource implements EventSource {
       heartbeatInterval: this.options.consumer.heartbeatIntervalMs,
       maxBytes: 32 * 1024 * 1024,
       maxWaitTimeInMs: 200,
-      retry: { retries: 5, restartOnFailure: async () => this.handlerFailure === undefined },
+      retry: {
+        retries: this.options.consumer.retries,
+        initialRetryTime: this.options.consumer.retryInitialMs,
+        restartOnFailure: async () => this.handlerFailure === undefined,
+      },
     });
     this.consumer = consumer;
     let pendingChanges: Assignment[] = [];
@@ -99,6 +105,7 @@ export class KafkaSource implements EventSource {
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         this.running = false;
         if (payload.restart) {
+          this.restarts++;
           log.warn({ err: payload.error, groupId }, 'consumer crashed; kafkajs restarts it and the batches since the last commit are redelivered');
           return;
         }

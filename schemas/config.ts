@@ -134,6 +134,16 @@ export const ConsumerConfig = z
       .positive()
       .default(4 * 1024 * 1024)
       .describe('Largest fetch per partition: bigger batches amortise per-batch work.'),
+    retries: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5)
+      .describe(
+        'Retries of a failing consumer step (fetch, group join, commit; exponential backoff) before the consumer crashes and ' +
+          'kafkajs restarts it (connections to a broker retry per the client\'s own policy first).',
+      ),
+    retryInitialMs: z.number().int().positive().default(300).describe('First retry delay; each later one doubles (kafkajs retry).'),
   })
   .describe('Kafka consumer-group settings of the ingest stage.');
 export type ConsumerConfig = z.infer<typeof ConsumerConfig>;
