@@ -56,6 +56,25 @@ export function isStale(candidate: UserHistory, current: UserHistory | undefined
 }
 
 /**
+ * The end (high watermark) of every partition of `topic` that holds records, taken now; empty
+ * when the topic does not exist.
+ */
+export async function topicEnds(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets: Array<{ partition: number; high: string; low: string }>;
+  try {
+    offsets = await admin.fetchTopicOffsets(topic);
+  } catch (error) {
+    if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return new Map();
+    throw new KafkaError(`cannot read the offsets of ${topic}`, { cause: error, retriable: true, context: { topic } });
+  } finally {
+    await admin.disconnect();
+  }
+  return new Map(offsets.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
+}
+
+/**
  * Reads `topic` from the beginning up to the high watermarks taken at the start, for the given
  * partitions (default: all), calling `onRecord` for each record. Uses a throwaway consumer group
  * (no commits).
@@ -66,22 +85,10 @@ export async function readTopicToEnd(
   onRecord: (message: KafkaMessage, partition: number) => void,
   options: { partitions?: readonly number[]; groupPrefix?: string } = {},
 ): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Array<{ partition: number; high: string; low: string }>;
-  try {
-    ends = await admin.fetchTopicOffsets(topic);
-  } catch (error) {
-    if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return 0;
-    throw new KafkaError(`cannot read the offsets of ${topic}`, { cause: error, retriable: true, context: { topic } });
-  } finally {
-    await admin.disconnect();
-  }
+  const ends = await topicEnds(kafka, topic);
   const wanted = options.partitions ? new Set(options.partitions) : undefined;
   const remaining = new Map<number, number>();
-  for (const p of ends) {
-    if ((wanted === undefined || wanted.has(p.partition)) && Number(p.high) > Number(p.low)) remaining.set(p.partition, Number(p.high));
-  }
+  for (const [partition, end] of ends) if (wanted === undefined || wanted.has(partition)) remaining.set(partition, end);
   if (remaining.size === 0) return 0;
 
   let count = 0;
@@ -250,19 +257,26 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[], numP
   }
 }
 
+export interface FollowOptions {
+  /** Called for every record that changes a user: the history, or null for a tombstone. */
+  readonly onHistory: (userId: string, history: UserHistory | null) => void;
+  /** The caller's current history of a user (for the stale check); default a map the follower keeps. */
+  readonly current?: (userId: string) => UserHistory | undefined;
+  /** Called after each batch with the next offset to read of its partition (progress, catch-up). */
+  readonly onProgress?: (partition: number, nextOffset: number) => void;
+}
+
 /**
- * Follows a changelog continuously (for serving or other readers): passes every record to
- * `onHistory` as it arrives, except stale ones (see {@link isStale}). Returns a handle to stop following.
+ * Follows a changelog continuously (for serving or other readers) from the beginning: passes
+ * every record to `onHistory` as it arrives, except invalid and stale ones (see {@link isStale}).
+ * Returns a handle to stop following.
  */
-export async function followChangelog(
-  kafka: Kafka,
-  topic: string,
-  onHistory: (userId: string, history: UserHistory | null) => void,
-): Promise<{ stop(): Promise<void> }> {
+export async function followChangelog(kafka: Kafka, topic: string, options: FollowOptions): Promise<{ stop(): Promise<void> }> {
   const consumer = kafka.consumer({ groupId: `streamrec-follow-${randomUUID()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  const latest = new Map<string, UserHistory>();
+  const own = options.current ? undefined : new Map<string, UserHistory>();
+  const current = options.current ?? ((userId: string) => own?.get(userId));
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
@@ -270,11 +284,13 @@ export async function followChangelog(
         const userId = m.key?.toString('utf8');
         if (!userId) continue;
         const h = decodeChangelogRecord(m, `${topic}/${batch.partition}@${m.offset}`);
-        if (h === undefined || (h !== null && isStale(h, latest.get(userId)))) continue;
-        if (h === null) latest.delete(userId);
-        else latest.set(userId, h);
-        onHistory(userId, h);
+        if (h === undefined || (h !== null && isStale(h, current(userId)))) continue;
+        if (h === null) own?.delete(userId);
+        else own?.set(userId, h);
+        options.onHistory(userId, h);
       }
+      const last = batch.lastOffset();
+      if (batch.messages.length > 0) options.onProgress?.(batch.partition, Number(last) + 1);
     },
   });
   return { stop: () => consumer.disconnect() };

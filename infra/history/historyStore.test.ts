@@ -100,7 +100,7 @@ describe(`ChangelogHistoryStore on ${kafkaKind()}`, () => {
     expect(partial.get('b')?.itemIds).toEqual(['y']);
 
     const followed = new Map<string, UserHistory | null>();
-    const follower = await followChangelog(kafka, topic, (userId, h) => followed.set(userId, h));
+    const follower = await followChangelog(kafka, topic, { onHistory: (userId, h) => followed.set(userId, h) });
     const deadline = Date.now() + 30_000;
     while (followed.get('a')?.itemIds.length !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     await follower.stop();

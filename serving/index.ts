@@ -1,0 +1,1 @@
+export { FreshHistories, type FreshHistoriesOptions, type FreshHistoriesStats } from './histories';
