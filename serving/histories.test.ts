@@ -1,21 +1,8 @@
 import { ChangelogHistoryStore } from '../infra/history';
-import { emptyHistory, type UserHistory } from '../schemas/history';
+import { testHistory as history } from '../infra/history/testing/histories';
 import { waitFor } from '../test/ingestHarness';
 import { kafkaKind, testKafka, uniqueName } from '../test/kafka';
 import { FreshHistories } from './histories';
-
-function history(userId: string, partition: number, items: string[], offset: number, updatedAt: number): UserHistory {
-  return {
-    ...emptyHistory(userId, partition),
-    itemIds: items,
-    timestamps: items.map((_, i) => 1000 + i),
-    eventIds: items.map((i) => `e-${userId}-${i}`),
-    newestTs: 1000 + items.length - 1,
-    session: { index: 0, startTs: 1000, lastTs: 1000 + items.length - 1 },
-    offsets: { [`interactions/${partition}`]: offset },
-    updatedAt,
-  };
-}
 
 describe(`FreshHistories on ${kafkaKind()}`, () => {
   const kafka = testKafka('serving-test');

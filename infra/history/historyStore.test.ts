@@ -1,20 +1,8 @@
-import { emptyHistory, type UserHistory } from '../../schemas/history';
+import type { UserHistory } from '../../schemas/history';
 import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from '../../test/kafka';
 import { WorkerProducer } from '../kafka';
+import { testHistory as history } from './testing/histories';
 import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, isStale, type HistoryStore } from './index';
-
-function history(userId: string, partition: number, items: string[], offset: number): UserHistory {
-  return {
-    ...emptyHistory(userId, partition),
-    itemIds: items,
-    timestamps: items.map((_, i) => 1000 + i),
-    eventIds: items.map((i) => `e-${userId}-${i}`),
-    newestTs: 1000 + items.length - 1,
-    session: { index: 0, startTs: 1000, lastTs: 1000 + items.length - 1 },
-    offsets: { [`interactions/${partition}`]: offset },
-    updatedAt: 5,
-  };
-}
 
 /** The contract every HistoryStore keeps, run against each implementation. */
 function contract(name: string, make: () => HistoryStore): void {
