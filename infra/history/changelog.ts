@@ -289,8 +289,8 @@ export async function followChangelog(kafka: Kafka, topic: string, options: Foll
         else own?.set(userId, h);
         options.onHistory(userId, h);
       }
-      const last = batch.lastOffset();
-      if (batch.messages.length > 0) options.onProgress?.(batch.partition, Number(last) + 1);
+      // lastOffset counts records kafkajs filtered out (control records) too, as readTopicToEnd does.
+      options.onProgress?.(batch.partition, Number(batch.lastOffset()) + 1);
     },
   });
   return { stop: () => consumer.disconnect() };
