@@ -9,8 +9,8 @@ export class IngestMetrics {
   readonly flushSeconds: Histogram;
   readonly users: Gauge;
   readonly consumerRestarts: Gauge;
-  private usersSource: (() => number) | undefined;
-  private restartsSource: (() => number) | undefined;
+  /** What the scrape-time gauges read (set once the runtime has its store and source). */
+  private readonly readers: { users?: () => number; restarts?: () => number } = {};
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -32,33 +32,35 @@ export class IngestMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });
-    const self = this;
-    this.users = new Gauge({
-      name: 'streamrec_history_users',
-      help: 'Users with a history in this process.',
-      registers: [registry],
-      collect() {
-        if (self.usersSource) this.set(self.usersSource());
-      },
-    });
-    this.consumerRestarts = new Gauge({
-      name: 'streamrec_ingest_consumer_restarts',
-      help: 'Times the Kafka consumer crashed on a broker failure past its retries and was restarted (since the process started).',
-      registers: [registry],
-      collect() {
-        this.set(self.restartsSource?.() ?? 0);
-      },
-    });
+    this.users = this.readGauge('streamrec_history_users', 'Users with a history in this process.', 'users');
+    this.consumerRestarts = this.readGauge(
+      'streamrec_ingest_consumer_restarts',
+      'Times the Kafka consumer crashed on a broker failure past its retries and was restarted (since the process started).',
+      'restarts',
+    );
   }
 
   /** Reads the user count from `source` whenever metrics are scraped. */
   trackUsers(source: () => number): void {
-    this.usersSource = source;
+    this.readers.users = source;
   }
 
   /** Reads the consumer's restart count from `source` whenever metrics are scraped. */
   trackRestarts(source: () => number): void {
-    this.restartsSource = source;
+    this.readers.restarts = source;
+  }
+
+  /** A gauge set from `readers[reader]` at each scrape (0 until a reader is tracked). */
+  private readGauge(name: string, help: string, reader: keyof IngestMetrics['readers']): Gauge {
+    const readers = this.readers;
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(readers[reader]?.() ?? 0);
+      },
+    });
   }
 
   attach(instrumentation: Instrumentation): () => void {

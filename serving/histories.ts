@@ -43,16 +43,14 @@ export class FreshHistories {
   private readonly histories = new Map<string, UserHistory>();
   private records = 0;
   private newestUpdatedAt: number | undefined;
-  private behind: Map<number, number>;
   private caughtUpWaiters: Array<() => void> = [];
   private follower: { stop(): Promise<void> } | undefined;
 
   private constructor(
     private readonly options: FreshHistoriesOptions,
-    ends: Map<number, number>,
-  ) {
-    this.behind = ends;
-  }
+    /** Partition -> end offset when following began, for partitions not yet read that far. */
+    private readonly behind: Map<number, number>,
+  ) {}
 
   /** Starts following from the beginning of the changelog; see {@link caughtUp} for when the view is complete. */
   static async follow(options: FreshHistoriesOptions): Promise<FreshHistories> {
