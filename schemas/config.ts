@@ -97,8 +97,13 @@ export const FlushConfig = z
       .number()
       .int()
       .min(1)
-      .default(100_000)
-      .describe('Flush (archive, dead letters, changelog, then commit) once this many messages are pending.'),
+      .default(500_000)
+      .describe(
+        'Flush (archive, dead letters, changelog, then commit) once this many messages are pending, even before ' +
+          '`intervalMs`: a bound on the work replayed after a crash when input arrives in a burst. Each flush writes ' +
+          'one changelog record per user touched since the last, so flushing by count more often than the interval ' +
+          'costs throughput (about 15% in the ingest benchmark at 100,000).',
+      ),
     intervalMs: z
       .number()
       .int()

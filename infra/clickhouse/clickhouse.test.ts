@@ -118,6 +118,22 @@ for (const target of targets) {
       expect(Number(dead[0]?.payload)).toBe(1);
     });
 
+    it('passes insert settings through: an archive block keeps its redelivered row until a merge, FINAL collapses it', async () => {
+      const archive = new IngestArchive(ch);
+      const row = {
+        event_id: 'twice', user_id: 'u2', item_id: 'i2', type: 'click', value: null, ts: Date.UTC(2024, 1, 1), session_index: 0,
+        source: '', context: '', topic: 'interactions', partition: 1, offset: 7, ingested_at: Date.UTC(2024, 1, 2),
+      };
+      // optimize_on_insert = 0 (ARCHIVE_INSERT_SETTINGS): the insert does not collapse the block itself.
+      await archive.insertInteractions([row, { ...row, ingested_at: row.ingested_at + 1 }]);
+      const where = `WHERE event_id = 'twice'`;
+      const [count] = await ch.query<{ n: string; exact: string }>(
+        `SELECT count() AS n, (SELECT count() FROM ${ch.table('interactions')} FINAL ${where}) AS exact FROM ${ch.table('interactions')} ${where}`,
+      );
+      expect(Number(count?.n)).toBe(2);
+      expect(Number(count?.exact)).toBe(1);
+    });
+
     it('archives strings with tabs, newlines, backslashes and non-Latin text unchanged', async () => {
       const archive = new IngestArchive(ch);
       const nasty = 'a\tb\nc\\d\re\u0000f 東京 🚀 "q" \'s\'';

@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { ConfigError, StoreError } from '../../errors';
@@ -55,20 +55,25 @@ export class ClickHouse {
   /**
    * Inserts rows (JSONEachRow), retrying transient failures per the configured policy. A `shape`
    * (the table's columns and a row's values in that order) makes embedded chDB's payload cheaper
-   * to build than reading each row's keys.
+   * to build than reading each row's keys; `settings` are ClickHouse settings of this insert.
    */
-  async insert<T extends object>(table: string, rows: readonly T[], options: { readonly shape?: RowShape<T> } = {}): Promise<void> {
+  async insert<T extends object>(table: string, rows: readonly T[], options: InsertOptions<T> = {}): Promise<void> {
     if (rows.length === 0) return;
-    const { shape } = options;
+    const { shape, settings } = options;
     const policy = this.insertPolicy;
     await retry(async () => {
       try {
         const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
         if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) {
           const columns = shape?.columns ?? Object.keys(rows[0] as object);
-          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns, shape));
+          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns, shape), settings);
         } else {
-          await this.client.insert({ table: this.table(table), values: rows as unknown as object[], format: 'JSONEachRow' });
+          await this.client.insert({
+            table: this.table(table),
+            values: rows as unknown as object[],
+            format: 'JSONEachRow',
+            ...(settings ? { clickhouse_settings: settings } : {}),
+          });
         }
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
@@ -89,7 +94,12 @@ export class ClickHouse {
   }
 }
 
-type RawInsert = (table: string, columns: readonly string[], body: Buffer) => Promise<unknown>;
+type RawInsert = (table: string, columns: readonly string[], body: Buffer, settings?: ClickHouseSettings) => Promise<unknown>;
+
+export interface InsertOptions<T> {
+  readonly shape?: RowShape<T>;
+  readonly settings?: ClickHouseSettings;
+}
 
 /** A table's columns and how to read a row's values in that order. */
 export interface RowShape<T> {
@@ -141,7 +151,15 @@ function openChdb(dataPath: string): { client: ClickHouseClient; rawInsert: Chdb
     const connection = createChdbConnection({ path: key });
     engine = {
       client: createClient({ connection } as never),
-      rawInsert: (table, columns, body) => connection.chdb.rawInsert({ table, columns, values: body, format: 'JSONCompactEachRow' }),
+      rawInsert: (table, columns, body, settings) =>
+        connection.chdb.rawInsert({
+          table,
+          columns,
+          values: body,
+          format: 'JSONCompactEachRow',
+          // Insert settings are scalars; the client's type also allows a few structured ones.
+          ...(settings ? { settings: settings as Record<string, string | number | boolean> } : {}),
+        }),
       refs: 0,
     };
     chdbEngines.set(key, engine);
