@@ -1,12 +1,13 @@
 /**
- * `npm run bench -- ingest [--events 200000] [--partitions 16] [--profile ingest.cpuprofile]`
+ * `npm run bench -- ingest [--events 200000] [--partitions 16] [--brokers 1] [--profile ingest.cpuprofile]`
  *
  * Produces interaction events to a broker, then consumes the same topic twice: (a) a bare kafkajs
  * consumer group that only reads the messages, (b) the full ingest path (decode, validate,
  * dedupe, history update, changelog, ClickHouse archive, commit). Rates are measured from the
  * first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
  * librdkafka's mock cluster with the topics pre-created (each mock partition keeps at most
- * ~5 MiB, so the topic gets enough partitions to hold every event). `--profile` writes a CPU
+ * ~5 MiB, so the topic gets enough partitions to hold every event; `--brokers` spreads them over
+ * that many mock brokers, and kafkajs fetches from each broker in parallel). `--profile` writes a CPU
  * profile of the main thread during (b) (open it in Chrome DevTools or speedscope).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,15 +80,16 @@ async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<n
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const flags = parseFlags(args, new Set(['events', 'partitions', 'profile']));
+  const flags = parseFlags(args, new Set(['events', 'partitions', 'brokers', 'profile']));
   const events = numberFlag(flags, 'events') ?? 200_000;
   const partitions = numberFlag(flags, 'partitions') ?? 16;
+  const brokerCount = numberFlag(flags, 'brokers') ?? 1;
   const stamp = Date.now();
   const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
   const external = process.env.KAFKA_BROKERS;
   const mock = external
     ? undefined
-    : await startMockCluster({ topics: [{ name: topics.interactions, partitions }, { name: topics.changelog, partitions }] });
+    : await startMockCluster({ brokers: brokerCount, topics: [{ name: topics.interactions, partitions }, { name: topics.changelog, partitions }] });
   const brokers = external ? external.split(',') : (mock?.brokers ?? []);
   const kafka = createKafka(KafkaConfig.parse({ brokers, clientId: 'bench' }));
   const chDir = mkdtempSync(path.join(tmpdir(), 'streamrec-bench-ingest-'));
@@ -144,7 +146,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const raw = Math.round(events / rawSeconds);
     const ingest = Math.round(events / ingestSeconds);
     return {
-      broker: external ? 'external' : `librdkafka mock cluster (${partitions} partitions)`,
+      broker: external ? 'external' : `librdkafka mock cluster (${brokerCount} broker${brokerCount === 1 ? '' : 's'}, ${partitions} partitions)`,
       events,
       payload_mb: Number((bytes / 1e6).toFixed(1)),
       produce_events_per_s: Math.round(events / produceSeconds),
