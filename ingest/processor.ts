@@ -27,7 +27,8 @@ export interface IngestProcessorOptions {
   readonly config: Pick<IngestConfig, 'topics' | 'history' | 'dedupe' | 'flush' | 'limits'>;
   /** Restored before the processor is created: its users' event ids seed the dedupe window. */
   readonly store: HistoryStore;
-  readonly archive?: IngestArchive | undefined;
+  /** Where validated events are archived (the ClickHouse tables through `IngestArchive`). */
+  readonly archive?: Pick<IngestArchive, 'insertInteractions' | 'insertItems'> | undefined;
   readonly deadLetters: readonly DeadLetterSink[];
   /** Commits offsets once their effects are durable. */
   readonly commit: (offsets: CommitOffset[]) => Promise<void>;

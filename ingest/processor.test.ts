@@ -1,0 +1,139 @@
+import type { InteractionRow, ItemRow } from '../infra/clickhouse';
+import { MemoryHistoryStore } from '../infra/history';
+import type { PreparedHistories } from '../infra/history/store';
+import { StreamrecConfig } from '../schemas/config';
+import { loadConfig } from '../schemas/loadConfig';
+import { IngestProcessor, type CommitOffset } from './processor';
+import type { RawBatch } from './types';
+
+const TOPICS = { interactions: 'in', catalog: 'cat', changelog: 'log', deadLetterSuffix: '.dlq' };
+const T0 = Date.UTC(2026, 0, 1);
+
+function ingestConfig(flush: { maxEvents?: number; intervalMs?: number }) {
+  return loadConfig(StreamrecConfig, { env: {}, overrides: { ingest: { topics: TOPICS, flush } } }).ingest;
+}
+
+/** Messages `from`..`from + count - 1` of partition 0, one user per message. */
+function batch(from: number, count: number): RawBatch {
+  return {
+    topic: 'in',
+    partition: 0,
+    messages: Array.from({ length: count }, (_, i) => {
+      const n = from + i;
+      const value = { eventId: `e${n}`, userId: `u${n % 3}`, itemId: `i${n}`, type: 'view', ts: T0 + n * 1000 };
+      return { offset: String(n), key: Buffer.from(`u${n % 3}`), value: Buffer.from(JSON.stringify(value)) };
+    }),
+  };
+}
+
+/** A memory store that records when its flushed histories are written. */
+class RecordingStore extends MemoryHistoryStore {
+  constructor(private readonly steps: string[]) {
+    super();
+  }
+
+  override prepareFlush(): PreparedHistories {
+    const prepared = super.prepareFlush();
+    return { count: prepared.count, write: async () => void this.steps.push(`histories ${prepared.count}`) };
+  }
+}
+
+/** The archive's interface; inserts wait for `release` so a test can hold them. */
+class HeldArchive {
+  rows = 0;
+  release: () => void = () => undefined;
+  failWith: Error | undefined;
+  private gate: Promise<void> = Promise.resolve();
+
+  constructor(private readonly steps: string[]) {}
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  async insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
+    await this.gate;
+    if (this.failWith) throw this.failWith;
+    this.rows += rows.length;
+    this.steps.push(`archive ${rows.length}`);
+  }
+
+  async insertItems(rows: readonly ItemRow[]): Promise<void> {
+    this.steps.push(`items ${rows.length}`);
+  }
+}
+
+/** Resolves once `done()` holds (the background flush got there), or fails after a second. */
+async function until(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 5) {
+    if (waited > 1000) throw new Error('timed out waiting for the background flush');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+function setup(flush: { maxEvents?: number; intervalMs?: number }, clock = { now: T0 + 86_400_000 }) {
+  const steps: string[] = [];
+  const archive = new HeldArchive(steps);
+  const commits: CommitOffset[][] = [];
+  const processor = new IngestProcessor({
+    config: ingestConfig(flush),
+    store: new RecordingStore(steps),
+    archive,
+    deadLetters: [],
+    commit: async (offsets) => {
+      commits.push(offsets);
+      steps.push(`commit ${offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`).join(',')}`);
+    },
+    now: () => clock.now,
+  });
+  return { steps, archive, commits, processor, clock };
+}
+
+describe('IngestProcessor flush policy', () => {
+  it('flushes once maxEvents messages are pending, in order: archive, then histories, then the commit', async () => {
+    const { steps, processor } = setup({ maxEvents: 5, intervalMs: 60_000 });
+    await processor.process(batch(0, 3));
+    await settle();
+    expect(steps).toEqual([]);
+    await processor.process(batch(3, 3)); // 6 pending >= 5: the flush starts in the background
+    await until(() => steps.length === 3);
+    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
+    expect(processor.totals.flushes).toBe(1);
+  });
+
+  it('flushes by time: the first batch after intervalMs since the oldest pending one starts a flush', async () => {
+    const { steps, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 2000 });
+    await processor.process(batch(0, 2));
+    clock.now += 1999;
+    await processor.process(batch(2, 2));
+    await settle();
+    expect(steps).toEqual([]);
+    clock.now += 1;
+    await processor.process(batch(4, 2));
+    await until(() => steps.length === 3);
+    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
+  });
+
+  it('writes no history and commits nothing until the archive insert is durable', async () => {
+    const { steps, archive, processor } = setup({ maxEvents: 2, intervalMs: 60_000 });
+    archive.hold();
+    await processor.process(batch(0, 2)); // the flush starts in the background
+    await settle();
+    expect(steps).toEqual([]);
+    archive.release();
+    await until(() => steps.length === 3);
+    expect(steps).toEqual(['archive 2', 'histories 2', 'commit in/0@2']);
+  });
+
+  it('stops on a failed archive insert: nothing is committed and later batches reject with the failure', async () => {
+    const { steps, archive, commits, processor } = setup({ maxEvents: 2, intervalMs: 60_000 });
+    archive.failWith = new Error('clickhouse down');
+    await processor.process(batch(0, 2));
+    await expect(processor.flush()).rejects.toThrow('clickhouse down');
+    expect(commits).toEqual([]);
+    expect(steps).toEqual([]);
+    await expect(processor.process(batch(2, 2))).rejects.toThrow('clickhouse down');
+  });
+});
