@@ -40,7 +40,6 @@ class RecordingStore extends MemoryHistoryStore {
 
 /** The archive's interface; inserts wait for `release` so a test can hold them. */
 class HeldArchive {
-  rows = 0;
   release: () => void = () => undefined;
   failWith: Error | undefined;
   private gate: Promise<void> = Promise.resolve();
@@ -54,7 +53,6 @@ class HeldArchive {
   async insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
     await this.gate;
     if (this.failWith) throw this.failWith;
-    this.rows += rows.length;
     this.steps.push(`archive ${rows.length}`);
   }
 

@@ -183,10 +183,7 @@ export class ChangelogHistoryStore extends BaseHistoryStore {
         const h = decodeChangelogRecord(message, `${this.options.topic}/${partition}@${message.offset}`);
         if (h === undefined) invalid++;
         else if (h === null) this.histories.delete(userId);
-        else if (!isStale(h, this.histories.get(userId))) {
-          this.histories.set(userId, h);
-          this.noteOffsets(h);
-        }
+        else if (!isStale(h, this.histories.get(userId))) this.hold(h, userId);
         users.add(userId);
       },
       { ...(partitions ? { partitions } : {}), groupPrefix: this.options.groupPrefix ?? 'streamrec-history' },

@@ -64,9 +64,8 @@ export abstract class BaseHistoryStore implements HistoryStore {
   }
 
   put(history: UserHistory): void {
-    this.histories.set(history.userId, history);
+    this.hold(history);
     this.dirty.add(history.userId);
-    this.noteOffsets(history);
   }
 
   getSession(userId: string): UserHistory['session'] | undefined {
@@ -89,8 +88,13 @@ export abstract class BaseHistoryStore implements HistoryStore {
     return this.highWater.get(partitionKey(topic, partition)) ?? -1;
   }
 
-  /** Raises the high-water marks to a history's applied offsets (call for every history taken in). */
-  protected noteOffsets(history: UserHistory): void {
+  /**
+   * Keeps `history` as the current one of `userId` (a changelog record's key when restoring),
+   * raising the high-water marks to its applied offsets: every history taken in (ingested or
+   * restored) goes through here.
+   */
+  protected hold(history: UserHistory, userId = history.userId): void {
+    this.histories.set(userId, history);
     for (const key in history.offsets) {
       const offset = history.offsets[key] as number;
       if (offset > (this.highWater.get(key) ?? -1)) this.highWater.set(key, offset);
