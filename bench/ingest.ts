@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ingest [--events 200000] [--partitions 16] [--brokers 1] [--profile ingest.cpuprofile]`
+ * `npm run bench -- ingest [--events 200000] [--partitions 16] [--brokers 1] [--produce-batch N] [--profile ingest.cpuprofile]`
  *
  * Produces interaction events to a broker, then consumes the same topic twice: (a) a bare kafkajs
  * consumer group that only reads the messages, (b) the full ingest path (decode, validate,
@@ -9,6 +9,13 @@
  * ~5 MiB, so the topic gets enough partitions to hold every event; `--brokers` spreads them over
  * that many mock brokers, and kafkajs fetches from each broker in parallel). `--profile` writes a CPU
  * profile of the main thread during (b) (open it in Chrome DevTools or speedscope).
+ *
+ * The events are produced in requests of up to 768 KB (`--produce-batch N`: at most N messages per
+ * request instead). This matters on the mock cluster: it answers a fetch with at most one stored
+ * message set per partition (librdkafka's `rd_kafka_mock_handle_Fetch`), so small produce requests
+ * make every consumer fetch small, and both consumers spend their time on fetch round trips. A real
+ * broker answers a consumer that is behind with up to `maxBytesPerPartition` per partition
+ * whatever the producer's batching was; full requests come closer to that.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -43,11 +50,12 @@ async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Prom
 
 const log = (text: string): void => void process.stderr.write(`[bench ingest] ${text}\n`);
 
-async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<number> {
+/** Produces `messages` in requests of at most `perSend` messages (and 768 KB, see `sendChunked`). */
+async function produce(kafka: Kafka, topic: string, messages: Message[], perSend: number): Promise<number> {
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
   const started = Date.now();
-  for (let i = 0; i < messages.length; i += 1000) await sendChunked(producer, topic, messages.slice(i, i + 1000));
+  for (let i = 0; i < messages.length; i += perSend) await sendChunked(producer, topic, messages.slice(i, i + perSend));
   const seconds = (Date.now() - started) / 1000;
   await producer.disconnect();
   return seconds;
@@ -80,10 +88,12 @@ async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<n
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const flags = parseFlags(args, new Set(['events', 'partitions', 'brokers', 'profile']));
+  const flags = parseFlags(args, new Set(['events', 'partitions', 'brokers', 'profile', 'produce-batch']));
   const events = numberFlag(flags, 'events') ?? 200_000;
   const partitions = numberFlag(flags, 'partitions') ?? 16;
   const brokerCount = numberFlag(flags, 'brokers') ?? 1;
+  const perSend = numberFlag(flags, 'produce-batch') ?? events;
+  if (!Number.isInteger(perSend) || perSend < 1) throw new Error(`--produce-batch must be a positive integer, got ${perSend}`);
   const stamp = Date.now();
   const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
   const external = process.env.KAFKA_BROKERS;
@@ -101,7 +111,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     const bytes = messages.reduce((n, m) => n + (m.value as Buffer).length, 0);
     log(`producing ${events} events (${(bytes / 1e6).toFixed(1)} MB) to ${external ? `external ${brokers}` : `mock cluster, ${partitions} partitions`}`);
-    const produceSeconds = await produce(kafka, topics.interactions, messages);
+    const produceSeconds = await produce(kafka, topics.interactions, messages, perSend);
 
     log('(a) bare kafkajs consumer');
     const rawSeconds = await rawConsume(kafka, topics.interactions, events);
@@ -150,6 +160,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       events,
       payload_mb: Number((bytes / 1e6).toFixed(1)),
       produce_events_per_s: Math.round(events / produceSeconds),
+      produce_request_max: { messages: Math.min(perSend, events), kb: 768 },
       raw_events_per_s: raw,
       ingest_events_per_s: ingest,
       ratio: Number((ingest / raw).toFixed(3)),
