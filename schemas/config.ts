@@ -172,7 +172,7 @@ export const IngestConfig = z
       .default('none')
       .describe(
         'Compression of history changelog batches by the writer. gzip in kafkajs costs the ingest process much CPU ' +
-          '(about 40% of its throughput in the ingest benchmark); a broker can compress instead (topic compression.type).',
+          '(15-23% of the sustained rate in the ingest benchmark); a broker can compress instead (topic compression.type).',
       ),
     changelogWriter: z
       .enum(['inline', 'worker'])
