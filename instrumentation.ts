@@ -30,6 +30,15 @@ export interface InstrumentationEvents {
     historiesMs: number;
     commitMs: number;
   };
+  /** The Kafka consumer got a fetch response from a broker (`broker`: its node id). */
+  'ingest.fetch_end': { broker: number; durationMs: number };
+  /**
+   * A partition's batch was handled: `lag` messages of the partition were behind it (its end
+   * when fetched, less the batch's last offset + 1).
+   */
+  'ingest.partition_lag': { topic: string; partition: number; lag: number };
+  /** This process's partitions changed (a consumer-group rebalance). */
+  'ingest.assignment': { topic: string; assigned: number[]; revoked: number[] };
   /** Histories were restored from the changelog. */
   'ingest.restore_end': { records: number; users: number; invalid: number; durationMs: number };
   /** A micro-epoch of training finished (trainer). */

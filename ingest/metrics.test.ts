@@ -1,3 +1,5 @@
+import { Instrumentation } from '../instrumentation';
+import { IngestMetrics } from './metrics';
 import { syntheticInteractions } from './synthetic';
 import { replayBatches } from './replay';
 import { startIngest } from './run';
@@ -26,5 +28,35 @@ describe('ingest Prometheus metrics', () => {
     expect(value(/streamrec_history_users (\d+)/)).toBe(runtime.store.size);
     expect(value(/streamrec_ingest_flush_seconds_count (\d+)/)).toBeGreaterThanOrEqual(1);
     expect(value(/streamrec_ingest_consumer_restarts (\d+)/)).toBe(0); // in-process source: no consumer
+  });
+
+  it('count fetches per broker, time them, and keep a lag per owned partition until it is revoked', async () => {
+    const instrumentation = new Instrumentation();
+    const metrics = new IngestMetrics();
+    const detach = metrics.attach(instrumentation);
+    instrumentation.emit('ingest.fetch_end', { broker: 1, durationMs: 3 });
+    instrumentation.emit('ingest.fetch_end', { broker: 1, durationMs: 40 });
+    instrumentation.emit('ingest.fetch_end', { broker: 2, durationMs: 700 });
+    instrumentation.emit('ingest.partition_lag', { topic: 't', partition: 0, lag: 500 });
+    instrumentation.emit('ingest.partition_lag', { topic: 't', partition: 1, lag: 9 });
+    instrumentation.emit('ingest.partition_lag', { topic: 't', partition: 0, lag: 120 });
+    let text = await metrics.registry.metrics();
+    const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+    expect(value(/streamrec_ingest_fetches_total\{broker="1"\} (\d+)/)).toBe(2);
+    expect(value(/streamrec_ingest_fetches_total\{broker="2"\} (\d+)/)).toBe(1);
+    expect(value(/streamrec_ingest_fetch_seconds_count (\d+)/)).toBe(3);
+    expect(value(/streamrec_ingest_fetch_seconds_bucket\{le="0.05"\} (\d+)/)).toBe(2);
+    expect(value(/streamrec_ingest_consumer_lag\{topic="t",partition="0"\} (\d+)/)).toBe(120);
+    expect(value(/streamrec_ingest_consumer_lag\{topic="t",partition="1"\} (\d+)/)).toBe(9);
+
+    instrumentation.emit('ingest.assignment', { topic: 't', assigned: [], revoked: [1] });
+    text = await metrics.registry.metrics();
+    expect(text).not.toMatch(/streamrec_ingest_consumer_lag\{topic="t",partition="1"\}/);
+    expect(value(/streamrec_ingest_consumer_lag\{topic="t",partition="0"\} (\d+)/)).toBe(120);
+
+    detach();
+    instrumentation.emit('ingest.fetch_end', { broker: 1, durationMs: 3 });
+    text = await metrics.registry.metrics();
+    expect(value(/streamrec_ingest_fetches_total\{broker="1"\} (\d+)/)).toBe(2);
   });
 });

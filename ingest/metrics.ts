@@ -9,6 +9,9 @@ export class IngestMetrics {
   readonly flushSeconds: Histogram;
   readonly users: Gauge;
   readonly consumerRestarts: Gauge;
+  readonly fetches: Counter<'broker'>;
+  readonly fetchSeconds: Histogram;
+  readonly lag: Gauge<'topic' | 'partition'>;
   /** What the scrape-time gauges read (set once the runtime has its store and source). */
   private readonly readers: { users?: () => number; restarts?: () => number } = {};
 
@@ -30,6 +33,24 @@ export class IngestMetrics {
       name: 'streamrec_ingest_flush_seconds',
       help: 'Time to make pending work durable and commit.',
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    });
+    this.fetches = new Counter({
+      name: 'streamrec_ingest_fetches_total',
+      help: 'Fetch responses the Kafka consumer got, by broker node id (messages per fetch: the messages rate over this rate).',
+      labelNames: ['broker'],
+      registers: [registry],
+    });
+    this.fetchSeconds = new Histogram({
+      name: 'streamrec_ingest_fetch_seconds',
+      help: 'Time from a fetch request to its decoded response (includes waiting for the event loop).',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    });
+    this.lag = new Gauge({
+      name: 'streamrec_ingest_consumer_lag',
+      help: 'Messages of a partition behind the last batch handled (partition end when fetched, less the next offset); only partitions this process owns.',
+      labelNames: ['topic', 'partition'],
       registers: [registry],
     });
     this.users = this.readGauge('streamrec_history_users', 'Users with a history in this process.', 'users');
@@ -71,9 +92,21 @@ export class IngestMetrics {
       for (const [code, n] of Object.entries(b.deadLetterCodes)) this.deadLetters.inc({ topic: b.topic, code }, n);
     });
     const offFlush = instrumentation.on('ingest.flush_end', (f) => this.flushSeconds.observe(f.durationMs / 1000));
+    const offFetch = instrumentation.on('ingest.fetch_end', (f) => {
+      this.fetches.inc({ broker: String(f.broker) });
+      this.fetchSeconds.observe(f.durationMs / 1000);
+    });
+    const offLag = instrumentation.on('ingest.partition_lag', (l) => this.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag));
+    // A revoked partition's lag is its new owner's to report.
+    const offAssignment = instrumentation.on('ingest.assignment', (a) => {
+      for (const partition of a.revoked) this.lag.remove({ topic: a.topic, partition: String(partition) });
+    });
     return () => {
       offBatch();
       offFlush();
+      offFetch();
+      offLag();
+      offAssignment();
     };
   }
 }

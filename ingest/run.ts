@@ -92,7 +92,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   }
 
   const source: EventSource = usesKafka
-    ? new KafkaSource({ kafka: kafka as Kafka, groupId: ingest.groupId, topics: [ingest.topics.interactions, ingest.topics.catalog], fromBeginning: ingest.fromBeginning, consumer: ingest.consumer })
+    ? new KafkaSource({ kafka: kafka as Kafka, groupId: ingest.groupId, topics: [ingest.topics.interactions, ingest.topics.catalog], fromBeginning: ingest.fromBeginning, consumer: ingest.consumer, instrumentation })
     : new InProcessSource(options.batches as Iterable<RawBatch>);
   const processor = new IngestProcessor({ config: ingest, store, archive, deadLetters: sinks, commit: (o) => source.commit(o), instrumentation });
   processor.startTimer();

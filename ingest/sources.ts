@@ -1,5 +1,6 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import { KafkaError, StreamrecError } from '../errors';
+import type { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { ConsumerConfig } from '../schemas/config';
 import type { CommitOffset } from './processor';
@@ -36,6 +37,8 @@ export interface KafkaSourceOptions {
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
   readonly consumer: ConsumerConfig;
+  /** Receives `ingest.fetch_end`, `ingest.partition_lag` and `ingest.assignment`. */
+  readonly instrumentation?: Instrumentation;
 }
 
 /**
@@ -69,7 +72,7 @@ export class KafkaSource implements EventSource {
   constructor(private readonly options: KafkaSourceOptions) {}
 
   async run(handler: BatchHandler, onAssignment?: (changes: Assignment[]) => Promise<void>): Promise<void> {
-    const { kafka, groupId, topics } = this.options;
+    const { kafka, groupId, topics, instrumentation } = this.options;
     const consumer = kafka.consumer({
       groupId,
       maxBytesPerPartition: this.options.consumer.maxBytesPerPartition,
@@ -97,9 +100,13 @@ export class KafkaSource implements EventSource {
       this.owned = now;
       this.joinedAt = Date.now();
       this.running = true;
-      pendingChanges.push(...changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0));
+      const changed = changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0);
+      pendingChanges.push(...changed);
+      for (const c of changed) instrumentation?.emit('ingest.assignment', c);
       log.info({ groupId, assignment: payload.memberAssignment }, 'joined consumer group');
     });
+    // kafkajs passes the node id as a string here, whatever its types say.
+    consumer.on(consumer.events.FETCH, ({ payload }) => instrumentation?.emit('ingest.fetch_end', { broker: Number(payload.nodeId), durationMs: payload.duration }));
     const ended = new Promise<void>((resolve, reject) => {
       this.finished = resolve;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -141,6 +148,7 @@ export class KafkaSource implements EventSource {
           });
         }
         resolveOffset(batch.lastOffset());
+        instrumentation?.emit('ingest.partition_lag', { topic: batch.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
         await heartbeat();
       },
     });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
 import { ensureTopics } from '../infra/history';
+import { Instrumentation, type InstrumentationEvents } from '../instrumentation';
 import { startIngest } from '../ingest';
 import { KafkaSource, type KafkaSourceOptions } from '../ingest/sources';
 import type { RawBatch } from '../ingest/types';
@@ -201,5 +202,45 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     expect(done.state()).toBe('rejected');
     expect(done.error()).toBe(failure);
     await expect(runtime.stop()).resolves.toBeUndefined();
+  }, 60_000);
+
+  it('reports its fetches, its assignment and each partition\'s lag after every batch: what was handled plus the lag is the partition\'s end', async () => {
+    const topic = uniqueName('src-lag');
+    await ensureTopics(kafka, [topic]);
+    // Three produce requests, so that a partition holds several message sets.
+    for (let round = 0; round < 3; round++) {
+      await produceAll(kafka, topic, Array.from({ length: 40 }, (_, i) => ({ key: `u${i}`, value: Buffer.from(`r${round}m${i}`) })));
+    }
+    const instrumentation = new Instrumentation();
+    const fetches: Array<InstrumentationEvents['ingest.fetch_end']> = [];
+    const assignments: Array<InstrumentationEvents['ingest.assignment']> = [];
+    const handled = new Map<number, number>();
+    /** Per lag report: messages of the partition handled so far, and the lag reported. */
+    const reports: Array<{ topic: string; partition: number; handled: number; lag: number }> = [];
+    instrumentation.on('ingest.fetch_end', (f) => fetches.push(f));
+    instrumentation.on('ingest.assignment', (a) => assignments.push(a));
+    instrumentation.on('ingest.partition_lag', (l) => reports.push({ ...l, handled: handled.get(l.partition) ?? 0 }));
+    const source = new KafkaSource({ ...options(topic), instrumentation });
+    const run = settle(source.run(async (batch) => void handled.set(batch.partition, (handled.get(batch.partition) ?? 0) + batch.messages.length)));
+    await waitFor(() => [...handled.values()].reduce((a, b) => a + b, 0) >= 120, 30_000, 'all 120 messages');
+    await source.stop();
+    await source.disconnect();
+    await waitFor(() => run.state() !== 'pending', 10_000, 'run to settle');
+
+    expect(assignments).toHaveLength(1);
+    expect(assignments[0]?.topic).toBe(topic);
+    expect(assignments[0]?.revoked).toEqual([]);
+    expect(new Set(assignments[0]?.assigned)).toEqual(new Set(handled.keys()));
+    expect(fetches.length).toBeGreaterThanOrEqual(1);
+    for (const f of fetches) {
+      expect(Number.isInteger(f.broker)).toBe(true);
+      expect(f.durationMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(reports.length).toBeGreaterThanOrEqual(handled.size);
+    for (const r of reports) {
+      expect(r.topic).toBe(topic);
+      expect(r.handled + r.lag).toBe(handled.get(r.partition));
+    }
+    for (const partition of handled.keys()) expect(reports.filter((r) => r.partition === partition).at(-1)?.lag).toBe(0);
   }, 60_000);
 });
