@@ -147,8 +147,10 @@ export class KafkaSource implements EventSource {
             context: { topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '' },
           });
         }
-        resolveOffset(batch.lastOffset());
-        instrumentation?.emit('ingest.partition_lag', { topic: batch.topic, partition: batch.partition, lag: Number(batch.offsetLag()) });
+        const lastOffset = batch.lastOffset();
+        resolveOffset(lastOffset);
+        // batch.offsetLag() without its Long arithmetic (offsets stay below 2^53).
+        instrumentation?.emit('ingest.partition_lag', { topic: batch.topic, partition: batch.partition, lag: Number(batch.highWatermark) - 1 - Number(lastOffset) });
         await heartbeat();
       },
     });
