@@ -10,18 +10,21 @@
  * that many mock brokers, and kafkajs fetches from each broker in parallel). `--profile` writes a CPU
  * profile of the main thread during (b) (open it in Chrome DevTools or speedscope).
  *
- * The events are produced in requests of up to 768 KB (`--produce-batch N`: at most N messages per
- * request instead). This matters on the mock cluster: it answers a fetch with at most one stored
- * message set per partition (librdkafka's `rd_kafka_mock_handle_Fetch`), so small produce requests
- * make every consumer fetch small, and both consumers spend their time on fetch round trips. A real
- * broker answers a consumer that is behind with up to `maxBytesPerPartition` per partition
- * whatever the producer's batching was; full requests come closer to that.
+ * The events are produced partition by partition (each to the partition kafkajs's default
+ * partitioner gives its key), in requests of up to 768 KB; `--produce-batch N` produces requests of
+ * at most N messages of all partitions instead. This matters on the mock cluster: it answers a
+ * fetch with at most one stored message set per partition (librdkafka's `rd_kafka_mock_handle_Fetch`),
+ * so a consumer gets per partition and fetch what one produce request put there. Small mixed
+ * requests make every fetch small, and both consumers then spend their time on fetch round trips.
+ * A real broker answers a consumer that is behind with up to `maxBytesPerPartition` (4 MB) per
+ * partition whatever the producer's batching was; 768 KB per partition comes closest to that.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Kafka, Message } from 'kafkajs';
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { ensureTopics } from '../infra/history';
 import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
 import { startIngest } from '../ingest';
 import { syntheticInteractions } from '../ingest/synthetic';
@@ -50,12 +53,47 @@ async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Prom
 
 const log = (text: string): void => void process.stderr.write(`[bench ingest] ${text}\n`);
 
-/** Produces `messages` in requests of at most `perSend` messages (and 768 KB, see `sendChunked`). */
-async function produce(kafka: Kafka, topic: string, messages: Message[], perSend: number): Promise<number> {
+/**
+ * `messages` grouped by the partition kafkajs's default partitioner gives their key, in the
+ * topic's partition order, each with its partition set.
+ */
+async function byPartition(kafka: Kafka, topic: string, messages: readonly Message[]): Promise<Message[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const partitionMetadata = await admin
+    .fetchTopicMetadata({ topics: [topic] })
+    .then((m) => m.topics[0]?.partitions ?? [])
+    .finally(() => admin.disconnect());
+  if (partitionMetadata.length === 0) throw new Error(`topic ${topic} has no partitions`);
+  const partitioner = Partitioners.DefaultPartitioner();
+  const groups: Message[][] = partitionMetadata.map(() => []);
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    groups[partition]?.push({ ...message, partition });
+  }
+  return groups.flat();
+}
+
+/**
+ * Produces `messages`: each partition's in requests of their own (up to 768 KB, see
+ * `sendChunked`), or, with `perSend`, in requests of at most that many messages of all partitions.
+ */
+async function produce(kafka: Kafka, topic: string, messages: Message[], perSend: number | undefined): Promise<number> {
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
   const started = Date.now();
-  for (let i = 0; i < messages.length; i += perSend) await sendChunked(producer, topic, messages.slice(i, i + perSend));
+  if (perSend === undefined) {
+    const grouped = await byPartition(kafka, topic, messages);
+    let from = 0;
+    for (let i = 1; i <= grouped.length; i++) {
+      if (i === grouped.length || grouped[i]?.partition !== grouped[from]?.partition) {
+        await sendChunked(producer, topic, grouped.slice(from, i));
+        from = i;
+      }
+    }
+  } else {
+    for (let i = 0; i < messages.length; i += perSend) await sendChunked(producer, topic, messages.slice(i, i + perSend));
+  }
   const seconds = (Date.now() - started) / 1000;
   await producer.disconnect();
   return seconds;
@@ -98,8 +136,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const events = numberFlag(flags, 'events') ?? 200_000;
   const partitions = numberFlag(flags, 'partitions') ?? 16;
   const brokerCount = numberFlag(flags, 'brokers') ?? 1;
-  const perSend = numberFlag(flags, 'produce-batch') ?? events;
-  if (!Number.isInteger(perSend) || perSend < 1) throw new Error(`--produce-batch must be a positive integer, got ${perSend}`);
+  const perSend = numberFlag(flags, 'produce-batch');
+  if (perSend !== undefined && (!Number.isInteger(perSend) || perSend < 1)) throw new Error(`--produce-batch must be a positive integer, got ${perSend}`);
   const stamp = Date.now();
   const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
   const external = process.env.KAFKA_BROKERS;
@@ -117,6 +155,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     const bytes = messages.reduce((n, m) => n + (m.value as Buffer).length, 0);
     log(`producing ${events} events (${(bytes / 1e6).toFixed(1)} MB) to ${external ? `external ${brokers}` : `mock cluster, ${partitions} partitions`}`);
+    await ensureTopics(kafka, [topics.interactions], partitions); // an external broker's topic, with --partitions
     const produceSeconds = await produce(kafka, topics.interactions, messages, perSend);
 
     log('(a) bare kafkajs consumer');
@@ -172,7 +211,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       events,
       payload_mb: Number((bytes / 1e6).toFixed(1)),
       produce_events_per_s: Math.round(events / produceSeconds),
-      produce_request_max: { messages: Math.min(perSend, events), kb: 768 },
+      produce: perSend === undefined ? 'per partition, requests of up to 768 KB' : `requests of up to ${perSend} messages of all partitions (and 768 KB)`,
       raw_events_per_s: raw,
       ingest_events_per_s: ingest,
       ratio: Number((ingest / raw).toFixed(3)),
