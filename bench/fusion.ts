@@ -7,6 +7,7 @@
  * items rankable, the trainer's rank rule. `--artifacts` is the store holding the side information
  * the checkpoint names.
  */
+import { ConfigError } from '../errors';
 import { initTf } from '../infra/tf';
 import { ArtifactStore } from '../infra/artifacts';
 import { loadDataset } from '../ingest/datasets';
@@ -22,7 +23,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const flags = parseFlags(args, KNOWN);
   const checkpoint = flags.get('checkpoint');
   const artifacts = flags.get('artifacts');
-  if (!checkpoint || !artifacts) throw new Error('fusion needs --checkpoint <id|dir> and --artifacts <dir> (the store with its side information)');
+  if (!checkpoint || !artifacts) throw new ConfigError('fusion needs --checkpoint <id|dir> and --artifacts <dir> (the store with its side information)');
   const lastItems = flags.has('last') ? parseNumberList('--last', flags.get('last') as string, { integer: true, min: 1 }) : DEFAULT_LAST;
   const weights = flags.has('weights') ? parseNumberList('--weights', flags.get('weights') as string) : DEFAULT_WEIGHTS;
   const pooling = parsePoolingList('--pooling', flags.get('pooling') ?? 'max,mean');

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
+import { ConfigError } from '../errors';
 
 export interface BenchModule {
   run(args: string[]): Promise<Record<string, unknown>>;
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A wrong flag gets its message; anything else its stack.
+  const text = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`${text}\n`);
   process.exitCode = 1;
 });

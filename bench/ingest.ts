@@ -24,6 +24,7 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { ConfigError } from '../errors';
 import { ensureTopics } from '../infra/history';
 import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
 import { startIngest } from '../ingest';
@@ -137,7 +138,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const partitions = numberFlag(flags, 'partitions') ?? 16;
   const brokerCount = numberFlag(flags, 'brokers') ?? 1;
   const perSend = numberFlag(flags, 'produce-batch');
-  if (perSend !== undefined && (!Number.isInteger(perSend) || perSend < 1)) throw new Error(`--produce-batch must be a positive integer, got ${perSend}`);
+  if (perSend !== undefined && (!Number.isInteger(perSend) || perSend < 1)) throw new ConfigError(`--produce-batch must be a positive integer, got ${perSend}`);
   const stamp = Date.now();
   const topics = { interactions: `bench-in-${stamp}`, catalog: `bench-cat-${stamp}`, changelog: `bench-log-${stamp}`, deadLetterSuffix: '.dlq' };
   const external = process.env.KAFKA_BROKERS;

@@ -32,6 +32,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../errors';
 import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag as num, parseFlags } from './_flags';
@@ -55,7 +56,7 @@ const fmt = (x: number | undefined): string => (x === undefined ? '-' : x.toFixe
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const flags = parseFlags(args, KNOWN);
   const modelType = flags.get('model') ?? 'ccfrec';
-  if (modelType !== 'ccfrec' && modelType !== 'sasrec') throw new Error('--model must be ccfrec or sasrec');
+  if (modelType !== 'ccfrec' && modelType !== 'sasrec') throw new ConfigError('--model must be ccfrec or sasrec');
   const given = flags.get('artifacts');
 
   const model: Record<string, unknown> = { type: modelType };
