@@ -24,7 +24,7 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
-import { ConfigError } from '../errors';
+import { ConfigError, KafkaError } from '../errors';
 import { ensureTopics } from '../infra/history';
 import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
 import { startIngest } from '../ingest';
@@ -65,14 +65,16 @@ async function byPartition(kafka: Kafka, topic: string, messages: readonly Messa
     .fetchTopicMetadata({ topics: [topic] })
     .then((m) => m.topics[0]?.partitions ?? [])
     .finally(() => admin.disconnect());
-  if (partitionMetadata.length === 0) throw new Error(`topic ${topic} has no partitions`);
+  if (partitionMetadata.length === 0) throw new KafkaError(`topic ${topic} has no partitions`, { context: { topic } });
   const partitioner = Partitioners.DefaultPartitioner();
-  const groups: Message[][] = partitionMetadata.map(() => []);
+  const groups = new Map<number, Message[]>(partitionMetadata.map((p) => [p.partitionId, []]));
   for (const message of messages) {
     const partition = partitioner({ topic, partitionMetadata, message });
-    groups[partition]?.push({ ...message, partition });
+    const group = groups.get(partition);
+    if (!group) throw new KafkaError(`the partitioner chose partition ${partition}, which topic ${topic} does not have`, { context: { topic } });
+    group.push({ ...message, partition });
   }
-  return groups.flat();
+  return [...groups.keys()].sort((a, b) => a - b).flatMap((p) => groups.get(p) ?? []);
 }
 
 /**
