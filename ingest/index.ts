@@ -8,4 +8,5 @@ export { replayToKafka, replayBatches, encodeReplayEvent, parseSpeed, partitionO
 export { FAULT_KINDS, FAULT_CODES, faultyMessage, type FaultKind, type InjectedMessage } from './faults';
 export { syntheticInteractions, type SyntheticStreamOptions } from './synthetic';
 export { IngestMetrics } from './metrics';
+export { progressSummary, type ProgressSample, type ProgressSummary } from './progress';
 export * from './datasets';

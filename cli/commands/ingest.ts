@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { parseKafkaUrl } from '../../infra/kafka';
-import { startIngest } from '../../ingest';
+import { ConfigError } from '../../errors';
+import { progressSummary, startIngest, type IngestRuntime, type ProgressSample } from '../../ingest';
 import { createLogger } from '../../logging';
 import { commandConfig, type GlobalOptions } from '../config';
 
@@ -24,6 +25,26 @@ function serveMetrics(registry: Registry, port: number): Server {
   return server;
 }
 
+/** What the runtime has done so far (totals copied: the processor keeps counting). */
+async function sample(runtime: IngestRuntime): Promise<ProgressSample> {
+  const { messages, accepted, deadLetters, flushes } = runtime.processor.totals;
+  return { at: Date.now(), totals: { messages, accepted, deadLetters, flushes }, lag: await runtime.metrics.consumerLag(), users: runtime.store.size };
+}
+
+/** Logs a progress summary every `intervalMs` (see `progressSummary`). */
+function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout {
+  let previous: Promise<ProgressSample> = sample(runtime);
+  const timer = setInterval(() => {
+    const prev = previous;
+    previous = sample(runtime);
+    void Promise.all([prev, previous])
+      .then(([a, b]) => log.info(progressSummary(a, b), 'ingest progress'))
+      .catch((error: unknown) => log.warn({ err: error }, 'progress summary failed'));
+  }, intervalMs);
+  timer.unref();
+  return timer;
+}
+
 export function registerIngest(program: Command, globals: () => GlobalOptions): void {
   program
     .command('ingest')
@@ -36,7 +57,10 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--no-archive', 'do not archive events in ClickHouse')
     .option('--idle-exit-ms <ms>', 'stop by itself after this long without new messages')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics')
-    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string }) => {
+    .option('--progress-ms <ms>', 'log rates, dead letters and consumer lag this often (0: never)', '10000')
+    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string; progressMs: string }) => {
+      const progressMs = Number(opts.progressMs);
+      if (!Number.isInteger(progressMs) || progressMs < 0) throw new ConfigError(`--progress-ms must be a whole number of milliseconds >= 0, got ${JSON.stringify(opts.progressMs)}`);
       const url = opts.source ? parseKafkaUrl(opts.source) : undefined;
       const config = commandConfig(globals(), {
         ...(url ? { kafka: { brokers: url.brokers } } : {}),
@@ -50,6 +74,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
       });
       const runtime = await startIngest({ config, ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
       const server = opts.metricsPort ? serveMetrics(runtime.metrics.registry, Number(opts.metricsPort)) : undefined;
+      const progress = progressMs > 0 ? logProgress(runtime, progressMs) : undefined;
       const onSignal = (signal: string): void => {
         log.info({ signal }, 'stopping: finishing the batch in flight, flushing and committing');
         void runtime.stop();
@@ -63,6 +88,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
         // Stopped or failed: what could be was flushed, committed and closed. Do not wait for
         // client timers to wind down (a failure sets the exit code before this fires).
         server?.close();
+        if (progress) clearInterval(progress);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
