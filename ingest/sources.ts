@@ -79,8 +79,8 @@ export class KafkaSource implements EventSource {
       sessionTimeout: this.options.consumer.sessionTimeoutMs,
       rebalanceTimeout: this.options.consumer.rebalanceTimeoutMs,
       heartbeatInterval: this.options.consumer.heartbeatIntervalMs,
-      maxBytes: 32 * 1024 * 1024,
-      maxWaitTimeInMs: 200,
+      maxBytes: this.options.consumer.maxBytes,
+      maxWaitTimeInMs: this.options.consumer.maxWaitMs,
       retry: {
         retries: this.options.consumer.retries,
         initialRetryTime: this.options.consumer.retryInitialMs,

@@ -139,6 +139,21 @@ export const ConsumerConfig = z
       .positive()
       .default(4 * 1024 * 1024)
       .describe('Largest fetch per partition: bigger batches amortise per-batch work.'),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(32 * 1024 * 1024)
+      .describe(
+        'Largest fetch response over all partitions of a broker. A consumer behind a backlog decodes a whole response at once ' +
+          '(about 10k messages per MB of 100-byte events), so this also bounds that memory.',
+      ),
+    maxWaitMs: z
+      .number()
+      .int()
+      .positive()
+      .default(200)
+      .describe('How long a broker holds a fetch that has no new messages: the extra latency of a caught-up consumer.'),
     retries: z
       .number()
       .int()

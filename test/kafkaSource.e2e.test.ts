@@ -243,4 +243,30 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     }
     for (const partition of handled.keys()) expect(reports.filter((r) => r.partition === partition).at(-1)?.lag).toBe(0);
   }, 60_000);
+
+  it('takes its fetch limits from the config: with maxBytes 1 every fetch brings one partition\'s batch', async () => {
+    const topic = uniqueName('src-maxbytes');
+    await ensureTopics(kafka, [topic]);
+    await produceAll(kafka, topic, Array.from({ length: 40 }, (_, i) => ({ key: `u${i}`, value: Buffer.from(`m${i}`) })));
+    const instrumentation = new Instrumentation();
+    let fetch = 0;
+    instrumentation.on('ingest.fetch_end', () => fetch++);
+    /** The fetch (by number) that brought each batch. */
+    const broughtBy: number[] = [];
+    let count = 0;
+    const consumer = ConsumerConfig.parse({ sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, heartbeatIntervalMs: 500, maxBytes: 1, maxWaitMs: 50 });
+    const source = new KafkaSource({ ...options(topic), consumer, instrumentation });
+    const run = settle(
+      source.run(async (batch) => {
+        broughtBy.push(fetch);
+        count += batch.messages.length;
+      }),
+    );
+    await waitFor(() => count >= 40, 30_000, 'all 40 messages');
+    await source.stop();
+    await source.disconnect();
+    await waitFor(() => run.state() !== 'pending', 10_000, 'run to settle');
+    expect(broughtBy.length).toBeGreaterThanOrEqual(2); // the messages are spread over the topic's partitions
+    expect(new Set(broughtBy).size).toBe(broughtBy.length);
+  }, 60_000);
 });
