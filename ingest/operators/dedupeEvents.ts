@@ -37,13 +37,14 @@ class IdWindow {
     private readonly windowMs: number,
   ) {}
 
-  has(id: string): boolean {
-    return this.seen.has(id);
+  /** The arrival number of `id`, or undefined when it is not remembered. */
+  find(id: string): number | undefined {
+    return this.seen.get(id);
   }
 
-  /** Where `id` was first seen, for the dead letter's message. */
-  where(id: string): string {
-    const i = (this.seen.get(id) as number) - this.dropped;
+  /** Where the id of arrival number `arrival` was first seen, for the dead letter's message. */
+  where(arrival: number): string {
+    const i = arrival - this.dropped;
     const topic = this.topics[i];
     return topic === undefined ? 'before the restart' : `${topic}/${this.partitions[i]}@${this.offsets[i]}`;
   }
@@ -102,9 +103,10 @@ export function dedupeEvents<T extends { eventId: string; ts: number }>(
         for (let i = 0; i < events.length; i++) {
           const e = events[i] as Sourced<T>;
           const id = e.event.eventId;
-          if (window.has(id)) {
+          const seen = window.find(id);
+          if (seen !== undefined) {
             kept ??= events.slice(0, i);
-            const message = `eventId: ${JSON.stringify(id)} already seen (${window.where(id)})`;
+            const message = `eventId: ${JSON.stringify(id)} already seen (${window.where(seen)})`;
             duplicates.push(deadLetter(e.origin, e.raw, 'duplicate', message, 'eventId', now()));
             continue;
           }
