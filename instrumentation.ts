@@ -29,6 +29,8 @@ export interface InstrumentationEvents {
     archiveMs: number;
     historiesMs: number;
     commitMs: number;
+    /** The flush interval in force when it started (the catch-up interval while far behind). */
+    intervalMs: number;
   };
   /** The Kafka consumer got a fetch response from a broker (`broker`: its node id). */
   'ingest.fetch_end': { broker: number; durationMs: number };

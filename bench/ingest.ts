@@ -191,9 +191,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (first === 0) first = Date.now() - b.durationMs;
       operatorMs += b.durationMs;
     });
+    let catchUpFlushes = 0;
     runtime.instrumentation.on('ingest.flush_end', (f) => {
       flushMs += f.durationMs;
       flushes++;
+      if (f.intervalMs > config.ingest.flush.intervalMs) catchUpFlushes++;
       steps.archive += f.archiveMs;
       steps.histories += f.historiesMs;
       steps.commit += f.commitMs;
@@ -226,6 +228,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         operators: Number((operatorMs / 1000).toFixed(2)),
         flushes: Number((flushMs / 1000).toFixed(2)),
         flush_count: flushes,
+        catch_up_flushes: catchUpFlushes,
         node_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
         flush_archive_and_dead_letters: Number((steps.archive / 1000).toFixed(2)),
         flush_changelog: Number((steps.histories / 1000).toFixed(2)),

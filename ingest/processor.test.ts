@@ -9,15 +9,18 @@ import type { RawBatch } from './types';
 const TOPICS = { interactions: 'in', catalog: 'cat', changelog: 'log', deadLetterSuffix: '.dlq' };
 const T0 = Date.UTC(2026, 0, 1);
 
-function ingestConfig(flush: { maxEvents?: number; intervalMs?: number }) {
+type Flush = { maxEvents?: number; intervalMs?: number; catchUpIntervalMs?: number; catchUpLag?: number };
+
+function ingestConfig(flush: Flush) {
   return loadConfig(StreamrecConfig, { env: {}, overrides: { ingest: { topics: TOPICS, flush } } }).ingest;
 }
 
-/** Messages `from`..`from + count - 1` of partition 0, one user per message. */
-function batch(from: number, count: number): RawBatch {
+/** Messages `from`..`from + count - 1` of `partition`, three users; `lag` as a Kafka source reports it. */
+function batch(from: number, count: number, lag?: number, partition = 0): RawBatch {
   return {
     topic: 'in',
-    partition: 0,
+    partition,
+    ...(lag !== undefined ? { lag } : {}),
     messages: Array.from({ length: count }, (_, i) => {
       const n = from + i;
       const value = { eventId: `e${n}`, userId: `u${n % 3}`, itemId: `i${n}`, type: 'view', ts: T0 + n * 1000 };
@@ -71,7 +74,7 @@ async function until(done: () => boolean): Promise<void> {
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
-function setup(flush: { maxEvents?: number; intervalMs?: number }, clock = { now: T0 + 86_400_000 }) {
+function setup(flush: Flush, clock = { now: T0 + 86_400_000 }) {
   const steps: string[] = [];
   const archive = new HeldArchive(steps);
   const commits: CommitOffset[][] = [];
@@ -112,6 +115,41 @@ describe('IngestProcessor flush policy', () => {
     await processor.process(batch(4, 2));
     await until(() => steps.length === 3);
     expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
+  });
+
+  it('flushes by the catch-up interval while the source is at least catchUpLag messages behind, and by intervalMs again once it has caught up', async () => {
+    const { steps, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 10_000, catchUpLag: 1000 });
+    await processor.process(batch(0, 2, 700, 0));
+    await processor.process(batch(100, 2, 300, 1)); // 1000 behind over both partitions: catching up
+    expect(processor.flushInterval()).toBe(10_000);
+    clock.now += 9999;
+    await processor.process(batch(2, 2, 700, 0));
+    await settle();
+    expect(steps).toEqual([]);
+    clock.now += 1;
+    await processor.process(batch(4, 2, 700, 0));
+    await until(() => steps.length === 3);
+    expect(steps).toEqual(['archive 8', 'histories 3', 'commit in/0@6,in/1@102']);
+
+    await processor.process(batch(6, 2, 299, 0)); // 299 + 300 behind: caught up enough
+    expect(processor.flushInterval()).toBe(2000);
+    clock.now += 2000;
+    await processor.process(batch(8, 2, 0, 0));
+    await until(() => steps.length === 6);
+    expect(steps.slice(3)).toEqual(['archive 4', 'histories 3', 'commit in/0@10']);
+  });
+
+  it('forgets the lag of revoked partitions, and never flushes less often than intervalMs', async () => {
+    const { processor } = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 1000, catchUpLag: 10 });
+    await processor.process(batch(0, 1, 50, 0));
+    await processor.process(batch(100, 1, 5, 1));
+    expect(processor.flushInterval()).toBe(2000); // a catch-up interval below intervalMs is raised to it
+    const other = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 8000, catchUpLag: 10 }).processor;
+    await other.process(batch(0, 1, 50, 0));
+    await other.process(batch(100, 1, 5, 1));
+    expect(other.flushInterval()).toBe(8000);
+    await other.dropPartitions('in', [0]);
+    expect(other.flushInterval()).toBe(2000); // 5 behind: partition 0's 50 went with it
   });
 
   it('writes no history and commits nothing until the archive insert is durable', async () => {

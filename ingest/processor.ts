@@ -126,6 +126,9 @@ export class IngestProcessor {
   /** The flush being written while processing goes on (at most one). */
   private inFlight: Promise<void> | undefined;
   private failure: unknown;
+  /** Messages behind per topic-partition as of its last batch (Kafka sources), and their sum. */
+  private readonly lags = new Map<string, number>();
+  private lag = 0;
 
   constructor(private readonly options: IngestProcessorOptions) {
     const { config, store } = options;
@@ -149,15 +152,27 @@ export class IngestProcessor {
     this.catalog = new BatchPipeline((raw$) => raw$.pipe(decodeEvents({ schema: itemEventSchema(config.limits), limits: config.limits, now: this.now })));
   }
 
-  /** Starts the timer that flushes pending work at least every `flush.intervalMs`. */
+  /** Starts the timer that flushes pending work at least every flush interval (see {@link flushInterval}). */
   startTimer(): void {
     this.timer ??= setInterval(() => {
-      const since = this.pending.since;
-      if (since !== undefined && this.now() - since >= this.options.config.flush.intervalMs) {
-        this.flush().catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
-      }
+      if (this.flushIsDue()) this.flush().catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
     }, Math.max(10, Math.floor(this.options.config.flush.intervalMs / 4)));
     this.timer.unref();
+  }
+
+  /**
+   * The flush interval now: `flush.catchUpIntervalMs` (never less than `intervalMs`) while the
+   * source reports at least `flush.catchUpLag` messages behind (summed over its partitions, as of
+   * their last batches), else `flush.intervalMs`.
+   */
+  flushInterval(): number {
+    const { intervalMs, catchUpIntervalMs, catchUpLag } = this.options.config.flush;
+    return this.lag >= catchUpLag ? Math.max(intervalMs, catchUpIntervalMs) : intervalMs;
+  }
+
+  private flushIsDue(): boolean {
+    const since = this.pending.since;
+    return since !== undefined && this.now() - since >= this.flushInterval();
   }
 
   /**
@@ -169,9 +184,7 @@ export class IngestProcessor {
     return this.serialise(async () => {
       this.throwIfFailed();
       await this.apply(batch);
-      const { maxEvents, intervalMs } = this.options.config.flush;
-      const since = this.pending.since;
-      if (this.pending.messages >= maxEvents || (since !== undefined && this.now() - since >= intervalMs)) await this.startFlush();
+      if (this.pending.messages >= this.options.config.flush.maxEvents || this.flushIsDue()) await this.startFlush();
     });
   }
 
@@ -196,7 +209,10 @@ export class IngestProcessor {
       p.interactions = p.interactions.filter((r) => keep(r));
       p.items = p.items.filter((r) => keep(r));
       p.deadLetters = p.deadLetters.filter((d) => keep(d.origin));
-      for (const part of partitions) p.offsets.delete(`${topic}/${part}`);
+      for (const part of partitions) {
+        p.offsets.delete(`${topic}/${part}`);
+        this.setLag(`${topic}/${part}`, undefined);
+      }
       if (topic === this.options.config.topics.interactions) this.options.store.dropPartitions(partitions);
     });
   }
@@ -215,8 +231,18 @@ export class IngestProcessor {
     return run;
   }
 
+  private setLag(key: string, lag: number | undefined): void {
+    this.lag -= this.lags.get(key) ?? 0;
+    if (lag === undefined) this.lags.delete(key);
+    else {
+      this.lags.set(key, lag);
+      this.lag += lag;
+    }
+  }
+
   private async apply(raw: RawBatch): Promise<void> {
     const started = this.now();
+    if (raw.lag !== undefined) this.setLag(`${raw.topic}/${raw.partition}`, raw.lag);
     const isCatalog = raw.topic === this.options.config.topics.catalog;
     const out: IngestBatch<InteractionEvent | ItemEvent> = isCatalog ? await this.catalog.process(raw) : await this.interactions.process(raw);
     const p = this.pending;
@@ -282,6 +308,7 @@ export class IngestProcessor {
     this.pending = emptyPending();
     const histories = this.options.store.prepareFlush();
     const started = this.now();
+    const intervalMs = this.flushInterval();
     const { archive, deadLetters } = this.options;
     this.inFlight = (async () => {
       await Promise.all([
@@ -306,6 +333,7 @@ export class IngestProcessor {
         archiveMs: archived - started,
         historiesMs: written - archived,
         commitMs: this.now() - written,
+        intervalMs,
       });
     })()
       .catch((error: unknown) => {

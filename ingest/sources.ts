@@ -130,6 +130,9 @@ export class KafkaSource implements EventSource {
         // After a handler failure no batch is handled again (batches of other partitions may
         // still be in flight until kafkajs has stopped).
         if (this.handlerFailure !== undefined) return;
+        const lastOffset = batch.lastOffset();
+        // batch.offsetLag() without its Long arithmetic (offsets stay below 2^53).
+        const lag = Number(batch.highWatermark) - 1 - Number(lastOffset);
         try {
           if (pendingChanges.length > 0 && onAssignment) {
             const changes = pendingChanges;
@@ -137,7 +140,7 @@ export class KafkaSource implements EventSource {
             await onAssignment(changes);
           }
           if (this.stopping || !isRunning() || isStale() || batch.messages.length === 0) return;
-          await handler({ topic: batch.topic, partition: batch.partition, messages: batch.messages });
+          await handler({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lag });
         } catch (error) {
           // Final: kafkajs must neither retry the batch nor restart the consumer.
           this.handlerFailure ??= error;
@@ -147,10 +150,8 @@ export class KafkaSource implements EventSource {
             context: { topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '' },
           });
         }
-        const lastOffset = batch.lastOffset();
         resolveOffset(lastOffset);
-        // batch.offsetLag() without its Long arithmetic (offsets stay below 2^53).
-        instrumentation?.emit('ingest.partition_lag', { topic: batch.topic, partition: batch.partition, lag: Number(batch.highWatermark) - 1 - Number(lastOffset) });
+        instrumentation?.emit('ingest.partition_lag', { topic: batch.topic, partition: batch.partition, lag });
         await heartbeat();
       },
     });

