@@ -61,12 +61,6 @@ export class IngestMetrics {
     );
   }
 
-  /** Messages behind, summed over the partitions with a lag (undefined before the first batch). */
-  async consumerLag(): Promise<number | undefined> {
-    const { values } = await this.lag.get();
-    return values.length === 0 ? undefined : values.reduce((sum, v) => sum + v.value, 0);
-  }
-
   /** Reads the user count from `source` whenever metrics are scraped. */
   trackUsers(source: () => number): void {
     this.readers.users = source;

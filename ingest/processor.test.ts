@@ -145,11 +145,16 @@ describe('IngestProcessor flush policy', () => {
     await processor.process(batch(100, 1, 5, 1));
     expect(processor.flushInterval()).toBe(2000); // a catch-up interval below intervalMs is raised to it
     const other = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 8000, catchUpLag: 10 }).processor;
+    expect(other.consumerLag()).toBeUndefined(); // no batch has reported a lag yet
     await other.process(batch(0, 1, 50, 0));
     await other.process(batch(100, 1, 5, 1));
+    expect(other.consumerLag()).toBe(55);
     expect(other.flushInterval()).toBe(8000);
+    await other.process(batch(1, 1, 40, 0)); // a partition's later batch replaces its lag
+    expect(other.consumerLag()).toBe(45);
     await other.dropPartitions('in', [0]);
-    expect(other.flushInterval()).toBe(2000); // 5 behind: partition 0's 50 went with it
+    expect(other.consumerLag()).toBe(5); // partition 0's lag went with it
+    expect(other.flushInterval()).toBe(2000);
   });
 
   it('writes no history and commits nothing until the archive insert is durable', async () => {

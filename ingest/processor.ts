@@ -161,6 +161,14 @@ export class IngestProcessor {
   }
 
   /**
+   * Messages behind, summed over this process's partitions as of their last batches (revoked ones
+   * forgotten); undefined until a source batch reported its lag (Kafka sources do).
+   */
+  consumerLag(): number | undefined {
+    return this.lags.size === 0 ? undefined : this.lag;
+  }
+
+  /**
    * The flush interval now: `flush.catchUpIntervalMs` (never less than `intervalMs`) while the
    * source reports at least `flush.catchUpLag` messages behind (summed over its partitions, as of
    * their last batches), else `flush.intervalMs`.

@@ -26,20 +26,23 @@ function serveMetrics(registry: Registry, port: number): Server {
 }
 
 /** What the runtime has done so far (totals copied: the processor keeps counting). */
-async function sample(runtime: IngestRuntime): Promise<ProgressSample> {
-  const { messages, accepted, deadLetters, flushes } = runtime.processor.totals;
-  return { at: Date.now(), totals: { messages, accepted, deadLetters, flushes }, lag: await runtime.metrics.consumerLag(), users: runtime.store.size };
+function sample(runtime: IngestRuntime): ProgressSample {
+  const { processor } = runtime;
+  const { messages, accepted, deadLetters, flushes } = processor.totals;
+  return { at: Date.now(), totals: { messages, accepted, deadLetters, flushes }, lag: processor.consumerLag(), users: runtime.store.size };
 }
 
 /** Logs a progress summary every `intervalMs` (see `progressSummary`). */
 function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout {
-  let previous: Promise<ProgressSample> = sample(runtime);
+  let previous = sample(runtime);
   const timer = setInterval(() => {
-    const prev = previous;
-    previous = sample(runtime);
-    void Promise.all([prev, previous])
-      .then(([a, b]) => log.info(progressSummary(a, b), 'ingest progress'))
-      .catch((error: unknown) => log.warn({ err: error }, 'progress summary failed'));
+    const next = sample(runtime);
+    try {
+      log.info(progressSummary(previous, next), 'ingest progress');
+    } catch (error) {
+      log.warn({ err: error }, 'progress summary failed');
+    }
+    previous = next;
   }, intervalMs);
   timer.unref();
   return timer;
