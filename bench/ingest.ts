@@ -55,10 +55,10 @@ async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Prom
 const log = (text: string): void => void process.stderr.write(`[bench ingest] ${text}\n`);
 
 /**
- * `messages` grouped by the partition kafkajs's default partitioner gives their key, in the
- * topic's partition order, each with its partition set.
+ * `messages` grouped by the partition kafkajs's default partitioner gives their key, one group
+ * per partition in the topic's partition order, each message with its partition set.
  */
-async function byPartition(kafka: Kafka, topic: string, messages: readonly Message[]): Promise<Message[]> {
+async function byPartition(kafka: Kafka, topic: string, messages: readonly Message[]): Promise<Message[][]> {
   const admin = kafka.admin();
   await admin.connect();
   const partitionMetadata = await admin
@@ -74,7 +74,7 @@ async function byPartition(kafka: Kafka, topic: string, messages: readonly Messa
     if (!group) throw new KafkaError(`the partitioner chose partition ${partition}, which topic ${topic} does not have`, { context: { topic } });
     group.push({ ...message, partition });
   }
-  return [...groups.keys()].sort((a, b) => a - b).flatMap((p) => groups.get(p) ?? []);
+  return [...groups.keys()].sort((a, b) => a - b).map((p) => groups.get(p) ?? []);
 }
 
 /**
@@ -86,14 +86,7 @@ async function produce(kafka: Kafka, topic: string, messages: Message[], perSend
   await producer.connect();
   const started = Date.now();
   if (perSend === undefined) {
-    const grouped = await byPartition(kafka, topic, messages);
-    let from = 0;
-    for (let i = 1; i <= grouped.length; i++) {
-      if (i === grouped.length || grouped[i]?.partition !== grouped[from]?.partition) {
-        await sendChunked(producer, topic, grouped.slice(from, i));
-        from = i;
-      }
-    }
+    for (const group of await byPartition(kafka, topic, messages)) await sendChunked(producer, topic, group);
   } else {
     for (let i = 0; i < messages.length; i += perSend) await sendChunked(producer, topic, messages.slice(i, i + perSend));
   }
