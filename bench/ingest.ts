@@ -1,10 +1,12 @@
 /**
  * `npm run bench -- ingest [--events 200000] [--partitions 16] [--brokers 1] [--produce-batch N] [--profile ingest.cpuprofile]`
  *
- * Produces interaction events to a broker, then consumes the same topic twice: (a) a bare kafkajs
- * consumer group that only reads the messages, (b) the full ingest path (decode, validate,
- * dedupe, history update, changelog, ClickHouse archive, commit). Rates are measured from the
- * first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
+ * Produces interaction events to a broker, then consumes the same topic with: (a) a bare kafkajs
+ * consumer group that only reads the messages; two ceilings, the bare consumer plus only
+ * `JSON.parse` of every message, and plus only the ingest path's decode + validate operator
+ * (the full path does both, so their ratios to (a) bound its ratio); (b) the full ingest path
+ * (decode, validate, dedupe, history update, changelog, ClickHouse archive, commit). Rates are
+ * measured from the first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
  * librdkafka's mock cluster with the topics pre-created (each mock partition keeps at most
  * ~5 MiB, so the topic gets enough partitions to hold every event; `--brokers` spreads them over
  * that many mock brokers, and kafkajs fetches from each broker in parallel). `--profile` writes a CPU
@@ -19,6 +21,7 @@
  * A real broker answers a consumer that is behind with up to `maxBytesPerPartition` (4 MB) per
  * partition whatever the producer's batching was; 768 KB per partition comes closest to that.
  */
+import { isUtf8 } from 'node:buffer';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -28,11 +31,16 @@ import { ConfigError, KafkaError } from '../errors';
 import { ensureTopics } from '../infra/history';
 import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
 import { startIngest } from '../ingest';
+import { BatchPipeline } from '../ingest/batchPipeline';
+import { decodeEvents } from '../ingest/operators';
 import { syntheticInteractions } from '../ingest/synthetic';
+import type { RawBatch } from '../ingest/types';
 import { KafkaConfig, StreamrecConfig } from '../schemas/config';
+import { interactionEventSchema } from '../schemas/events';
+import { fastInteraction } from '../schemas/fastInteraction';
+import { DEFAULT_LIMITS, type EventLimits } from '../schemas/limits';
 import { loadConfig } from '../schemas/loadConfig';
 import { numberFlag, parseFlags } from './_flags';
-import { DEFAULT_LIMITS } from '../schemas/limits';
 
 /** Profiles the main thread while `fn` runs and writes the profile to `file` (when given). */
 async function profiled<T>(file: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -95,9 +103,15 @@ async function produce(kafka: Kafka, topic: string, messages: Message[], perSend
   return seconds;
 }
 
-/** Reads `total` messages with a bare consumer group: seconds from the first to the last, and the fetches in between. */
-async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<{ seconds: number; fetches: number }> {
-  const consumer = kafka.consumer({ groupId: `bench-raw-${Date.now()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, maxWaitTimeInMs: 200 });
+/** What a ceiling pass does with each batch's messages (nothing for the bare consumer). */
+type BatchStep = (batch: RawBatch) => Promise<unknown> | unknown;
+
+/**
+ * Reads `total` messages with a consumer group of its own that hands each batch to `step` (none:
+ * the bare consumer): seconds from the first message to the last, and the fetches in between.
+ */
+async function consume(kafka: Kafka, topic: string, total: number, name: string, step?: BatchStep): Promise<{ seconds: number; fetches: number }> {
+  const consumer = kafka.consumer({ groupId: `bench-${name}-${Date.now()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, maxWaitTimeInMs: 200 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let count = 0;
@@ -113,8 +127,9 @@ async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<{
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           if (first === 0) first = Date.now();
+          if (step) await step({ topic: batch.topic, partition: batch.partition, messages: batch.messages });
           count += batch.messages.length;
-          if (count >= total) {
+          if (count >= total && last === 0) {
             last = Date.now();
             resolve();
           }
@@ -125,6 +140,33 @@ async function rawConsume(kafka: Kafka, topic: string, total: number): Promise<{
   await consumer.disconnect();
   // The fetch that brought the first messages ended before they were counted.
   return { seconds: (last - first) / 1000, fetches: fetches + 1 };
+}
+
+/**
+ * The ceiling passes: the least work any JSON ingest path does per message (UTF-8 check and
+ * `JSON.parse`), and the ingest path's own decode + validate operator alone. The full path does
+ * both and more, so it cannot be faster than either; their ratios to the bare consumer bound
+ * the full path's.
+ */
+function ceilingSteps(limits: EventLimits): Record<'json_parse' | 'decode_validate', BatchStep> {
+  let sink = 0;
+  const decode = new BatchPipeline(
+    decodeEvents({ schema: interactionEventSchema(limits), limits, fastPath: fastInteraction }),
+  );
+  return {
+    json_parse: (batch) => {
+      for (const m of batch.messages) {
+        if (m.value === null || !isUtf8(m.value)) continue;
+        try {
+          sink += (JSON.parse(m.value.toString('utf8')) as { ts?: number }).ts === undefined ? 0 : 1;
+        } catch {
+          sink--;
+        }
+      }
+      return sink;
+    },
+    decode_validate: (batch) => decode.process(batch),
+  };
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -155,7 +197,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const produceSeconds = await produce(kafka, topics.interactions, messages, perSend);
 
     log('(a) bare kafkajs consumer');
-    const { seconds: rawSeconds, fetches: rawFetches } = await rawConsume(kafka, topics.interactions, events);
+    const { seconds: rawSeconds, fetches: rawFetches } = await consume(kafka, topics.interactions, events, 'raw');
+    const limits = { ...DEFAULT_LIMITS, maxMessageBytes: 4096 };
+    const ceilings: Record<string, { events_per_s: number; ratio: number }> = {};
+    for (const [name, step] of Object.entries(ceilingSteps(limits))) {
+      log(`ceiling: bare consumer + ${name.replace('_', ' ')}`);
+      const { seconds } = await consume(kafka, topics.interactions, events, name, step);
+      ceilings[name] = { events_per_s: Math.round(events / seconds), ratio: Number((rawSeconds / seconds).toFixed(3)) };
+    }
 
     log('(b) full ingest path');
     // STREAMREC__* environment variables apply (e.g. STREAMREC__INGEST__FLUSH__INTERVAL_MS).
@@ -164,7 +213,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       overrides: {
         kafka: { brokers, clientId: 'bench' },
         clickhouse: { url: `chdb:${chDir}` },
-        ingest: { groupId: `bench-ingest-${stamp}`, topics, limits: { ...DEFAULT_LIMITS, maxMessageBytes: 4096 } },
+        ingest: { groupId: `bench-ingest-${stamp}`, topics, limits },
       },
     });
     const runtime = await startIngest({ config });
@@ -213,6 +262,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       raw_events_per_s: raw,
       ingest_events_per_s: ingest,
       ratio: Number((ingest / raw).toFixed(3)),
+      // Upper bounds of the full path's ratio: the bare consumer plus only part of its work.
+      ceilings,
       // Few messages per fetch means round trips, not processing, bound the rates (see the top).
       fetches: { raw: rawFetches, ingest: fetches },
       target: { ratio: 0.8, ingest_events_per_s: 80_000, met: ingest / raw >= 0.8 && ingest >= 80_000 },
