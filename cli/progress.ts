@@ -1,8 +1,9 @@
 import { SingleBar, Presets } from 'cli-progress';
 
-/** A progress bar on stderr (hidden when stderr is not a terminal unless forced). */
+/** A progress bar on stderr (hidden when stderr is not a terminal, unless STREAMREC_PROGRESS=1). */
 export function progressBar(label: string, total: number, unit = 'events'): { update(done: number, extra?: Record<string, string | number>): void; stop(): void } {
-  if (!process.stderr.isTTY && process.env.STREAMREC_PROGRESS !== '1') {
+  const forced = process.env.STREAMREC_PROGRESS === '1';
+  if (!process.stderr.isTTY && !forced) {
     return { update: () => undefined, stop: () => undefined };
   }
   const bar = new SingleBar(
@@ -11,6 +12,9 @@ export function progressBar(label: string, total: number, unit = 'events'): { up
       format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}{extra}`,
       hideCursor: true,
       etaBuffer: 50,
+      // Forced onto a pipe or file (logs, tests): a line per redraw, at most one a second.
+      noTTYOutput: forced,
+      notTTYSchedule: 1000,
     },
     Presets.shades_classic,
   );

@@ -1,5 +1,23 @@
 import { parseKafkaUrl } from '../infra/kafka';
-import { parseSpeed, partitionOf, replayBatches } from './replay';
+import type { ReplayEvent } from './datasets';
+import { limitInteractions, pacedReplayBatches, parseSpeed, partitionOf, ReplayClock, replayBatches } from './replay';
+
+const interaction = (userId: string, ts: number): ReplayEvent => ({ kind: 'interaction', event: { eventId: `${userId}-${ts}`, userId, itemId: 'i1', type: 'view', ts } });
+const item = (itemId: string): ReplayEvent => ({ kind: 'item', event: { itemId, ts: 0 } });
+
+/** A clock that only moves when a fake sleep is awaited. */
+function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; sleeps: number[] } {
+  let t = 1_000_000;
+  const sleeps: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      t += ms;
+    },
+    sleeps,
+  };
+}
 
 describe('replay helpers', () => {
   it('parses speeds and rejects nonsense with the expected form', () => {
@@ -44,5 +62,59 @@ describe('replay helpers', () => {
     for (const list of offsets.values()) expect(list).toEqual(list.map((_, i) => i));
     for (const list of seenByKey.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
     expect([...seenByKey.values()].reduce((n, l) => n + l.length, 0)).toBe(50);
+  });
+
+  it('makes each interaction due at its event-time distance from the first, divided by the factor', () => {
+    let now = 500;
+    const clock = new ReplayClock({ factor: 1000 }, () => now);
+    expect(clock.delayOf(item('a'))).toBe(0); // catalog events are never held back
+    expect(clock.delayOf(interaction('u1', 10_000_000))).toBe(0); // the first one goes at once
+    expect(clock.delayOf(interaction('u1', 10_060_000))).toBe(60); // one minute later at 1000x: 60 ms
+    now += 50;
+    expect(clock.delayOf(interaction('u2', 10_060_000))).toBe(10); // 50 ms of it have passed
+    expect(clock.delayOf(interaction('u2', 10_000_000))).toBe(0); // older than one sent: at once
+    now += 500;
+    expect(clock.delayOf(interaction('u3', 10_120_000))).toBe(0); // behind schedule: at once
+    expect(new ReplayClock('max', () => now).delayOf(interaction('u1', 99e12))).toBe(0);
+  });
+
+  it('cuts a replay after the given number of interactions, keeping the catalog events before it', () => {
+    const events = [item('a'), interaction('u1', 1), item('b'), interaction('u2', 2), interaction('u3', 3), item('c')];
+    expect([...limitInteractions(events, 2)]).toEqual(events.slice(0, 4));
+    expect([...limitInteractions(events, 0)]).toEqual([item('a')]);
+    expect([...limitInteractions(events, Infinity)]).toEqual(events);
+  });
+
+  it('paces in-process batches by event time: what is buffered goes out before each pause', async () => {
+    const time = fakeTime();
+    // Two bursts of 5 interactions, 10 minutes of event time apart, replayed at 600x (1 s apart).
+    const events = [item('a'), ...[0, 1, 2, 3, 4].map((i) => interaction(`u${i}`, 1_000 + i)), ...[0, 1, 2, 3, 4].map((i) => interaction(`u${i}`, 601_000 + i))];
+    const seen: Array<{ at: number; messages: number }> = [];
+    for await (const batch of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 2, speed: { factor: 600 }, clock: new ReplayClock({ factor: 600 }, time.now), sleep: time.sleep })) {
+      seen.push({ at: time.now(), messages: batch.messages.length });
+    }
+    expect(time.sleeps).toEqual([1000]);
+    const before = seen.filter((b) => b.at === 1_000_000).reduce((n, b) => n + b.messages, 0);
+    const after = seen.filter((b) => b.at === 1_001_000).reduce((n, b) => n + b.messages, 0);
+    expect({ before, after }).toEqual({ before: 6, after: 5 });
+  });
+
+  it('stops a paced replay when its signal aborts, also in the middle of a pause', async () => {
+    const controller = new AbortController();
+    const events = [interaction('u1', 0), interaction('u1', 3_600_000), interaction('u1', 7_200_000)];
+    const started = Date.now();
+    const batches: number[] = [];
+    setTimeout(() => controller.abort(), 100);
+    // At 1x the second event is an hour away: only the abort ends the wait.
+    for await (const b of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, speed: { factor: 1 }, signal: controller.signal })) batches.push(b.messages.length);
+    expect(batches).toEqual([1]);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('never puts more than batchSize messages in a batch, whatever the keys', () => {
+    const messages = Array.from({ length: 25 }, (_, i) => ({ stream: 'interactions' as const, key: 'same-user', value: Buffer.from(String(i)) }));
+    const batches = [...replayBatches(messages, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 4, batchSize: 10 })];
+    expect(batches.map((b) => b.messages.length)).toEqual([10, 10, 5]);
+    expect(batches.flatMap((b) => b.messages.map((m) => Number(m.offset)))).toEqual([...Array(25).keys()]);
   });
 });

@@ -30,12 +30,63 @@ function toMessage(e: ReplayEvent): Message {
   return { key: m.key, value: m.value };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Waits shorter than this are not worth a pause: the events go out with the next send. */
+const MIN_PAUSE_MS = 5;
+
+/**
+ * When replayed events are due at a speed factor: the first interaction goes out at once, each
+ * later one when the wall clock has moved its event-time distance from the first, divided by the
+ * factor. Catalog events and a `max` speed are never held back, nor are events older than one
+ * already sent (they go out as soon as they come).
+ */
+export class ReplayClock {
+  private firstTs: number | undefined;
+  private startedAt = 0;
+
+  constructor(
+    private readonly speed: ReplaySpeed,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Milliseconds to wait before `e` is due (0: now). */
+  delayOf(e: ReplayEvent): number {
+    if (this.speed === 'max' || e.kind !== 'interaction') return 0;
+    if (this.firstTs === undefined) {
+      this.firstTs = e.event.ts;
+      this.startedAt = this.now();
+      return 0;
+    }
+    return Math.max(0, this.startedAt + (e.event.ts - this.firstTs) / this.speed.factor - this.now());
+  }
+}
+
+/** `events` with at most `limit` interactions (every catalog event before the cut is kept). */
+export function* limitInteractions(events: Iterable<ReplayEvent>, limit: number): Generator<ReplayEvent> {
+  let n = 0;
+  for (const e of events) {
+    if (e.kind === 'interaction' && n++ >= limit) return;
+    yield e;
+  }
+}
 
 /**
  * Produces dataset events to Kafka: catalog events to the catalog topic (key itemId),
  * interactions to the interactions topic (key userId, so each user stays in one partition and
- * keeps its order). With a speed factor, sends are paced by event time.
+ * keeps its order). With a speed factor, sends are paced by event time ({@link ReplayClock}).
  */
 export async function replayToKafka(options: {
   producer: Producer;
@@ -48,11 +99,10 @@ export async function replayToKafka(options: {
   signal?: AbortSignal;
 }): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
+  const clock = new ReplayClock(options.speed);
   let produced = 0;
   let items: Message[] = [];
   let interactions: Message[] = [];
-  let firstTs: number | undefined;
-  const startedAt = Date.now();
   const flush = async (): Promise<void> => {
     if (items.length > 0) await sendChunked(options.producer, options.topics.catalog, items);
     if (interactions.length > 0) await sendChunked(options.producer, options.topics.interactions, interactions);
@@ -63,14 +113,11 @@ export async function replayToKafka(options: {
   };
   for (const e of options.events) {
     if (options.signal?.aborted) break;
-    if (options.speed !== 'max' && e.kind === 'interaction') {
-      firstTs ??= e.event.ts;
-      const due = startedAt + (e.event.ts - firstTs) / options.speed.factor;
-      const wait = due - Date.now();
-      if (wait > 5) {
-        await flush();
-        await sleep(wait);
-      }
+    const wait = clock.delayOf(e);
+    if (wait > MIN_PAUSE_MS) {
+      await flush();
+      await sleep(wait, options.signal);
+      if (options.signal?.aborted) break;
     }
     (e.kind === 'item' ? items : interactions).push(toMessage(e));
     if (items.length + interactions.length >= batchSize) await flush();
@@ -102,39 +149,89 @@ export function encodeReplayEvent(e: ReplayEvent): EncodedMessage {
     : { stream: 'interactions', key: e.event.userId, value: Buffer.from(JSON.stringify(e.event)) };
 }
 
+interface ReplayBatchOptions {
+  readonly topics: Pick<TopicsConfig, 'interactions' | 'catalog'>;
+  /** Partitions per topic (default 4). */
+  readonly partitions?: number;
+  /** Most messages per batch (default 2000). */
+  readonly batchSize?: number;
+}
+
+/**
+ * Assigns messages to topic-partitions and offsets as a keyed producer and a broker would
+ * (partition by key hash, offsets per partition), and groups them into batches of one
+ * topic-partition each.
+ */
+class ReplayPartitioner {
+  private readonly partitions: number;
+  private readonly batchSize: number;
+  private readonly offsets = new Map<string, number>();
+  private readonly open = new Map<string, { topic: string; partition: number; messages: RawMessage[] }>();
+
+  constructor(private readonly options: ReplayBatchOptions) {
+    this.partitions = options.partitions ?? 4;
+    this.batchSize = options.batchSize ?? 2000;
+  }
+
+  /** Adds one message; returns its batch once that is full (else nothing). */
+  add(m: EncodedMessage): RawBatch[] {
+    const topic = m.stream === 'catalog' ? this.options.topics.catalog : this.options.topics.interactions;
+    const partition = partitionOf(m.key, this.partitions);
+    const id = `${topic}/${partition}`;
+    const offset = this.offsets.get(id) ?? 0;
+    this.offsets.set(id, offset + 1);
+    let batch = this.open.get(id);
+    if (!batch) {
+      batch = { topic, partition, messages: [] };
+      this.open.set(id, batch);
+    }
+    batch.messages.push({ offset: String(offset), key: Buffer.from(m.key), value: m.value });
+    if (batch.messages.length < this.batchSize) return [];
+    this.open.delete(id);
+    return [{ topic, partition, messages: batch.messages }];
+  }
+
+  /** Every batch still open. */
+  drain(): RawBatch[] {
+    const out: RawBatch[] = [];
+    for (const b of this.open.values()) if (b.messages.length > 0) out.push({ topic: b.topic, partition: b.partition, messages: b.messages });
+    this.open.clear();
+    return out;
+  }
+}
+
 /**
  * Turns messages into raw batches for the in-process source, as a keyed producer and a broker
  * would: partition by key hash, offsets per partition, batches of at most `batchSize` messages
  * of one topic-partition.
  */
-export function* replayBatches(
-  messages: Iterable<EncodedMessage>,
-  options: { topics: Pick<TopicsConfig, 'interactions' | 'catalog'>; partitions?: number; batchSize?: number },
-): Generator<RawBatch> {
-  const partitions = options.partitions ?? 4;
-  const batchSize = options.batchSize ?? 2000;
-  const offsets = new Map<string, number>();
-  const open = new Map<string, { topic: string; partition: number; messages: RawMessage[] }>();
-  let buffered = 0;
-  function* drain(): Generator<RawBatch> {
-    for (const b of open.values()) if (b.messages.length > 0) yield { topic: b.topic, partition: b.partition, messages: b.messages };
-    open.clear();
-    buffered = 0;
-  }
-  for (const m of messages) {
-    const topic = m.stream === 'catalog' ? options.topics.catalog : options.topics.interactions;
-    const partition = partitionOf(m.key, partitions);
-    const id = `${topic}/${partition}`;
-    const offset = offsets.get(id) ?? 0;
-    offsets.set(id, offset + 1);
-    let batch = open.get(id);
-    if (!batch) {
-      batch = { topic, partition, messages: [] };
-      open.set(id, batch);
+export function* replayBatches(messages: Iterable<EncodedMessage>, options: ReplayBatchOptions): Generator<RawBatch> {
+  const partitioner = new ReplayPartitioner(options);
+  for (const m of messages) yield* partitioner.add(m);
+  yield* partitioner.drain();
+}
+
+/**
+ * Dataset events as raw batches for the in-process source, paced like {@link replayToKafka}:
+ * before each pause, what is buffered goes out, so the stream's consumer sees events about when
+ * they are due. Ends early when `signal` aborts.
+ */
+export async function* pacedReplayBatches(
+  events: Iterable<ReplayEvent>,
+  options: ReplayBatchOptions & { readonly speed: ReplaySpeed; readonly signal?: AbortSignal; readonly clock?: ReplayClock; readonly sleep?: (ms: number) => Promise<void> },
+): AsyncGenerator<RawBatch> {
+  const clock = options.clock ?? new ReplayClock(options.speed);
+  const pause = options.sleep ?? sleep;
+  const partitioner = new ReplayPartitioner(options);
+  for (const e of events) {
+    if (options.signal?.aborted) break;
+    const wait = clock.delayOf(e);
+    if (wait > MIN_PAUSE_MS) {
+      yield* partitioner.drain();
+      await pause(wait, options.signal);
+      if (options.signal?.aborted) break;
     }
-    batch.messages.push({ offset: String(offset), key: Buffer.from(m.key), value: m.value });
-    buffered++;
-    if (buffered >= batchSize * partitions) yield* drain();
+    yield* partitioner.add(encodeReplayEvent(e));
   }
-  yield* drain();
+  yield* partitioner.drain();
 }

@@ -3,9 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { parseKafkaUrl } from '../../infra/kafka';
 import { ConfigError } from '../../errors';
-import { progressSummary, startIngest, type IngestRuntime, type ProgressSample } from '../../ingest';
+import { pacedReplayBatches, progressSummary, startIngest, type IngestRuntime, type ProgressSample, type RawBatch } from '../../ingest';
+import type { TopicsConfig } from '../../schemas/config';
 import { createLogger } from '../../logging';
 import { commandConfig, type GlobalOptions } from '../config';
+import { replayFlags, replaySelection, type ReplayOptions } from './replay';
 
 const log = createLogger('cli.ingest');
 
@@ -48,11 +50,21 @@ function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout
   return timer;
 }
 
+/** `--source memory:<dataset|dir>`: the dataset replayed in-process. */
+const MEMORY_SCHEME = 'memory:';
+
+/** The replayed dataset as in-process batches (paced at `--speed`), logging what it replays. */
+async function replayedBatches(opts: ReplayOptions, topics: TopicsConfig, signal: AbortSignal): Promise<AsyncIterable<RawBatch>> {
+  const { dataset, events, total, speed } = await replaySelection(opts);
+  log.info({ dataset: dataset.name, events: total, speed: opts.speed, timestamps: dataset.timestampRule }, 'replaying in-process');
+  return pacedReplayBatches(events, { topics, speed, signal });
+}
+
 export function registerIngest(program: Command, globals: () => GlobalOptions): void {
-  program
+  const command = program
     .command('ingest')
     .description('Run the ingest stage: Kafka -> validated events -> rolling histories, dead letters, ClickHouse archive')
-    .option('--source <url>', 'kafka://host:port[,host:port]/<interactions topic>')
+    .option('--source <url>', 'kafka://host:port[,host:port]/<interactions topic>, or memory:<dataset|dir> (replay a dataset in-process, no Kafka; see --speed)')
     .option('--catalog-topic <name>', 'catalog topic')
     .option('--group <id>', 'consumer group id')
     .option('--clickhouse <url>', 'chdb:<dir> (embedded) or http://host:8123')
@@ -60,26 +72,34 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--no-archive', 'do not archive events in ClickHouse')
     .option('--idle-exit-ms <ms>', 'stop by itself after this long without new messages')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics')
-    .option('--progress-ms <ms>', 'log rates, dead letters and consumer lag this often (0: never)', '10000')
-    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string; progressMs: string }) => {
+    .option('--progress-ms <ms>', 'log rates, dead letters and consumer lag this often (0: never)', '10000');
+  replayFlags(command, 'memory: source')
+    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string; progressMs: string; speed: string; seed: string; limit?: string }) => {
       const progressMs = Number(opts.progressMs);
       if (!Number.isInteger(progressMs) || progressMs < 0) throw new ConfigError(`--progress-ms must be a whole number of milliseconds >= 0, got ${JSON.stringify(opts.progressMs)}`);
-      const url = opts.source ? parseKafkaUrl(opts.source) : undefined;
+      const replayed = opts.source?.startsWith(MEMORY_SCHEME) ? opts.source.slice(MEMORY_SCHEME.length) : undefined;
+      if (replayed === '') throw new ConfigError(`--source ${MEMORY_SCHEME} needs a dataset name or directory, e.g. ${MEMORY_SCHEME}ml-100k`);
+      if (replayed === undefined && (opts.speed !== 'max' || opts.limit !== undefined)) throw new ConfigError('--speed and --limit apply to a replayed dataset (--source memory:<dataset|dir>), not to Kafka');
+      const url = opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined;
       const config = commandConfig(globals(), {
         ...(url ? { kafka: { brokers: url.brokers } } : {}),
         ...(opts.clickhouse ? { clickhouse: { url: opts.clickhouse } } : {}),
         ingest: {
           ...(url?.topic || opts.catalogTopic ? { topics: { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) } } : {}),
           ...(opts.group ? { groupId: opts.group } : {}),
-          ...(opts.historyStore ? { historyStore: opts.historyStore } : {}),
+          // In-process replays keep histories in memory unless told otherwise (the changelog needs Kafka).
+          ...(opts.historyStore ? { historyStore: opts.historyStore } : replayed !== undefined ? { historyStore: 'memory' } : {}),
           ...(opts.archive === false ? { archive: false } : {}),
         },
       });
-      const runtime = await startIngest({ config, ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
+      const replay = new AbortController();
+      const batches = replayed === undefined ? undefined : await replayedBatches({ ...opts, dataset: replayed }, config.ingest.topics, replay.signal);
+      const runtime = await startIngest({ config, ...(batches ? { batches } : {}), ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
       const server = opts.metricsPort ? serveMetrics(runtime.metrics.registry, Number(opts.metricsPort)) : undefined;
       const progress = progressMs > 0 ? logProgress(runtime, progressMs) : undefined;
       const onSignal = (signal: string): void => {
         log.info({ signal }, 'stopping: finishing the batch in flight, flushing and committing');
+        replay.abort();
         void runtime.stop();
       };
       process.once('SIGINT', onSignal);
