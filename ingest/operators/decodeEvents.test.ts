@@ -1,5 +1,6 @@
 import { map } from 'rxjs';
 import { DeadLetter, interactionEventSchema, itemEventSchema } from '../../schemas/events';
+import { fastInteraction } from '../../schemas/fastInteraction';
 import { DEFAULT_LIMITS } from '../../schemas/limits';
 import { decodeEvents } from './decodeEvents';
 import { rawBatch, summary, testScheduler } from './testing/marbles';
@@ -93,6 +94,51 @@ describe('decodeEvents', () => {
       const long = cold('a-a-a-a', { a: rawBatch([]) });
       expectObservable(long.pipe(decode(), map((b) => b.size)), '^--!').toBe('a-a-', { a: 0 });
       expectSubscriptions(long.subscriptions).toBe('^--!');
+    });
+  });
+
+  it('enforces configured limits (ids, texts, lists, message size) with messages naming the field, the limit and what it got', () => {
+    const limits = { ...DEFAULT_LIMITS, maxIdLength: 8, maxTextLength: 20, maxListLength: 2, maxMessageBytes: 200 };
+    const interactions = rawBatch([
+      good('e0'),
+      good('e1', { userId: 'u'.repeat(9) }),
+      good('e2-too-long'),
+      good('e3', { itemId: '' }),
+      good('e4', { context: { note: 'n'.repeat(150) } }),
+    ]);
+    const items = rawBatch(
+      [
+        JSON.stringify({ itemId: 'a', ts: 1, title: 'short', categories: ['x', 'y'] }),
+        JSON.stringify({ itemId: 'b', ts: 1, title: 't'.repeat(21) }),
+        JSON.stringify({ itemId: 'c', ts: 1, categories: ['x', 'y', 'z'] }),
+        JSON.stringify({ itemId: 'd', ts: 1, features: ['ok', 'f'.repeat(21)] }),
+      ],
+      0,
+      0,
+      'catalog',
+    );
+    const errors = (b: { events: unknown[]; deadLetters: DeadLetter[] }) => [b.events.length, ...b.deadLetters.map((d) => [d.origin.offset, d.error])];
+    testScheduler().run(({ cold, expectObservable }) => {
+      // The processor's fast path must fall back to the schema and say the same as it.
+      const fast = cold('a|', { a: interactions }).pipe(decodeEvents({ schema: interactionEventSchema(limits), limits, now: () => NOW, fastPath: fastInteraction }), map(errors));
+      expectObservable(fast).toBe('a|', {
+        a: [
+          1,
+          ['1', { code: 'schema', message: 'userId: userId is longer than 8 characters, got string "uuuuuuuuu"', path: 'userId' }],
+          ['2', { code: 'schema', message: 'eventId: eventId is longer than 8 characters, got string "e2-too-long"', path: 'eventId' }],
+          ['3', { code: 'schema', message: 'itemId: itemId must not be empty, got string ""', path: 'itemId' }],
+          ['4', { code: 'too_large', message: expect.stringMatching(/^message is 2\d\d bytes, limit is 200$/), path: null }],
+        ],
+      });
+      const catalog = cold('a|', { a: items }).pipe(decodeEvents({ schema: itemEventSchema(limits), limits, now: () => NOW }), map(errors));
+      expectObservable(catalog).toBe('a|', {
+        a: [
+          1,
+          ['1', { code: 'schema', message: expect.stringMatching(/^title: text longer than 20 characters, got string "t+/), path: 'title' }],
+          ['2', { code: 'schema', message: expect.stringMatching(/^categories: list longer than 2 entries, got /), path: 'categories' }],
+          ['3', { code: 'schema', message: expect.stringMatching(/^features\.1: text longer than 20 characters, got string "f+/), path: 'features.1' }],
+        ],
+      });
     });
   });
 });
