@@ -3,6 +3,7 @@
 #   infra/scripts/services.sh start   -> starts librdkafka's mock Kafka cluster (Debian kcat),
 #                                        writes .services/env (KAFKA_BROKERS=...)
 #   infra/scripts/services.sh stop    -> stops what start started
+#   infra/scripts/services.sh running -> exits 0 when the mock cluster start started is still up
 # With Docker, use docker-compose.yml instead (real Kafka and ClickHouse).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,12 +23,20 @@ case "${1:-}" in
       [ -n "$addr" ] && break
       sleep 0.1
     done
-    [ -n "${addr:-}" ] || { echo "mock Kafka did not start: $(cat "$dir/kafka.log")" >&2; exit 1; }
+    if [ -z "${addr:-}" ]; then
+      echo "mock Kafka did not start within 10 s: $(cat "$dir/kafka.log")" >&2
+      kill "$(cat "$dir/kafka.pid")" 2>/dev/null || true
+      rm -f "$dir/kafka.pid"
+      exit 1
+    fi
     printf "KAFKA_BROKERS='%s'\nKAFKA_IS_MOCK=1\nKAFKA_BROKER_KIND='librdkafka mock cluster (kcat, started by infra/scripts/services.sh)'\n" "$addr" > "$dir/env"
     echo "mock Kafka at $addr"
+    ;;
+  running)
+    [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null
     ;;
   stop)
     if [ -f "$dir/kafka.pid" ]; then kill "$(cat "$dir/kafka.pid")" 2>/dev/null || true; rm -f "$dir/kafka.pid" "$dir/env"; fi
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|running" >&2; exit 2 ;;
 esac
