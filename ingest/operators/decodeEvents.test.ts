@@ -117,7 +117,7 @@ describe('decodeEvents', () => {
       0,
       'catalog',
     );
-    const errors = (b: { events: unknown[]; deadLetters: DeadLetter[] }) => [b.events.length, ...b.deadLetters.map((d) => [d.origin.offset, d.error])];
+    const errors = (b: { readonly events: readonly unknown[]; readonly deadLetters: readonly DeadLetter[] }) => [b.events.length, ...b.deadLetters.map((d) => [d.origin.offset, d.error])];
     testScheduler().run(({ cold, expectObservable }) => {
       // The processor's fast path must fall back to the schema and say the same as it.
       const fast = cold('a|', { a: interactions }).pipe(decodeEvents({ schema: interactionEventSchema(limits), limits, now: () => NOW, fastPath: fastInteraction }), map(errors));
