@@ -90,7 +90,7 @@ describe('replay helpers', () => {
     // Two bursts of 5 interactions, 10 minutes of event time apart, replayed at 600x (1 s apart).
     const events = [item('a'), ...[0, 1, 2, 3, 4].map((i) => interaction(`u${i}`, 1_000 + i)), ...[0, 1, 2, 3, 4].map((i) => interaction(`u${i}`, 601_000 + i))];
     const seen: Array<{ at: number; messages: number }> = [];
-    for await (const batch of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 2, speed: { factor: 600 }, clock: new ReplayClock({ factor: 600 }, time.now), sleep: time.sleep })) {
+    for await (const batch of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 2, clock: new ReplayClock({ factor: 600 }, time.now), sleep: time.sleep })) {
       seen.push({ at: time.now(), messages: batch.messages.length });
     }
     expect(time.sleeps).toEqual([1000]);
@@ -106,7 +106,7 @@ describe('replay helpers', () => {
     const batches: number[] = [];
     setTimeout(() => controller.abort(), 100);
     // At 1x the second event is an hour away: only the abort ends the wait.
-    for await (const b of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, speed: { factor: 1 }, signal: controller.signal })) batches.push(b.messages.length);
+    for await (const b of pacedReplayBatches(events, { topics: { interactions: 'in', catalog: 'cat' }, clock: new ReplayClock({ factor: 1 }), signal: controller.signal })) batches.push(b.messages.length);
     expect(batches).toEqual([1]);
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -116,5 +116,22 @@ describe('replay helpers', () => {
     const batches = [...replayBatches(messages, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 4, batchSize: 10 })];
     expect(batches.map((b) => b.messages.length)).toEqual([10, 10, 5]);
     expect(batches.flatMap((b) => b.messages.map((m) => Number(m.offset)))).toEqual([...Array(25).keys()]);
+  });
+
+  it('does not hold back a topic with few messages per partition until the end', () => {
+    // A small catalog first, then many interactions: the catalog goes out with the first drain.
+    const messages = [
+      ...Array.from({ length: 6 }, (_, i) => ({ stream: 'catalog' as const, key: `item${i}`, value: Buffer.from(`c${i}`) })),
+      ...Array.from({ length: 200 }, (_, i) => ({ stream: 'interactions' as const, key: `u${i % 13}`, value: Buffer.from(String(i)) })),
+    ];
+    const batches = [...replayBatches(messages, { topics: { interactions: 'in', catalog: 'cat' }, partitions: 2, batchSize: 10 })];
+    const firstInteractions = batches.findIndex((b) => b.topic === 'in');
+    const lastCatalog = batches.map((b) => b.topic).lastIndexOf('cat');
+    expect(lastCatalog).toBeGreaterThanOrEqual(0);
+    // Within the first drain: no more than one full round of interaction batches before it.
+    expect(batches.slice(0, lastCatalog).filter((b) => b.topic === 'in').reduce((n, b) => n + b.messages.length, 0)).toBeLessThanOrEqual(20);
+    expect(firstInteractions).toBeGreaterThanOrEqual(0);
+    expect(batches.reduce((n, b) => n + b.messages.length, 0)).toBe(206);
+    for (const b of batches) expect(b.messages.length).toBeLessThanOrEqual(10);
   });
 });

@@ -83,6 +83,37 @@ export function* limitInteractions(events: Iterable<ReplayEvent>, limit: number)
   }
 }
 
+/** Yielded by {@link pacedEvents} before it pauses: send what is buffered now. */
+export const PAUSE = Symbol('replay pause');
+
+export interface PacingOptions {
+  /** When events are due. */
+  readonly clock: ReplayClock;
+  /** Ends the replay, also in the middle of a pause. */
+  readonly signal?: AbortSignal;
+  /** How to wait (tests pass a fake one); must return early when `signal` aborts. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/**
+ * `events` at the pace of `clock`: before each pause worth taking it yields {@link PAUSE} (so
+ * the caller can send what it holds), then waits once the caller asks for the next event.
+ * Stops when `signal` aborts.
+ */
+export async function* pacedEvents(events: Iterable<ReplayEvent>, options: PacingOptions): AsyncGenerator<ReplayEvent | typeof PAUSE> {
+  const pause = options.sleep ?? sleep;
+  for (const e of events) {
+    if (options.signal?.aborted) return;
+    const wait = options.clock.delayOf(e);
+    if (wait > MIN_PAUSE_MS) {
+      yield PAUSE;
+      await pause(wait, options.signal);
+      if (options.signal?.aborted) return;
+    }
+    yield e;
+  }
+}
+
 /**
  * Produces dataset events to Kafka: catalog events to the catalog topic (key itemId),
  * interactions to the interactions topic (key userId, so each user stays in one partition and
@@ -99,7 +130,6 @@ export async function replayToKafka(options: {
   signal?: AbortSignal;
 }): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
-  const clock = new ReplayClock(options.speed);
   let produced = 0;
   let items: Message[] = [];
   let interactions: Message[] = [];
@@ -111,13 +141,10 @@ export async function replayToKafka(options: {
     interactions = [];
     options.onProgress?.({ produced, total: options.total });
   };
-  for (const e of options.events) {
-    if (options.signal?.aborted) break;
-    const wait = clock.delayOf(e);
-    if (wait > MIN_PAUSE_MS) {
+  for await (const e of pacedEvents(options.events, { clock: new ReplayClock(options.speed), ...(options.signal ? { signal: options.signal } : {}) })) {
+    if (e === PAUSE) {
       await flush();
-      await sleep(wait, options.signal);
-      if (options.signal?.aborted) break;
+      continue;
     }
     (e.kind === 'item' ? items : interactions).push(toMessage(e));
     if (items.length + interactions.length >= batchSize) await flush();
@@ -167,13 +194,14 @@ class ReplayPartitioner {
   private readonly batchSize: number;
   private readonly offsets = new Map<string, number>();
   private readonly open = new Map<string, { topic: string; partition: number; messages: RawMessage[] }>();
+  private buffered = 0;
 
   constructor(private readonly options: ReplayBatchOptions) {
     this.partitions = options.partitions ?? 4;
     this.batchSize = options.batchSize ?? 2000;
   }
 
-  /** Adds one message; returns its batch once that is full (else nothing). */
+  /** Adds one message; returns the batches ready to go (its own once full, or all; often none). */
   add(m: EncodedMessage): RawBatch[] {
     const topic = m.stream === 'catalog' ? this.options.topics.catalog : this.options.topics.interactions;
     const partition = partitionOf(m.key, this.partitions);
@@ -186,8 +214,13 @@ class ReplayPartitioner {
       this.open.set(id, batch);
     }
     batch.messages.push({ offset: String(offset), key: Buffer.from(m.key), value: m.value });
+    this.buffered++;
+    // Everything goes once as much is buffered as all partitions' batches hold, so that a topic
+    // with few messages per partition (the catalog) is not held back until the end.
+    if (this.buffered >= this.batchSize * this.partitions) return this.drain();
     if (batch.messages.length < this.batchSize) return [];
     this.open.delete(id);
+    this.buffered -= batch.messages.length;
     return [{ topic, partition, messages: batch.messages }];
   }
 
@@ -196,6 +229,7 @@ class ReplayPartitioner {
     const out: RawBatch[] = [];
     for (const b of this.open.values()) if (b.messages.length > 0) out.push({ topic: b.topic, partition: b.partition, messages: b.messages });
     this.open.clear();
+    this.buffered = 0;
     return out;
   }
 }
@@ -216,22 +250,11 @@ export function* replayBatches(messages: Iterable<EncodedMessage>, options: Repl
  * before each pause, what is buffered goes out, so the stream's consumer sees events about when
  * they are due. Ends early when `signal` aborts.
  */
-export async function* pacedReplayBatches(
-  events: Iterable<ReplayEvent>,
-  options: ReplayBatchOptions & { readonly speed: ReplaySpeed; readonly signal?: AbortSignal; readonly clock?: ReplayClock; readonly sleep?: (ms: number) => Promise<void> },
-): AsyncGenerator<RawBatch> {
-  const clock = options.clock ?? new ReplayClock(options.speed);
-  const pause = options.sleep ?? sleep;
+export async function* pacedReplayBatches(events: Iterable<ReplayEvent>, options: ReplayBatchOptions & PacingOptions): AsyncGenerator<RawBatch> {
   const partitioner = new ReplayPartitioner(options);
-  for (const e of events) {
-    if (options.signal?.aborted) break;
-    const wait = clock.delayOf(e);
-    if (wait > MIN_PAUSE_MS) {
-      yield* partitioner.drain();
-      await pause(wait, options.signal);
-      if (options.signal?.aborted) break;
-    }
-    yield* partitioner.add(encodeReplayEvent(e));
+  for await (const e of pacedEvents(events, options)) {
+    if (e === PAUSE) yield* partitioner.drain();
+    else yield* partitioner.add(encodeReplayEvent(e));
   }
   yield* partitioner.drain();
 }
