@@ -102,12 +102,16 @@ describe(`streamrec replay and in-process ingest on ${kafkaKind()}`, () => {
     }
   }, 120_000);
 
-  it('rejects replay flags on a Kafka source and a memory: source without a dataset, saying what is expected', async () => {
-    const speedOnKafka = await runCli(['ingest', '--source', 'kafka://127.0.0.1:1/t', '--speed', '10x']);
-    expect(speedOnKafka.code).not.toBe(0);
-    expect(speedOnKafka.output).toContain('--speed and --limit apply to a replayed dataset (--source memory:<dataset|dir>), not to Kafka');
-    const noDataset = await runCli(['ingest', '--source', 'memory:']);
-    expect(noDataset.code).not.toBe(0);
-    expect(noDataset.output).toContain('--source memory: needs a dataset name or directory, e.g. memory:ml-100k');
-  }, 60_000);
+  it('rejects flags that do not apply to the chosen source, saying which and why', async () => {
+    const cases: Array<[string[], string]> = [
+      [['--source', 'kafka://127.0.0.1:1/t', '--speed', '10x', '--seed', '4'], '--speed, --seed: only for a replayed dataset (--source memory:<dataset|dir>), not for Kafka'],
+      [['--source', 'memory:'], '--source memory: needs a dataset name or directory, e.g. memory:ml-100k'],
+      [['--source', `memory:${dir}`, '--group', 'g', '--idle-exit-ms', '10'], `--group, --idle-exit-ms: only for a Kafka source, not for --source memory:${dir}`],
+      [['--source', `memory:${dir}`, '--history-store', 'changelog'], `--history-store changelog: not with --source memory:${dir}`],
+    ];
+    for (const [args, message] of cases) {
+      const { code, output } = await runCli(['ingest', ...args]);
+      expect({ args, code: code === 0 ? 0 : 'failed', output: output.includes(message) ? message : output.slice(-500) }).toEqual({ args, code: 'failed', output: message });
+    }
+  }, 90_000);
 });

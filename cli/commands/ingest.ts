@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { parseKafkaUrl } from '../../infra/kafka';
 import { ConfigError } from '../../errors';
-import { pacedReplayBatches, progressSummary, startIngest, type IngestRuntime, type ProgressSample, type RawBatch } from '../../ingest';
-import type { TopicsConfig } from '../../schemas/config';
+import { pacedReplayBatches, progressSummary, ReplayClock, startIngest, type IngestRuntime, type ProgressSample, type RawBatch } from '../../ingest';
+import type { StreamrecConfig, TopicsConfig } from '../../schemas/config';
 import { createLogger } from '../../logging';
 import { commandConfig, type GlobalOptions } from '../config';
 import { replayFlags, replaySelection, type ReplayOptions } from './replay';
@@ -57,7 +57,58 @@ const MEMORY_SCHEME = 'memory:';
 async function replayedBatches(opts: ReplayOptions, topics: TopicsConfig, signal: AbortSignal): Promise<AsyncIterable<RawBatch>> {
   const { dataset, events, total, speed } = await replaySelection(opts);
   log.info({ dataset: dataset.name, events: total, speed: opts.speed, timestamps: dataset.timestampRule }, 'replaying in-process');
-  return pacedReplayBatches(events, { topics, speed, signal });
+  return pacedReplayBatches(events, { topics, clock: new ReplayClock(speed), signal });
+}
+
+interface IngestOptions extends Omit<ReplayOptions, 'dataset'> {
+  readonly source?: string;
+  readonly catalogTopic?: string;
+  readonly group?: string;
+  readonly clickhouse?: string;
+  readonly historyStore?: string;
+  readonly archive: boolean;
+  readonly idleExitMs?: string;
+  readonly metricsPort?: string;
+  readonly progressMs: string;
+}
+
+/** Flags that only mean something for one kind of source, by option name. */
+const KAFKA_ONLY = { catalogTopic: '--catalog-topic', group: '--group', idleExitMs: '--idle-exit-ms' } as const;
+const REPLAY_ONLY = { speed: '--speed', seed: '--seed', limit: '--limit' } as const;
+
+/**
+ * The configuration `streamrec ingest` runs with, and the dataset of a `memory:` source. Flags
+ * that do not apply to the chosen source are errors rather than silently ignored.
+ */
+function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions): { config: StreamrecConfig; replayed: string | undefined; progressMs: number } {
+  const progressMs = Number(opts.progressMs);
+  if (!Number.isInteger(progressMs) || progressMs < 0) throw new ConfigError(`--progress-ms must be a whole number of milliseconds >= 0, got ${JSON.stringify(opts.progressMs)}`);
+  const replayed = opts.source?.startsWith(MEMORY_SCHEME) ? opts.source.slice(MEMORY_SCHEME.length) : undefined;
+  const given = (flags: Record<string, string>): string[] => Object.entries(flags).flatMap(([name, flag]) => (cmd.getOptionValueSource(name) === 'cli' ? [flag] : []));
+  if (replayed === undefined) {
+    const misplaced = given(REPLAY_ONLY);
+    if (misplaced.length > 0) throw new ConfigError(`${misplaced.join(', ')}: only for a replayed dataset (--source ${MEMORY_SCHEME}<dataset|dir>), not for Kafka`);
+  } else {
+    if (replayed === '') throw new ConfigError(`--source ${MEMORY_SCHEME} needs a dataset name or directory, e.g. ${MEMORY_SCHEME}ml-100k`);
+    const misplaced = given(KAFKA_ONLY);
+    if (misplaced.length > 0) throw new ConfigError(`${misplaced.join(', ')}: only for a Kafka source, not for --source ${opts.source} (an in-process replay ends by itself)`);
+    // The replay's partitions and offsets are made up: in the changelog a Kafka ingest restores
+    // from, they would make it skip real events.
+    if (opts.historyStore === 'changelog') throw new ConfigError(`--history-store changelog: not with --source ${opts.source} (an in-process replay keeps its histories in memory)`);
+  }
+  const url = opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined;
+  const topics = { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) };
+  const config = commandConfig(globals, {
+    ...(url ? { kafka: { brokers: url.brokers } } : {}),
+    ...(opts.clickhouse ? { clickhouse: { url: opts.clickhouse } } : {}),
+    ingest: {
+      topics,
+      ...(opts.group ? { groupId: opts.group } : {}),
+      ...(replayed !== undefined ? { historyStore: 'memory' } : opts.historyStore ? { historyStore: opts.historyStore } : {}),
+      ...(opts.archive === false ? { archive: false } : {}),
+    },
+  });
+  return { config, replayed, progressMs };
 }
 
 export function registerIngest(program: Command, globals: () => GlobalOptions): void {
@@ -74,37 +125,26 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics')
     .option('--progress-ms <ms>', 'log rates, dead letters and consumer lag this often (0: never)', '10000');
   replayFlags(command, 'memory: source')
-    .action(async (opts: { source?: string; catalogTopic?: string; group?: string; clickhouse?: string; historyStore?: string; archive: boolean; idleExitMs?: string; metricsPort?: string; progressMs: string; speed: string; seed: string; limit?: string }) => {
-      const progressMs = Number(opts.progressMs);
-      if (!Number.isInteger(progressMs) || progressMs < 0) throw new ConfigError(`--progress-ms must be a whole number of milliseconds >= 0, got ${JSON.stringify(opts.progressMs)}`);
-      const replayed = opts.source?.startsWith(MEMORY_SCHEME) ? opts.source.slice(MEMORY_SCHEME.length) : undefined;
-      if (replayed === '') throw new ConfigError(`--source ${MEMORY_SCHEME} needs a dataset name or directory, e.g. ${MEMORY_SCHEME}ml-100k`);
-      if (replayed === undefined && (opts.speed !== 'max' || opts.limit !== undefined)) throw new ConfigError('--speed and --limit apply to a replayed dataset (--source memory:<dataset|dir>), not to Kafka');
-      const url = opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined;
-      const config = commandConfig(globals(), {
-        ...(url ? { kafka: { brokers: url.brokers } } : {}),
-        ...(opts.clickhouse ? { clickhouse: { url: opts.clickhouse } } : {}),
-        ingest: {
-          ...(url?.topic || opts.catalogTopic ? { topics: { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) } } : {}),
-          ...(opts.group ? { groupId: opts.group } : {}),
-          // In-process replays keep histories in memory unless told otherwise (the changelog needs Kafka).
-          ...(opts.historyStore ? { historyStore: opts.historyStore } : replayed !== undefined ? { historyStore: 'memory' } : {}),
-          ...(opts.archive === false ? { archive: false } : {}),
-        },
-      });
+    .action(async (opts: IngestOptions, cmd: Command) => {
+      // Signals from the start: one during start-up (restore, migrations) stops ingest once it is up.
       const replay = new AbortController();
-      const batches = replayed === undefined ? undefined : await replayedBatches({ ...opts, dataset: replayed }, config.ingest.topics, replay.signal);
-      const runtime = await startIngest({ config, ...(batches ? { batches } : {}), ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
-      const server = opts.metricsPort ? serveMetrics(runtime.metrics.registry, Number(opts.metricsPort)) : undefined;
-      const progress = progressMs > 0 ? logProgress(runtime, progressMs) : undefined;
+      let runtime: IngestRuntime | undefined;
       const onSignal = (signal: string): void => {
         log.info({ signal }, 'stopping: finishing the batch in flight, flushing and committing');
         replay.abort();
-        void runtime.stop();
+        if (runtime) void runtime.stop();
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      let server: Server | undefined;
+      let progress: NodeJS.Timeout | undefined;
       try {
+        const { config, replayed, progressMs } = ingestConfig(opts, cmd, globals());
+        const batches = replayed === undefined ? undefined : await replayedBatches({ ...opts, dataset: replayed }, config.ingest.topics, replay.signal);
+        runtime = await startIngest({ config, ...(batches ? { batches } : {}), ...(opts.idleExitMs ? { idleExitMs: Number(opts.idleExitMs) } : {}) });
+        if (replay.signal.aborted) void runtime.stop();
+        server = opts.metricsPort ? serveMetrics(runtime.metrics.registry, Number(opts.metricsPort)) : undefined;
+        progress = progressMs > 0 ? logProgress(runtime, progressMs) : undefined;
         await runtime.done;
         process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
       } finally {
@@ -114,7 +154,7 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
         if (progress) clearInterval(progress);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+        if (runtime) setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
       }
     });
 }
