@@ -38,7 +38,7 @@ import type { RawBatch } from '../ingest/types';
 import { KafkaConfig, StreamrecConfig } from '../schemas/config';
 import { interactionEventSchema } from '../schemas/events';
 import { fastInteraction } from '../schemas/fastInteraction';
-import { DEFAULT_LIMITS, type EventLimits } from '../schemas/limits';
+import { DEFAULT_LIMITS } from '../schemas/limits';
 import { loadConfig } from '../schemas/loadConfig';
 import { numberFlag, parseFlags } from './_flags';
 
@@ -103,6 +103,9 @@ async function produce(kafka: Kafka, topic: string, messages: Message[], perSend
   return seconds;
 }
 
+/** How long one consumer pass may take before the benchmark gives up on it. */
+const CONSUME_TIMEOUT_MS = 300_000;
+
 /** What a ceiling pass does with each batch's messages (nothing for the bare consumer). */
 type BatchStep = (batch: RawBatch) => Promise<unknown> | unknown;
 
@@ -121,7 +124,13 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
   consumer.on(consumer.events.FETCH, () => {
     if (first !== 0 && last === 0) fetches++;
   });
-  await new Promise<void>((resolve, reject) => {
+  // A failed step would make kafkajs restart the consumer and count messages twice: fail instead.
+  const crashed = new Promise<never>((_, reject) => consumer.on(consumer.events.CRASH, (e) => reject(new KafkaError(`${name} consumer crashed: ${e.payload.error.message}`, { cause: e.payload.error }))));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KafkaError(`${name} consumer read ${count} of ${total} messages in ${CONSUME_TIMEOUT_MS / 1000} s`)), CONSUME_TIMEOUT_MS);
+  });
+  const done = new Promise<void>((resolve, reject) => {
     consumer
       .run({
         autoCommit: false,
@@ -137,7 +146,12 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
       })
       .catch(reject);
   });
-  await consumer.disconnect();
+  try {
+    await Promise.race([done, crashed, deadline]);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
+  }
   // The fetch that brought the first messages ended before they were counted.
   return { seconds: (last - first) / 1000, fetches: fetches + 1 };
 }
@@ -148,11 +162,8 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
  * both and more, so it cannot be faster than either; their ratios to the bare consumer bound
  * the full path's.
  */
-function ceilingSteps(limits: EventLimits): Record<'json_parse' | 'decode_validate', BatchStep> {
+function ceilingSteps(decode: BatchPipeline<RawBatch, unknown>): Record<'json_parse' | 'decode_validate', BatchStep> {
   let sink = 0;
-  const decode = new BatchPipeline(
-    decodeEvents({ schema: interactionEventSchema(limits), limits, fastPath: fastInteraction }),
-  );
   return {
     json_parse: (batch) => {
       for (const m of batch.messages) {
@@ -200,10 +211,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const { seconds: rawSeconds, fetches: rawFetches } = await consume(kafka, topics.interactions, events, 'raw');
     const limits = { ...DEFAULT_LIMITS, maxMessageBytes: 4096 };
     const ceilings: Record<string, { events_per_s: number; ratio: number }> = {};
-    for (const [name, step] of Object.entries(ceilingSteps(limits))) {
-      log(`ceiling: bare consumer + ${name.replace('_', ' ')}`);
-      const { seconds } = await consume(kafka, topics.interactions, events, name, step);
-      ceilings[name] = { events_per_s: Math.round(events / seconds), ratio: Number((rawSeconds / seconds).toFixed(3)) };
+    const decode = new BatchPipeline<RawBatch, unknown>(decodeEvents({ schema: interactionEventSchema(limits), limits, fastPath: fastInteraction }));
+    try {
+      for (const [name, step] of Object.entries(ceilingSteps(decode))) {
+        log(`ceiling: bare consumer + ${name.replace('_', ' ')}`);
+        const { seconds } = await consume(kafka, topics.interactions, events, name, step);
+        ceilings[name] = { events_per_s: Math.round(events / seconds), ratio: Number((rawSeconds / seconds).toFixed(3)) };
+      }
+    } finally {
+      decode.close();
     }
 
     log('(b) full ingest path');
