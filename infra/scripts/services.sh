@@ -11,7 +11,7 @@ dir="$root/.services"
 mkdir -p "$dir"
 case "${1:-}" in
   start)
-    if [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
+    if "$0" running; then
       echo "mock Kafka already running: $(cat "$dir/env")"; exit 0
     fi
     command -v kcat >/dev/null || { echo "kcat is missing: apt-get install -y kcat" >&2; exit 1; }
@@ -33,7 +33,8 @@ case "${1:-}" in
     echo "mock Kafka at $addr"
     ;;
   running)
-    [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null
+    # The pid file names a live kcat (not a process that reused the pid).
+    [ -f "$dir/kafka.pid" ] && [ "$(ps -p "$(cat "$dir/kafka.pid")" -o comm= 2>/dev/null)" = kcat ]
     ;;
   stop)
     if [ -f "$dir/kafka.pid" ]; then kill "$(cat "$dir/kafka.pid")" 2>/dev/null || true; rm -f "$dir/kafka.pid" "$dir/env"; fi
