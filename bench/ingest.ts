@@ -6,7 +6,7 @@
  * `JSON.parse` of every message, and plus only the ingest path's decode + validate operator
  * (the full path does both, so their ratios to (a) bound its ratio); (b) the full ingest path
  * (decode, validate, dedupe, history update, changelog, ClickHouse archive, commit). Rates are
- * measured from the first message received to the last one done (group joins excluded). Broker: KAFKA_BROKERS, or
+ * measured from the start of the first fetch to the last message done (group joins excluded). Broker: KAFKA_BROKERS, or
  * librdkafka's mock cluster with the topics pre-created (each mock partition keeps at most
  * ~5 MiB, so the topic gets enough partitions to hold every event; `--brokers` spreads them over
  * that many mock brokers, and kafkajs fetches from each broker in parallel). `--profile` writes a CPU
@@ -35,6 +35,7 @@ import { BatchPipeline } from '../ingest/batchPipeline';
 import { decodeEvents } from '../ingest/operators';
 import { syntheticInteractions } from '../ingest/synthetic';
 import type { RawBatch } from '../ingest/types';
+import { Instrumentation } from '../instrumentation';
 import { KafkaConfig, StreamrecConfig } from '../schemas/config';
 import { interactionEventSchema } from '../schemas/events';
 import { fastInteraction } from '../schemas/fastInteraction';
@@ -111,18 +112,21 @@ type BatchStep = (batch: RawBatch) => Promise<unknown> | unknown;
 
 /**
  * Reads `total` messages with a consumer group of its own that hands each batch to `step` (none:
- * the bare consumer): seconds from the first message to the last, and the fetches in between.
+ * the bare consumer): seconds from the start of its first fetch to the last message done, and
+ * the fetches in between.
  */
 async function consume(kafka: Kafka, topic: string, total: number, name: string, step?: BatchStep): Promise<{ seconds: number; fetches: number }> {
   const consumer = kafka.consumer({ groupId: `bench-${name}-${Date.now()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024, maxWaitTimeInMs: 200 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let count = 0;
-  let first = 0;
+  let start = 0;
   let last = 0;
   let fetches = 0;
-  consumer.on(consumer.events.FETCH, () => {
-    if (first !== 0 && last === 0) fetches++;
+  // kafkajs reports a fetch when it has been fetched and decoded, before its batches are handled.
+  consumer.on(consumer.events.FETCH, ({ payload }) => {
+    if (start === 0) start = Date.now() - payload.duration;
+    if (last === 0) fetches++;
   });
   // A failed step would make kafkajs restart the consumer and count messages twice: fail instead.
   const crashed = new Promise<never>((_, reject) => consumer.on(consumer.events.CRASH, (e) => reject(new KafkaError(`${name} consumer crashed: ${e.payload.error.message}`, { cause: e.payload.error }))));
@@ -135,7 +139,6 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
       .run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
-          if (first === 0) first = Date.now();
           if (step) await step({ topic: batch.topic, partition: batch.partition, messages: batch.messages });
           count += batch.messages.length;
           if (count >= total && last === 0) {
@@ -152,8 +155,7 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
     clearTimeout(timer);
     await consumer.disconnect();
   }
-  // The fetch that brought the first messages ended before they were counted.
-  return { seconds: (last - first) / 1000, fetches: fetches + 1 };
+  return { seconds: (last - start) / 1000, fetches };
 }
 
 /**
@@ -232,25 +234,26 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         ingest: { groupId: `bench-ingest-${stamp}`, topics, limits },
       },
     });
-    const runtime = await startIngest({ config });
-    const cpuBefore = process.cpuUsage();
-    let first = 0;
+    // Listening before the runtime starts: its first fetch may end before startIngest returns.
+    const instrumentation = new Instrumentation();
+    let start = 0;
     let operatorMs = 0;
     let flushMs = 0;
     let flushes = 0;
     const steps = { archive: 0, histories: 0, commit: 0 };
-    // Counted like the bare consumer's: the fetches that brought the events (the first one ends
-    // before the first batch).
-    let fetches = 1;
-    runtime.instrumentation.on('ingest.fetch_end', () => {
-      if (first !== 0 && runtime.processor.totals.messages < events) fetches++;
+    // Timed and counted like the bare consumer's: from the start of the first fetch.
+    let fetches = 0;
+    let handled = 0;
+    instrumentation.on('ingest.fetch_end', (f) => {
+      if (start === 0) start = Date.now() - f.durationMs;
+      if (handled < events) fetches++;
     });
-    runtime.instrumentation.on('ingest.batch_end', (b) => {
-      if (first === 0) first = Date.now() - b.durationMs;
+    instrumentation.on('ingest.batch_end', (b) => {
+      handled += b.messages;
       operatorMs += b.durationMs;
     });
     let catchUpFlushes = 0;
-    runtime.instrumentation.on('ingest.flush_end', (f) => {
+    instrumentation.on('ingest.flush_end', (f) => {
       flushMs += f.durationMs;
       flushes++;
       if (f.intervalMs > config.ingest.flush.intervalMs) catchUpFlushes++;
@@ -258,10 +261,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       steps.histories += f.historiesMs;
       steps.commit += f.commitMs;
     });
+    const runtime = await startIngest({ config, instrumentation });
+    const cpuBefore = process.cpuUsage();
     const { ingestSeconds, cpu } = await profiled(flags.get('profile'), async () => {
       while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
       await runtime.processor.flush();
-      return { ingestSeconds: (Date.now() - first) / 1000, cpu: process.cpuUsage(cpuBefore) };
+      return { ingestSeconds: (Date.now() - start) / 1000, cpu: process.cpuUsage(cpuBefore) };
     });
     await runtime.stop();
     await runtime.done;
