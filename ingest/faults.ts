@@ -38,6 +38,8 @@ export interface InjectedMessage {
   readonly key: string;
   readonly value: Buffer;
   readonly expected: DeadLetterCode | undefined;
+  /** How a bad message was made bad (undefined for good ones). */
+  readonly fault?: FaultKind;
   /** For good events (and duplicates/late ones), the event itself. */
   readonly event?: InteractionEvent;
 }
@@ -48,6 +50,15 @@ export interface InjectedMessage {
  * needs the message limit.
  */
 export function faultyMessage(
+  kind: FaultKind,
+  base: InteractionEvent,
+  rng: Random,
+  options: { now: number; lateByMs: number; maxMessageBytes: number; eventId: string },
+): InjectedMessage {
+  return { ...faultyContent(kind, base, rng, options), fault: kind };
+}
+
+function faultyContent(
   kind: FaultKind,
   base: InteractionEvent,
   rng: Random,

@@ -6,6 +6,7 @@ import { DLQ_HEADERS } from '../infra/kafka';
 import { ChangelogHistoryStore, readTopicToEnd } from '../infra/history';
 import { openClickHouse } from '../infra/clickhouse';
 import { startIngest } from '../ingest';
+import { FAULT_CODES, FAULT_KINDS, type FaultKind } from '../ingest/faults';
 import { syntheticInteractions } from '../ingest/synthetic';
 import { StreamrecConfig } from '../schemas/config';
 import type { ItemEvent } from '../schemas/events';
@@ -49,6 +50,9 @@ describe(`ingest end to end on ${kafkaKind()}`, () => {
     ];
     const bad = messages.filter((m) => m.expected !== undefined);
     expect(bad.length).toBeGreaterThan(800);
+    // Every kind of bad message the issue names is in the stream, each expecting its code.
+    expect(new Set(bad.map((m) => m.fault))).toEqual(new Set(FAULT_KINDS));
+    for (const m of bad) expect(m.expected).toBe(FAULT_CODES[m.fault as FaultKind]);
     expect(new Set(bad.map((m) => m.expected)).size).toBe(7); // every code is exercised
     await produceAll(kafka, topics.interactions, messages);
     // Catalog upserts on their own topic: 300 items, each updated once (the archive keeps the
