@@ -104,10 +104,11 @@ export async function* pacedEvents(events: Iterable<ReplayEvent>, options: Pacin
   const pause = options.sleep ?? sleep;
   for (const e of events) {
     if (options.signal?.aborted) return;
-    const wait = options.clock.delayOf(e);
-    if (wait > MIN_PAUSE_MS) {
+    if (options.clock.delayOf(e) > MIN_PAUSE_MS) {
       yield PAUSE;
-      await pause(wait, options.signal);
+      // Sending what was held took time of its own: wait only for what is left.
+      const wait = options.clock.delayOf(e);
+      if (wait > 0) await pause(wait, options.signal);
       if (options.signal?.aborted) return;
     }
     yield e;
@@ -194,7 +195,8 @@ class ReplayPartitioner {
   private readonly batchSize: number;
   private readonly offsets = new Map<string, number>();
   private readonly open = new Map<string, { topic: string; partition: number; messages: RawMessage[] }>();
-  private buffered = 0;
+  /** Messages added since everything was last drained. */
+  private sinceDrain = 0;
 
   constructor(private readonly options: ReplayBatchOptions) {
     this.partitions = options.partitions ?? 4;
@@ -214,13 +216,12 @@ class ReplayPartitioner {
       this.open.set(id, batch);
     }
     batch.messages.push({ offset: String(offset), key: Buffer.from(m.key), value: m.value });
-    this.buffered++;
-    // Everything goes once as much is buffered as all partitions' batches hold, so that a topic
-    // with few messages per partition (the catalog) is not held back until the end.
-    if (this.buffered >= this.batchSize * this.partitions) return this.drain();
+    // Everything goes once as many messages came since the last drain as all partitions' batches
+    // hold, so that a topic with few messages per partition (the catalog) is not held back
+    // until the end, however the other topic's keys fall.
+    if (++this.sinceDrain >= this.batchSize * this.partitions) return this.drain();
     if (batch.messages.length < this.batchSize) return [];
     this.open.delete(id);
-    this.buffered -= batch.messages.length;
     return [{ topic, partition, messages: batch.messages }];
   }
 
@@ -229,7 +230,7 @@ class ReplayPartitioner {
     const out: RawBatch[] = [];
     for (const b of this.open.values()) if (b.messages.length > 0) out.push({ topic: b.topic, partition: b.partition, messages: b.messages });
     this.open.clear();
-    this.buffered = 0;
+    this.sinceDrain = 0;
     return out;
   }
 }
