@@ -30,7 +30,7 @@ import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { ConfigError, KafkaError } from '../errors';
 import { ensureTopics } from '../infra/history';
 import { createKafka, sendChunked, startMockCluster } from '../infra/kafka';
-import { startIngest } from '../ingest';
+import { KafkaSource, startIngest } from '../ingest';
 import { BatchPipeline } from '../ingest/batchPipeline';
 import { decodeEvents } from '../ingest/operators';
 import { syntheticInteractions } from '../ingest/synthetic';
@@ -123,9 +123,11 @@ async function consume(kafka: Kafka, topic: string, total: number, name: string,
   let start = 0;
   let last = 0;
   let fetches = 0;
-  // kafkajs reports a fetch when it has been fetched and decoded, before its batches are handled.
+  // kafkajs reports a fetch when it has been fetched and decoded, before its batches are
+  // handled; the earliest start among the fetches before the first batch (one per broker).
   consumer.on(consumer.events.FETCH, ({ payload }) => {
-    if (start === 0) start = Date.now() - payload.duration;
+    const began = Date.now() - payload.duration;
+    if (count === 0) start = start === 0 ? began : Math.min(start, began);
     if (last === 0) fetches++;
   });
   // A failed step would make kafkajs restart the consumer and count messages twice: fail instead.
@@ -245,7 +247,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     let fetches = 0;
     let handled = 0;
     instrumentation.on('ingest.fetch_end', (f) => {
-      if (start === 0) start = Date.now() - f.durationMs;
+      const began = Date.now() - f.durationMs;
+      if (handled === 0) start = start === 0 ? began : Math.min(start, began);
       if (handled < events) fetches++;
     });
     instrumentation.on('ingest.batch_end', (b) => {
@@ -261,13 +264,27 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       steps.histories += f.historiesMs;
       steps.commit += f.commitMs;
     });
-    const runtime = await startIngest({ config, instrumentation });
     const cpuBefore = process.cpuUsage();
+    const runtime = await startIngest({ config, instrumentation });
     const { ingestSeconds, cpu } = await profiled(flags.get('profile'), async () => {
-      while (runtime.processor.totals.messages < events) await new Promise((r) => setTimeout(r, 20));
+      const deadline = Date.now() + CONSUME_TIMEOUT_MS;
+      let failed: unknown;
+      runtime.done.then(
+        () => (failed = new KafkaError(`the ingest path stopped after ${runtime.processor.totals.messages} of ${events} messages`)),
+        (error: unknown) => (failed = error ?? new KafkaError('the ingest path failed')),
+      );
+      while (runtime.processor.totals.messages < events) {
+        if (failed !== undefined) throw failed;
+        if (Date.now() > deadline) throw new KafkaError(`the ingest path handled ${runtime.processor.totals.messages} of ${events} messages in ${CONSUME_TIMEOUT_MS / 1000} s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await runtime.processor.flush();
       return { ingestSeconds: (Date.now() - start) / 1000, cpu: process.cpuUsage(cpuBefore) };
     });
+    // A restarted consumer replays from the last commit: its messages would be counted twice.
+    if (runtime.source instanceof KafkaSource && runtime.source.restarts > 0) {
+      throw new KafkaError(`the ingest consumer restarted ${runtime.source.restarts} time(s) during the run; its rate would count redeliveries`);
+    }
     await runtime.stop();
     await runtime.done;
     const totals = runtime.processor.totals;

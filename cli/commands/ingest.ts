@@ -94,7 +94,9 @@ function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions)
     if (misplaced.length > 0) throw new ConfigError(`${misplaced.join(', ')}: only for a Kafka source, not for --source ${opts.source} (an in-process replay ends by itself)`);
     // The replay's partitions and offsets are made up: in the changelog a Kafka ingest restores
     // from, they would make it skip real events.
-    if (opts.historyStore === 'changelog') throw new ConfigError(`--history-store changelog: not with --source ${opts.source} (an in-process replay keeps its histories in memory)`);
+    if (opts.historyStore !== undefined && opts.historyStore !== 'memory') {
+      throw new ConfigError(`--history-store ${opts.historyStore}: not with --source ${opts.source} (an in-process replay keeps its histories in memory)`);
+    }
   }
   const url = opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined;
   const topics = { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) };
@@ -154,7 +156,8 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
         if (progress) clearInterval(progress);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        if (runtime) setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+        // Also after a failed start, whose clients (Kafka, chDB) may hold the process open.
+        setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
       }
     });
 }
