@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FeaturesConfig } from '../features';
 import { QuantizerSettings } from '../quantizer';
 import { loadConfig, mergeConfig } from '../schemas/loadConfig';
+import type { KafkaUrl } from '../infra/kafka';
 import { StreamrecConfig } from '../schemas/config';
 
 /**
@@ -33,4 +34,15 @@ export function commandConfig(globals: GlobalOptions, overrides: Record<string, 
     env: process.env,
     overrides: mergeConfig({}, overrides),
   });
+}
+
+/**
+ * The config that a `kafka://host:port[,host:port][/topic]` URL and a `--catalog-topic` name give: the
+ * brokers, and the interactions and catalog topics where given (merge `topics` into `ingest`).
+ */
+export function kafkaTarget(url: KafkaUrl | undefined, catalogTopic: string | undefined): { kafka?: { brokers: string[] }; topics: { interactions?: string; catalog?: string } } {
+  return {
+    ...(url ? { kafka: { brokers: url.brokers } } : {}),
+    topics: { ...(url?.topic ? { interactions: url.topic } : {}), ...(catalogTopic ? { catalog: catalogTopic } : {}) },
+  };
 }

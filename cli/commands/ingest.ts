@@ -6,7 +6,7 @@ import { ConfigError } from '../../errors';
 import { pacedReplayBatches, progressSummary, ReplayClock, startIngest, type IngestRuntime, type ProgressSample, type RawBatch } from '../../ingest';
 import type { StreamrecConfig, TopicsConfig } from '../../schemas/config';
 import { createLogger } from '../../logging';
-import { commandConfig, type GlobalOptions } from '../config';
+import { commandConfig, kafkaTarget, type GlobalOptions } from '../config';
 import { replayFlags, replaySelection, type ReplayOptions } from './replay';
 
 const log = createLogger('cli.ingest');
@@ -98,10 +98,9 @@ function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions)
       throw new ConfigError(`--history-store ${opts.historyStore}: not with --source ${opts.source} (an in-process replay keeps its histories in memory)`);
     }
   }
-  const url = opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined;
-  const topics = { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) };
+  const { kafka, topics } = kafkaTarget(opts.source && replayed === undefined ? parseKafkaUrl(opts.source) : undefined, opts.catalogTopic);
   const config = commandConfig(globals, {
-    ...(url ? { kafka: { brokers: url.brokers } } : {}),
+    ...(kafka ? { kafka } : {}),
     ...(opts.clickhouse ? { clickhouse: { url: opts.clickhouse } } : {}),
     ingest: {
       topics,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createKafka, parseKafkaUrl } from '../../infra/kafka';
 import { ConfigError } from '../../errors';
 import { datasetEvents, interactionCount, limitInteractions, loadDataset, parseSpeed, replayToKafka, type LoadedDataset, type ReplayEvent, type ReplaySpeed } from '../../ingest';
-import { commandConfig, type GlobalOptions } from '../config';
+import { commandConfig, kafkaTarget, type GlobalOptions } from '../config';
 import { progressBar } from '../progress';
 
 /** The replay options shared by `replay` and `ingest --source memory:<dataset>`. */
@@ -45,9 +45,8 @@ export function registerReplay(program: Command, globals: () => GlobalOptions): 
     .option('--catalog-topic <name>', 'catalog topic (default: ingest.topics.catalog from config)');
   replayFlags(command)
     .action(async (opts: { dataset: string; to?: string; catalogTopic?: string; speed: string; seed: string; limit?: string }) => {
-      const url = opts.to ? parseKafkaUrl(opts.to) : undefined;
-      const topics = { ...(url?.topic ? { interactions: url.topic } : {}), ...(opts.catalogTopic ? { catalog: opts.catalogTopic } : {}) };
-      const config = commandConfig(globals(), { ...(url ? { kafka: { brokers: url.brokers } } : {}), ingest: { topics } });
+      const { kafka, topics } = kafkaTarget(opts.to ? parseKafkaUrl(opts.to) : undefined, opts.catalogTopic);
+      const config = commandConfig(globals(), { ...(kafka ? { kafka } : {}), ingest: { topics } });
       const { dataset, events, total, speed } = await replaySelection(opts);
       const producer = createKafka(config.kafka, 'replay').producer({ allowAutoTopicCreation: true });
       await producer.connect();
