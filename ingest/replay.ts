@@ -222,13 +222,12 @@ class ReplayPartitioner {
     if (++this.sinceDrain >= this.batchSize * this.partitions) return this.drain();
     if (batch.messages.length < this.batchSize) return [];
     this.open.delete(id);
-    return [{ topic, partition, messages: batch.messages }];
+    return [batch];
   }
 
-  /** Every batch still open. */
+  /** Every batch still open (none is empty: a batch opens with its first message). */
   drain(): RawBatch[] {
-    const out: RawBatch[] = [];
-    for (const b of this.open.values()) if (b.messages.length > 0) out.push({ topic: b.topic, partition: b.partition, messages: b.messages });
+    const out: RawBatch[] = [...this.open.values()];
     this.open.clear();
     this.sinceDrain = 0;
     return out;
