@@ -22,3 +22,12 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 }
+
+/** Runs `streamrec <args>` to its end (killed after `killAfterMs`): exit code and everything it printed. */
+export async function runCli(args: string[], env: Record<string, string> = {}, killAfterMs = 90_000): Promise<{ code: number | null; output: string }> {
+  const child = spawnCli(args, env);
+  const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  const { code } = await exited(child);
+  clearTimeout(killer);
+  return { code, output: child.output() };
+}

@@ -7,7 +7,7 @@ import type { ProgressSummary } from '../ingest/progress';
 import { syntheticInteractions } from '../ingest/synthetic';
 import { ClickHouseConfig } from '../schemas/config';
 import { DEFAULT_LIMITS } from '../schemas/limits';
-import { exited, spawnCli } from './cli';
+import { exited, runCli, spawnCli } from './cli';
 import { produceAll, waitFor } from './ingestHarness';
 import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 
@@ -21,17 +21,14 @@ describe(`streamrec ingest on ${kafkaKind()}`, () => {
       ...syntheticInteractions({ count: 3000, users: 100, items: 500, badRate: 0.05, seed: 31, startTs: now - 86_400_000, now, toleranceMs: 600_000, maxMessageBytes: DEFAULT_LIMITS.maxMessageBytes }),
     ];
     await produceAll(kafka, topic, messages);
-    const child = spawnCli(
+    const result = await runCli(
       ['ingest', '--source', `kafka://${testBrokers().join(',')}/${topic}`, '--catalog-topic', uniqueName('cli-cat'), '--group', uniqueName('cli-group'), '--history-store', 'memory', '--no-archive', '--idle-exit-ms', '3000', '--progress-ms', '250'],
       { STREAMREC_LOG_LEVEL: 'info' },
+      60_000,
     );
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    const result = await exited(child);
-    clearTimeout(timer);
-    expect({ code: result.code, output: result.code === 0 ? '' : child.output() }).toEqual({ code: 0, output: '' });
+    expect({ code: result.code, output: result.code === 0 ? '' : result.output }).toEqual({ code: 0, output: '' });
 
-    const lines = child
-      .output()
+    const lines = result.output
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -6,18 +6,9 @@ import { readTopicToEnd } from '../infra/history';
 import { datasetEvents, limitInteractions, loadDataset, type ReplayEvent } from '../ingest';
 import { ClickHouseConfig } from '../schemas/config';
 import type { InteractionEvent } from '../schemas/events';
-import { exited, spawnCli } from './cli';
+import { runCli } from './cli';
 import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 import { writeTinyScientific } from './tinyScientific';
-
-/** Runs `streamrec <args>` to its end: exit code and everything it printed. */
-async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  const child = spawnCli(args, env);
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const { code } = await exited(child);
-  clearTimeout(killer);
-  return { code, output: child.output() };
-}
 
 /** The JSON line a command printed on stdout last. */
 function lastJson(output: string): Record<string, unknown> {
