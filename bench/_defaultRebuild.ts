@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { FeaturesConfig } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
-import type { LoadedDataset } from '../ingest/datasets';
+import type { LoadedDataset } from '../datasets';
 import { QuantizerSettings } from '../quantizer';
 import { rebuild } from '../quantizer/rebuild';
 import { Random } from '../random';

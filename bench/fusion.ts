@@ -10,7 +10,7 @@
 import { ConfigError } from '../errors';
 import { initTf } from '../infra/tf';
 import { ArtifactStore } from '../infra/artifacts';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { TextPrior, checkpointInputs, evaluateFusedRankings, leaveOneOutSplit, loadCheckpoint, parseNumberList, parsePoolingList, tuneTextPrior, type FusedScoring } from '../trainer';
 import { numberFlag, parseFlags } from './_flags';
 

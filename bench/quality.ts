@@ -36,7 +36,7 @@ import { ConfigError } from '../errors';
 import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag as num, parseFlags } from './_flags';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { loadArtifactSideInfo, parseNumberList, parsePoolingList, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
 
 const KNOWN = new Set([

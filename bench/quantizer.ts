@@ -18,7 +18,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors';
 import { Catalog, FeaturesConfig, runFeaturesJobFromConfig } from '../features';
 import { ArtifactStore, sha256, writeFileAtomic } from '../infra/artifacts';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { concatFields } from '../quantizer/rebuild';
 import { decodeNpy, encodeNpy } from '../infra/npy';
 import { initTf } from '../infra/tf';

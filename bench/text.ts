@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Catalog, FeaturesConfig, runFeaturesJobFromConfig } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { l2NormalizeRows } from '../infra/matrix';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { concatFields } from '../quantizer/rebuild';
 import { Random } from '../random';
 import { parsePoolingList, type TextPriorPooling } from '../trainer';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ArtifactStore } from '../infra/artifacts';
 import { defaultRebuild } from './_defaultRebuild';
 import { initTf, tf } from '../infra/tf';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { Random } from '../random';
 import {
   AdamW,

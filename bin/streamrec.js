@@ -7,7 +7,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 const root = path.join(__dirname, '..');
 const stamp = path.join(root, 'dist', '.built');
-const SOURCE_DIRS = ['schemas', 'ingest', 'features', 'quantizer', 'trainer', 'serving', 'infra', 'cli'];
+const SOURCE_DIRS = ['schemas', 'datasets', 'ingest', 'features', 'quantizer', 'trainer', 'serving', 'jobs', 'infra', 'cli'];
 
 function newestSource() {
   let newest = 0;

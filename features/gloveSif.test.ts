@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DatasetError } from '../errors';
 import { Random } from '../random';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { ensureGloveCache, loadGloveTable } from './glove';
 import { gloveSifSpec } from './gloveSif';
 import { cosineSimilarity, rowOf } from '../infra/matrix';

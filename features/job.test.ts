@@ -7,7 +7,7 @@ import { Random } from '../random';
 import { ItemEvent } from '../schemas/events';
 import { Catalog } from './catalog';
 import { FeaturesConfig } from './config';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { readItemEmbeddings } from './embeddings';
 import { runFeaturesJob, runFeaturesJobFromConfig } from './job';
 import { cosineSimilarity, createMatrix, rowOf, type Matrix } from '../infra/matrix';

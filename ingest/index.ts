@@ -9,4 +9,3 @@ export { FAULT_KINDS, FAULT_CODES, faultyMessage, type FaultKind, type InjectedM
 export { syntheticInteractions, type SyntheticStreamOptions } from './synthetic';
 export { IngestMetrics } from './metrics';
 export { progressSummary, type ProgressSample, type ProgressSummary } from './progress';
-export * from './datasets';

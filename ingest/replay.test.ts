@@ -1,5 +1,5 @@
 import { parseKafkaUrl } from '../infra/kafka';
-import type { ReplayEvent } from './datasets';
+import type { ReplayEvent } from '../datasets';
 import { limitInteractions, pacedReplayBatches, parseSpeed, partitionOf, ReplayClock, replayBatches } from './replay';
 
 const interaction = (userId: string, ts: number): ReplayEvent => ({ kind: 'interaction', event: { eventId: `${userId}-${ts}`, userId, itemId: 'i1', type: 'view', ts } });

@@ -2,7 +2,7 @@ import type { Message, Producer } from 'kafkajs';
 import { ConfigError } from '../errors';
 import { sendChunked } from '../infra/kafka';
 import type { TopicsConfig } from '../schemas/config';
-import type { ReplayEvent } from './datasets';
+import type { ReplayEvent } from '../datasets';
 import type { RawBatch, RawMessage } from './types';
 
 /**

@@ -1,4 +1,4 @@
-import { startLocalBroker, type LocalBroker } from '../infra/kafka/localBroker';
+import { startLocalBroker, type LocalBroker } from './brokers/localBroker';
 
 declare global {
   // eslint-disable-next-line no-var

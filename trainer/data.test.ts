@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ValidationError } from '../errors';
-import { datasetsRoot, loadDataset, type LoadedDataset } from '../ingest/datasets';
+import { datasetsRoot, loadDataset, type LoadedDataset } from '../datasets';
 import { Random } from '../random';
 import { batchIndices, examplesFrom, historyOf, leaveOneOutSplit, makeBatch } from './data';
 import { itemIdMappingFromList } from './sideInfo';

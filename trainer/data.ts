@@ -1,5 +1,5 @@
 import { DatasetError } from '../errors';
-import type { LoadedDataset } from '../ingest/datasets';
+import type { LoadedDataset } from '../datasets';
 import type { Random } from '../random';
 import { toDenseIds, type ItemIdMapping } from './sideInfo';
 

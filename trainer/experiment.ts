@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors';
 import { initTf } from '../infra/tf';
 import type { ArtifactStore } from '../infra/artifacts';
-import { loadDataset, type LoadedDataset } from '../ingest/datasets';
+import { loadDataset, type LoadedDataset } from '../datasets';
 import { createLogger } from '../logging';
 import { Random } from '../random';
 import { saveCheckpoint } from './checkpoint';

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { datasetEvents, encodeReplayEvent, interactionCount, loadDataset, replayBatches, startIngest, type EncodedMessage, type ReplayEvent } from '../../ingest';
+import { datasetEvents, interactionCount, loadDataset, type ReplayEvent } from '../../datasets';
+import { encodeReplayEvent, replayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
 import { openClickHouse } from '../../infra/clickhouse';
 import { Random } from '../../random';

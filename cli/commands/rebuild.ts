@@ -3,7 +3,7 @@ import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { IngestArchive, openClickHouse } from '../../infra/clickhouse';
 import { initTf } from '../../infra/tf';
-import { loadDataset } from '../../ingest/datasets';
+import { loadDataset } from '../../datasets';
 import { codeNewItems, rebuild } from '../../quantizer/rebuild';
 import type { QuantizerSettingsInput } from '../../quantizer';
 import { Random } from '../../random';

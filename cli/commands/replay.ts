@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { createKafka, parseKafkaUrl } from '../../infra/kafka';
 import { ConfigError } from '../../errors';
-import { datasetEvents, interactionCount, limitInteractions, loadDataset, parseSpeed, replayToKafka, type LoadedDataset, type ReplayEvent, type ReplaySpeed } from '../../ingest';
+import { datasetEvents, interactionCount, loadDataset, type LoadedDataset, type ReplayEvent } from '../../datasets';
+import { limitInteractions, parseSpeed, replayToKafka, type ReplaySpeed } from '../../ingest';
 import { commandConfig, kafkaTarget, type GlobalOptions } from '../config';
 import { progressBar } from '../progress';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ArtifactError, ConfigError } from '../../errors';
 import { initTf } from '../../infra/tf';
 import { openClickHouse } from '../../infra/clickhouse';
-import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../ingest/datasets';
+import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../../datasets';
 import { loadArtifactSideInfo, parseNumberList, parsePoolingList, parseTrainerConfig, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult } from '../../trainer';
 import { commandConfig, type AppConfig, type GlobalOptions } from '../config';
 import { artifactStore, openTrainingSink, printMetrics, trainingProgress } from '../trainSupport';

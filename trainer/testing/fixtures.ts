@@ -1,4 +1,4 @@
-import type { LoadedDataset } from '../../ingest/datasets';
+import type { LoadedDataset } from '../../datasets';
 import { Random } from '../../random';
 import { parseTrainerConfig, type TrainerConfig } from '../config';
 import { examplesFrom, type LeaveOneOutData } from '../data';

@@ -1,10 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openClickHouse } from '../../infra/clickhouse';
-import { StreamrecConfig } from '../../schemas/config';
-import { encodeReplayEvent, replayBatches } from '../replay';
-import { startIngest } from '../run';
+import { openClickHouse } from '../infra/clickhouse';
+import { StreamrecConfig } from '../schemas/config';
+import { encodeReplayEvent, replayBatches } from '../ingest/replay';
+import { startIngest } from '../ingest/run';
 import { datasetEvents, interactionCount, loadArchiveDataset, loadDataset } from './index';
 
 describe('the ClickHouse archive as a dataset', () => {

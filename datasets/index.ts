@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { DatasetError } from '../../errors';
-import type { InteractionEvent, ItemEvent } from '../../schemas/events';
-import { packageRoot } from '../../version';
+import { DatasetError } from '../errors';
+import type { InteractionEvent, ItemEvent } from '../schemas/events';
+import { packageRoot } from '../version';
 import { readMovieLens } from './movielens';
 import { readScientific, type ScientificOptions } from './scientific';
 import type { LoadedDataset } from './types';

@@ -1,5 +1,5 @@
-import type { ClickHouse } from '../../infra/clickhouse';
-import { IngestArchive } from '../../infra/clickhouse';
+import type { ClickHouse } from '../infra/clickhouse';
+import { IngestArchive } from '../infra/clickhouse';
 import type { LoadedDataset, UserSequence } from './types';
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { DatasetError } from '../../errors';
-import type { ItemEvent } from '../../schemas/events';
+import { DatasetError } from '../errors';
+import type { ItemEvent } from '../schemas/events';
 import { columnIndex, readAtomicFile } from './atomicFile';
 import type { LoadedDataset, UserSequence } from './types';
 

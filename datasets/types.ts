@@ -1,4 +1,4 @@
-import type { InteractionType, ItemEvent } from '../../schemas/events';
+import type { InteractionType, ItemEvent } from '../schemas/events';
 
 /** One user's full interaction sequence, oldest first. */
 export interface UserSequence {

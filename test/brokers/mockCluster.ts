@@ -29,7 +29,7 @@ export interface MockClusterOptions {
 
 /** Compiles native/mock_cluster.c into the cache (once per source version) and returns its path. */
 function mockClusterBinary(): string {
-  const source = path.join(packageRoot(), 'infra', 'kafka', 'native', 'mock_cluster.c');
+  const source = path.join(packageRoot(), 'test', 'brokers', 'native', 'mock_cluster.c');
   const code = readFileSync(source);
   const dir = path.join(process.env.STREAMREC_CACHE_DIR ?? path.join(homedir(), '.cache', 'streamrec'), 'bin');
   const binary = path.join(dir, `mock_cluster-${createHash('sha256').update(code).digest('hex').slice(0, 12)}`);

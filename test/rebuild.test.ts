@@ -4,11 +4,11 @@ import path from 'node:path';
 import { FeaturesConfig } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { initTf } from '../infra/tf';
-import { loadDataset } from '../ingest/datasets';
+import { loadDataset } from '../datasets';
 import { Random } from '../random';
 import { loadArtifactSideInfo } from '../trainer/artifactSideInfo';
-import { codeNewItems, rebuild } from './rebuild';
-import { loadSemanticIdTable } from './artifacts';
+import { codeNewItems, rebuild } from '../quantizer/rebuild';
+import { loadSemanticIdTable } from '../quantizer/artifacts';
 import { readItemEmbeddings } from '../features';
 
 describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', () => {

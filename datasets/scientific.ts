@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { DatasetError } from '../../errors';
-import { Random } from '../../random';
-import type { ItemEvent } from '../../schemas/events';
+import { DatasetError } from '../errors';
+import { Random } from '../random';
+import type { ItemEvent } from '../schemas/events';
 import { columnIndex, readAtomicFile, type AtomicFile } from './atomicFile';
 import type { DatasetSplit, LoadedDataset, SplitRow, UserSequence } from './types';
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { DatasetError } from '../../errors';
+import { DatasetError } from '../errors';
 
 /**
  * Reader for RecBole atomic files: tab-separated, first line `name:type` per column
