@@ -71,6 +71,11 @@ export class ArtifactError extends StreamrecError {
   override readonly code = 'artifact';
 }
 
+/** The model registry refused or failed a publication, or cannot be read. */
+export class RegistryError extends StreamrecError {
+  override readonly code = 'registry';
+}
+
 /** The numeric backend (TF.js) cannot do what was asked. */
 export class BackendError extends StreamrecError {
   override readonly code = 'backend';
