@@ -47,18 +47,26 @@ export interface KafkaSourceOptions {
  * after their effects are durable (autoCommit off).
  *
  * How `run` ends: it resolves once `disconnect` has run (the graceful path: `stop`, final flush
- * and commit, `disconnect`); it rejects when the consumer crashes for good: with the handler's
- * error when a batch handler failed (handler failures are final: the batch is not retried and
- * the consumer is not restarted), or with a KafkaError when kafkajs gave up on the broker. A crash
- * kafkajs recovers from (a retriable error, retries exhausted) restarts the consumer and `run`
- * goes on; the batches since the last commit are redelivered, which ingest recognises.
- * (kafkajs disconnects before it reports a crash, so a STOP event alone says nothing about why.)
+ * and commit, `disconnect`), and only then; it rejects when the consumer crashes for good: with the
+ * handler's error when a batch handler failed (handler failures are final: the batch is not
+ * retried and the consumer is not restarted), or with a KafkaError naming the group and topics
+ * when kafkajs gave up on the broker (an error it does not retry, such as the broker refusing the
+ * group). A crash kafkajs recovers from (a retriable error, retries exhausted) restarts the
+ * consumer and `run` goes on; the batches since the last commit are redelivered, which ingest
+ * recognises. kafkajs handles a crash by stopping the consumer (STOP: its group is dropped),
+ * disconnecting (DISCONNECT) and only then reporting it (CRASH, with whether it restarts), so
+ * STOP and DISCONNECT alone say nothing about why the consumer stopped: `run` ignores them.
  */
 export class KafkaSource implements EventSource {
   readonly name = 'kafka';
   private consumer: Consumer | undefined;
   private stopping = false;
-  /** False from a crash until kafkajs has rejoined the group (or for good after a final crash). */
+  /** Set by `disconnect`: kafkajs must not revive the consumer after it (a crash racing the disconnect). */
+  private disconnecting = false;
+  /**
+   * True while the consumer is a member of its group: from a join until kafkajs stops the consumer
+   * (on a crash, or in `disconnect`); `pause` and `commitOffsets` need one.
+   */
   private running = false;
   private crashed = false;
   private handlerFailure: unknown;
@@ -84,7 +92,9 @@ export class KafkaSource implements EventSource {
       retry: {
         retries: this.options.consumer.retries,
         initialRetryTime: this.options.consumer.retryInitialMs,
-        restartOnFailure: async () => this.handlerFailure === undefined,
+        // kafkajs asks only about retriable crashes. A handler failure is final, and a consumer
+        // being disconnected is not restarted (kafkajs would rejoin the group after `disconnect`).
+        restartOnFailure: async () => this.handlerFailure === undefined && !this.disconnecting,
       },
     });
     this.consumer = consumer;
@@ -107,6 +117,11 @@ export class KafkaSource implements EventSource {
     });
     // kafkajs passes the node id as a string here, whatever its types say.
     consumer.on(consumer.events.FETCH, ({ payload }) => instrumentation?.emit('ingest.fetch_end', { broker: Number(payload.nodeId), durationMs: payload.duration }));
+    // kafkajs drops the consumer group when it stops the consumer, before it reports a crash: from
+    // STOP on there is nothing to pause and no member to commit for. STOP does not end `run`.
+    consumer.on(consumer.events.STOP, () => {
+      this.running = false;
+    });
     const ended = new Promise<void>((resolve, reject) => {
       this.finished = resolve;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -117,9 +132,17 @@ export class KafkaSource implements EventSource {
           return;
         }
         this.crashed = true;
-        reject(this.handlerFailure ?? new KafkaError(`consumer crashed: ${payload.error.message}`, { cause: payload.error, context: { groupId } }));
+        if (this.disconnecting && this.handlerFailure === undefined) {
+          // A crash that raced `disconnect` (not restarted, see restartOnFailure): the stop was
+          // asked for, so `run` resolves when `disconnect` returns.
+          log.warn({ err: payload.error, groupId }, 'consumer crashed while disconnecting');
+          return;
+        }
+        reject(this.handlerFailure ?? finalCrash(payload.error, groupId, topics));
       });
     });
+    // A crash while joining (inside `consumer.run` below) rejects `ended` before it is awaited.
+    ended.catch(() => undefined);
     await consumer.connect();
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
     await consumer.run({
@@ -183,20 +206,43 @@ export class KafkaSource implements EventSource {
     }
   }
 
-  /** Stops fetching; the batch in flight finishes first. Call `disconnect` after the final commit. */
+  /**
+   * Stops fetching; the batch in flight finishes first. Call `disconnect` after the final commit.
+   * Safe to call again, and after a crash.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    // A crashed consumer has no group to pause (kafkajs throws); it fetches nothing anyway.
+    // A consumer kafkajs has stopped (crashed, restarting) has no group to pause (kafkajs would
+    // throw); it fetches nothing, and a restarted one hands no batch to the handler while stopping.
     if (!this.consumer || !this.running) return;
     this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
   }
 
   /** Leaves the group and closes the connections; `run` resolves unless it already rejected. */
   async disconnect(): Promise<void> {
-    await this.consumer?.disconnect();
-    this.running = false;
-    this.finished?.();
+    this.disconnecting = true;
+    try {
+      await this.consumer?.disconnect();
+    } finally {
+      // Stopped as asked, even when closing a connection failed (that error is this call's).
+      this.running = false;
+      this.finished?.();
+    }
   }
+}
+
+/** The error `run` rejects with when kafkajs gives up on the consumer for good. */
+function finalCrash(error: Error, groupId: string, topics: readonly string[]): KafkaError {
+  // kafkajs wraps the broker's error (KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded).
+  let cause: unknown = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  const type = (cause as { type?: unknown }).type;
+  const what = typeof type === 'string' ? `${type}: ${error.message}` : error.message;
+  return new KafkaError(`kafka consumer of group ${groupId} on ${topics.join(', ')} crashed and kafkajs does not restart it (${what})`, {
+    cause: error,
+    retriable: false,
+    context: { groupId, topic: topics.join(','), ...(typeof type === 'string' ? { type } : {}) },
+  });
 }
 
 /**

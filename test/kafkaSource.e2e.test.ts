@@ -1,11 +1,13 @@
 import net from 'node:net';
-import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
+import { Kafka, logLevel, type ConsumerConfig as KafkaConsumerConfig, type ISocketFactory } from 'kafkajs';
+import { KafkaError } from '../errors';
 import { ensureTopics } from '../infra/history';
 import { Instrumentation, type InstrumentationEvents } from '../instrumentation';
 import { startIngest } from '../ingest';
 import { KafkaSource, type KafkaSourceOptions } from '../ingest/sources';
 import type { RawBatch } from '../ingest/types';
 import { ConsumerConfig, StreamrecConfig } from '../schemas/config';
+import { BrokerErrorCode, BrokerRefusal } from './brokerRefusal';
 import { produceAll, waitFor } from './ingestHarness';
 import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
 
@@ -90,6 +92,57 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     await expect(source.stop()).resolves.toBeUndefined();
     await expect(source.commit([{ topic, partition: 0, offset: '5' }])).resolves.toBeUndefined();
     await expect(source.disconnect()).resolves.toBeUndefined();
+  }, 60_000);
+
+  it('a broker error kafkajs does not retry ends run with a KafkaError naming group and topic, not as a stop; stop afterwards does not pause, also in the instant kafkajs stops the consumer', async () => {
+    const topic = await topicWith(20);
+    const refusal = new BrokerRefusal();
+    const refusing = new Kafka({ clientId: 'source-refused', brokers: testBrokers(), socketFactory: refusal.socketFactory, logLevel: logLevel.NOTHING });
+    const opts = { ...options(topic), kafka: refusing };
+    const source = new KafkaSource(opts);
+    // kafkajs handles a crash by stopping the consumer (STOP, its group dropped), disconnecting and
+    // only then reporting the crash (CRASH). A stop asked for in that gap (a shutdown signal) must
+    // not pause the dropped group. Queued, so that it runs after the source's own STOP listener.
+    const stopsInCrash: Array<ReturnType<typeof settle>> = [];
+    const createConsumer = refusing.consumer.bind(refusing);
+    refusing.consumer = (config: KafkaConsumerConfig) => {
+      const consumer = createConsumer(config);
+      consumer.on(consumer.events.STOP, () => queueMicrotask(() => stopsInCrash.push(settle(source.stop()))));
+      return consumer;
+    };
+    let handled = 0;
+    const run = settle(source.run(async (batch) => void (handled += batch.messages.length)));
+    try {
+      await waitFor(() => handled >= 20, 30_000, 'all 20 messages');
+      // The group's ACL is revoked: the broker refuses the next heartbeat, an error kafkajs neither
+      // retries nor restarts the consumer for.
+      refusal.refuseNextHeartbeat(BrokerErrorCode.GROUP_AUTHORIZATION_FAILED);
+      await waitFor(() => run.state() !== 'pending', 30_000, 'run to settle after the refused heartbeat');
+      expect(refusal.refused).toBe(1);
+      expect(run.state()).toBe('rejected');
+      const error = run.error() as KafkaError;
+      expect(error).toBeInstanceOf(KafkaError);
+      expect(error.retriable).toBe(false);
+      expect(error.message).toBe(
+        `kafka consumer of group ${opts.groupId} on ${topic} crashed and kafkajs does not restart it (GROUP_AUTHORIZATION_FAILED: Not authorized to access group: Group authorization failed)`,
+      );
+      expect(error.context).toMatchObject({ groupId: opts.groupId, topic, type: 'GROUP_AUTHORIZATION_FAILED' });
+      expect(stopsInCrash).toHaveLength(1);
+      expect(stopsInCrash[0]?.state()).toBe('resolved');
+      // Give kafkajs time to restart the consumer, if it (wrongly) would.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(source.restarts).toBe(0);
+      // The shutdown path after the crash (twice, as a signal and the idle exit may both ask).
+      await expect(source.stop()).resolves.toBeUndefined();
+      await expect(source.stop()).resolves.toBeUndefined();
+      await expect(source.commit([{ topic, partition: 0, offset: '5' }])).resolves.toBeUndefined();
+    } finally {
+      await source.stop();
+      await source.disconnect();
+    }
+    // Disconnecting after the crash does not turn it into a stop. (An unhandled rejection anywhere in
+    // this test fails it: jest 30 attributes those to the running test.)
+    expect(run.state()).toBe('rejected');
   }, 60_000);
 
   it('run resolves only after stop and disconnect, and the committed offsets are where the next member starts', async () => {

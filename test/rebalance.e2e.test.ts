@@ -20,22 +20,29 @@ const TOLERANCE = 10 * 60_000;
 class Supervised {
   readonly runs: IngestRuntime[] = [];
   readonly crashes: string[] = [];
-  private stopping = false;
+  private stopping: Promise<void> | undefined;
+  /** The latest start (the first, or the replacement of a crashed process). */
+  private starting: Promise<void> | undefined;
 
   constructor(
     private readonly name: string,
     private readonly config: StreamrecConfig,
   ) {}
 
-  async start(): Promise<void> {
-    const runtime = await startIngest({ config: this.config });
-    this.runs.push(runtime);
-    runtime.done.catch((error: unknown) => {
-      if (this.stopping) return;
-      this.crashes.push((error as Error).message);
-      process.stderr.write(`[rebalance test] ${this.name} crashed (${(error as Error).message}); starting a new one\n`);
-      void this.start();
-    });
+  start(): Promise<void> {
+    if (this.stopping) return Promise.reject(new Error(`${this.name} was stopped; not starting another process`));
+    this.starting = (async () => {
+      const runtime = await startIngest({ config: this.config });
+      this.runs.push(runtime);
+      runtime.done.catch((error: unknown) => {
+        if (this.stopping) return;
+        this.crashes.push((error as Error).message);
+        process.stderr.write(`[rebalance test] ${this.name} crashed (${(error as Error).message}); starting a new one\n`);
+        // A replacement that cannot start leaves the test waiting until it times out; say why.
+        this.start().catch((e: unknown) => this.crashes.push(`replacement failed to start: ${(e as Error).message}`));
+      });
+    })();
+    return this.starting;
   }
 
   get current(): IngestRuntime {
@@ -52,14 +59,33 @@ class Supervised {
     return this.runs.reduce((n, r) => n + r.processor.totals.messages - r.processor.totals.skipped, 0);
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.current.stop();
-    await this.current.done;
+  /**
+   * Stops the current process (its `done` settles; a failure of its shutdown is thrown) after a
+   * start in flight has finished, so no process outlives the test. Once stopped, a crash starts no
+   * replacement. Safe to call again: the test stops both before its last check, its teardown again.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.starting?.catch(() => undefined);
+      // Crashed ones have stopped themselves (and their failure is in `crashes`).
+      await Promise.all(this.runs.slice(0, -1).map((r) => r.stop().catch(() => undefined)));
+      const current = this.runs.at(-1);
+      if (!current) return;
+      await current.stop();
+      await current.done;
+    })();
+    return this.stopping;
   }
 }
 
 describe(`two ingest processes in one consumer group on ${kafkaKind()}`, () => {
+  /** Every supervisor a test started: stopped after it, also when it failed or timed out. */
+  const supervised: Supervised[] = [];
+  afterEach(async () => {
+    const stopped = await Promise.allSettled(supervised.splice(0).map((s) => s.stop()));
+    for (const s of stopped) if (s.status === 'rejected') process.stderr.write(`[rebalance test] teardown: a process failed to stop: ${(s.reason as Error).message}\n`);
+  }, 60_000);
+
   it('split the partitions after a rebalance; the newcomer restores its users from the changelog; nothing is lost or doubled', async () => {
     const kafka = testKafka();
     const topics = { interactions: uniqueName('rb-in'), catalog: uniqueName('rb-cat'), changelog: uniqueName('rb-log') };
@@ -86,23 +112,21 @@ describe(`two ingest processes in one consumer group on ${kafkaKind()}`, () => {
     await produceAll(kafka, topics.interactions, first);
     const a = new Supervised('A', shared);
     const b = new Supervised('B', shared);
-    try {
-      await a.start();
-      await waitFor(() => a.applied() >= first.length, 60_000, 'A to consume the first half');
-      await a.current.processor.flush();
+    supervised.push(a, b);
+    await a.start();
+    await waitFor(() => a.applied() >= first.length, 60_000, 'A to consume the first half');
+    await a.current.processor.flush();
 
-      const aFirstJoin = a.joinedAt();
-      await b.start();
-      // The rebalance: B joins and A rejoins with fewer partitions.
-      await waitFor(() => b.joinedAt() > 0 && a.joinedAt() > aFirstJoin, 60_000, 'the rebalance');
-      await produceAll(kafka, topics.interactions, messages.slice(first.length));
-      await waitFor(() => a.applied() + b.applied() >= messages.length, 90_000, 'A and B to consume everything');
-      await Promise.all([a.current.processor.flush(), b.current.processor.flush()]);
-      // Both worked after the rebalance.
-      expect(b.applied()).toBeGreaterThan(0);
-    } finally {
-      await Promise.all([a.stop(), b.stop()]);
-    }
+    const aFirstJoin = a.joinedAt();
+    await b.start();
+    // The rebalance: B joins and A rejoins with fewer partitions.
+    await waitFor(() => b.joinedAt() > 0 && a.joinedAt() > aFirstJoin, 60_000, 'the rebalance');
+    await produceAll(kafka, topics.interactions, messages.slice(first.length));
+    await waitFor(() => a.applied() + b.applied() >= messages.length, 90_000, 'A and B to consume everything');
+    await Promise.all([a.current.processor.flush(), b.current.processor.flush()]);
+    // Both worked after the rebalance.
+    expect(b.applied()).toBeGreaterThan(0);
+    await Promise.all([a.stop(), b.stop()]);
     if (a.crashes.length + b.crashes.length > 0) process.stderr.write(`[rebalance test] restarts: A ${a.crashes.length}, B ${b.crashes.length}\n`);
 
     const store = new ChangelogHistoryStore({ kafka, topic: topics.changelog });
