@@ -9,7 +9,7 @@ import { TextPrior } from './textPrior';
 
 /**
  * Full-ranking evaluation: every item 1..N is a candidate for every user (no sampled negatives),
- * with the rank rule of {@link rankOfTarget} (ties broken by item id, lower first).
+ * with the rank rule of {@link rankOfTarget} (ties and NaN count against the target).
  */
 
 export interface EvaluationOptions {
@@ -38,8 +38,10 @@ export interface Exclusions {
 }
 
 /**
- * 0-based ranks of the targets: padding (column 0) and `excluded` pairs score -Infinity, then
- * `rank = #{score > target} + #{score == target and id < target}`.
+ * 0-based ranks of the targets by the rank rule of {@link rankOfTarget}: the items that compete
+ * with row b's target are those left after removing padding (column 0), the target and the
+ * `excluded` pairs; the rank is the number of them scored at least the target or NaN, or all of
+ * them when the target's score is not finite.
  *
  * @param scores `[B, N + 1]`
  * @param targets `[B]`
@@ -49,28 +51,26 @@ export function rankTargets(scores: tf.Tensor2D, targets: Int32Array, excluded?:
   return tf.tidy(() => {
     const [B, n1] = scores.shape;
     const extra = excluded?.rows.length ?? 0;
-    const indices = new Int32Array((B + extra) * 2);
-    for (let b = 0; b < B; b++) indices[2 * b] = b; // (b, 0): padding
-    for (let e = 0; e < extra; e++) {
-      indices[2 * (B + e)] = excluded!.rows[e] as number;
-      indices[2 * (B + e) + 1] = excluded!.items[e] as number;
-    }
-    const mask = tf.scatterND(
-      tf.tensor2d(indices, [B + extra, 2], 'int32'),
-      tf.fill([B + extra], Number.NEGATIVE_INFINITY),
-      [B, n1],
-    ); // [B, N + 1]: 0 or -Infinity
-    const masked = tf.add(scores, mask); // [B, N + 1]
-    const targetIndex = new Int32Array(B * 2);
+    const indices = new Int32Array((2 * B + extra) * 2);
     for (let b = 0; b < B; b++) {
-      targetIndex[2 * b] = b;
-      targetIndex[2 * b + 1] = targets[b] as number;
+      indices[2 * b] = b; // (b, 0): padding
+      indices[2 * (B + b)] = b; // (b, target)
+      indices[2 * (B + b) + 1] = targets[b] as number;
     }
-    const targetScores = tf.reshape(tf.gatherND(masked, tf.tensor2d(targetIndex, [B, 2], 'int32')), [B, 1]); // [B, 1]
-    const higher = tf.sum(tf.cast(tf.greater(masked, targetScores), 'int32'), 1); // [B]
-    const ids = tf.range(0, n1, 1, 'int32').reshape([1, n1]); // [1, N + 1]
-    const lowerIdTies = tf.logicalAnd(tf.equal(masked, targetScores), tf.less(ids, tf.tensor2d(targets, [B, 1], 'int32'))); // [B, N + 1]
-    return tf.add(higher, tf.sum(tf.cast(lowerIdTies, 'int32'), 1)) as tf.Tensor1D;
+    for (let e = 0; e < extra; e++) {
+      indices[2 * (2 * B + e)] = excluded!.rows[e] as number;
+      indices[2 * (2 * B + e) + 1] = excluded!.items[e] as number;
+    }
+    // A 0/1 mask rather than -Infinity added to the scores: NaN + -Infinity is still NaN, and a
+    // non-finite target must know how many items compete.
+    const removed = tf.scatterND(tf.tensor2d(indices, [2 * B + extra, 2], 'int32'), tf.ones([2 * B + extra]), [B, n1]); // [B, N + 1]: > 0 where removed
+    const competes = tf.equal(removed, 0); // [B, N + 1]
+    const targetScores = tf.reshape(tf.gatherND(scores, tf.tensor2d(indices.subarray(2 * B, 4 * B), [B, 2], 'int32')), [B, 1]); // [B, 1]
+    // NaN is the one value not equal to itself; |x| < Infinity is false for NaN and +/-Infinity.
+    const above = tf.logicalOr(tf.greaterEqual(scores, targetScores), tf.notEqual(scores, scores)); // [B, N + 1]
+    const targetFinite = tf.reshape(tf.less(tf.abs(targetScores), Number.POSITIVE_INFINITY), [B]); // [B]
+    const count = (mask: tf.Tensor): tf.Tensor1D => tf.sum(tf.cast(mask, 'int32'), 1) as tf.Tensor1D; // [B]
+    return tf.where(targetFinite, count(tf.logicalAnd(competes, above)), count(competes)) as tf.Tensor1D;
   });
 }
 

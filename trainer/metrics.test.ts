@@ -1,5 +1,4 @@
 import { initTf, tf } from '../infra/tf';
-import { Random } from '../random';
 import { rankTargets } from './evaluate';
 import { MetricAccumulator, hitAtK, mrrAtK, ndcgAtK, rankOfTarget, recallAtK } from './metrics';
 
@@ -43,52 +42,49 @@ describe('metric functions on ranks', () => {
 });
 
 describe('rank rule', () => {
-  // Index 0 is padding.
+  // Index 0 is padding. Items 2, 4 and 6 tie at 0.9.
   const scores = [9, 0.5, 0.9, 0.7, 0.9, 0.1, 0.9];
+  const { NaN: nan, POSITIVE_INFINITY: inf, NEGATIVE_INFINITY: ninf } = Number;
 
-  it('ignores the padding item even when it scores highest', () => {
-    expect(rankOfTarget(scores, 2)).toBe(0);
+  /** Ranks by hand: `competing` is every item but padding, the target and the excluded ones. */
+  const cases: ReadonlyArray<{ name: string; scores: number[]; target: number; excluded?: number[]; rank: number }> = [
+    { name: 'padding never competes, even scored highest', scores: [9, 0.5, 0.8], target: 2, rank: 0 },
+    { name: 'a NaN padding score is ignored', scores: [nan, 0.2, 0.5], target: 2, rank: 0 },
+    { name: 'exact ties rank above the target: 4 and 6 tie with 2', scores, target: 2, rank: 2 },
+    { name: 'exact ties, highest id: 2 and 4 tie with 6', scores, target: 6, rank: 2 },
+    { name: 'below the three tied items', scores, target: 3, rank: 3 },
+    { name: 'behind 2, 3, 4, 6', scores, target: 1, rank: 4 },
+    { name: 'last of 6 items', scores, target: 5, rank: 5 },
+    { name: 'ties with 2 and 4, both excluded', scores, target: 6, excluded: [2, 4], rank: 0 },
+    { name: 'the target is never excluded: 4 and 6 stay above 3', scores, target: 3, excluded: [3, 2], rank: 2 },
+    { name: 'all-equal row: every other item is tied above (first id)', scores: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], target: 1, rank: 4 },
+    { name: 'all-equal row (last id)', scores: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], target: 5, rank: 4 },
+    { name: 'all-equal row, 2 of 4 competitors excluded', scores: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], target: 1, excluded: [2, 3], rank: 2 },
+    { name: 'all-NaN row: the worst rank', scores: [nan, nan, nan, nan, nan], target: 2, rank: 3 },
+    { name: 'all-NaN row, item 1 excluded', scores: [nan, nan, nan, nan, nan], target: 2, excluded: [1], rank: 2 },
+    { name: 'NaN target among finite scores', scores: [0, 0.1, nan, 0.3, 0.2], target: 2, rank: 3 },
+    { name: 'NaN target, item 3 excluded', scores: [0, 0.1, nan, 0.3, 0.2], target: 2, excluded: [3], rank: 2 },
+    { name: 'a NaN competitor ranks above', scores: [0, 0.9, nan, 0.1, 0.5], target: 1, rank: 1 },
+    { name: 'a NaN competitor and a higher score rank above', scores: [0, 0.9, nan, 0.1, 0.5], target: 4, rank: 2 },
+    { name: 'an excluded NaN competitor does not', scores: [0, 0.9, nan, 0.1, 0.5], target: 1, excluded: [2], rank: 0 },
+    { name: '-Infinity target: the worst rank', scores: [0, ninf, 0.1, ninf, 0.2], target: 1, rank: 3 },
+    { name: '-Infinity target, item 2 excluded', scores: [0, ninf, 0.1, ninf, 0.2], target: 1, excluded: [2], rank: 2 },
+    { name: '+Infinity target: the worst rank', scores: [0, 0.3, inf, 0.1], target: 2, rank: 2 },
+    { name: '+Infinity target, item 1 excluded', scores: [0, 0.3, inf, 0.1], target: 2, excluded: [1], rank: 1 },
+    { name: 'a +Infinity competitor ranks above, a -Infinity one below', scores: [0, inf, 0.5, ninf], target: 2, rank: 1 },
+  ];
+
+  it.each(cases)('rankOfTarget: $name', (c) => {
+    expect(rankOfTarget(c.scores, c.target, c.excluded ? new Set(c.excluded) : undefined)).toBe(c.rank);
   });
 
-  it('breaks ties by item id, lower id first', () => {
-    // items 2, 4, 6 tie at 0.9
-    expect(rankOfTarget(scores, 4)).toBe(1);
-    expect(rankOfTarget(scores, 6)).toBe(2);
-    // item 3 (0.7) is behind the three tied items; item 1 (0.5) behind four; item 5 last
-    expect(rankOfTarget(scores, 3)).toBe(3);
-    expect(rankOfTarget(scores, 1)).toBe(4);
-    expect(rankOfTarget(scores, 5)).toBe(5);
-  });
-
-  it('removes excluded items but never the target', () => {
-    expect(rankOfTarget(scores, 6, new Set([2, 4]))).toBe(0);
-    expect(rankOfTarget(scores, 3, new Set([3, 2]))).toBe(2);
-  });
-
-  it('the tensor version gives the same ranks, with and without exclusions', () => {
-    const rng = new Random(5);
-    const B = 6;
-    const n1 = 40;
-    const rows: number[][] = [scores.concat(Array.from({ length: n1 - scores.length }, () => 0))];
-    // Coarse scores so that ties are frequent; row 1 has padding scored highest.
-    for (let b = 1; b < B; b++) rows.push(Array.from({ length: n1 }, () => Math.round(rng.next() * 8) / 8));
-    rows[1]![0] = 100;
-    const targets = Int32Array.from([4, 7, 1, 39, 20, 13]);
-    const excludedSets = rows.map(() => new Set(Array.from({ length: 5 }, () => 1 + rng.int(n1 - 1))));
-    const excluded = { rows: [] as number[], items: [] as number[] };
-    excludedSets.forEach((set, b) =>
-      set.forEach((item) => {
-        if (item === targets[b]) return;
-        excluded.rows.push(b);
-        excluded.items.push(item);
-      }),
-    );
-    const t = tf.tensor2d(rows.flat(), [B, n1]);
-    const plain = rankTargets(t, targets);
-    const withExclusions = rankTargets(t, targets, { rows: Int32Array.from(excluded.rows), items: Int32Array.from(excluded.items) });
-    expect(Array.from(plain.dataSync())).toEqual(rows.map((r, b) => rankOfTarget(r, targets[b] as number)));
-    expect(Array.from(withExclusions.dataSync())).toEqual(rows.map((r, b) => rankOfTarget(r, targets[b] as number, excludedSets[b])));
-    expect(plain.dataSync()[0]).toBe(1);
-    tf.dispose([t, plain, withExclusions]);
+  it.each(cases)('rankTargets (tensors): $name', (c) => {
+    const before = tf.memory().numTensors;
+    const t = tf.tensor2d([c.scores]);
+    const excluded = c.excluded ? { rows: new Int32Array(c.excluded.length), items: Int32Array.from(c.excluded) } : undefined;
+    const r = rankTargets(t, Int32Array.of(c.target), excluded);
+    expect(Array.from(r.dataSync())).toEqual([c.rank]);
+    tf.dispose([t, r]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -34,20 +34,26 @@ export function metricKey(name: MetricName, k: number): string {
 }
 
 /**
- * The rank rule of the full-ranking evaluation, on plain numbers (the tensor version in
- * evaluate.ts follows it exactly):
- * - item 0 (padding) and the `excluded` items never compete (the target is never excluded);
- * - the target's rank is the number of competing items with a higher score, plus the number with
- *   an equal score and a smaller id. Ties are thus broken by item id, lower id first, which is
- *   deterministic and neither optimistic nor pessimistic about the model.
+ * The rank rule of the full-ranking evaluation, written once here; `rankTargets` (the tensor
+ * version in evaluate.ts) follows it exactly. It cannot be fooled by ties or by NaN:
+ * - the competing items are 1..N except the target and the `excluded` items: item 0 (padding)
+ *   and excluded items never compete (the target is never excluded);
+ * - a finite target score: the rank is the number of competing items whose score is at least the
+ *   target's or is NaN. Ties count pessimistically (every item tied with the target ranks above
+ *   it), so a constant score row ranks every target last, and a NaN competitor ranks above;
+ * - a non-finite target score (NaN, +Infinity, -Infinity) gets the worst rank, the number of
+ *   competing items.
+ *
+ * 0-based: 0 = ranked first. `scores` `[N + 1]`, index = item id.
  */
 export function rankOfTarget(scores: ArrayLike<number>, target: number, excluded?: ReadonlySet<number>): number {
   const t = scores[target] as number;
+  const finite = Number.isFinite(t);
   let rank = 0;
   for (let i = 1; i < scores.length; i++) {
     if (i === target || excluded?.has(i)) continue;
     const s = scores[i] as number;
-    if (s > t || (s === t && i < target)) rank++;
+    if (!finite || s >= t || Number.isNaN(s)) rank++;
   }
   return rank;
 }

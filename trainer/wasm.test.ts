@@ -39,9 +39,11 @@ describe('wasm backend', () => {
     // tfjs-backend-wasm's native OneHot writes int32 bits even for float32 (replaced in tfWasmKernels).
     expect(wasm.oneHot).toEqual({ float: [0, 0, 1, 1, 0, 0, 0, 0, 0], int: [0, 0, 1, 1, 0, 0, 0, 0, 0] });
     expect(expected.oneHot).toEqual(wasm.oneHot);
-    // Row 0: target 4 ties at 0.9 with 2 (excluded) and 6 (higher id) -> rank 0. Row 1: target 3
-    // (0.2) is behind item 4 (0.3) and the tied lower ids 1 and 2; 5 is excluded -> rank 3.
-    expect(wasm.ranks).toEqual([0, 3]);
+    // Ties and NaN count against the target. Row 0: target 4 ties at 0.9 with 2 (excluded) and 6
+    // -> rank 1. Row 1: target 3 (0.2) is behind item 4 (0.3) and the tied 1 and 2; 5 is excluded
+    // -> rank 3. Row 2: target 1 (0.2) is behind the NaN item 2, item 3 (0.4) and the tied 4 and
+    // 6; the NaN padding never competes -> rank 4. Row 3: a NaN target -> the worst rank, 5.
+    expect(wasm.ranks).toEqual([1, 3, 4, 5]);
     expect(expected.ranks).toEqual(wasm.ranks);
     for (const type of ['sasrec', 'ccfrec']) {
       const w = wasm.models[type]!;

@@ -10,7 +10,7 @@ import { TINY, tinyConfig, tinyData, tinySideInfo } from './fixtures';
 export interface BackendCheckResult {
   /** d/dtable of sum(gather(table, ids) * w), table [5, 3]. */
   readonly embeddingGradient: number[];
-  /** rankTargets on fixed scores with ties, a top-scored padding column and exclusions. */
+  /** rankTargets on fixed scores with ties, NaN scores, a top-scored padding column and exclusions. */
   readonly ranks: number[];
   /** tf.oneHot([2, 0, 5], 3, 1, 0, float32) and the int32 default. */
   readonly oneHot: { readonly float: number[]; readonly int: number[] };
@@ -30,8 +30,9 @@ export function backendCheck(): BackendCheckResult {
     return { float: Array.from(tf.oneHot(ids, 3, 1, 0, 'float32').dataSync()), int: Array.from(tf.oneHot(ids, 3).dataSync()) };
   });
   const ranks = tf.tidy(() => {
-    const scores = tf.tensor2d([9, 0.5, 0.9, 0.7, 0.9, 0.1, 0.9, 5, 0.2, 0.2, 0.2, 0.3, 0.2, 0.1], [2, 7]);
-    const r = rankTargets(scores, Int32Array.from([4, 3]), { rows: Int32Array.from([0, 1]), items: Int32Array.from([2, 5]) });
+    const withNaN = [NaN, 0.2, NaN, 0.4, 0.2, 0.1, 0.2];
+    const scores = tf.tensor2d([9, 0.5, 0.9, 0.7, 0.9, 0.1, 0.9, 5, 0.2, 0.2, 0.2, 0.3, 0.2, 0.1, ...withNaN, ...withNaN], [4, 7]);
+    const r = rankTargets(scores, Int32Array.from([4, 3, 1, 2]), { rows: Int32Array.from([0, 1]), items: Int32Array.from([2, 5]) });
     return Array.from(r.dataSync());
   });
   const data = tinyData();
