@@ -6,12 +6,13 @@ import { Random } from '../random';
 import { batchIndices, examplesFrom, historyOf, leaveOneOutSplit, makeBatch } from './data';
 import { itemIdMappingFromList } from './sideInfo';
 
-function dataset(sequences: Array<{ userId: string; itemIds: string[] }>, split?: LoadedDataset['split']): LoadedDataset {
+/** Timestamps default to 1000, 1001, ... per user. */
+function dataset(sequences: Array<{ userId: string; itemIds: string[]; timestamps?: number[] }>, split?: LoadedDataset['split']): LoadedDataset {
   return {
     name: 'fake',
     dir: '(memory)',
     items: ['a', 'b', 'c', 'd', 'e'].map((itemId) => ({ itemId, ts: 0 })) as LoadedDataset['items'],
-    sequences: sequences.map((s) => ({ ...s, timestamps: s.itemIds.map((_, i) => 1000 + i) })),
+    sequences: sequences.map((s) => ({ ...s, timestamps: s.timestamps ?? s.itemIds.map((_, i) => 1000 + i) })),
     eventType: 'view' as LoadedDataset['eventType'],
     timestampRule: 'test',
     ...(split ? { split } : {}),
@@ -51,7 +52,30 @@ describe('leaveOneOutSplit', () => {
     expect(rows(data.valid)).toEqual([[[1, 2, 3], 4]]);
     expect(rows(data.test)).toEqual([[[1, 2, 3, 4], 5]]);
     expect(data.itemCount).toBe(5);
-    expect(data.watermarkMs).toBe(1004);
+    // u1 trains on a, b, c (1000..1002; d and e are valid and test), u2 on both its events (1000, 1001).
+    expect(data.watermarkMs).toBe(1002);
+  });
+
+  it('the watermark covers training events only, for both kinds of split', () => {
+    // Valid and test events are each user's newest, far later than any training event.
+    const sequences = [
+      { userId: 'u1', itemIds: ['a', 'b', 'c', 'd', 'e'], timestamps: [1000, 1001, 1002, 5000, 6000] },
+      { userId: 'u2', itemIds: ['c', 'a'], timestamps: [1003, 1004] }, // fewer than 3 events: all train
+      { userId: 'u3', itemIds: ['b', 'a', 'd', 'e'], timestamps: [900, 950, 7000, 8000] },
+    ];
+    expect(leaveOneOutSplit(dataset(sequences), mapping).watermarkMs).toBe(1004);
+    expect(leaveOneOutSplit(dataset(sequences.slice(0, 1)), mapping).watermarkMs).toBe(1002);
+    expect(leaveOneOutSplit(dataset(sequences.slice(2)), mapping).watermarkMs).toBe(950);
+
+    // A shipped split: the sequence is the training sequence, then the valid and the test target.
+    const split = {
+      train: [{ userId: 'u', history: ['a'], target: 'b' }],
+      valid: [{ userId: 'u', history: ['a', 'b'], target: 'c' }],
+      test: [{ userId: 'u', history: ['a', 'b', 'c'], target: 'd' }],
+    };
+    const shipped = leaveOneOutSplit(dataset([{ userId: 'u', itemIds: ['a', 'b', 'c', 'd'], timestamps: [1000, 1500, 9000, 9500] }], split), mapping);
+    expect(shipped.protocol).toMatch(/shipped/);
+    expect(shipped.watermarkMs).toBe(1500);
   });
 
   it('uses a shipped split as given and rejects items the registry does not know', () => {

@@ -28,7 +28,10 @@ export interface LeaveOneOutData {
   readonly test: SequenceExamples;
   /** How the split was made, for run records. */
   readonly protocol: string;
-  /** Latest event time in the data (epoch ms), the data watermark of a model trained on it. */
+  /**
+   * Latest time of a training event (epoch ms; {@link trainingEventCount}), the data watermark of
+   * a model trained on this split. Validation and test events, each user's newest, are left out.
+   */
   readonly watermarkMs: number;
 }
 
@@ -83,6 +86,26 @@ export function historyOf(examples: SequenceExamples, i: number): Int32Array {
 }
 
 /**
+ * How many of a user's `events` (oldest first) are training events: all but the last two (the
+ * validation and test targets) when there are at least 3, else all of them. Both kinds of split
+ * agree: a shipped split's users (Amazon Scientific) have sequences rebuilt as the training
+ * sequence, then the valid target, then the test target.
+ */
+function trainingEventCount(events: number): number {
+  return events >= 3 ? events - 2 : events;
+}
+
+/** The latest timestamp of any user's training events (0 when there is none). */
+function trainingWatermarkMs(dataset: LoadedDataset): number {
+  let latest = 0;
+  for (const s of dataset.sequences) {
+    const end = trainingEventCount(s.timestamps.length);
+    for (let i = 0; i < end; i++) latest = Math.max(latest, s.timestamps[i] as number);
+  }
+  return latest;
+}
+
+/**
  * The leave-one-out split of a dataset in dense ids.
  *
  * - A dataset that ships a split (Amazon Scientific) is used as given: its train rows (every
@@ -95,7 +118,7 @@ export function historyOf(examples: SequenceExamples, i: number): Int32Array {
  * Rows whose history is empty are dropped (a model cannot encode an empty history).
  */
 export function leaveOneOutSplit(dataset: LoadedDataset, mapping: ItemIdMapping): LeaveOneOutData {
-  const watermarkMs = dataset.sequences.reduce((m, s) => Math.max(m, s.timestamps[s.timestamps.length - 1] ?? 0), 0);
+  const watermarkMs = trainingWatermarkMs(dataset);
   if (dataset.split) {
     const convert = (rows: ReadonlyArray<{ history: string[]; target: string }>): SequenceExamples => {
       const b = new ExamplesBuilder();
@@ -121,7 +144,7 @@ export function leaveOneOutSplit(dataset: LoadedDataset, mapping: ItemIdMapping)
   for (const seq of dataset.sequences) {
     const ids = toDenseIds(mapping, seq.itemIds);
     const n = ids.length;
-    const trainEnd = n >= 3 ? n - 2 : n;
+    const trainEnd = trainingEventCount(n);
     for (let t = 1; t < trainEnd; t++) train.add(ids.subarray(0, t), ids[t] as number);
     if (n >= 3) {
       valid.add(ids.subarray(0, n - 2), ids[n - 2] as number);
