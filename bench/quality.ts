@@ -168,6 +168,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       status: result.fit.status,
       epochs: result.fit.epochs,
       bestEpoch: result.fit.bestEpoch,
+      skippedSteps: result.fit.skippedSteps,
       meanEpochSeconds: seconds.reduce((a, b) => a + b, 0) / Math.max(1, seconds.length),
       epochSeconds: seconds.map((s) => Number(s.toFixed(1))),
       epochLoss: result.fit.history.map((e) => Object.fromEntries(Object.entries(e.loss).map(([k, v]) => [k, Number(v.toFixed(4))]))),
