@@ -5,6 +5,8 @@ import type { InteractionEvent, ItemEvent } from '../schemas/events';
 import { packageRoot } from '../version';
 import { readMovieLens } from './movielens';
 import { readScientific, type ScientificOptions } from './scientific';
+import { generateSyntheticWorld } from './synthetic';
+import { isSyntheticSpec, parseSyntheticSpec } from './syntheticOptions';
 import type { LoadedDataset } from './types';
 
 export type { DatasetSplit, LoadedDataset, SplitRow, UserSequence } from './types';
@@ -12,29 +14,50 @@ export { readMovieLens } from './movielens';
 export { readScientific, SCIENTIFIC_TIMESTAMP_RULE } from './scientific';
 export { readAtomicFile } from './atomicFile';
 export { loadArchiveDataset } from './archive';
+export {
+  generateSyntheticWorld,
+  type SyntheticItemTruth,
+  type SyntheticLineTruth,
+  type SyntheticTruth,
+  type SyntheticUserTruth,
+  type SyntheticWorld,
+  type TasteSwitch,
+} from './synthetic';
+export {
+  isSyntheticSpec,
+  parseSyntheticSpec,
+  resolveSyntheticOptions,
+  SYNTHETIC_NAME,
+  SyntheticOptions,
+  type ResolvedSyntheticOptions,
+} from './syntheticOptions';
+export { SYNTHETIC_TOPICS, type SyntheticTopic } from './syntheticVocabulary';
 
 /** Where named datasets live: `STREAMREC_DATASETS_DIR`, else `../shared/datasets` beside the package. */
 export function datasetsRoot(): string {
   return process.env.STREAMREC_DATASETS_DIR ?? path.resolve(packageRoot(), '..', 'shared', 'datasets');
 }
 
-/** Resolves `ml-100k`, `scientific` or a directory path to a directory. */
+/** Resolves `ml-100k`, `scientific` or a directory path to a directory (the built-in `synthetic` has none). */
 export function resolveDatasetDir(nameOrDir: string): string {
   if (existsSync(nameOrDir) && statSync(nameOrDir).isDirectory()) return path.resolve(nameOrDir);
   const named = path.join(datasetsRoot(), nameOrDir);
   if (existsSync(named) && statSync(named).isDirectory()) return named;
   throw new DatasetError(
     `dataset ${JSON.stringify(nameOrDir)} is neither a directory nor a dataset under ${datasetsRoot()} ` +
-      `(set STREAMREC_DATASETS_DIR or pass a directory)`,
+      `(set STREAMREC_DATASETS_DIR or pass a directory, or use the built-in world "synthetic", e.g. "synthetic:users=500,seed=3")`,
   );
 }
 
 /**
- * Loads a dataset directory, recognising its format by its files: `<name>.inter` + `<name>.item`
- * (MovieLens-style, with timestamps) or `<name>.{train,valid,test}.inter` + `<name>.text`
- * (UniSRec-style Amazon split).
+ * Loads a dataset. `synthetic` or `synthetic:<key>=<value>,...` (e.g. `synthetic:users=500,seed=3`)
+ * generates the built-in synthetic world in memory, touching no file (see synthetic.ts; a
+ * directory of that name needs a path such as `./synthetic`). Anything else is a dataset directory,
+ * recognised by its files: `<name>.inter` + `<name>.item` (MovieLens-style, with timestamps) or
+ * `<name>.{train,valid,test}.inter` + `<name>.text` (UniSRec-style Amazon split).
  */
 export async function loadDataset(nameOrDir: string, options: ScientificOptions = {}): Promise<LoadedDataset> {
+  if (isSyntheticSpec(nameOrDir)) return generateSyntheticWorld(parseSyntheticSpec(nameOrDir)).dataset;
   const dir = resolveDatasetDir(nameOrDir);
   const files = readdirSync(dir);
   const split = files.find((f) => f.endsWith('.test.inter'));
