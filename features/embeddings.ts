@@ -1,6 +1,5 @@
 import { ArtifactError } from '../errors';
-import { jsonFile, npyFile, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
-import type { ArtifactInput } from '../schemas/artifacts';
+import { jsonFile, npyFile, type ArtifactDraft, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
 import { ITEM_TEXT_FIELDS, type ItemTextField } from '../schemas/events';
 import { createMatrix, type Matrix } from '../infra/matrix';
 
@@ -29,12 +28,8 @@ interface Layout {
   readonly rowOrder: string;
 }
 
-export interface WriteEmbeddingsOptions {
-  readonly job: string;
-  readonly settings: Record<string, unknown>;
-  readonly inputs: ArtifactInput[];
-  readonly metrics?: Record<string, unknown>;
-}
+/** What the caller supplies of the artifact draft (infra/artifacts.ts): job, settings, inputs, metrics. */
+export type WriteEmbeddingsOptions = Pick<ArtifactDraft, 'job' | 'settings' | 'inputs' | 'metrics'>;
 
 /** Writes per-field matrices (all [itemIds.length, K]) as an `embeddings` artifact. */
 export async function writeEmbeddingsArtifact(

@@ -9,8 +9,8 @@ import {
   type TextEncoderSpec,
 } from './encoder';
 import { ensureGloveCache, loadGloveTable, type GloveSourceOptions, type GloveTable } from './glove';
-import { gramMatrix, symmetricEigen } from './linalg';
-import { createMatrix, type Matrix } from '../infra/matrix';
+import { symmetricEigen } from './eigen';
+import { createMatrix, gramMatrix, type Matrix } from '../infra/matrix';
 import { splitCompound, stripDiacritics, wordTokens } from './tokenize';
 
 /**

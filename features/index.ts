@@ -27,8 +27,9 @@ export {
   type FeaturesJobResult,
   type FeaturesProgress,
 } from './job';
-export { gramMatrix, orthonormalizeColumns, symmetricEigen, type SymmetricEigen } from './linalg';
-export { assertShape, cosineSimilarity, createMatrix, l2NormalizeRows, matrixFromRows, rowOf, takeRows, type Matrix } from '../infra/matrix';
+export { orthonormalizeColumns, symmetricEigen, type SymmetricEigen } from './eigen';
+/** The matrix type of the stage's API; it and its helpers live in infra/matrix.ts. */
+export type { Matrix } from '../infra/matrix';
 export { onnxSpec, type OnnxSettings } from './onnxEncoder';
 export { applyPca, explainedVarianceRatio, fitPca, type PcaModel, type PcaOptions } from './pca';
 export {

@@ -1,7 +1,7 @@
 import { ArtifactError, ConfigError, ValidationError } from '../errors';
 import { createLogger } from '../logging';
-import { gramMatrix, symmetricEigen } from './linalg';
-import { createMatrix, type Matrix } from '../infra/matrix';
+import { symmetricEigen } from './eigen';
+import { createMatrix, gramMatrix, type Matrix } from '../infra/matrix';
 
 /**
  * PCA with optional whitening, scikit-learn semantics (`PCA(n_components=k, whiten=True)`):

@@ -1,6 +1,5 @@
 import { ArtifactError, ValidationError } from '../errors';
-import { jsonFile, npyFile, type ArtifactFileDraft, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
-import type { ArtifactInput } from '../schemas/artifacts';
+import { jsonFile, npyFile, type ArtifactDraft, type ArtifactFileDraft, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
 import { itemFieldText } from './catalog';
 import { CLEAN_TEXT_VERSION } from './cleanText';
@@ -116,12 +115,8 @@ function encoderFiles(field: ItemTextField, encoder: FittedTextEncoder): Artifac
   ];
 }
 
-export interface WriteProjectionOptions {
-  readonly job: string;
-  readonly settings: Record<string, unknown>;
-  readonly inputs: ArtifactInput[];
-  readonly metrics?: Record<string, unknown>;
-}
+/** What the caller supplies of the artifact draft (infra/artifacts.ts): job, settings, inputs, metrics. */
+export type WriteProjectionOptions = Pick<ArtifactDraft, 'job' | 'settings' | 'inputs' | 'metrics'>;
 
 /** Writes the projection as a `pca` artifact (see the module comment). */
 export async function writeProjectionArtifact(

@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors';
 import type { Random } from '../random';
-import { orthonormalizeColumns, symmetricEigen } from './linalg';
-import { createMatrix, type Matrix } from '../infra/matrix';
+import { orthonormalizeColumns, signOfLargestEntry, symmetricEigen } from './eigen';
+import { createMatrix, gramOfRows, type Matrix } from '../infra/matrix';
 
 /**
  * Sparse rows (CSR) and a randomized truncated SVD for them (Halko, Martinsson & Tropp 2011,
@@ -36,29 +36,19 @@ export function csrFromRows(rows: ReadonlyArray<ReadonlyArray<readonly [number, 
   return { rows: rows.length, cols, indptr, indices, values };
 }
 
-/** a [R, C] times dense b [C, l] (row-major) -> [R, l]. */
-export function csrTimesDense(a: CsrMatrix, b: Float64Array, l: number): Float64Array {
-  const out = new Float64Array(a.rows * l);
+/**
+ * `a` `[R, C]` times a dense row-major `b` `[C, l]`: `[R, l]`; with `transposeA`, `a^T` times
+ * `b` `[R, l]`: `[C, l]`. One pass over the nonzeros of `a` either way, in float64.
+ */
+export function csrTimesDense(a: CsrMatrix, b: Float64Array, l: number, transposeA = false): Float64Array {
+  const out = new Float64Array((transposeA ? a.cols : a.rows) * l);
   for (let r = 0; r < a.rows; r++) {
-    const base = r * l;
     for (let p = a.indptr[r] as number; p < (a.indptr[r + 1] as number); p++) {
       const v = a.values[p] as number;
-      const bb = (a.indices[p] as number) * l;
-      for (let j = 0; j < l; j++) out[base + j] = (out[base + j] as number) + v * (b[bb + j] as number);
-    }
-  }
-  return out;
-}
-
-/** a^T (a is [R, C]) times dense b [R, l] -> [C, l]. */
-export function csrTransposeTimesDense(a: CsrMatrix, b: Float64Array, l: number): Float64Array {
-  const out = new Float64Array(a.cols * l);
-  for (let r = 0; r < a.rows; r++) {
-    const bb = r * l;
-    for (let p = a.indptr[r] as number; p < (a.indptr[r + 1] as number); p++) {
-      const v = a.values[p] as number;
-      const base = (a.indices[p] as number) * l;
-      for (let j = 0; j < l; j++) out[base + j] = (out[base + j] as number) + v * (b[bb + j] as number);
+      const c = a.indices[p] as number;
+      const o = (transposeA ? c : r) * l; // row of out
+      const i = (transposeA ? r : c) * l; // row of b
+      for (let j = 0; j < l; j++) out[o + j] = (out[o + j] as number) + v * (b[i + j] as number);
     }
   }
   return out;
@@ -93,20 +83,10 @@ export function randomizedSvd(a: CsrMatrix, k: number, random: Random, options: 
   const iterations = options.powerIterations ?? 2;
   let q = orthonormalizeColumns(csrTimesDense(a, omega, l), a.rows, l, iterations === 0 ? 2 : 1); // [R, l]
   for (let it = 0; it < iterations; it++) {
-    q = orthonormalizeColumns(csrTimesDense(a, csrTransposeTimesDense(a, q, l), l), a.rows, l, it === iterations - 1 ? 2 : 1);
+    q = orthonormalizeColumns(csrTimesDense(a, csrTimesDense(a, q, l, true), l), a.rows, l, it === iterations - 1 ? 2 : 1);
   }
-  const bt = csrTransposeTimesDense(a, q, l); // B^T = A^T Q [C, l]
-  const bbt = new Float64Array(l * l); // B B^T [l, l]
-  for (let c = 0; c < a.cols; c++) {
-    const base = c * l;
-    for (let i = 0; i < l; i++) {
-      const x = bt[base + i] as number;
-      if (x === 0) continue;
-      for (let j = i; j < l; j++) bbt[i * l + j] = (bbt[i * l + j] as number) + x * (bt[base + j] as number);
-    }
-  }
-  for (let i = 0; i < l; i++) for (let j = 0; j < i; j++) bbt[i * l + j] = bbt[j * l + i] as number;
-  const { values, vectors } = symmetricEigen(bbt, l);
+  const bt = csrTimesDense(a, q, l, true); // B^T = A^T Q [C, l]
+  const { values, vectors } = symmetricEigen(gramOfRows(bt, a.cols, l), l); // of B B^T = (B^T)^T B^T [l, l]
 
   const components = createMatrix(k, a.cols);
   const singularValues = new Float64Array(k);
@@ -117,18 +97,12 @@ export function randomizedSvd(a: CsrMatrix, k: number, random: Random, options: 
     singularValues[j] = sigma;
     if (!(sigma > top * 1e-10)) continue;
     // v_j = B^T u_j / sigma_j
-    let maxAbs = 0;
-    let sign = 1;
     for (let c = 0; c < a.cols; c++) {
       let s = 0;
       for (let i = 0; i < l; i++) s += (bt[c * l + i] as number) * (vectors[j * l + i] as number);
-      s /= sigma;
-      column[c] = s;
-      if (Math.abs(s) > maxAbs + 1e-12) {
-        maxAbs = Math.abs(s);
-        sign = s < 0 ? -1 : 1;
-      }
+      column[c] = s / sigma;
     }
+    const sign = signOfLargestEntry(column);
     for (let c = 0; c < a.cols; c++) components.data[j * a.cols + c] = sign * (column[c] as number);
   }
   return { components, singularValues };

@@ -1,6 +1,6 @@
 import { ArtifactError, ValidationError } from '../errors';
 import { Random } from '../random';
-import { symmetricEigen } from './linalg';
+import { symmetricEigen } from './eigen';
 import { cosineSimilarity, rowOf } from '../infra/matrix';
 import { csrFromRows, randomizedSvd } from './sparse';
 import { tfidfLsaSpec, type TfidfLsaSettings } from './tfidfLsa';

@@ -146,31 +146,25 @@ class ByteParser {
     let digits = 0;
     let exponent = 0;
     let seen = false;
+    // Integer and fraction digits: the first 15 significant ones go into the mantissa; an integer
+    // digit beyond them scales by 10, a fraction digit within them by 1/10.
+    let fraction = false;
     for (;;) {
       if (p >= this.end) this.more();
       c = buf[p] as number;
+      if (c === 0x2e && !fraction) {
+        fraction = true;
+        p++;
+        continue;
+      }
       if (c < 0x30 || c > 0x39) break;
       seen = true;
       if (digits < 15) {
         mantissa = mantissa * 10 + (c - 0x30);
         if (mantissa > 0) digits++;
-      } else exponent++;
+        if (fraction) exponent--;
+      } else if (!fraction) exponent++;
       p++;
-    }
-    if (c === 0x2e) {
-      p++;
-      for (;;) {
-        if (p >= this.end) this.more();
-        c = buf[p] as number;
-        if (c < 0x30 || c > 0x39) break;
-        seen = true;
-        if (digits < 15) {
-          mantissa = mantissa * 10 + (c - 0x30);
-          if (mantissa > 0) digits++;
-          exponent--;
-        }
-        p++;
-      }
     }
     if (!seen) throw this.error('expected a number');
     if (c === 0x65 || c === 0x45) {

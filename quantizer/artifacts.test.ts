@@ -16,9 +16,9 @@ import {
   matrixHash,
   semanticIdOf,
   syntheticClusters,
-  takeRows,
   type Matrix,
 } from './index';
+import { takeRows } from '../infra/matrix';
 
 const all = syntheticClusters({ rows: 640, dims: 8, clusters: 6, clusterRank: 3, globalRank: 4 }, new Random(3)).matrix;
 const items = takeRows(all, Array.from({ length: 600 }, (_, i) => i));

@@ -83,18 +83,7 @@ export function assignNearest(
   } finally {
     c.dispose();
   }
-  const { data: x, cols: d } = blocks.x;
-  const c64 = centroids.data;
-  for (let r = 0; r < n; r++) {
-    const xo = r * d;
-    const co = (codes[r] as number) * d;
-    let s = 0;
-    for (let i = 0; i < d; i++) {
-      const t = (x[xo + i] as number) - (c64[co + i] as number);
-      s += t * t;
-    }
-    distances[r] = s;
-  }
+  for (let r = 0; r < n; r++) distances[r] = exactDistance(blocks.x, r, centroids, codes[r] as number);
   return { codes, distances };
 }
 

@@ -20,6 +20,37 @@ export function balancedCapacity(rows: number, k: number, slack: number): number
   return Math.max(1, Math.ceil((rows / k) * (1 + slack) - 1e-9));
 }
 
+/** Codes, squared distances and per-centroid load of a capacity-bounded assignment in progress. */
+interface Placement {
+  readonly capacity: number;
+  readonly codes: Int32Array; // [n], -1 until placed
+  readonly distances: Float32Array; // [n]
+  readonly load: Int32Array; // [k]
+}
+
+/** Centroids ranked per row, nearest first: indices and squared distances, each `[rows, width]`. */
+interface Ranked {
+  readonly indices: Int32Array;
+  readonly distances: Float32Array;
+}
+
+/**
+ * Places row `r` at the first centroid in row `at` of `ranked` (`width` per row) that still has
+ * room; false when all of them are full.
+ */
+function placeAtFirstWithRoom(p: Placement, r: number, ranked: Ranked, at: number, width: number): boolean {
+  for (let j = 0; j < width; j++) {
+    const c = ranked.indices[at * width + j] as number;
+    if ((p.load[c] as number) < p.capacity) {
+      p.codes[r] = c;
+      p.distances[r] = ranked.distances[at * width + j] as number;
+      p.load[c] = (p.load[c] as number) + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Assigns every row of `blocks.x` under a per-centroid capacity; returns codes and squared distances. */
 export function assignBalanced(
   blocks: RowBlocks,
@@ -37,58 +68,26 @@ export function assignBalanced(
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (regret[b] as number) - (regret[a] as number) || a - b);
 
-  const codes = new Int32Array(n).fill(-1);
-  const distances = new Float32Array(n);
-  const load = new Int32Array(k);
+  const placement: Placement = { capacity, codes: new Int32Array(n).fill(-1), distances: new Float32Array(n), load: new Int32Array(k) };
   const deferred: number[] = [];
   for (const r of order) {
-    let placed = false;
-    for (let j = 0; j < t; j++) {
-      const c = top.indices[r * t + j] as number;
-      if ((load[c] as number) < capacity) {
-        codes[r] = c;
-        distances[r] = top.distances[r * t + j] as number;
-        load[c] = (load[c] as number) + 1;
-        placed = true;
-        break;
-      }
-    }
-    if (!placed) deferred.push(r);
+    if (!placeAtFirstWithRoom(placement, r, top, r, t)) deferred.push(r);
   }
-  if (deferred.length > 0) placeDeferred(blocks.x, centroids, capacity, deferred, codes, distances, load);
-  return { codes, distances };
+  if (deferred.length > 0) placeDeferred(blocks.x, centroids, deferred, placement);
+  return { codes: placement.codes, distances: placement.distances };
 }
 
 /** Places rows whose candidate centroids were all full at their nearest centroid with room. */
-function placeDeferred(
-  x: Matrix,
-  centroids: Matrix,
-  capacity: number,
-  deferred: number[],
-  codes: Int32Array,
-  distances: Float32Array,
-  load: Int32Array,
-): void {
+function placeDeferred(x: Matrix, centroids: Matrix, deferred: number[], placement: Placement): void {
   const k = centroids.rows;
   const rest = takeRows(x, deferred); // [m, d]
   const restBlocks = new RowBlocks(rest, k);
-  let ranked: { indices: Int32Array; distances: Float32Array }; // every centroid, nearest first: [m, k]
+  let ranked: Ranked; // every centroid, nearest first: [m, k]
   try {
     ranked = topCandidates(restBlocks, centroids, rowSquaredNorms(rest), k);
   } finally {
     restBlocks.dispose();
   }
-  for (let i = 0; i < deferred.length; i++) {
-    const r = deferred[i] as number;
-    // capacity * k >= rows guarantees room somewhere.
-    for (let j = 0; j < k; j++) {
-      const c = ranked.indices[i * k + j] as number;
-      if ((load[c] as number) < capacity) {
-        codes[r] = c;
-        distances[r] = ranked.distances[i * k + j] as number;
-        load[c] = (load[c] as number) + 1;
-        break;
-      }
-    }
-  }
+  // capacity * k >= rows guarantees room somewhere.
+  for (let i = 0; i < deferred.length; i++) placeAtFirstWithRoom(placement, deferred[i] as number, ranked, i, k);
 }

@@ -12,7 +12,8 @@
  * ```
  * Other folders import only from this file.
  */
-export { type Matrix, matrix, zeros, checkMatrix, sliceCols, takeRows, rowSquaredNorms } from '../infra/matrix';
+/** The matrix type of the stage's API; it and its helpers live in infra/matrix.ts. */
+export type { Matrix } from '../infra/matrix';
 export {
   KMeansSettings,
   QuantizerMethod,
@@ -26,7 +27,7 @@ export { type Quantizer, type QuantizerKind, type TrainedQuantizer } from './qua
 export { ProductQuantizer, trainPq } from './pq';
 export { OptimizedProductQuantizer, trainOpq } from './opq';
 export { ResidualQuantizer, trainRq, trainRqKMeans } from './rq';
-export { polarFactor, orthogonalityError, type PolarResult } from './linalg';
+export { polarFactor, orthogonalityError, type PolarResult } from './rotation';
 export {
   relativeSquaredError,
   codeUtilization,

@@ -1,7 +1,7 @@
 import { initTf, tf } from '../infra/tf';
 import { createLogger } from '../logging';
 import type { Random } from '../random';
-import { RowBlocks, assignNearest } from './assign';
+import { RowBlocks, assignNearest, exactDistance } from './assign';
 import { assignBalanced, balancedCapacity } from './balanced';
 import { KMeansSettings, checkClusterable, configErrorFrom } from './config';
 import { checkMatrix, rowSquaredNorms, sampleRowIndices, takeRows, type Matrix } from '../infra/matrix';
@@ -168,16 +168,7 @@ function seedDistances(pool: Matrix): { to(seed: number): ArrayLike<number>; dis
   if (m * d < SEEDING_BACKEND_MIN_ELEMENTS) {
     return {
       to(seed) {
-        const so = seed * d;
-        for (let r = 0; r < m; r++) {
-          const ro = r * d;
-          let s = 0;
-          for (let i = 0; i < d; i++) {
-            const t = (data[ro + i] as number) - (data[so + i] as number);
-            s += t * t;
-          }
-          out[r] = s;
-        }
+        for (let r = 0; r < m; r++) out[r] = exactDistance(pool, r, pool, seed);
         return out;
       },
       dispose() {},

@@ -3,11 +3,11 @@ import { npyFile, type ArtifactFileDraft } from '../infra/artifacts';
 import { initTf } from '../infra/tf';
 import { createLogger } from '../logging';
 import type { Random } from '../random';
-import { checkClusterable, type QuantizerSettingsInput } from './config';
-import { identity, matmul, orthogonalityError, polarFactor, transposeMatmul } from './linalg';
-import { checkMatrix, sampleRowIndices, takeRows, type Matrix } from '../infra/matrix';
+import type { QuantizerSettingsInput } from './config';
+import { matmul, orthogonalityError, polarFactor, transposeMatmul } from './rotation';
+import { checkMatrix, identity, sampleRowIndices, takeRows, type Matrix } from '../infra/matrix';
 import { relativeSquaredError } from './metrics';
-import { ProductQuantizer, checkPqShape, fitPqCodebooks, settingsFor } from './pq';
+import { ProductQuantizer, fitPqCodebooks, trainingSettings } from './pq';
 import { encodeInChunks, type Quantizer, type TrainedQuantizer } from './quantizer';
 
 /**
@@ -89,10 +89,7 @@ const PROXIMAL_WEIGHT = 1e-4;
  */
 export async function trainOpq(x: Matrix, settings: QuantizerSettingsInput, rng: Random): Promise<TrainedQuantizer> {
   await initTf();
-  const s = settingsFor('opq', settings);
-  checkMatrix(x, 'opq training matrix');
-  checkPqShape(x.cols, s.levels);
-  checkClusterable(x.rows, s.codesPerLevel, 'opq: codesPerLevel');
+  const s = trainingSettings('opq', x, settings);
   const started = Date.now();
   const { levels: L, codesPerLevel: K } = s;
   const d = x.cols;

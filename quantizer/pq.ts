@@ -101,6 +101,19 @@ export function settingsFor(method: QuantizerSettings['method'], settings: Quant
 }
 
 /**
+ * What every trainer does first: parses `settings` for `method` ({@link settingsFor}) and checks
+ * the training matrix `x` `[n, dims]` against them: well formed and finite, `dims` split into
+ * equal books (pq, opq), at least `codesPerLevel` rows.
+ */
+export function trainingSettings(method: QuantizerSettings['method'], x: Matrix, settings: QuantizerSettingsInput): QuantizerSettings {
+  const s = settingsFor(method, settings);
+  checkMatrix(x, `${method} training matrix`);
+  if (method === 'pq' || method === 'opq') checkPqShape(x.cols, s.levels);
+  checkClusterable(x.rows, s.codesPerLevel, `${method}: codesPerLevel`);
+  return s;
+}
+
+/**
  * Fits the `levels` sub-vector codebooks of `x` `[n, dims]`: codebooks
  * `[levels, codesPerLevel, subDims]` and the k-means assignment of every row `[n, levels]`
  * (consistent with the returned codebooks). With `init`, each book's k-means starts from the
@@ -136,10 +149,7 @@ export function fitPqCodebooks(
  */
 export async function trainPq(x: Matrix, settings: QuantizerSettingsInput, rng: Random): Promise<TrainedQuantizer> {
   await initTf();
-  const s = settingsFor('pq', settings);
-  checkMatrix(x, 'pq training matrix');
-  checkPqShape(x.cols, s.levels);
-  checkClusterable(x.rows, s.codesPerLevel, 'pq: codesPerLevel');
+  const s = trainingSettings('pq', x, settings);
   const started = Date.now();
   const { codebooks } = fitPqCodebooks(x, s.levels, s.codesPerLevel, s.kmeans, rng);
   const quantizer = new ProductQuantizer(x.cols, s.levels, s.codesPerLevel, codebooks);

@@ -9,7 +9,6 @@ import {
   quantizationMetrics,
   relativeSquaredError,
   syntheticClusters,
-  takeRows,
   trainQuantizer,
   trainOpq,
   trainPq,
@@ -19,6 +18,7 @@ import {
   type QuantizerKind,
   type TrainedQuantizer,
 } from './index';
+import { takeRows } from '../infra/matrix';
 
 /** Rows `z W + noise` with z ~ N(0, I_rank): every dimension correlated with the others. */
 function lowRank(rows: number, d: number, rank: number, noise: number, seed: number): Matrix {

@@ -4,10 +4,10 @@ import { initTf } from '../infra/tf';
 import { createLogger } from '../logging';
 import type { Random } from '../random';
 import { nearestCentroidsExact } from './assign';
-import { checkClusterable, type QuantizerSettings, type QuantizerSettingsInput } from './config';
+import type { QuantizerSettings, QuantizerSettingsInput } from './config';
 import { fitKMeans } from './kmeans';
 import { checkMatrix, type Matrix } from '../infra/matrix';
-import { settingsFor } from './pq';
+import { trainingSettings } from './pq';
 import { checkCodes, encodeInChunks, type Quantizer, type TrainedQuantizer } from './quantizer';
 
 /**
@@ -110,20 +110,13 @@ function fitResidualLevels(
   return { codebooks, codes };
 }
 
-function prepare(method: 'rq' | 'rqkmeans', x: Matrix, settings: QuantizerSettingsInput): QuantizerSettings {
-  const s = settingsFor(method, settings);
-  checkMatrix(x, `${method} training matrix`);
-  checkClusterable(x.rows, s.codesPerLevel, `${method}: codesPerLevel`);
-  return s;
-}
-
 /**
  * Trains plain residual quantization on `x` `[n, dims]`: k-means on the residuals, level by
  * level. Returns the quantizer and the codes of the training rows (= `quantizer.encode(x)`).
  */
 export async function trainRq(x: Matrix, settings: QuantizerSettingsInput, rng: Random): Promise<TrainedQuantizer> {
   await initTf();
-  const s = prepare('rq', x, settings);
+  const s = trainingSettings('rq', x, settings);
   const started = Date.now();
   const { codebooks } = fitResidualLevels(x, s, rng, false);
   const quantizer = new ResidualQuantizer('rq', x.cols, s.levels, s.codesPerLevel, codebooks);
@@ -145,7 +138,7 @@ export async function trainRq(x: Matrix, settings: QuantizerSettingsInput, rng: 
  */
 export async function trainRqKMeans(x: Matrix, settings: QuantizerSettingsInput, rng: Random): Promise<TrainedQuantizer> {
   await initTf();
-  const s = prepare('rqkmeans', x, settings);
+  const s = trainingSettings('rqkmeans', x, settings);
   const started = Date.now();
   const { codebooks, codes } = fitResidualLevels(x, s, rng, true);
   const quantizer = new ResidualQuantizer('rqkmeans', x.cols, s.levels, s.codesPerLevel, codebooks);

@@ -3,16 +3,22 @@ import { createLogger } from '../logging';
 import type { Matrix } from '../infra/matrix';
 
 /**
- * The little dense linear algebra OPQ needs, on TF.js matmuls: products in row blocks and the
- * orthogonal polar factor (for orthogonal Procrustes) by Newton–Schulz iteration.
+ * The algebra of OPQ's rotation, on the TF.js backend (float32 matmuls): products with the
+ * rotation in row blocks, `X^T Y` for the Procrustes target, and the orthogonal polar factor by
+ * Newton–Schulz iteration. Only OPQ needs these, and they are the only matrix helpers that need
+ * TF.js, so they live here rather than in infra/matrix.ts (which stays plain JS; its float64
+ * `gramMatrix` is the exact counterpart of `transposeMatmul(x, x)` for small matrices).
  */
 
-const log = createLogger('quantizer.linalg');
+const log = createLogger('quantizer.rotation');
 
 /** Rows of the left operand per matmul call, to bound memory. */
 const MATMUL_BLOCK_ROWS = 16384;
 
-/** `a b` (or `a b^T` with `transposeB`): `[a.rows, b.cols]` (or `[a.rows, b.rows]`). */
+/**
+ * `a b` (or `a b^T` with `transposeB`) in float32 on the backend: `a` `[n, k]` times `b` `[k, m]`
+ * (or `[m, k]`) -> `[n, m]`, in blocks of rows of `a`.
+ */
 export function matmul(a: Matrix, b: Matrix, transposeB = false): Matrix {
   const outCols = transposeB ? b.rows : b.cols;
   const out = new Float32Array(a.rows * outCols);
@@ -33,7 +39,7 @@ export function matmul(a: Matrix, b: Matrix, transposeB = false): Matrix {
   return { data: out, rows: a.rows, cols: outCols };
 }
 
-/** `a^T b`: `[a.cols, b.cols]`, accumulated over row blocks (a and b have the same rows). */
+/** `a^T b` in float32 on the backend: `a` `[n, p]`, `b` `[n, q]` -> `[p, q]`, summed over blocks of rows. */
 export function transposeMatmul(a: Matrix, b: Matrix): Matrix {
   let acc = tf.zeros([a.cols, b.cols]) as tf.Tensor2D;
   for (let start = 0; start < a.rows; start += MATMUL_BLOCK_ROWS) {
@@ -57,7 +63,7 @@ export function transposeMatmul(a: Matrix, b: Matrix): Matrix {
   return { data: Float32Array.from(data), rows: a.cols, cols: b.cols };
 }
 
-/** `||q^T q - I||_max` of a square matrix (0 for an orthogonal one). */
+/** `||q^T q - I||_max` of a square `q` `[d, d]` (0 for an orthogonal one). */
 export function orthogonalityError(q: Matrix): number {
   const g = tf.tidy(() => {
     const t = tf.tensor2d(q.data, [q.rows, q.cols]);
@@ -78,7 +84,7 @@ export interface PolarResult {
 }
 
 /**
- * Orthogonal polar factor of a square matrix by the Newton–Schulz iteration
+ * Orthogonal polar factor of a square `m` `[d, d]` by the Newton–Schulz iteration
  * `Z <- Z (3 I - Z^T Z) / 2`, started from `m / ||m||_F` (spectral norm <= 1 < sqrt(3), so it
  * converges for every non-singular `m`; small singular values grow by 1.5x per step until they
  * approach 1, then convergence is quadratic). Only matmuls, so it runs on any TF.js backend.
@@ -117,11 +123,4 @@ export function polarFactor(m: Matrix, maxIterations = 100, tolerance = 2e-6): P
     z.dispose();
     eye.dispose();
   }
-}
-
-/** The `d x d` identity. */
-export function identity(d: number): Matrix {
-  const data = new Float32Array(d * d);
-  for (let i = 0; i < d; i++) data[i * d + i] = 1;
-  return { data, rows: d, cols: d };
 }

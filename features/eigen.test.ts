@@ -1,6 +1,5 @@
 import { Random } from '../random';
-import { gramMatrix, orthonormalizeColumns, symmetricEigen } from './linalg';
-import { createMatrix } from '../infra/matrix';
+import { orthonormalizeColumns, signOfLargestEntry, symmetricEigen } from './eigen';
 
 function randomSymmetric(n: number, random: Random): Float64Array {
   const a = new Float64Array(n * n);
@@ -73,13 +72,17 @@ describe('symmetricEigen', () => {
   });
 });
 
-describe('gramMatrix and orthonormalizeColumns', () => {
-  it('computes (X - c)^T (X - c) by hand on a 3x2 matrix', () => {
-    const x = createMatrix(3, 2, Float32Array.from([1, 2, 3, 4, 5, 6]));
-    expect(Array.from(gramMatrix(x))).toEqual([35, 44, 44, 56]);
-    expect(Array.from(gramMatrix(x, Float64Array.from([3, 4])))).toEqual([8, 8, 8, 8]);
+describe('signOfLargestEntry', () => {
+  it('makes the largest-magnitude entry positive; near-ties go to the first', () => {
+    expect(signOfLargestEntry([0.1, -0.9, 0.5])).toBe(-1);
+    expect(signOfLargestEntry([0.1, 0.9, -0.5])).toBe(1);
+    expect(signOfLargestEntry([-0.5, 0.5])).toBe(-1);
+    expect(signOfLargestEntry([-0.5, 0.5 + 1e-13])).toBe(-1);
+    expect(signOfLargestEntry([0, 0])).toBe(1);
   });
+});
 
+describe('orthonormalizeColumns', () => {
   it('makes columns orthonormal and keeps their span; a dependent column becomes zero', () => {
     const random = new Random(5);
     const rows = 40;

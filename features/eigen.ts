@@ -1,11 +1,13 @@
 import { ValidationError } from '../errors';
-import type { Matrix } from '../infra/matrix';
+import { gramOfRows } from '../infra/matrix';
 
 /**
- * Small dense linear algebra in float64 for features/: a symmetric eigendecomposition
- * (Householder tridiagonalisation + implicit QL, the EISPACK tred2/tql2 algorithm as in JAMA;
- * O(n^3), a 768 x 768 covariance takes about a second), Gram matrices and an orthonormaliser for
- * thin matrices. PCA, SIF's common-component removal and the randomized SVD of tfidf-lsa use it.
+ * The symmetric eigensolver of features/ and what is built on it, in float64: the
+ * eigendecomposition (Householder tridiagonalisation + implicit QL, the EISPACK tred2/tql2
+ * algorithm as in JAMA; O(n^3)), the sign rule that makes eigen- and singular vectors
+ * reproducible, and an orthonormaliser for thin matrices. PCA, SIF's common-component removal
+ * and the randomized SVD of tfidf-lsa use it; the Gram matrices they decompose come from
+ * infra/matrix.ts.
  */
 
 export interface SymmetricEigen {
@@ -43,18 +45,28 @@ export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
   order.forEach((col, j) => {
     values[j] = d[col] as number;
     const row = w.subarray(col * n, (col + 1) * n);
-    let maxAbs = 0;
-    let sign = 1;
-    for (let k = 0; k < n; k++) {
-      const x = row[k] as number;
-      if (Math.abs(x) > maxAbs + 1e-12) {
-        maxAbs = Math.abs(x);
-        sign = x < 0 ? -1 : 1;
-      }
-    }
+    const sign = signOfLargestEntry(row);
     for (let k = 0; k < n; k++) vectors[j * n + k] = sign * (row[k] as number);
   });
   return { values, vectors, n };
+}
+
+/**
+ * The sign rule of eigen- and singular vectors: +1 or -1 so that the vector's largest-magnitude
+ * entry `v` `[n]` becomes positive (entries within 1e-12 of the largest so far do not take over,
+ * so ties go to the first). Makes decompositions reproducible across runs.
+ */
+export function signOfLargestEntry(v: ArrayLike<number>): 1 | -1 {
+  let maxAbs = 0;
+  let sign: 1 | -1 = 1;
+  for (let k = 0; k < v.length; k++) {
+    const x = v[k] as number;
+    if (Math.abs(x) > maxAbs + 1e-12) {
+      maxAbs = Math.abs(x);
+      sign = x < 0 ? -1 : 1;
+    }
+  }
+  return sign;
 }
 
 /** Householder reduction to tridiagonal form (EISPACK tred2): d = diagonal, e = off-diagonal. */
@@ -202,67 +214,6 @@ function diagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: numbe
   }
 }
 
-/**
- * g += B^T B for a block B of `count` (1..4) rows stored at `block` [count, cols], upper triangle
- * only. Four rows per sweep over g: the unrolled form runs about twice as fast in V8.
- */
-function accumulateGram(g: Float64Array, block: Float64Array, count: number, cols: number): void {
-  if (count === 4) {
-    const b1 = cols;
-    const b2 = 2 * cols;
-    const b3 = 3 * cols;
-    for (let i = 0; i < cols; i++) {
-      const a0 = block[i] as number;
-      const a1 = block[b1 + i] as number;
-      const a2 = block[b2 + i] as number;
-      const a3 = block[b3 + i] as number;
-      const gi = i * cols;
-      for (let j = i; j < cols; j++) {
-        g[gi + j] =
-          (g[gi + j] as number) +
-          a0 * (block[j] as number) +
-          a1 * (block[b1 + j] as number) +
-          a2 * (block[b2 + j] as number) +
-          a3 * (block[b3 + j] as number);
-      }
-    }
-    return;
-  }
-  for (let r = 0; r < count; r++) {
-    const base = r * cols;
-    for (let i = 0; i < cols; i++) {
-      const a = block[base + i] as number;
-      if (a === 0) continue;
-      const gi = i * cols;
-      for (let j = i; j < cols; j++) g[gi + j] = (g[gi + j] as number) + a * (block[base + j] as number);
-    }
-  }
-}
-
-function mirrorUpper(g: Float64Array, n: number): void {
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i] as number;
-}
-
-/**
- * Gram matrix X^T X in float64, optionally after subtracting `center` from every row.
- * x: [N, D] -> [D, D] (row-major, symmetric).
- */
-export function gramMatrix(x: Matrix, center?: Float64Array): Float64Array {
-  const { data, rows, cols } = x;
-  const g = new Float64Array(cols * cols);
-  const block = new Float64Array(4 * cols);
-  for (let r = 0; r < rows; r += 4) {
-    const count = Math.min(4, rows - r);
-    for (let b = 0; b < count; b++) {
-      const src = (r + b) * cols;
-      for (let j = 0; j < cols; j++) block[b * cols + j] = (data[src + j] as number) - (center ? (center[j] as number) : 0);
-    }
-    accumulateGram(g, block, count, cols);
-  }
-  mirrorUpper(g, cols);
-  return g;
-}
-
 /** row <- row T for every row of y [rows, cols], with T [cols, cols] (k unrolled by four). */
 function multiplyRowsInPlace(y: Float64Array, rows: number, cols: number, t: Float64Array): void {
   const row = new Float64Array(cols);
@@ -306,13 +257,7 @@ function multiplyRowsInPlace(y: Float64Array, rows: number, cols: number, t: Flo
  */
 export function orthonormalizeColumns(y: Float64Array, rows: number, cols: number, passes = 2): Float64Array {
   for (let pass = 0; pass < passes; pass++) {
-    const g = new Float64Array(cols * cols);
-    for (let r = 0; r < rows; r += 4) {
-      const count = Math.min(4, rows - r);
-      accumulateGram(g, y.subarray(r * cols, (r + count) * cols), count, cols);
-    }
-    mirrorUpper(g, cols);
-    const { values, vectors } = symmetricEigen(g, cols);
+    const { values, vectors } = symmetricEigen(gramOfRows(y, rows, cols), cols); // y^T y [cols, cols]
     const top = values[0] ?? 0;
     // t = U Lambda^-1/2 [cols, cols]: column j = eigenvector j / sqrt(lambda_j).
     const t = new Float64Array(cols * cols);
