@@ -37,8 +37,7 @@ export interface ScientificOptions {
   /**
    * `merged` (default): the whole text as one `meta` field. `fields`: title, categories and brand
    * as separate catalog fields, embedded one by one (CCFRec's Q-Former then attends over three
-   * text vectors). Measured on the valid split, `fields` did not help: next-item retrieval by text
-   * alone R@10 0.0938 vs 0.0971 merged, and CCFRec tracked the merged run epoch for epoch.
+   * text vectors); how the two compare on Amazon Scientific is in docs/quality-scientific.md.
    */
   readonly text?: 'fields' | 'merged';
   /** Root of the category paths, which marks where the categories start (default `Industrial & Scientific`). */

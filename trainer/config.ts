@@ -221,7 +221,7 @@ export const TextPriorConfig = z
       .default(['max'])
       .describe(
         'How a candidate\'s cosines to the query items become its prior, one or a list to try: max (the nearest query ' +
-          'item; the default, best on Amazon Scientific) or mean (the mean cosine).',
+          'item; the default) or mean (the mean cosine).',
       ),
   })
   .describe('Fusing the ranking with a text-similarity prior, tuned on the validation split.');
