@@ -43,8 +43,23 @@ export interface InstrumentationEvents {
   'ingest.assignment': { topic: string; assigned: number[]; revoked: number[] };
   /** Histories were restored from the changelog. */
   'ingest.restore_end': { records: number; users: number; invalid: number; durationMs: number };
+  /** A step of a rebuild job (jobs/rebuild.ts): `step` is a features step or `quantize:<method>`. */
+  'rebuild.progress': { step: string; done: number; total: number };
+  /** Progress of a training or evaluation job: steps of an epoch, or users evaluated. */
+  'trainer.progress': {
+    phase: 'train' | 'evaluate';
+    epoch: number;
+    epochs: number;
+    step: number;
+    steps: number;
+    loss?: number;
+    samplesPerSecond?: number;
+    etaSeconds?: number;
+  };
   /** A micro-epoch of training finished (trainer). */
   'trainer.micro_epoch_end': { runId: string; epoch: number; samples: number; loss: number; durationMs: number };
+  /** A checkpoint became the live model version (jobs/publish.ts). */
+  'model.published': { version: number; checkpointId: string; modelType: string; split: string; metrics: Record<string, number> };
 }
 
 export type InstrumentationName = keyof InstrumentationEvents;

@@ -29,21 +29,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const pooling = parsePoolingList('--pooling', flags.get('pooling') ?? 'max,mean');
   const backend = await initTf();
   const store = new ArtifactStore(artifacts);
-  const { sideInfo, itemIds } = await checkpointInputs(store, checkpoint);
-  if (!sideInfo || !itemIds) throw new Error(`checkpoint ${checkpoint} names no text embeddings (a SASRec checkpoint?); the text prior needs them`);
-  const { model, settings, artifact } = await loadCheckpoint(store, checkpoint, { sideInfo, itemCount: itemIds.itemCount });
+  const { sideInfo, text, itemIds } = await checkpointInputs(store, checkpoint);
+  if (!text || !itemIds) throw new ConfigError(`checkpoint ${checkpoint} names no text embeddings (a SASRec checkpoint trained without a text prior?); the text prior needs them`);
+  const { model, settings, artifact } = await loadCheckpoint(store, checkpoint, { itemCount: itemIds.itemCount, ...(sideInfo ? { sideInfo } : {}) });
   const priors = new Map<string, TextPrior>();
   try {
     const data = leaveOneOutSplit(await loadDataset(flags.get('dataset') ?? 'scientific'), itemIds);
-    const maxLength = settings.model.maxHistoryLength as number;
+    const maxLength = settings.model.maxHistoryLength;
     const options = { ks: KS, excludeHistory: false, batchSize: numberFlag(flags, 'batch') ?? 256 };
     const started = performance.now();
     // The choice and the validation grid are the trainer's (as `train --text-prior`); the test grid is for the report.
-    const tuned = await tuneTextPrior(model, sideInfo, data, maxLength, { weights, lastItems, pooling }, 'ndcg@10', options);
+    const tuned = await tuneTextPrior(model, text, data, maxLength, { weights, lastItems, pooling }, 'ndcg@10', options);
     const scorings: FusedScoring[] = tuned.curve.map((c) => {
       if (c.pooling === undefined) return { weight: 0 };
       const key = `${c.pooling}/${c.lastItems}`;
-      if (!priors.has(key)) priors.set(key, new TextPrior(sideInfo, { weight: 0, lastItems: c.lastItems, pooling: c.pooling }));
+      if (!priors.has(key)) priors.set(key, new TextPrior(text, { weight: 0, lastItems: c.lastItems, pooling: c.pooling }));
       return { prior: priors.get(key) as TextPrior, weight: c.weight };
     });
     const valid = tuned.curve.map((c) => c.metrics);

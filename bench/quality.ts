@@ -32,73 +32,28 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError } from '../errors';
-import { ArtifactStore } from '../infra/artifacts';
-import { defaultRebuild } from './_defaultRebuild';
-import { numberFlag as num, parseFlags } from './_flags';
 import { loadDataset } from '../datasets';
-import { loadArtifactSideInfo, parseNumberList, parsePoolingList, parseTrainerConfig, trainAndEvaluate, type EpochRow, type EvaluationRow, type TrainingObserver } from '../trainer';
+import { ArtifactStore } from '../infra/artifacts';
+import { AppConfig, modelTypeOf, runTrainJob, trainerConfigFromFlags, trainerFlagNames } from '../jobs';
+import type { EpochRow, EvaluationRow, TrainingObserver } from '../trainer';
+import { defaultRebuild } from './_defaultRebuild';
+import { parseFlags } from './_flags';
 
-const KNOWN = new Set([
-  'model', 'artifacts', 'name', 'embedding', 'hidden', 'layers', 'layers-cross', 'heads', 'max-history', 'neg', 'lr', 'wd',
-  'dropout', 'dropout-cross', 'tau', 'mask', 'mlm', 'cl', 'epochs', 'patience', 'warmup', 'batch', 'schedule', 'seed',
-  'time-budget', 'valid-metric', 'dataset', 'out', 'checkpoints', 'text-prior', 'text-prior-last', 'text-prior-pooling', 'train-prior',
-  'train-prior-last', 'train-prior-pooling',
-]);
-
-/** Adds `key: value` when the flag was given. */
-function opt(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (value !== undefined) target[key] = value;
-}
+/** The benchmark's own flags; every trainer flag (jobs/trainerFlags.ts, as for `streamrec train`) is accepted too. */
+const OWN = ['model', 'artifacts', 'name', 'dataset', 'out', 'checkpoints'];
+const KNOWN = new Set([...OWN, ...trainerFlagNames()]);
 
 const fmt = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(4));
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const flags = parseFlags(args, KNOWN);
-  const modelType = flags.get('model') ?? 'ccfrec';
-  if (modelType !== 'ccfrec' && modelType !== 'sasrec') throw new ConfigError('--model must be ccfrec or sasrec');
+  const defaults = AppConfig.parse({});
+  const modelType = modelTypeOf(defaults.trainer, flags.get('model') ?? 'ccfrec');
+  const config = trainerConfigFromFlags(defaults.trainer, modelType, Object.fromEntries([...flags].filter(([k]) => !OWN.includes(k))));
   const given = flags.get('artifacts');
 
-  const model: Record<string, unknown> = { type: modelType };
-  opt(model, 'embeddingSize', num(flags, 'embedding'));
-  opt(model, 'innerSize', num(flags, 'hidden'));
-  opt(model, 'nLayers', num(flags, 'layers'));
-  opt(model, 'nHeads', num(flags, 'heads'));
-  opt(model, 'maxHistoryLength', num(flags, 'max-history'));
-  opt(model, 'negNum', num(flags, 'neg'));
-  opt(model, 'dropoutProb', num(flags, 'dropout'));
-  opt(model, 'tau', num(flags, 'tau'));
-  if (modelType === 'ccfrec') {
-    opt(model, 'nLayersCross', num(flags, 'layers-cross'));
-    opt(model, 'dropoutProbCross', num(flags, 'dropout-cross'));
-    opt(model, 'maskRatio', num(flags, 'mask'));
-    opt(model, 'mlmWeight', num(flags, 'mlm'));
-    opt(model, 'clWeight', num(flags, 'cl'));
-    opt(model, 'textPriorWeight', num(flags, 'train-prior'));
-    opt(model, 'textPriorLastItems', num(flags, 'train-prior-last'));
-    opt(model, 'textPriorPooling', flags.get('train-prior-pooling'));
-  } else {
-    for (const k of ['layers-cross', 'dropout-cross', 'mask', 'mlm', 'cl', 'train-prior', 'train-prior-last', 'train-prior-pooling']) if (flags.has(k)) throw new Error(`--${k} is a CCFRec setting`);
-  }
-  const train: Record<string, unknown> = {};
-  opt(train, 'epochs', num(flags, 'epochs'));
-  opt(train, 'earlyStopPatience', num(flags, 'patience'));
-  opt(train, 'learningRate', num(flags, 'lr'));
-  opt(train, 'weightDecay', num(flags, 'wd'));
-  opt(train, 'warmupSteps', num(flags, 'warmup'));
-  opt(train, 'batchSize', num(flags, 'batch'));
-  opt(train, 'schedule', flags.get('schedule'));
-  opt(train, 'seed', num(flags, 'seed'));
-  opt(train, 'timeBudgetSeconds', num(flags, 'time-budget'));
-  opt(train, 'validMetric', flags.get('valid-metric'));
-  const textPrior: Record<string, unknown> = {};
-  if (flags.has('text-prior')) textPrior.weights = parseNumberList('--text-prior', flags.get('text-prior') as string);
-  if (flags.has('text-prior-last')) textPrior.lastItems = parseNumberList('--text-prior-last', flags.get('text-prior-last') as string, { integer: true, min: 1 });
-  if (flags.has('text-prior-pooling')) textPrior.pooling = parsePoolingList('--text-prior-pooling', flags.get('text-prior-pooling') as string);
-  const config = parseTrainerConfig({ model, train, eval: { textPrior } });
-  const withPrior = config.eval.textPrior.weights.length > 0;
-
-  const dataset = await loadDataset(flags.get('dataset') ?? 'scientific');
+  const datasetName = flags.get('dataset') ?? 'scientific';
+  const dataset = await loadDataset(datasetName);
   const name = flags.get('name') ?? modelType;
   const log = (line: string): void => void process.stderr.write(`[${name} ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   const scratch = given ? undefined : mkdtempSync(path.join(tmpdir(), 'streamrec-bench-quality-'));
@@ -109,17 +64,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       log('rebuilding side information with the defaults (GloVe-SIF, PCA 64, RQ-KMeans 4 x 256)');
       await defaultRebuild(dataset, store, scratch as string);
     }
-    const { sideInfo, itemIds } = await loadArtifactSideInfo(store);
-    log(
-      `${modelType}: artifacts ${artifactsDir} (codes ${sideInfo.codes.levels} x ${sideInfo.codes.codesPerLevel}, ` +
-        `text ${sideInfo.textFields.map((f) => `${f.name}:${f.dims}`).join(', ')}, ${sideInfo.itemCount} items)`,
-    );
     log(`model ${JSON.stringify(config.model)} train ${JSON.stringify(config.train)}`);
 
     const epochs: EpochRow[] = [];
     const valid: Array<{ epoch: number; metrics: Record<string, number> }> = [];
     const observer: TrainingObserver = {
-      runStarted: () => undefined,
+      runStarted: (run) => log(`${modelType}: artifacts ${artifactsDir} (${JSON.stringify(run.artifacts)})`),
       epochEnded: (row) => {
         epochs.push(row);
         const loss = Object.entries(row.loss).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
@@ -144,15 +94,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
 
     const started = Date.now();
-    // SASRec gets the same id mapping as CCFRec (and no side information).
-    const result = await trainAndEvaluate({
+    // The train job, on the store's side information (SASRec gets the same id mapping as CCFRec).
+    const result = await runTrainJob({
+      config: AppConfig.parse({ artifacts: { dir: artifactsDir, registryFile: path.join(artifactsDir, 'item-registry.json') } }),
+      trainer: config,
+      source: { kind: 'dataset', dataset: datasetName },
       dataset,
-      config,
-      itemIds,
-      ...(modelType === 'ccfrec' || withPrior ? { sideInfo } : {}),
-      ...(flags.has('checkpoints') ? { store: new ArtifactStore(flags.get('checkpoints') as string) } : {}),
+      writeRows: false,
       observer,
+      checkpointStore: flags.has('checkpoints') ? new ArtifactStore(flags.get('checkpoints') as string) : null,
     });
+    const sideInfo = result.artifacts?.sideInfo;
     const seconds = result.fit.history.map((e) => e.durationSeconds);
     const pick = (m: Record<string, number>): Record<string, number> =>
       Object.fromEntries(
@@ -162,7 +114,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       name,
       command: `npm run bench -- quality ${args.join(' ')}`,
       model: modelType,
-      artifacts: { dir: given ?? '(fresh default rebuild)', semanticIds: sideInfo.artifactIds.semanticIds, textEmbeddings: sideInfo.artifactIds.textEmbeddings, levels: sideInfo.codes.levels, codesPerLevel: sideInfo.codes.codesPerLevel },
+      artifacts: { dir: given ?? '(fresh default rebuild)', semanticIds: sideInfo?.artifactIds.semanticIds, textEmbeddings: sideInfo?.artifactIds.textEmbeddings, levels: sideInfo?.codes.levels, codesPerLevel: sideInfo?.codes.codesPerLevel },
       data: result.data,
       backend: result.backend,
       status: result.fit.status,

@@ -3,6 +3,9 @@
 // Runs the compiled CLI from dist/ (built by `npm install` through `prepare`, or `npm run build`)
 // when it is at least as new as every TypeScript source; otherwise runs the sources through tsx,
 // so that a checkout with edited sources never runs stale code.
+// TensorFlow's native library prints start-up lines (oneDNN, CPU features) unless told not to
+// before it loads; streamrec logs what matters through its own logger.
+process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 const path = require('node:path');
 const fs = require('node:fs');
 const root = path.join(__dirname, '..');

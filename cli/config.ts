@@ -1,23 +1,5 @@
-import { z } from 'zod';
-import { FeaturesConfig } from '../features';
-import { QuantizerSettings } from '../quantizer';
-import { loadConfig, mergeConfig } from '../schemas/loadConfig';
+import { loadAppConfig, type AppConfig } from '../jobs';
 import type { KafkaUrl } from '../infra/kafka';
-import { StreamrecConfig } from '../schemas/config';
-
-/**
- * The configuration of the whole command line: the per-stage schemas composed. The trainer's
- * section is checked when a command builds the trainer config (it needs the model type).
- */
-export const AppConfig = StreamrecConfig.extend({
-  features: FeaturesConfig.default(FeaturesConfig.parse({})),
-  quantizer: QuantizerSettings.default(QuantizerSettings.parse({})),
-  trainer: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe('Trainer settings (trainer/config.ts): model, train, eval; the model type comes from --model.'),
-});
-export type AppConfig = z.infer<typeof AppConfig>;
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -29,11 +11,7 @@ export interface GlobalOptions {
  * the command's own flags (`overrides`).
  */
 export function commandConfig(globals: GlobalOptions, overrides: Record<string, unknown> = {}): AppConfig {
-  return loadConfig(AppConfig, {
-    ...(globals.config ? { file: globals.config } : {}),
-    env: process.env,
-    overrides: mergeConfig({}, overrides),
-  });
+  return loadAppConfig({ ...(globals.config ? { file: globals.config } : {}), env: process.env, overrides });
 }
 
 /**

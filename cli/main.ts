@@ -10,6 +10,7 @@ import { registerReplay } from './commands/replay';
 import { registerRebuild } from './commands/rebuild';
 import { registerTrain } from './commands/train';
 import { registerEval } from './commands/eval';
+import { registerPublish } from './commands/publish';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerRebuild(program, globals);
   registerTrain(program, globals);
   registerEval(program, globals);
+  registerPublish(program, globals);
   registerDoctor(program, globals);
   return program;
 }

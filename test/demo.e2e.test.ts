@@ -1,31 +1,78 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exited, spawnCli } from './cli';
+import { generateSyntheticWorld } from '../datasets';
+import { exited } from './cli';
+
+const ROOT = path.resolve(__dirname, '..');
+const WORLD = 'synthetic:users=300,items=400,seed=5';
 
 /**
- * The README's main job, end to end on embedded defaults: MovieLens 100K replayed through the
- * ingest operators into histories and embedded ClickHouse, semantic IDs rebuilt from the
- * archive, one training epoch, and the evaluation rows read back from ClickHouse.
+ * The README's main job as a user runs it (`bin/streamrec.js demo`, the default log level, no
+ * TensorFlow log setting of our own) on a small synthetic world with one epoch: ingest with dead
+ * letters, semantic IDs, CCFRec trained and evaluated with rows in ClickHouse, the checkpoint
+ * published, recommendations from the live model. The terminal is for a person: tables, no JSON
+ * log lines, no TensorFlow start-up chatter; the logs are in the demo's log file.
  */
 describe('streamrec demo (the main job)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-demo-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('ingests, rebuilds, trains one epoch and shows evaluation rows from ClickHouse', async () => {
-    const child = spawnCli(['demo', '--epochs', '1', '--data-dir', dir]);
+  it('ingests, rebuilds, trains CCFRec, evaluates, publishes and recommends, with logs in a file', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.STREAMREC_LOG_LEVEL;
+    delete env.TF_CPP_MIN_LOG_LEVEL;
+    delete env.JEST_WORKER_ID; // the CLI silences its logs under jest
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const { code } = await exited(child);
-    const out = child.output();
-    if (code !== 0) throw new Error(`demo exited with ${code}:\n${out.slice(-4000)}`);
-    // Ingest: every good MovieLens rating archived, the injected bad messages dead-lettered.
-    expect(out).toMatch(/interactions\s+100,000 accepted, catalog items 1,682/);
-    expect(out).toMatch(/users\s+943 rolling histories/);
-    const deadLetters = Number(/dead letters\s+(\d+)/.exec(out)?.[1]);
-    expect(deadLetters).toBeGreaterThan(500);
-    expect(out).toMatch(/'rating' │ 100000 │ 943/);
-    // Training and evaluation: the table printed from ClickHouse has valid and test rows at k = 10.
-    const rows = [...out.matchAll(/'(valid|test)'\s*│\s*0\s*│\s*'(recall|ndcg)'\s*│\s*10\s*│\s*([\d.]+)\s*│\s*943/g)];
-    expect(rows.map((r) => `${r[1]}/${r[2]}`).sort()).toEqual(['test/ndcg', 'test/recall', 'valid/ndcg', 'valid/recall']);
-    for (const r of rows) expect(Number(r[3])).toBeGreaterThan(0);
-  }, 600_000);
+    if (code !== 0) throw new Error(`demo exited with ${code}:\n${out.slice(-3000)}\n${err.slice(-3000)}`);
+
+    // A terminal for a person: no JSON log lines, no TensorFlow start-up lines, anywhere.
+    for (const text of [out, err]) {
+      expect(text).not.toMatch(/^\s*\{"level"/m);
+      expect(text).not.toMatch(/cpu_feature_guard|oneDNN|absl::InitializeLog/);
+    }
+    const log = readFileSync(path.join(dir, 'demo.log'), 'utf8');
+    expect(out).toContain(`logs in ${path.join(dir, 'demo.log')}`);
+    expect(log).toMatch(/"msg":"ingest stopped"/);
+    expect(log).toMatch(/"msg":"run end"/);
+
+    // Ingest: every generated interaction accepted, every user a history, the injected bad messages dead-lettered.
+    const { dataset } = generateSyntheticWorld({ users: 300, items: 400, seed: 5 });
+    const interactions = dataset.sequences.reduce((n, s) => n + s.itemIds.length, 0);
+    expect(out).toMatch(new RegExp(`interactions\\s+${interactions.toLocaleString('en-US')}\\s+accepted`));
+    expect(out).toMatch(/users\s+300\s+rolling histories/);
+    const deadLetters = [...out.matchAll(/dead letters: \w+\s+(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(deadLetters).toBeGreaterThan(20);
+    expect(out).toMatch(new RegExp(`click\\s+${interactions}\\s+300`));
+
+    // Semantic IDs and training.
+    expect(out).toMatch(/rqkmeans\s+4 x 256/);
+    expect(out).toMatch(/ccfrec on clickhouse:streamrec/);
+    const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(out)?.[1];
+    expect(checkpoint).toBeDefined();
+    // The evaluation rows read back from ClickHouse: test recall and ndcg at 10 over the 300 users.
+    const rows = [...out.matchAll(/^test\s+(recall|ndcg)\s+10\s+([\d.]+)\s+300\s/gm)];
+    expect(rows.map((r) => r[1]).sort()).toEqual(expect.arrayContaining(['ndcg', 'recall']));
+    for (const r of rows) expect(Number(r[2])).toBeGreaterThan(0);
+
+    // Published, and recommendations from the live model: 5 catalog items per user, none it already has.
+    expect(out).toContain(`version 1 is live: ${checkpoint}`);
+    expect(existsSync(path.join(dir, 'model-registry', 'LIVE'))).toBe(true);
+    const users = [...out.matchAll(/user (\S+), last items/g)].map((m) => m[1] as string);
+    expect(users).toHaveLength(3);
+    const catalog = new Set(dataset.items.map((i) => i.itemId));
+    for (const userId of users) {
+      const block = out.slice(out.indexOf(`user ${userId}, last items`)).split('\n').slice(3, 8);
+      const items = block.map((line) => /^\d\s+(\S+)/.exec(line)?.[1]);
+      expect(items.every((i) => i !== undefined && catalog.has(i))).toBe(true);
+      const history = new Set(dataset.sequences.find((s) => s.userId === userId)?.itemIds.slice(-50));
+      expect(items.filter((i) => history.has(i as string))).toEqual([]);
+    }
+  }, 900_000);
 });

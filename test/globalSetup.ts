@@ -11,6 +11,8 @@ declare global {
  * container where Docker runs, else librdkafka's mock cluster (kcat).
  */
 export default async function globalSetup(): Promise<void> {
+  // Test workers inherit this environment: TensorFlow's native start-up lines stay out of the output.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   const broker = await startLocalBroker();
   globalThis.__streamrecBroker = broker;
   process.env.KAFKA_BROKERS = broker.brokers.join(',');

@@ -4,6 +4,7 @@ import { readItemEmbeddings } from '../features';
 import { loadSemanticIdTable } from '../quantizer';
 import { openCheckpointArtifact } from './checkpoint';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo, type TextFieldTable } from './sideInfo';
+import type { ItemTextTables } from './textPrior';
 
 export interface ArtifactSideInfo {
   readonly sideInfo: ItemSideInfo;
@@ -28,6 +29,29 @@ export async function itemIdsOfArtifact(store: ArtifactStore, embeddingsId: stri
   return itemIdMappingFromList((await readItemEmbeddings(await store.open(embeddingsId))).itemIds);
 }
 
+/** The item text tables of an embeddings artifact (what the text prior reads), with its item ids. */
+export interface ArtifactTextTables {
+  readonly itemIds: ItemIdMapping;
+  readonly text: ItemTextTables;
+  readonly embeddingsId: string;
+}
+
+/** `[N + 1, K]` tables with a zero padding row, one per field, from item embeddings. */
+function paddedTables(embeddings: Awaited<ReturnType<typeof readItemEmbeddings>>): TextFieldTable[] {
+  const n = embeddings.itemIds.length;
+  return [...embeddings.matrices].map(([name, m]) => {
+    const padded = new Float32Array((n + 1) * m.cols); // [N + 1, K], row 0 = padding
+    padded.set(m.data, m.cols);
+    return { name, dims: m.cols, table: padded };
+  });
+}
+
+/** The text tables of an embeddings artifact (a SASRec checkpoint's text prior reads only these). */
+export async function loadArtifactTextTables(store: ArtifactStore, embeddingsId: string): Promise<ArtifactTextTables> {
+  const embeddings = await readItemEmbeddings(await store.open(embeddingsId));
+  return { itemIds: itemIdMappingFromList(embeddings.itemIds), text: { itemCount: embeddings.itemIds.length, textFields: paddedTables(embeddings) }, embeddingsId };
+}
+
 export async function loadArtifactSideInfo(
   store: ArtifactStore,
   ids: { readonly embeddings?: string; readonly semanticIds?: string } = {},
@@ -37,17 +61,14 @@ export async function loadArtifactSideInfo(
   const embeddings = await readItemEmbeddings(embeddingsArtifact);
   const { table } = await loadSemanticIdTable(semanticArtifact);
   const n = embeddings.itemIds.length;
+  const pca = embeddingsArtifact.manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
   if (table.items !== n) {
     throw new ArtifactError(
       `semantic IDs ${semanticArtifact.id} cover ${table.items} items but embeddings ${embeddingsArtifact.id} have ${n}: ` +
         'rebuild both from the same catalog (or code the new items with the existing codebooks)',
     );
   }
-  const textFields: TextFieldTable[] = [...embeddings.matrices].map(([name, m]) => {
-    const padded = new Float32Array((n + 1) * m.cols); // [N + 1, K], row 0 = padding
-    padded.set(m.data, m.cols);
-    return { name, dims: m.cols, table: padded };
-  });
+  const textFields = paddedTables(embeddings);
   const codes = new Int32Array((n + 1) * table.levels); // [N + 1, levels]
   for (let r = 0; r <= n; r++) {
     for (let l = 0; l < table.levels; l++) codes[r * table.levels + l] = table.codes[r * table.digits + l] as number;
@@ -63,6 +84,8 @@ export async function loadArtifactSideInfo(
         itemRegistry: embeddingsArtifact.id,
         textEmbeddings: Object.fromEntries(textFields.map((f) => [f.name, embeddingsArtifact.id])),
         semanticIds: semanticArtifact.id,
+        // The projection the text vectors went through (new items are projected with the same one).
+        ...(pca ? { pca } : {}),
       },
     },
   };
@@ -75,6 +98,8 @@ export interface CheckpointInputs {
   readonly sideInfo?: ItemSideInfo;
   /** The id mapping of its item registry; undefined when the checkpoint names none. */
   readonly itemIds?: ItemIdMapping;
+  /** The item text tables it names (CCFRec's, or a SASRec model's tuned text prior's); undefined when none. */
+  readonly text?: ItemTextTables;
 }
 
 /**
@@ -86,7 +111,14 @@ export async function checkpointInputs(store: ArtifactStore, idOrDir: string): P
   const input = (role: string): string | undefined => artifact.manifest.inputs.find((i) => i.role === role)?.artifactId;
   const semanticIds = input('semantic_ids');
   const embeddings = artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;
-  if (semanticIds && embeddings) return { artifact, ...(await loadArtifactSideInfo(store, { semanticIds, embeddings })) };
+  if (semanticIds && embeddings) {
+    const loaded = await loadArtifactSideInfo(store, { semanticIds, embeddings });
+    return { artifact, ...loaded, text: loaded.sideInfo };
+  }
+  if (embeddings) {
+    const { itemIds, text } = await loadArtifactTextTables(store, embeddings);
+    return { artifact, itemIds, text };
+  }
   const registry = input('item_registry');
   return { artifact, ...(registry ? { itemIds: await itemIdsOfArtifact(store, registry) } : {}) };
 }

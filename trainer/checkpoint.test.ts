@@ -113,10 +113,40 @@ describe('rejected checkpoints', () => {
     await expect(loadCheckpoint(store, sasrecId, { itemCount: 31 })).rejects.toThrow(/trained for itemCount 30, the data has 31/);
     await expect(loadCheckpoint(store, ccfrecId, {})).rejects.toThrow(/needs the side information/);
     const otherCodes = tinySideInfo(99);
-    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherCodes })).rejects.toThrow(/side information does not match the checkpoint: codesSha256/);
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherCodes })).rejects.toThrow(/side information does not match the checkpoint: semantic IDs differ \(sha256 [0-9a-f]{12} vs [0-9a-f]{12}: new codebooks\?/);
     const otherText: ItemSideInfo = { ...sideInfo, textFields: [{ ...sideInfo.textFields[0]!, table: sideInfo.textFields[0]!.table.map((v) => v * 2) }] };
     await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherText })).rejects.toThrow(/text field meta: table differs/);
     await expect(loadCheckpoint(store, ccfrecId, { sideInfo: otherCodes })).rejects.toBeInstanceOf(ArtifactError);
+  });
+
+  it('a grown catalog that changed the trained items, a shrunk one, other codebook shapes, and new items for SASRec', async () => {
+    const grown = (info: ItemSideInfo, extra: number): ItemSideInfo => {
+      const more = tinySideInfo(7, { ...TINY, items: TINY.items + extra });
+      const rows = (TINY.items + 1) * TINY.levels;
+      const codes = Int32Array.from(more.codes.table);
+      codes.set(info.codes.table.subarray(0, rows));
+      const textFields = more.textFields.map((f, i) => {
+        const table = Float32Array.from(f.table);
+        table.set(info.textFields[i]!.table);
+        return { ...f, table };
+      });
+      return { ...more, codes: { ...more.codes, table: codes }, textFields };
+    };
+    const ok = grown(sideInfo, 4);
+    const loaded = await loadCheckpoint(store, ccfrecId, { sideInfo: ok, itemCount: TINY.items + 4 });
+    expect(loaded.appendedItems).toBe(4);
+    expect(loaded.model.itemCount).toBe(TINY.items + 4);
+    loaded.model.dispose();
+    // An old item's text changed on the way.
+    const changed = grown(sideInfo, 4);
+    changed.textFields[0]!.table[5 * TINY.dims] = 42;
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: changed })).rejects.toThrow(/text field meta of the first 30 items: table differs/);
+    const recoded = grown(sideInfo, 4);
+    (recoded.codes.table as Int32Array)[3 * TINY.levels] = (recoded.codes.table[3 * TINY.levels]! + 1) % TINY.codesPerLevel;
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: recoded })).rejects.toThrow(/semantic IDs of the first 30 items differ/);
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: tinySideInfo(1, { ...TINY, items: 20 }) })).rejects.toThrow(/itemCount: checkpoint 30, given 20 \(a catalog never shrinks/);
+    await expect(loadCheckpoint(store, ccfrecId, { sideInfo: tinySideInfo(1, { ...TINY, codesPerLevel: 16 }) })).rejects.toThrow(/codesPerLevel: checkpoint 8, given 16/);
+    await expect(loadCheckpoint(store, sasrecId, { itemCount: 34 })).rejects.toThrow(/SASRec learns one embedding per item, so new items need a retrained model/);
   });
 
   it('a corrupt or truncated weight file', async () => {

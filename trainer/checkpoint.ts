@@ -31,10 +31,21 @@ const DataWatermark = z
   .describe('What data the model has seen.');
 export type DataWatermark = z.infer<typeof DataWatermark>;
 
+/**
+ * The model section, parsed by the model's own schema (defaults fill keys added since it was
+ * written). CCFRec checkpoints written before the text prior had a pooling trained with the mean.
+ */
+const CheckpointModel = z.preprocess((raw) => {
+  if (raw !== null && typeof raw === 'object' && (raw as { type?: unknown }).type === 'ccfrec' && !('textPriorPooling' in raw)) {
+    return { ...raw, textPriorPooling: 'mean' };
+  }
+  return raw;
+}, ModelConfig);
+
 const CheckpointSettings = z.strictObject({
   format: z.literal(CHECKPOINT_FORMAT).describe('Checkpoint layout version.'),
   modelType: z.enum(['ccfrec', 'sasrec']).describe('Which model the weights belong to.'),
-  model: z.record(z.string(), z.unknown()).describe('Full model config (parsed again on load).'),
+  model: CheckpointModel.describe('Full model config, its `type` included.'),
   itemCount: z.number().int().positive().describe('N: dense item ids 1..N.'),
   sideInfo: z
     .strictObject({
@@ -64,7 +75,7 @@ const CheckpointSettings = z.strictObject({
     .optional()
     .describe('The text prior tuned with this model on validation (trainer/textPrior.ts): rank by model cosine + weight x text similarity to the last items.'),
 });
-type CheckpointSettings = z.infer<typeof CheckpointSettings>;
+export type CheckpointSettings = z.infer<typeof CheckpointSettings>;
 
 export interface CheckpointMeta {
   readonly sideInfo?: ItemSideInfo;
@@ -77,10 +88,15 @@ export interface CheckpointMeta {
   readonly textPrior?: TextPriorSettings;
   /** The job writing it (default `streamrec train`). */
   readonly job?: string;
+  /** The checkpoint this one was fine-tuned from (lineage). */
+  readonly parent?: string;
 }
 
-/** Input artifacts of a model: the item registry always, the codes and text embeddings for CCFRec only. */
-function sideInfoInputs(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec'): ArtifactInput[] {
+/**
+ * Input artifacts of a model: the item registry always; the codes, PCA and text embeddings for
+ * CCFRec; the text embeddings for a SASRec model whose tuned text prior reads them.
+ */
+function sideInfoInputs(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 'sasrec', textPrior: boolean): ArtifactInput[] {
   if (!info) return [];
   const ids = info.artifactIds;
   const out: ArtifactInput[] = [];
@@ -88,7 +104,10 @@ function sideInfoInputs(info: ItemSideInfo | undefined, modelType: 'ccfrec' | 's
     if (id) out.push({ role, hash: id, artifactId: id });
   };
   add('item_registry', ids.itemRegistry);
-  if (modelType !== 'ccfrec') return out;
+  if (modelType !== 'ccfrec') {
+    if (textPrior) for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) add(`embeddings:${field}`, id);
+    return out;
+  }
   add('semantic_ids', ids.semanticIds);
   add('pca', ids.pca);
   for (const [field, id] of Object.entries(ids.textEmbeddings ?? {})) add(`embeddings:${field}`, id);
@@ -106,7 +125,7 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
   const settings: CheckpointSettings = {
     format: CHECKPOINT_FORMAT,
     modelType: model.modelType,
-    model: { ...model.config },
+    model: model.config,
     itemCount: model.itemCount,
     ...(model.modelType === 'ccfrec' && meta.sideInfo ? { sideInfo: fingerprintSettings(sideInfoFingerprint(meta.sideInfo)) } : {}),
     weights: [...weights].map(([name, w]) => ({ name, file: `${name}.npy`, shape: w.shape })),
@@ -123,16 +142,24 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
     kind: 'checkpoint',
     job: meta.job ?? 'streamrec train',
     settings,
-    inputs: [...sideInfoInputs(meta.sideInfo, model.modelType), { role: 'dataset', hash: sha256(stableStringify(meta.dataWatermark)) }],
+    inputs: [
+      ...sideInfoInputs(meta.sideInfo, model.modelType, meta.textPrior !== undefined),
+      { role: 'dataset', hash: sha256(stableStringify(meta.dataWatermark)) },
+      ...(meta.parent ? [{ role: 'parent_checkpoint', hash: meta.parent, artifactId: meta.parent, description: 'the model this one was fine-tuned from' }] : []),
+    ],
     files,
     ...(meta.metrics ? { metrics: meta.metrics } : {}),
   });
 }
 
 export interface LoadCheckpointOptions {
-  /** Required for CCFRec; must match the checkpoint's fingerprint. */
+  /**
+   * Required for CCFRec; must match the checkpoint's fingerprint, or (a grown catalog) extend it:
+   * more items, the first N exactly as trained (same codes, same text vectors), new items
+   * appended (coded with the same codebooks, their text projected with the stored PCA).
+   */
   readonly sideInfo?: ItemSideInfo;
-  /** When given, the checkpoint must be for this many items. */
+  /** When given, the model must score this many items (the checkpoint's N, or a grown catalog's). */
   readonly itemCount?: number;
   /** When given, the checkpoint must hold this model type. */
   readonly modelType?: 'ccfrec' | 'sasrec';
@@ -142,19 +169,36 @@ export interface LoadedCheckpoint {
   readonly model: SequentialRecommender;
   readonly artifact: LoadedArtifact;
   readonly settings: CheckpointSettings;
+  /** Items the model scores beyond those it was trained on (a grown catalog; 0 otherwise). */
+  readonly appendedItems: number;
 }
 
-function fingerprintDifferences(saved: SideInfoFingerprint, given: SideInfoFingerprint): string[] {
+/**
+ * What differs between the side information a checkpoint was trained on and the one given. A
+ * given catalog with more items is compared on its first N items (a grown catalog); one with
+ * fewer is always a difference (items never leave the registry).
+ */
+function fingerprintDifferences(saved: SideInfoFingerprint, info: ItemSideInfo): string[] {
+  if (info.itemCount < saved.itemCount) {
+    return [`itemCount: checkpoint ${saved.itemCount}, given ${info.itemCount} (a catalog never shrinks: this side information is not the one the model was trained on)`];
+  }
+  const given = sideInfoFingerprint(info, saved.itemCount);
+  const grown = info.itemCount > saved.itemCount ? ` of the first ${saved.itemCount} items` : '';
   const diffs: string[] = [];
-  for (const key of ['itemCount', 'levels', 'codesPerLevel', 'codesSha256'] as const) {
-    if (saved[key] !== given[key]) diffs.push(`${key}: checkpoint ${String(saved[key])}, given ${String(given[key])}`);
+  for (const key of ['levels', 'codesPerLevel'] as const) {
+    if (saved[key] !== given[key]) diffs.push(`${key}: checkpoint ${saved[key]}, given ${given[key]}`);
+  }
+  if (diffs.length === 0 && saved.codesSha256 !== given.codesSha256) {
+    diffs.push(`semantic IDs${grown} differ (sha256 ${saved.codesSha256.slice(0, 12)} vs ${given.codesSha256.slice(0, 12)}: new codebooks? only items coded with the existing codebooks can be added)`);
   }
   const savedFields = saved.textFields.map((f) => `${f.name}/${f.dims}`).join(',');
   const givenFields = given.textFields.map((f) => `${f.name}/${f.dims}`).join(',');
   if (savedFields !== givenFields) diffs.push(`textFields: checkpoint [${savedFields}], given [${givenFields}]`);
   else {
     saved.textFields.forEach((f, i) => {
-      if (f.sha256 !== given.textFields[i]?.sha256) diffs.push(`text field ${f.name}: table differs (sha256 ${f.sha256.slice(0, 12)} vs ${given.textFields[i]?.sha256.slice(0, 12)})`);
+      if (f.sha256 !== given.textFields[i]?.sha256) {
+        diffs.push(`text field ${f.name}${grown}: table differs (sha256 ${f.sha256.slice(0, 12)} vs ${given.textFields[i]?.sha256.slice(0, 12)}: another encoder or PCA?)`);
+      }
     });
   }
   return diffs;
@@ -184,24 +228,29 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
     fail(`settings are invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'} (format ${CHECKPOINT_FORMAT} expected)`);
   }
   const settings = parsedSettings.data as CheckpointSettings;
+  if (settings.model.type !== settings.modelType) fail(`model section is a ${settings.model.type} config, the checkpoint says ${settings.modelType}`);
   if (options.modelType && settings.modelType !== options.modelType) fail(`holds a ${settings.modelType} model, a ${options.modelType} model was asked for`);
-  // CCFRec checkpoints written before the text prior had a pooling trained with the mean.
-  const legacy = settings.modelType === 'ccfrec' && !('textPriorPooling' in settings.model) ? { textPriorPooling: 'mean' } : {};
-  const config = ModelConfig.safeParse({ ...settings.model, ...legacy, type: settings.modelType });
-  if (!config.success) fail(`model config does not parse: ${config.error?.issues[0]?.path.join('.')}: ${config.error?.issues[0]?.message}`);
-  if (options.itemCount !== undefined && options.itemCount !== settings.itemCount) {
-    fail(`was trained for itemCount ${settings.itemCount}, the data has ${options.itemCount}`);
-  }
+  // The items the loaded model scores: the trained N, or a grown catalog's (CCFRec only).
+  let itemCount = settings.itemCount;
   if (settings.modelType === 'ccfrec') {
     if (!options.sideInfo) fail('is a CCFRec checkpoint; loading it needs the side information it was trained on');
     if (!settings.sideInfo) fail('is a CCFRec checkpoint without a side-information fingerprint');
-    const diffs = fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, sideInfoFingerprint(options.sideInfo as ItemSideInfo));
+    const info = options.sideInfo as ItemSideInfo;
+    const diffs = fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, info);
     if (diffs.length > 0) fail(`side information does not match the checkpoint: ${diffs.join('; ')}`);
+    itemCount = info.itemCount;
+  }
+  if (options.itemCount !== undefined && options.itemCount !== itemCount) {
+    fail(
+      settings.modelType === 'sasrec' && options.itemCount > settings.itemCount
+        ? `was trained for itemCount ${settings.itemCount}, the data has ${options.itemCount}: SASRec learns one embedding per item, so new items need a retrained model (CCFRec codes them from their text)`
+        : `was trained for itemCount ${settings.itemCount}, the data has ${options.itemCount}`,
+    );
   }
 
   let model: SequentialRecommender;
   try {
-    model = createModel(config.data as ModelConfig, { itemCount: settings.itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, new Random(0));
+    model = createModel(settings.model, { itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, new Random(0));
   } catch (cause) {
     return fail(`cannot build its ${settings.modelType} model: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
   }
@@ -224,7 +273,7 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
       values.set(name, { shape: array.shape, values: array.data as Float32Array });
     }
     model.setWeights(values);
-    return { model, artifact, settings };
+    return { model, artifact, settings, appendedItems: itemCount - settings.itemCount };
   } catch (error) {
     model.dispose();
     if (error instanceof ArtifactError) throw error;

@@ -3,9 +3,8 @@ import { tf } from '../infra/tf';
 import { makeBatch, historyOf, type SequenceExamples } from './data';
 import { MetricAccumulator } from './metrics';
 import type { SequentialRecommender } from './models/contract';
-import type { ItemSideInfo } from './sideInfo';
 import type { TextPriorPooling } from './config';
-import { TextPrior } from './textPrior';
+import { TextPrior, type ItemTextTables } from './textPrior';
 
 /**
  * Full-ranking evaluation: every item 1..N is a candidate for every user (no sampled negatives),
@@ -185,7 +184,7 @@ export interface TextPriorTuning {
  */
 export async function tuneTextPrior(
   model: SequentialRecommender,
-  info: ItemSideInfo,
+  info: ItemTextTables,
   data: { readonly valid: SequenceExamples; readonly test: SequenceExamples },
   maxLength: number,
   grid: { readonly weights: readonly number[]; readonly lastItems: readonly number[]; readonly pooling: readonly TextPriorPooling[] },

@@ -56,6 +56,7 @@ export {
   loadCheckpoint,
   saveCheckpoint,
   type CheckpointMeta,
+  type CheckpointSettings,
   type DataWatermark,
   type LoadCheckpointOptions,
   type LoadedCheckpoint,
@@ -75,6 +76,14 @@ export {
 } from './observer';
 export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
-export { checkpointInputs, loadArtifactSideInfo, itemIdsOfArtifact, type ArtifactSideInfo, type CheckpointInputs } from './artifactSideInfo';
-export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type TextPriorSettings } from './textPrior';
+export {
+  checkpointInputs,
+  loadArtifactSideInfo,
+  loadArtifactTextTables,
+  itemIdsOfArtifact,
+  type ArtifactSideInfo,
+  type ArtifactTextTables,
+  type CheckpointInputs,
+} from './artifactSideInfo';
+export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type ItemTextTables, type TextPriorSettings } from './textPrior';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';

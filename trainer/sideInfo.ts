@@ -48,6 +48,8 @@ export interface ItemIdMapping {
   readonly itemCount: number;
   /** Dense id of an external id, or undefined when the registry does not know it. */
   denseId(externalId: string): number | undefined;
+  /** External id of a dense id 1..N, or undefined outside that range. */
+  externalId(denseId: number): string | undefined;
 }
 
 /** Maps external ids to dense ids; unknown ids throw (`onUnknown: 'throw'`) or become 0. */
@@ -76,7 +78,8 @@ export function itemIdMappingFromList(externalIds: readonly string[]): ItemIdMap
     if (byId.has(id)) throw new ValidationError(`duplicate item id ${JSON.stringify(id)} at position ${i}`, { context: { itemId: id } });
     byId.set(id, i + 1);
   });
-  return { itemCount: externalIds.length, denseId: (id) => byId.get(id) };
+  const list = [...externalIds];
+  return { itemCount: list.length, denseId: (id) => byId.get(id), externalId: (dense) => (Number.isInteger(dense) && dense >= 1 ? list[dense - 1] : undefined) };
 }
 
 /**
@@ -163,12 +166,20 @@ export interface SideInfoFingerprint {
   readonly textFields: ReadonlyArray<{ readonly name: string; readonly dims: number; readonly sha256: string }>;
 }
 
-export function sideInfoFingerprint(info: ItemSideInfo): SideInfoFingerprint {
+/**
+ * The fingerprint of `info`, or of its first `items` items only (rows 0..items of every table): a
+ * grown catalog's prefix fingerprint equals the fingerprint of the catalog it grew from.
+ */
+export function sideInfoFingerprint(info: ItemSideInfo, items: number = info.itemCount): SideInfoFingerprint {
+  if (!Number.isInteger(items) || items < 1 || items > info.itemCount) {
+    throw new ValidationError(`side info fingerprint: items must be 1..${info.itemCount}, got ${describeValue(items)}`);
+  }
+  const rows = items + 1;
   return {
-    itemCount: info.itemCount,
+    itemCount: items,
     levels: info.codes.levels,
     codesPerLevel: info.codes.codesPerLevel,
-    codesSha256: hashTypedArray(Int32Array.from(info.codes.table)),
-    textFields: info.textFields.map((f) => ({ name: f.name, dims: f.dims, sha256: hashTypedArray(f.table) })),
+    codesSha256: hashTypedArray(Int32Array.from(info.codes.table.subarray(0, rows * info.codes.levels))),
+    textFields: info.textFields.map((f) => ({ name: f.name, dims: f.dims, sha256: hashTypedArray(f.table.subarray(0, rows * f.dims)) })),
   };
 }

@@ -5,6 +5,9 @@ import { TEXT_PRIOR_POOLINGS, type TextPriorPooling } from './config';
 import type { SequenceBatch } from './data';
 import type { ItemSideInfo } from './sideInfo';
 
+/** What the text prior reads of the side information: the item text tables (no semantic IDs needed). */
+export type ItemTextTables = Pick<ItemSideInfo, 'itemCount' | 'textFields'>;
+
 /**
  * A text prior for ranking: how close each candidate's text is to the user's most recent items.
  *
@@ -33,7 +36,7 @@ export interface TextPriorSettings {
 }
 
 /** `[N + 1, D]` row-major: the item text vectors (fields side by side), rows L2-normalised, row 0 zeros. */
-export function textPriorTable(info: ItemSideInfo): { readonly table: Float32Array; readonly dims: number } {
+export function textPriorTable(info: ItemTextTables): { readonly table: Float32Array; readonly dims: number } {
   const n = info.itemCount;
   const dims = info.textFields.reduce((d, f) => d + f.dims, 0);
   if (dims === 0) throw new ValidationError('text prior: the side information has no text fields');
@@ -57,7 +60,7 @@ export class TextPrior {
   private readonly dims: number;
   private readonly table: tf.Tensor2D; // [N + 1, D]
 
-  constructor(info: ItemSideInfo, settings: TextPriorSettings) {
+  constructor(info: ItemTextTables, settings: TextPriorSettings) {
     if (!Number.isFinite(settings.weight) || settings.weight < 0) {
       throw new ValidationError(`text prior: weight must be a finite number >= 0, got ${settings.weight}`, { context: { field: 'weight' } });
     }

@@ -7,7 +7,7 @@ import { pacedReplayBatches, progressSummary, ReplayClock, startIngest, type Ing
 import type { StreamrecConfig, TopicsConfig } from '../../schemas/config';
 import { createLogger } from '../../logging';
 import { commandConfig, kafkaTarget, type GlobalOptions } from '../config';
-import { replayFlags, replaySelection, type ReplayOptions } from './replay';
+import { replayFlags, replaySelection, type ReplayOptions } from '../replayOptions';
 
 const log = createLogger('cli.ingest');
 

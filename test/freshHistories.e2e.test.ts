@@ -1,8 +1,8 @@
 import { ChangelogHistoryStore } from '../infra/history';
 import { testHistory as history } from '../infra/history/testing/histories';
-import { waitFor } from '../test/ingestHarness';
-import { kafkaKind, testKafka, uniqueName } from '../test/kafka';
-import { FreshHistories } from './histories';
+import { waitFor } from './ingestHarness';
+import { kafkaKind, testKafka, uniqueName } from './kafka';
+import { FreshHistories } from '../serving/histories';
 
 describe(`FreshHistories on ${kafkaKind()}`, () => {
   const kafka = testKafka('serving-test');

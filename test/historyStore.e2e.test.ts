@@ -1,8 +1,8 @@
-import type { UserHistory } from '../../schemas/history';
-import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from '../../test/kafka';
-import { WorkerProducer } from '../kafka';
-import { testHistory as history } from './testing/histories';
-import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, isStale, type HistoryStore } from './index';
+import type { UserHistory } from '../schemas/history';
+import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from './kafka';
+import { WorkerProducer } from '../infra/kafka';
+import { testHistory as history } from '../infra/history/testing/histories';
+import { ChangelogHistoryStore, MemoryHistoryStore, followChangelog, isStale, type HistoryStore } from '../infra/history';
 
 /** The contract every HistoryStore keeps, run against each implementation. */
 function contract(name: string, make: () => HistoryStore): void {

@@ -1,8 +1,8 @@
 import type { Worker } from 'node:worker_threads';
-import { KafkaError } from '../../errors';
-import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from '../../test/kafka';
-import { readTopicToEnd } from '../history/changelog';
-import { WorkerProducer } from './workerProducer';
+import { KafkaError } from '../errors';
+import { kafkaKind, testKafka, testKafkaConfig, uniqueName } from './kafka';
+import { readTopicToEnd } from '../infra/history/changelog';
+import { WorkerProducer } from '../infra/kafka/workerProducer';
 
 describe(`WorkerProducer on ${kafkaKind()}`, () => {
   it('writes records with their keys and partitions from its own thread', async () => {

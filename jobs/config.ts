@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { FeaturesConfig } from '../features';
+import { QuantizerSettings } from '../quantizer';
+import { StreamrecConfig } from '../schemas/config';
+import { loadConfig, mergeConfig } from '../schemas/loadConfig';
+import { EvalConfig, TrainConfig } from '../trainer';
+
+/**
+ * The configuration of the whole application: every stage's schema composed, strict, with
+ * defaults. Jobs, serving and the live loop take it (or the parts they need); the CLI builds it
+ * from its sources with {@link loadAppConfig}.
+ */
+
+/**
+ * The trainer's section. `train` and `eval` are checked here; `model` is checked once the model
+ * type is known (its keys depend on it: `model.type`, else `--model`, else CCFRec).
+ */
+export const TrainerSection = z
+  .strictObject({
+    model: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe('Model settings (trainer/config.ts: CcfrecConfig or SasrecConfig); `type` picks the model (default ccfrec, `--model` overrides).'),
+    train: TrainConfig.prefault({}).describe('Optimisation and early stopping (trainer/config.ts).'),
+    eval: EvalConfig.prefault({}).describe('Full-ranking evaluation (trainer/config.ts); `streamrec eval` honours it too.'),
+  })
+  .describe('Trainer settings: model, train, eval.');
+export type TrainerSection = z.infer<typeof TrainerSection>;
+
+export const ModelRegistryConfig = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(dir:.+|memory:)$/, 'expected dir:<directory> or memory:')
+      .default('dir:.streamrec/model-registry')
+      .describe('Where the published (live) model version is kept: `dir:<directory>` (shared by every process on the host) or `memory:` (this process only).'),
+  })
+  .describe('The model registry: which checkpoint is live, with the evaluation that justified publishing it.');
+export type ModelRegistryConfig = z.infer<typeof ModelRegistryConfig>;
+
+export const AppConfig = StreamrecConfig.extend({
+  features: FeaturesConfig.default(FeaturesConfig.parse({})),
+  quantizer: QuantizerSettings.default(QuantizerSettings.parse({})),
+  trainer: TrainerSection.prefault({}),
+  modelRegistry: ModelRegistryConfig.prefault({}),
+}).describe('All settings of streamrec.');
+export type AppConfig = z.infer<typeof AppConfig>;
+
+export interface AppConfigSources {
+  /** A JSON config file. */
+  readonly file?: string;
+  /** Where `STREAMREC__*` variables are read from (default: none). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Values from the command line, nested (`{ ingest: { groupId: 'x' } }`). */
+  readonly overrides?: Record<string, unknown>;
+}
+
+/** The application config: defaults < `file` < `STREAMREC__*` environment < `overrides`. */
+export function loadAppConfig(sources: AppConfigSources = {}): AppConfig {
+  return loadConfig(AppConfig, {
+    ...(sources.file ? { file: sources.file } : {}),
+    ...(sources.env ? { env: sources.env } : {}),
+    overrides: mergeConfig({}, sources.overrides ?? {}),
+  });
+}
+
+/** `base` with `overrides` merged in and checked again (flags that beat every other source). */
+export function withOverrides(base: AppConfig, overrides: Record<string, unknown>): AppConfig {
+  return AppConfig.parse(mergeConfig(base as unknown as Record<string, unknown>, overrides));
+}

@@ -1,0 +1,177 @@
+import { ArtifactError, ValidationError } from '../errors';
+import type { ArtifactStore } from '../infra/artifacts';
+import { initTf, tf } from '../infra/tf';
+import type { ArtifactManifest } from '../schemas/artifacts';
+import {
+  TextPrior,
+  checkpointInputs,
+  loadArtifactSideInfo,
+  loadCheckpoint,
+  type CheckpointSettings,
+  type ItemIdMapping,
+  type ItemSideInfo,
+  type ModelConfig,
+  type ModelType,
+  type SequenceBatch,
+  type SequentialRecommender,
+  type TextPriorSettings,
+} from '../trainer';
+
+/**
+ * Which catalog a servable model scores:
+ * - `trained` (default): the items it was trained on, with the side information it names;
+ * - `latest`: the store's latest embeddings and semantic IDs, which may have grown since training
+ *   (new items coded with the same codebooks, their text projected with the stored PCA): CCFRec
+ *   scores the new items from their codes and text; a SASRec model keeps its trained catalog
+ *   (it has no embedding for a new item) and counts what it cannot score in `unscoredItems`;
+ * - explicit artifact ids of embeddings and semantic IDs (CCFRec).
+ */
+export type ServableCatalog = 'trained' | 'latest' | { readonly embeddings: string; readonly semanticIds: string };
+
+export interface LoadServableOptions {
+  readonly catalog?: ServableCatalog;
+}
+
+/** A checkpoint made ready to score: the model with everything it needs to rank items for histories. */
+export interface ServableModel {
+  readonly checkpointId: string;
+  readonly modelType: ModelType;
+  /** The model's settings, parsed by its own schema. */
+  readonly config: ModelConfig;
+  readonly model: SequentialRecommender;
+  /** External <-> dense item ids of the catalog it scores (dense 1..N, 0 = padding). */
+  readonly items: ItemIdMapping;
+  /** CCFRec's semantic IDs and text tables for that catalog (undefined for SASRec). */
+  readonly sideInfo?: ItemSideInfo;
+  /** The text prior tuned with the model on validation, fused into {@link scores}; undefined when none won. */
+  readonly textPrior?: TextPriorSettings;
+  /** History items the model reads (the most recent ones). */
+  readonly maxHistoryLength: number;
+  /** Items it was trained on, and items of the catalog appended since (scored from their codes and text). */
+  readonly trainedItems: number;
+  readonly appendedItems: number;
+  /** Items of the latest catalog a SASRec model cannot score (0 for CCFRec). */
+  readonly unscoredItems: number;
+  /** The artifacts the scored catalog comes from. */
+  readonly lineage: { readonly embeddings?: string; readonly semanticIds?: string; readonly pca?: string };
+  readonly settings: CheckpointSettings;
+  readonly manifest: ArtifactManifest;
+  /**
+   * A batch of histories (external item ids, oldest first): ids the catalog does not know are
+   * dropped, each history cut to its last `maxHistoryLength` items. A history with no known item
+   * is a ValidationError naming its position. Targets are 0 (unknown).
+   */
+  batchOf(histories: ReadonlyArray<readonly string[]>): SequenceBatch;
+  /** What serving ranks by: the model's cosine plus the tuned text prior. `[B, N + 1]`, column 0 is padding. */
+  scores(batch: SequenceBatch, itemTable?: tf.Tensor2D): tf.Tensor2D;
+  dispose(): void;
+}
+
+async function latestOrGiven(store: ArtifactStore, catalog: Exclude<ServableCatalog, 'trained'>) {
+  return catalog === 'latest' ? loadArtifactSideInfo(store) : loadArtifactSideInfo(store, catalog);
+}
+
+/**
+ * Loads a checkpoint (artifact id in `store`, or a directory) as a {@link ServableModel}: the model
+ * with its weights, the item ids and side information of the catalog it scores, and the text
+ * prior tuned with it. Everything is checked (manifest, weights, side-information fingerprint,
+ * PCA lineage of a grown catalog); anything that does not fit is an ArtifactError with the reason.
+ */
+export async function loadServableModel(store: ArtifactStore, checkpoint: string, options: LoadServableOptions = {}): Promise<ServableModel> {
+  await initTf();
+  const catalog = options.catalog ?? 'trained';
+  const trained = await checkpointInputs(store, checkpoint);
+  const id = trained.artifact.id;
+  const type = trained.artifact.manifest.settings.modelType;
+  const trainedPca = trained.artifact.manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
+
+  let sideInfo = trained.sideInfo;
+  let items = trained.itemIds;
+  let unscoredItems = 0;
+  if (catalog !== 'trained') {
+    const chosen = await latestOrGiven(store, catalog);
+    if (type === 'ccfrec') {
+      const pca = chosen.sideInfo.artifactIds.pca;
+      if (trainedPca && pca && pca !== trainedPca) {
+        throw new ArtifactError(
+          `checkpoint ${id}: the catalog's text went through PCA ${pca}, the model was trained on PCA ${trainedPca} (a full rebuild refits it: retrain, or serve the trained catalog)`,
+        );
+      }
+      sideInfo = chosen.sideInfo;
+      items = chosen.itemIds;
+    } else if (typeof catalog === 'object') {
+      throw new ArtifactError(`checkpoint ${id} holds a SASRec model: it scores the catalog it was trained on only (one learned embedding per item)`);
+    } else {
+      unscoredItems = Math.max(0, chosen.itemIds.itemCount - (items?.itemCount ?? 0));
+    }
+  }
+  const loaded = await loadCheckpoint(store, trained.artifact.dir, { ...(sideInfo ? { sideInfo } : {}) });
+  const { model, settings } = loaded;
+  if (!items) {
+    model.dispose();
+    throw new ArtifactError(`checkpoint ${id} names no item registry: it cannot map item ids (was it written by a run without side information?)`);
+  }
+  if (items.itemCount !== model.itemCount) {
+    model.dispose();
+    throw new ArtifactError(`checkpoint ${id}: its item registry has ${items.itemCount} items, the model scores ${model.itemCount}`);
+  }
+  const text = sideInfo ?? trained.text;
+  if (settings.textPrior && !text) {
+    model.dispose();
+    throw new ArtifactError(`checkpoint ${id} was tuned with a text prior but names no text embeddings to compute it from`);
+  }
+  const prior = settings.textPrior && text ? new TextPrior(text, settings.textPrior) : undefined;
+  const maxHistoryLength = settings.model.maxHistoryLength;
+  const mapping = items;
+  return {
+    checkpointId: id,
+    modelType: settings.modelType,
+    config: settings.model,
+    model,
+    items: mapping,
+    ...(sideInfo ? { sideInfo } : {}),
+    ...(settings.textPrior ? { textPrior: settings.textPrior } : {}),
+    maxHistoryLength,
+    trainedItems: settings.itemCount,
+    appendedItems: loaded.appendedItems,
+    unscoredItems,
+    lineage: {
+      ...(sideInfo?.artifactIds.textEmbeddings ? { embeddings: Object.values(sideInfo.artifactIds.textEmbeddings)[0] } : {}),
+      ...(sideInfo?.artifactIds.semanticIds ? { semanticIds: sideInfo.artifactIds.semanticIds } : {}),
+      ...(sideInfo?.artifactIds.pca ? { pca: sideInfo.artifactIds.pca } : {}),
+    },
+    settings,
+    manifest: trained.artifact.manifest,
+    batchOf: (histories) => historiesBatch(histories, mapping, maxHistoryLength),
+    scores: (batch, itemTable) =>
+      tf.tidy(() => {
+        const scores = model.scoreAllItems(batch, itemTable); // [B, N + 1]
+        return prior ? prior.fuse(scores, batch) : scores;
+      }),
+    dispose: () => {
+      prior?.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** Histories of external ids as a left-aligned batch of dense ids (unknown ids dropped). */
+export function historiesBatch(histories: ReadonlyArray<readonly string[]>, items: ItemIdMapping, maxLength: number): SequenceBatch {
+  const size = histories.length;
+  const batchItems = new Int32Array(size * maxLength);
+  const lengths = new Int32Array(size);
+  histories.forEach((history, b) => {
+    const known: number[] = [];
+    for (const itemId of history) {
+      const dense = items.denseId(itemId);
+      if (dense !== undefined) known.push(dense);
+    }
+    if (known.length === 0) {
+      throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${items.itemCount} items)`, { context: { field: `histories.${b}` } });
+    }
+    const recent = known.slice(-maxLength);
+    batchItems.set(recent, b * maxLength);
+    lengths[b] = recent.length;
+  });
+  return { size, maxLength, items: batchItems, lengths, targets: new Int32Array(size) };
+}

@@ -1,0 +1,84 @@
+import { ArtifactError } from '../errors';
+import { ArtifactStore } from '../infra/artifacts';
+import { initTf } from '../infra/tf';
+import type { Instrumentation } from '../instrumentation';
+import type { LoadedDataset } from '../datasets';
+import { loadArtifactSideInfo, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult, type TrainerConfig, type TrainingObserver } from '../trainer';
+import type { AppConfig } from './config';
+import { loadSource, sourceFlag, type DataSource } from './data';
+import { combineObservers, openTrainingSink } from './sink';
+
+export interface TrainJobOptions {
+  readonly config: AppConfig;
+  /** The run's trainer settings (see trainerConfigFromFlags). */
+  readonly trainer: TrainerConfig;
+  readonly source: DataSource;
+  /** Write run, epoch and evaluation rows to ClickHouse (config.clickhouse). */
+  readonly writeRows: boolean;
+  /** A dataset already loaded from `source` (the demo has it in hand). */
+  readonly dataset?: LoadedDataset;
+  /** Receives `trainer.progress`. */
+  readonly instrumentation?: Instrumentation;
+  /** Where the best checkpoint goes: default the config's artifact store; null: none is written. */
+  readonly checkpointStore?: ArtifactStore | null;
+  /** Also gets the run's rows (besides ClickHouse). */
+  readonly observer?: TrainingObserver;
+  readonly runId?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainJobResult extends TrainAndEvaluateResult {
+  /** The side information the run used (CCFRec, or any model with a text prior); undefined for SASRec alone. */
+  readonly artifacts?: ArtifactSideInfo;
+}
+
+/**
+ * The side information of the store's latest rebuild when it covers every item of the dataset;
+ * CCFRec (and a text prior) cannot do without it, SASRec alone goes without.
+ */
+async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, trainer: TrainerConfig, source: DataSource): Promise<ArtifactSideInfo | undefined> {
+  const needed = trainer.model.type === 'ccfrec' || trainer.eval.textPrior.weights.length > 0;
+  const why = trainer.model.type === 'ccfrec' ? 'CCFRec needs' : 'the text prior needs';
+  let artifacts: ArtifactSideInfo;
+  try {
+    artifacts = await loadArtifactSideInfo(store);
+  } catch (error) {
+    if (!needed && error instanceof ArtifactError) return undefined;
+    throw new ArtifactError(`${why} semantic IDs and text embeddings of ${dataset.name}: run \`streamrec rebuild ${sourceFlag(source)}\` first`, { cause: error });
+  }
+  const missing = dataset.items.filter((i) => artifacts.itemIds.denseId(i.itemId) === undefined).length;
+  if (missing === 0) return artifacts;
+  if (!needed) return undefined;
+  throw new ArtifactError(`the latest semantic IDs do not cover ${missing} items of ${dataset.name}: run \`streamrec rebuild ${sourceFlag(source)}\``);
+}
+
+/**
+ * The training job: the source split leave-one-out, the model trained with early stopping,
+ * evaluated with full ranking (and the text prior tuned when asked), the best checkpoint written
+ * to the artifact store, the rows to ClickHouse. Progress goes out as `trainer.progress`.
+ */
+export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobResult> {
+  const { config, trainer, instrumentation } = options;
+  await initTf();
+  const dataset = options.dataset ?? (await loadSource(config, options.source));
+  const store = new ArtifactStore(config.artifacts.dir);
+  const artifacts = await sideInfoFor(store, dataset, trainer, options.source);
+  const sink = await openTrainingSink(config, options.writeRows);
+  try {
+    const observer = combineObservers(sink.observer, options.observer);
+    const checkpoints = options.checkpointStore === undefined ? store : options.checkpointStore;
+    const result = await trainAndEvaluate({
+      dataset,
+      config: trainer,
+      ...(checkpoints ? { store: checkpoints } : {}),
+      ...(artifacts ? { itemIds: artifacts.itemIds, sideInfo: artifacts.sideInfo } : {}),
+      ...(observer ? { observer } : {}),
+      ...(instrumentation ? { onProgress: (p) => instrumentation.emit('trainer.progress', p) } : {}),
+      ...(options.runId ? { runId: options.runId } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return { ...result, ...(artifacts ? { artifacts } : {}) };
+  } finally {
+    await sink.close();
+  }
+}
