@@ -30,6 +30,9 @@ FROM streamrec.evaluation_results FINAL
 WHERE run_id = {run:String} AND k = 10 AND metric IN ('recall', 'ndcg') AND split = 'test'
 ORDER BY text_prior_weight, metric`;
 
+/** The demo's default: the built-in synthetic world with 600 users (about 14k interactions). */
+export const DEMO_WORLD = 'synthetic:users=600';
+
 /** Mixes bad messages into a replay so that dead-lettering shows up in the demo. */
 function* withFaults(events: Iterable<ReplayEvent>, rate: number, seed: number): Generator<EncodedMessage> {
   const rng = new Random(seed);
@@ -75,11 +78,11 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
       'The main job on embedded defaults: a built-in synthetic world replayed through the ingest operators into rolling histories and embedded ClickHouse, ' +
         'semantic IDs rebuilt from the archive, CCFRec trained and evaluated, the model published and asked for recommendations',
     )
-    .option('-d, --dataset <name|dir>', 'what to replay: synthetic (built in), synthetic:<key=value,...>, ml-100k, scientific, or a directory', 'synthetic')
+    .option('-d, --dataset <name|dir>', 'what to replay: the built-in synthetic world (synthetic:<key=value,...> to change it), ml-100k, scientific, or a directory', DEMO_WORLD)
     .option('--bad-rate <fraction>', 'fraction of extra malformed messages mixed in to show dead-lettering', '0.01')
     .option('--data-dir <dir>', 'where the demo keeps its embedded ClickHouse, artifacts, registry and log (wiped at start)', '.streamrec/demo')
     .option('--model <ccfrec|sasrec>', 'model trained on the archive after ingest', 'ccfrec')
-    .option('--epochs <n>', 'training epochs', '4')
+    .option('--epochs <n>', 'training epochs', '3')
     .option('--ingest-only', 'stop after the ingest stage')
     .option('--verbose', 'logs on the terminal (JSON lines) instead of in <data-dir>/demo.log')
     .action(async (opts: DemoFlags) => {
@@ -144,7 +147,15 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
 
         // 3. Train and evaluate on the archive.
         out.write(`\n[3/5] Training ${opts.model} on the archive (streamrec train --model ${opts.model} --from-clickhouse --epochs ${opts.epochs}), full-ranking evaluation:\n`);
-        const trainer = trainerConfigFromFlags(config.trainer, opts.model, { epochs: opts.epochs, 'text-prior': '0.25,0.5,1', 'text-prior-last': '1,3' });
+        // Sized for a few minutes on 2 cores: a short warm-up (the default's 500 steps are several
+        // epochs here) and the last 10 items of each history. The text prior is tuned on validation.
+        const trainer = trainerConfigFromFlags(config.trainer, opts.model, {
+          epochs: opts.epochs,
+          warmup: '50',
+          'max-history': '10',
+          'text-prior': '0.25,0.5,1',
+          'text-prior-last': '1,3',
+        });
         const trained = await runTrainJob({ config, trainer, source: { kind: 'archive' }, writeRows: true, instrumentation: progress.instrumentation });
         progress.stop();
         printTrainResult(trained);
