@@ -5,7 +5,7 @@ import { datasetEvents, interactionCount, loadDataset, type LoadedDataset, type 
 import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { openClickHouse } from '../../infra/clickhouse';
-import { tf } from '../../infra/tf';
+import { initTf, tf } from '../../infra/tf';
 import { encodeReplayEvent, replayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
 import { loadServableModel, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
@@ -147,6 +147,10 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
 
         // 3. Train and evaluate on the archive.
         out.write(`\n[3/5] Training ${opts.model} on the archive (streamrec train --model ${opts.model} --from-clickhouse --epochs ${opts.epochs}), full-ranking evaluation:\n`);
+        const backend = await initTf();
+        if (backend.backend !== 'tensorflow') {
+          out.write(`  note: TensorFlow.js runs on its ${backend.backend} backend (${backend.reason}); training is several times slower than on the native one (npm run setup:tfjs-node)\n`);
+        }
         // Sized for a few minutes on 2 cores: a short warm-up (the default's 500 steps are several
         // epochs here) and the last 10 items of each history. The text prior is tuned on validation.
         const trainer = trainerConfigFromFlags(config.trainer, opts.model, {
