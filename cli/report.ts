@@ -70,6 +70,10 @@ export function printTrainResult(result: TrainJobResult, out: NodeJS.WritableStr
   if (result.fit.skippedSteps > 0) out.write(`  ${result.fit.skippedSteps} steps skipped (gradients not finite)\n`);
   out.write(`  full ranking over all items; history items ${result.config.eval.excludeHistory ? 'excluded' : 'kept rankable'}\n\n`);
   printMetrics(result.test.metrics, 'test', out);
+  const ks = result.config.eval.ks;
+  const k = ks.includes(10) ? 10 : (ks[0] as number);
+  const pop = result.popularity.metrics;
+  out.write(`\n  the popularity baseline on the same split: recall@${k} ${(pop[`recall@${k}`] ?? NaN).toFixed(4)}, ndcg@${k} ${(pop[`ndcg@${k}`] ?? NaN).toFixed(4)}\n`);
   const prior = result.textPrior;
   if (prior) {
     const alone = prior.curve[0]?.value ?? NaN;

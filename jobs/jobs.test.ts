@@ -66,6 +66,9 @@ describe('jobs: rebuild, train, servable model, grown catalog, evaluate, fine-tu
     try {
       expect(servable).toMatchObject({ checkpointId: checkpoint, modelType: 'ccfrec', maxHistoryLength: 8, trainedItems: 60, appendedItems: 0, unscoredItems: 0 });
       expect(servable.config.type).toBe('ccfrec');
+      // The train job reports the popularity baseline on the same test users and metrics.
+      expect(trained.popularity.users).toBe(trained.test.users);
+      expect(Object.keys(trained.popularity.metrics).sort()).toEqual(Object.keys(trained.test.metrics).sort());
       expect(servable.config.embeddingSize).toBe(8);
       expect(servable.textPrior).toEqual(trained.textPrior && trained.textPrior.weight > 0 ? { weight: trained.textPrior.weight, lastItems: trained.textPrior.lastItems, pooling: trained.textPrior.pooling } : undefined);
       expect(servable.items.itemCount).toBe(60);

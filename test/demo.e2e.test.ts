@@ -56,6 +56,11 @@ describe('streamrec demo (the main job)', () => {
     expect(out).toMatch(/ccfrec on clickhouse:streamrec/);
     const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(out)?.[1];
     expect(checkpoint).toBeDefined();
+    // Beside the popularity baseline on the same split, the model with its tuned prior is far ahead.
+    const popular = Number(/popularity baseline on the same split: recall@10 ([\d.]+)/.exec(out)?.[1]);
+    const fused = Number(/^test \+ text prior[\s\S]*?^@10\s+([\d.]+)/m.exec(out)?.[1]);
+    expect(popular).toBeLessThan(0.2);
+    expect(fused).toBeGreaterThan(popular + 0.1);
     // The evaluation rows read back from ClickHouse: test recall and ndcg at 10 over the 300 users.
     const rows = [...out.matchAll(/^test\s+(recall|ndcg)\s+10\s+([\d.]+)\s+300\s/gm)];
     expect(rows.map((r) => r[1]).sort()).toEqual(expect.arrayContaining(['ndcg', 'recall']));

@@ -87,3 +87,4 @@ export {
 } from './artifactSideInfo';
 export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type ItemTextTables, type TextPriorSettings } from './textPrior';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';
+export { evaluateFixedScores, popularityScores } from './popularity';

@@ -189,7 +189,8 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         } finally {
           servable.dispose();
         }
-        const cfg = path.relative(process.cwd(), configFile);
+        const relative = path.relative(process.cwd(), configFile);
+        const cfg = relative.startsWith('..') ? configFile : relative;
         out.write(`\nDone. The demo's stores stay in ${dataDir}; for example:\n`);
         out.write(`  npx streamrec --config ${cfg} eval --checkpoint ${trained.checkpointId} --from-clickhouse --text-prior tuned\n`);
         out.write(`  npx streamrec --config ${cfg} publish --list\n`);
