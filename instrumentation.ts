@@ -58,6 +58,10 @@ export interface InstrumentationEvents {
   };
   /** A micro-epoch of training finished (trainer). */
   'trainer.micro_epoch_end': { runId: string; epoch: number; samples: number; loss: number; durationMs: number };
+  /** Serving switched to another model version (serving/modelHolder.ts). */
+  'serving.swapped': { from: number; to: number; checkpointId: string; durationMs: number };
+  /** Serving could not load a published version and kept the current one. */
+  'serving.swap_failed': { version: number; checkpointId: string; error: string };
   /** A checkpoint became the live model version (jobs/publish.ts). */
   'model.published': { version: number; checkpointId: string; modelType: string; split: string; metrics: Record<string, number> };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FeaturesConfig } from '../features';
 import { QuantizerSettings } from '../quantizer';
 import { StreamrecConfig } from '../schemas/config';
+import { ServingConfig } from '../schemas/serving';
 import { loadConfig, mergeConfig } from '../schemas/loadConfig';
 import { EvalConfig, TrainConfig } from '../trainer';
 
@@ -43,6 +44,7 @@ export const AppConfig = StreamrecConfig.extend({
   quantizer: QuantizerSettings.default(QuantizerSettings.parse({})),
   trainer: TrainerSection.prefault({}),
   modelRegistry: ModelRegistryConfig.prefault({}),
+  serving: ServingConfig.prefault({}),
 }).describe('All settings of streamrec.');
 export type AppConfig = z.infer<typeof AppConfig>;
 

@@ -73,6 +73,11 @@ export class FreshHistories {
     return this.histories.size;
   }
 
+  /** Every user's history (live objects), in no particular order. */
+  values(): IterableIterator<UserHistory> {
+    return this.histories.values();
+  }
+
   /**
    * Resolves once every record that was in the changelog when following began has been read
    * (at once for an empty changelog); rejects after `timeoutMs` with how many partitions are

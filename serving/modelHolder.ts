@@ -1,0 +1,90 @@
+import type { ModelRegistry, PublishedModel } from '../infra/registry';
+import type { Instrumentation } from '../instrumentation';
+import { createLogger } from '../logging';
+import type { ModelVersion } from './modelVersion';
+
+const log = createLogger('serving.models');
+
+export type SwapOutcome =
+  | { readonly kind: 'swapped'; readonly from: number | undefined; readonly to: number }
+  | { readonly kind: 'unchanged'; readonly version: number | undefined }
+  | { readonly kind: 'failed'; readonly version: number; readonly error: string };
+
+/**
+ * The model version serving answers with, and hot swaps to new ones: a new version is loaded and
+ * warmed up beside the current one, then switched to in one assignment; requests in flight keep
+ * the version they leased (released when they end), and the old version is freed after its last
+ * request. A version that fails to load (corrupt, partial, incompatible) is logged, counted and
+ * skipped: the current version keeps serving. Swaps run one at a time.
+ */
+export class ModelHolder {
+  private active: ModelVersion | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Versions that failed to load, so that a watch does not retry them on every check. */
+  private readonly failed = new Set<number>();
+  swaps = 0;
+  failedSwaps = 0;
+
+  constructor(
+    private readonly load: (published: PublishedModel) => Promise<ModelVersion>,
+    private readonly instrumentation?: Instrumentation,
+  ) {}
+
+  /** The version new requests use, or undefined before the first successful load. */
+  get current(): ModelVersion | undefined {
+    return this.active;
+  }
+
+  /** Leases the current version for one request; undefined when no model is loaded. */
+  lease(): { readonly version: ModelVersion; readonly release: () => void } | undefined {
+    const version = this.active;
+    return version ? { version, release: version.acquire() } : undefined;
+  }
+
+  /** Swaps to `published` unless it is already active (or failed before and `retry` is not set). */
+  swapTo(published: PublishedModel, options: { readonly retry?: boolean } = {}): Promise<SwapOutcome> {
+    const run = this.queue.then(() => this.doSwap(published, options.retry ?? false));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Swaps to the registry's live version if it differs from the active one. */
+  async syncWith(registry: ModelRegistry, options: { readonly retry?: boolean } = {}): Promise<SwapOutcome> {
+    const live = await registry.live();
+    if (!live) return { kind: 'unchanged', version: this.active?.published.version };
+    return this.swapTo(live, options);
+  }
+
+  /** Retires the active version (freed once its requests end). */
+  close(): void {
+    this.active?.retire();
+    this.active = undefined;
+  }
+
+  private async doSwap(published: PublishedModel, retry: boolean): Promise<SwapOutcome> {
+    const from = this.active?.published;
+    if (from && from.version === published.version) return { kind: 'unchanged', version: from.version };
+    if (this.failed.has(published.version) && !retry) return { kind: 'unchanged', version: from?.version };
+    const started = performance.now();
+    let next: ModelVersion;
+    try {
+      next = await this.load(published);
+    } catch (error) {
+      this.failed.add(published.version);
+      this.failedSwaps++;
+      const message = error instanceof Error ? error.message : String(error);
+      log.error({ err: error, version: published.version, checkpointId: published.checkpointId, serving: from?.version }, 'model version rejected; the current version keeps serving');
+      this.instrumentation?.emit('serving.swap_failed', { version: published.version, checkpointId: published.checkpointId, error: message });
+      return { kind: 'failed', version: published.version, error: message };
+    }
+    this.failed.delete(published.version);
+    const old = this.active;
+    this.active = next;
+    old?.retire();
+    this.swaps++;
+    const ms = performance.now() - started;
+    log.info({ from: from?.version, to: published.version, checkpointId: published.checkpointId, ms: Math.round(ms), oldInFlight: old?.inFlight ?? 0 }, 'model version swapped');
+    this.instrumentation?.emit('serving.swapped', { from: from?.version ?? 0, to: published.version, checkpointId: published.checkpointId, durationMs: ms });
+    return { kind: 'swapped', from: from?.version, to: published.version };
+  }
+}

@@ -1,0 +1,248 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { ArtifactStore } from '../infra/artifacts';
+import { MemoryModelRegistry, type ModelRegistry, type PublishEvaluation } from '../infra/registry';
+import { tf } from '../infra/tf';
+import { AppConfig, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
+import { Random } from '../random';
+import { ServingConfig } from '../schemas/serving';
+import { writeTinyScientific } from '../test/tinyScientific';
+import { MemoryHistories } from './historyView';
+import { ModelHolder } from './modelHolder';
+import { ModelVersion } from './modelVersion';
+import { buildServer } from './server';
+
+/**
+ * The serving API on a tiny model (a CCFRec trained briefly on a small dataset in the Scientific
+ * layout, with a tuned text prior), through fastify's inject: answers, their parity with the
+ * model's own scores, the fallback, bad input, the operations endpoints and hot swaps.
+ */
+describe('serving HTTP API', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serving-'));
+  const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
+  const config = AppConfig.parse({
+    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
+    quantizer: { levels: 2, codesPerLevel: 8 },
+    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+  });
+  const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096 });
+  const store = new ArtifactStore(config.artifacts.dir);
+  const EVAL: PublishEvaluation = { split: 'test', metrics: { 'ndcg@10': 0.1 }, users: 10 };
+  let registry: ModelRegistry;
+  let holder: ModelHolder;
+  let app: FastifyInstance;
+  let checkpoint: string;
+  const histories = new MemoryHistories();
+
+  beforeAll(async () => {
+    await runRebuildJob(config, { source: { kind: 'dataset', dataset: data } });
+    const trainer = trainerConfigFromFlags(config.trainer, 'ccfrec', { 'text-prior': '1', 'text-prior-last': '2' });
+    checkpoint = (await runTrainJob({ config, trainer, source: { kind: 'dataset', dataset: data }, writeRows: false })).checkpointId as string;
+    // Any id the test names is "in the store": the lifecycle tests publish broken checkpoints on purpose.
+    registry = new MemoryModelRegistry(async () => ({ modelType: 'ccfrec' }));
+    await registry.publish({ checkpointId: checkpoint, evaluation: EVAL });
+    holder = new ModelHolder((published) => ModelVersion.load(store, published));
+    expect((await holder.syncWith(registry)).kind).toBe('swapped');
+    histories.put('u1', ['ITEM0', 'ITEM6', 'ITEM12'], [1000, 2000, 3000]);
+    histories.put('u2', ['ITEM3', 'ITEM9'], [1500, 2500]);
+    histories.put('u3', ['NOT-IN-CATALOG'], [2600]);
+    app = buildServer({ config: serving, models: holder, histories, registry });
+    await app.ready();
+  }, 120_000);
+  afterAll(async () => {
+    await app.close();
+    holder.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('recommends for a user\'s live history: k items, none the user has, with the model and the request id', async () => {
+    const res = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations?k=5', headers: { 'x-request-id': 'req-1' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-request-id']).toBe('req-1');
+    const body = res.json();
+    expect(body).toMatchObject({ requestId: 'req-1', userId: 'u1', historyLength: 3, model: { version: 1, checkpointId: checkpoint, modelType: 'ccfrec', items: 60 } });
+    expect(body.model.semanticIds).toMatch(/^semantic_ids-/);
+    expect(body.fallback).toBeUndefined();
+    expect(body.items).toHaveLength(5);
+    for (const item of body.items) expect(['ITEM0', 'ITEM6', 'ITEM12']).not.toContain(item.itemId);
+    const scores = body.items.map((i: { score: number }) => i.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    // A generated request id when none (or a malformed one) is sent.
+    const other = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations', headers: { 'x-request-id': 'bad id with spaces' } });
+    expect(other.json().requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(other.json().items).toHaveLength(serving.defaultK);
+  });
+
+  it('ranks exactly as the model scores (the offline evaluation\'s scores: cosine + tuned prior)', async () => {
+    const version = holder.current as ModelVersion;
+    const history = ['ITEM3', 'ITEM9', 'ITEM15'];
+    const expected = tf.tidy(() => Array.from(version.servable.scores(version.servable.batchOf([history])).dataSync()));
+    const ranked = expected
+      .map((score, dense) => ({ score, itemId: version.servable.items.externalId(dense) }))
+      .filter((x) => x.itemId !== undefined && !history.includes(x.itemId))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 10);
+    const res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history, k: 10 } });
+    expect(res.statusCode).toBe(200);
+    const items = res.json().items as Array<{ itemId: string; score: number }>;
+    expect(items.map((i) => i.itemId)).toEqual(ranked.map((r) => r.itemId));
+    items.forEach((item, j) => expect(item.score).toBeCloseTo(ranked[j]?.score as number, 5));
+    // excludeSeen false keeps the history items rankable.
+    const all = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history, k: 50, excludeSeen: false } });
+    expect(all.json().items).toHaveLength(50);
+  });
+
+  it('falls back to the popular items of the recent window for a user without a usable history', async () => {
+    for (const userId of ['nobody', 'u3']) {
+      const res = await app.inject({ method: 'GET', url: `/v1/users/${userId}/recommendations?k=3` });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ fallback: 'popular', historyLength: 0 });
+      // Every history item counts once; ties in id order.
+      expect(res.json().items.map((i: { itemId: string }) => i.itemId)).toEqual(['ITEM0', 'ITEM12', 'ITEM3']);
+    }
+  });
+
+  it('finds similar items in the item space, never the item itself; an unknown item is a 404', async () => {
+    const res = await app.inject({ method: 'GET', url: '/v1/items/ITEM5/similar?k=4' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().items).toHaveLength(4);
+    expect(res.json().items.map((i: { itemId: string }) => i.itemId)).not.toContain('ITEM5');
+    const missing = await app.inject({ method: 'GET', url: '/v1/items/NOPE/similar' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error).toMatchObject({ code: 'unknown_item', field: 'path.itemId' });
+  });
+
+  it('answers bad requests with a 4xx naming the field', async () => {
+    const cases: Array<[InjectOptions, number, string | RegExp]> = [
+      [{ method: 'GET', url: '/v1/users/u1/recommendations?k=0' }, 400, /query\.k: k must be at least 1/],
+      [{ method: 'GET', url: '/v1/users/u1/recommendations?k=51' }, 400, /query\.k: k must be at most 50/],
+      [{ method: 'GET', url: '/v1/users/u1/recommendations?k=ten' }, 400, /query\.k: k must be a whole number \(got string "ten"\)/],
+      [{ method: 'GET', url: '/v1/users/u1/recommendations?k=3&colour=red' }, 400, /unknown query parameter\(s\): colour/],
+      [{ method: 'GET', url: '/v1/users/u1/recommendations?excludeSeen=maybe' }, 400, /query\.excludeSeen: expected true or false/],
+      [{ method: 'GET', url: `/v1/users/${'x'.repeat(300)}/recommendations` }, 400, /path\.userId: userId is longer than 256 characters/],
+      [{ method: 'GET', url: '/v1/users/a%01b/recommendations' }, 400, /path\.userId: userId holds control characters/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: '{"history": [', headers: { 'content-type': 'application/json' } }, 400, /JSON/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: 'history=ITEM1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, /send application\/json/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: 'ITEM1', headers: { 'content-type': 'text/plain' } }, 415, /not supported/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1'], extra: 1 } }, 400, /unknown body field\(s\): extra/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: [] } }, 400, /body\.history: history must hold at least one item id/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: 'ITEM1' } }, 400, /body\.history/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1', 'GHOST'] } }, 400, /body\.history\.1: item "GHOST" is not in the model's catalog/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: Array.from({ length: 101 }, () => 'ITEM1') } }, 400, /history holds more than 100 item ids/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1'], k: 2.5 } }, 400, /body\.k: k must be an integer/],
+      [{ method: 'POST', url: '/v1/recommendations', payload: { history: Array.from({ length: 90 }, () => 'ITEM1'.repeat(20)) } }, 413, /body/i],
+      [{ method: 'POST', url: '/v1/recommendations', payload: [1, 2] }, 400, /body/],
+      [{ method: 'GET', url: '/v1/nowhere' }, 404, /no route GET \/v1\/nowhere/],
+    ];
+    for (const [request, status, message] of cases) {
+      const res = await app.inject(request);
+      expect({ url: request.url, status: res.statusCode }).toEqual({ url: request.url, status });
+      expect(res.json().error.message).toMatch(message);
+      expect(res.json().requestId).toBeDefined();
+    }
+  });
+
+  it('never answers a generated bad request with a 5xx', async () => {
+    const rng = new Random(17);
+    const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)] as T;
+    const junk = (): string => Array.from({ length: rng.int(40) }, () => String.fromCharCode(rng.int(0x3000))).join('');
+    const values: unknown[] = [null, true, -1, 0, 1e9, 2.5, '', 'ITEM1', 'x'.repeat(1000), [], [null], {}, { a: 1 }, ['ITEM1', 7], junk()];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 2000; i++) {
+      const kind = rng.int(4);
+      let res;
+      if (kind === 0) {
+        res = await app.inject({ method: 'GET', url: `/v1/users/${encodeURIComponent(junk())}/recommendations?k=${encodeURIComponent(String(pick(values)))}&${encodeURIComponent(junk())}=1` });
+      } else if (kind === 1) {
+        res = await app.inject({ method: 'GET', url: `/v1/items/${encodeURIComponent(junk() || 'x')}/similar?k=${encodeURIComponent(String(pick(values)))}` });
+      } else if (kind === 2) {
+        const payload: Record<string, unknown> = { history: pick(values), k: pick(values) };
+        if (rng.next() < 0.3) payload[junk() || 'z'] = pick(values);
+        res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: JSON.stringify(payload), headers: { 'content-type': pick(['application/json', 'application/json; charset=utf-8', 'text/html', 'application/xml']) } });
+      } else {
+        res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: junk(), headers: { 'content-type': 'application/json' } });
+      }
+      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      if (res.statusCode >= 500) throw new Error(`request ${i} got ${res.statusCode}: ${res.body}`);
+      if (res.statusCode >= 400) expect(res.json().error.message.length).toBeGreaterThan(0);
+    }
+    expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
+  }, 60_000);
+
+  it('serves /healthz, /readyz, /metrics and /openapi.json', async () => {
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const ready = await app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ ready: true, reasons: [], model: { version: 1 } });
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/streamrec_serving_model_version 1/);
+    expect(metrics).toMatch(/streamrec_serving_items 60/);
+    expect(metrics).toMatch(/streamrec_serving_request_seconds_bucket\{le="0.005",route="\/v1\/users\/:userId\/recommendations"\}/);
+    expect(metrics).toMatch(/streamrec_serving_responses_total\{route="\/v1\/recommendations",status="400"\}/);
+    const openapi = (await app.inject({ url: '/openapi.json' })).json();
+    expect(openapi.openapi).toBe('3.1.0');
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/users/{userId}/recommendations', '/v1/recommendations', '/v1/items/{itemId}/similar']));
+    const k = openapi.paths['/v1/users/{userId}/recommendations'].get.parameters.find((p: { name: string }) => p.name === 'k');
+    expect(k).toMatchObject({ in: 'query', required: false });
+  });
+
+  it('guards /admin/reload with the API key (and a server without one has no admin endpoints)', async () => {
+    expect((await app.inject({ method: 'POST', url: '/admin/reload' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/admin/reload', headers: { 'x-api-key': 'open sesame' } })).statusCode).toBe(401);
+    const ok = await app.inject({ method: 'POST', url: '/admin/reload', headers: { 'x-api-key': 'sesame' } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().outcome).toEqual({ kind: 'unchanged', version: 1 });
+    const closed = buildServer({ config: ServingConfig.parse({}), models: holder, histories, registry });
+    expect((await closed.inject({ method: 'POST', url: '/admin/reload', headers: { 'x-api-key': '' } })).statusCode).toBe(404);
+    await closed.close();
+  });
+
+  it('swaps versions under load without failing a request, and keeps serving when a version is corrupt or does not fit', async () => {
+    // A truncated weight file and a checkpoint whose config does not fit its weights.
+    const truncated = path.join(store.root, 'checkpoint', 'checkpoint-00000000000000aa');
+    cpSync(path.join(store.root, 'checkpoint', checkpoint), truncated, { recursive: true });
+    const manifest = JSON.parse(readFileSync(path.join(truncated, 'manifest.json'), 'utf8'));
+    manifest.id = 'checkpoint-00000000000000aa';
+    writeFileSync(path.join(truncated, 'manifest.json'), JSON.stringify(manifest));
+    const weight = path.join(truncated, 'encoder.positionEmbedding.npy');
+    writeFileSync(weight, readFileSync(weight).subarray(0, 40));
+    const misfit = path.join(store.root, 'checkpoint', 'checkpoint-00000000000000bb');
+    cpSync(path.join(store.root, 'checkpoint', checkpoint), misfit, { recursive: true });
+    const other = JSON.parse(readFileSync(path.join(misfit, 'manifest.json'), 'utf8'));
+    other.id = 'checkpoint-00000000000000bb';
+    other.settings.model.nLayers = 2;
+    writeFileSync(path.join(misfit, 'manifest.json'), JSON.stringify(other));
+
+    let failures = 0;
+    let done = 0;
+    const versions = new Set<number>();
+    const load = async (): Promise<void> => {
+      const deadline = Date.now() + 4000;
+      while (Date.now() < deadline) {
+        const res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1', 'ITEM2'], k: 5 } });
+        if (res.statusCode !== 200) failures++;
+        else versions.add(res.json().model.version);
+        done++;
+      }
+    };
+    const clients = Promise.all([load(), load(), load(), load()]);
+    const swaps: string[] = [];
+    for (const id of [checkpoint, 'checkpoint-00000000000000aa', checkpoint, 'checkpoint-00000000000000bb', checkpoint]) {
+      await registry.publish({ checkpointId: id, evaluation: EVAL });
+      swaps.push((await holder.syncWith(registry)).kind);
+    }
+    await clients;
+    expect(failures).toBe(0);
+    expect(done).toBeGreaterThan(20);
+    expect(swaps).toEqual(['swapped', 'failed', 'swapped', 'failed', 'swapped']);
+    expect(holder.current?.published.version).toBe(6);
+    expect(holder.failedSwaps).toBe(2);
+    expect([...versions].every((v) => [1, 2, 4, 6].includes(v))).toBe(true);
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/streamrec_serving_failed_swaps 2/);
+    expect(metrics).toMatch(/streamrec_serving_model_version 6/);
+  }, 60_000);
+});

@@ -1,0 +1,220 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { StreamrecError, ValidationError, describeValue } from '../errors';
+import type { ModelRegistry } from '../infra/registry';
+import { createLogger } from '../logging';
+import type { ServingConfig } from '../schemas/serving';
+import { STREAMREC_VERSION } from '../version';
+import { apiSchemas, openApiDocument } from './api';
+import type { HistoryView } from './historyView';
+import { ServingMetrics } from './metrics';
+import type { ModelHolder } from './modelHolder';
+import type { ModelVersion, ScoredItem } from './modelVersion';
+import { PopularItems } from './popular';
+
+const log = createLogger('serving.http');
+
+/** A request the server refuses, with the HTTP status, a code and the field at fault. */
+export class RequestError extends StreamrecError {
+  override readonly code = 'request';
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message, field ? { context: { field } } : {});
+  }
+}
+
+export interface ServerOptions {
+  readonly config: ServingConfig;
+  readonly models: ModelHolder;
+  readonly histories: HistoryView;
+  /** Where `/admin/reload` looks for the live version. */
+  readonly registry?: ModelRegistry;
+  readonly metrics?: ServingMetrics;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Parses `value` with `schema`; a failure is a 400 naming the first bad field, what was expected and what came. */
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'query' | 'path' | 'body'): z.output<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+    throw new RequestError(400, 'unknown_field', `unknown ${where === 'query' ? 'query parameter' : `${where} field`}(s): ${issue.keys.map((k) => prefix + k).join(', ')}`, `${where}.${prefix}${issue.keys[0]}`);
+  }
+  const path = issue?.path.map(String).join('.') ?? '';
+  const field = path ? `${where}.${path}` : where;
+  let received: unknown = value;
+  for (const key of issue?.path ?? []) received = received !== null && typeof received === 'object' ? (received as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
+  throw new RequestError(400, 'invalid_request', `${field}: ${issue?.message ?? 'invalid'} (got ${describeValue(received)})`, field);
+}
+
+/** Equal API keys, compared in constant time (over their digests, so lengths do not leak either). */
+function sameKey(given: string, expected: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * The serving API (fastify): recommendations for a user's live history or a given history,
+ * similar items, and the operations endpoints. Requests and responses follow serving/api.ts;
+ * bad requests get a 4xx naming the field, never a 5xx.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const { config, models, histories } = options;
+  const metrics = options.metrics ?? new ServingMetrics();
+  const schemas = apiSchemas(config);
+  const popular = new PopularItems(histories, { windowMs: config.popularWindowMs, refreshMs: config.popularRefreshMs, keep: Math.max(config.maxK * 4, 1000) });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // One debug line per request from the onResponse hook instead of fastify's two info lines.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    // Long ids reach the handlers (and get a message naming the field) instead of a bare 414.
+    routerOptions: { maxParamLength: Math.max(100, config.maxIdLength * 4) },
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  // JSON only: any other body type is refused with 415.
+  app.removeContentTypeParser('text/plain');
+
+  const started = new WeakMap<FastifyRequest, number>();
+  app.addHook('onRequest', async (request, reply) => {
+    started.set(request, performance.now());
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = (performance.now() - (started.get(request) ?? performance.now())) / 1000;
+    metrics.latency.observe({ route }, seconds);
+    metrics.responses.inc({ route, status: String(reply.statusCode) });
+    request.log.debug({ reqId: request.id, route, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+  });
+
+  const fail = (reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string, field?: string): FastifyReply =>
+    reply.code(status).send({ requestId: request.id, error: { code, message, ...(field ? { field } : {}) } });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (error instanceof RequestError) return fail(reply, request, error.status, error.reason, error.message, error.field);
+    if (error instanceof ValidationError) return fail(reply, request, 400, 'invalid_request', error.message, error.context.field);
+    const status = error.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const code =
+        status === 415 ? 'unsupported_media_type' : status === 413 ? 'body_too_large' : error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty_body' : error instanceof SyntaxError ? 'malformed_json' : 'bad_request';
+      const message = status === 415 ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported: send application/json` : error.message;
+      return fail(reply, request, status, code, message, status === 415 ? 'header.content-type' : 'body');
+    }
+    request.log.error({ err: error, reqId: request.id, url: request.url }, 'request failed');
+    return fail(reply, request, 500, 'internal', 'internal error (logged with the request id)');
+  });
+  app.setNotFoundHandler((request, reply) => fail(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+
+  /** Runs `fn` with the current model version leased for the request's whole life. */
+  async function withModel<T>(fn: (version: ModelVersion) => Promise<T> | T): Promise<T> {
+    const lease = models.lease();
+    if (!lease) throw new RequestError(503, 'no_model', 'no model is loaded yet (see /readyz)');
+    try {
+      return await fn(lease.version);
+    } finally {
+      lease.release();
+    }
+  }
+
+  const popularFor = (version: ModelVersion, k: number, exclude: ReadonlySet<string>): ScoredItem[] => {
+    const out: ScoredItem[] = [];
+    for (const p of popular.top()) {
+      if (out.length >= k) break;
+      if (!exclude.has(p.itemId) && version.knows(p.itemId)) out.push({ itemId: p.itemId, score: p.count });
+    }
+    return out;
+  };
+
+  app.get('/v1/users/:userId/recommendations', async (request) => {
+    const { userId } = parse(schemas.UserParams, request.params, 'path');
+    const query = parse(schemas.UserQuery, request.query, 'query');
+    const k = query.k ?? config.defaultK;
+    const excludeSeen = query.excludeSeen ?? true;
+    return withModel(async (version) => {
+      const history = histories.get(userId)?.itemIds ?? [];
+      const known = history.filter((id) => version.knows(id));
+      const exclude = new Set(excludeSeen ? history : []);
+      const base = { requestId: request.id, model: version.describe(), userId };
+      if (known.length === 0) {
+        metrics.fallbacks.inc();
+        return { ...base, historyLength: 0, fallback: 'popular' as const, items: popularFor(version, k, exclude) };
+      }
+      const [items] = await version.recommend([known], k, [exclude]);
+      return { ...base, historyLength: Math.min(known.length, version.servable.maxHistoryLength), items: items ?? [] };
+    });
+  });
+
+  app.post('/v1/recommendations', async (request) => {
+    const body = parse(schemas.StatelessBody, request.body, 'body');
+    const k = body.k ?? config.defaultK;
+    return withModel(async (version) => {
+      const unknown = body.history.findIndex((id) => !version.knows(id));
+      if (unknown >= 0) {
+        throw new RequestError(400, 'unknown_item', `body.history.${unknown}: item ${JSON.stringify(body.history[unknown])} is not in the model's catalog`, `body.history.${unknown}`);
+      }
+      const [items] = await version.recommend([body.history], k, [new Set(body.excludeSeen === false ? [] : body.history)]);
+      return { requestId: request.id, model: version.describe(), historyLength: Math.min(body.history.length, version.servable.maxHistoryLength), items: items ?? [] };
+    });
+  });
+
+  app.get('/v1/items/:itemId/similar', async (request) => {
+    const { itemId } = parse(schemas.ItemParams, request.params, 'path');
+    const query = parse(schemas.SimilarQuery, request.query, 'query');
+    return withModel((version) => {
+      if (!version.knows(itemId)) throw new RequestError(404, 'unknown_item', `item ${JSON.stringify(itemId)} is not in the model's catalog`, 'path.itemId');
+      return { requestId: request.id, model: version.describe(), itemId, items: version.similar(itemId, query.k ?? config.defaultK) };
+    });
+  });
+
+  const document = openApiDocument(schemas, STREAMREC_VERSION);
+  app.get('/openapi.json', async () => document);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (request, reply) => {
+    const stats = histories.stats();
+    const reasons: string[] = [];
+    if (!models.current) reasons.push('no model loaded');
+    if (!stats.caughtUp) reasons.push('histories are catching up with the changelog');
+    if (config.readyMaxStalenessMs > 0 && stats.newestChangeAgeMs !== undefined && stats.newestChangeAgeMs > config.readyMaxStalenessMs) {
+      reasons.push(`the newest history change is ${Math.round(stats.newestChangeAgeMs / 1000)} s old`);
+    }
+    return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons, model: models.current?.describe() ?? null, histories: stats, requestId: request.id });
+  });
+  app.get('/metrics', async (_, reply) => {
+    const stats = histories.stats();
+    metrics.modelVersion.set(models.current?.published.version ?? 0);
+    metrics.items.set(models.current?.servable.items.itemCount ?? 0);
+    metrics.swaps.set(models.swaps);
+    metrics.failedSwaps.set(models.failedSwaps);
+    metrics.historyUsers.set(stats.users);
+    if (stats.newestChangeAgeMs !== undefined) metrics.historyStaleness.set(stats.newestChangeAgeMs / 1000);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.post('/admin/reload', async (request, reply) => {
+    // With no key configured the admin endpoints do not exist (disabled, not open).
+    if (config.adminApiKey === '') return fail(reply, request, 404, 'not_found', `no route POST ${request.url.split('?')[0]}`);
+    const given = request.headers['x-api-key'];
+    if (typeof given !== 'string' || !sameKey(given, config.adminApiKey)) return fail(reply, request, 401, 'unauthorized', 'missing or wrong x-api-key', 'header.x-api-key');
+    if (!options.registry) return fail(reply, request, 409, 'no_registry', 'this server follows no model registry');
+    const outcome = await models.syncWith(options.registry, { retry: true });
+    return { requestId: request.id, outcome, model: models.current?.describe() ?? null };
+  });
+
+  return app;
+}
