@@ -11,6 +11,7 @@ import { registerRebuild } from './commands/rebuild';
 import { registerTrain } from './commands/train';
 import { registerEval } from './commands/eval';
 import { registerPublish } from './commands/publish';
+import { registerServe } from './commands/serve';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerTrain(program, globals);
   registerEval(program, globals);
   registerPublish(program, globals);
+  registerServe(program, globals);
   registerDoctor(program, globals);
   return program;
 }

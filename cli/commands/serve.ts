@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { ConfigError } from '../../errors';
+import { parseKafkaUrl } from '../../infra/kafka';
+import { withOverrides } from '../../jobs';
+import { startServing } from '../../serving/run';
+import { commandConfig, type GlobalOptions } from '../config';
+
+interface ServeFlags {
+  readonly registry?: string;
+  readonly histories: string;
+  readonly port?: string;
+  readonly host?: string;
+}
+
+export function registerServe(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('serve')
+    .description('Serve recommendations over HTTP: the live model of the registry (hot-swapped when a new one is published) over the users\' live histories')
+    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)')
+    .option('--histories <kafka://host:port|memory>', 'where histories come from: the changelog ingest writes (kafka://, or kafka for the configured brokers), or memory (none: stateless requests and the popular fallback)', 'kafka')
+    .option('--port <n>', 'HTTP port (default: serving.port)')
+    .option('--host <address>', 'interface to listen on (default: serving.host)')
+    .action(async (flags: ServeFlags) => {
+      const port = flags.port === undefined ? undefined : Number(flags.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigError(`--port: expected 0..65535, got ${JSON.stringify(flags.port)}`);
+      const registry = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
+      const config = withOverrides(commandConfig(globals()), {
+        ...(registry ? { modelRegistry: { url: registry } } : {}),
+        serving: { ...(port !== undefined ? { port } : {}), ...(flags.host ? { host: flags.host } : {}) },
+      });
+      let histories: Parameters<typeof startServing>[1]['histories'];
+      if (flags.histories === 'memory') histories = { kind: 'memory' };
+      else if (flags.histories === 'kafka') histories = { kind: 'kafka' };
+      else if (flags.histories.startsWith('kafka://')) histories = { kind: 'kafka', brokers: parseKafkaUrl(flags.histories).brokers };
+      else throw new ConfigError(`--histories: expected kafka://host:port, kafka or memory, got ${JSON.stringify(flags.histories)}`);
+      const runtime = await startServing(config, { histories });
+      process.stdout.write(`serving on ${runtime.url} (model ${runtime.models.current ? `version ${runtime.models.current.published.version}` : 'none published yet'}; histories ${flags.histories})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await runtime.close();
+      process.stdout.write('serving stopped\n');
+    });
+}

@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import { ArtifactStore } from '../infra/artifacts';
+import { createKafka } from '../infra/kafka';
+import { initTf } from '../infra/tf';
+import { Instrumentation } from '../instrumentation';
+import { openRegistry, type AppConfig } from '../jobs';
+import { createLogger } from '../logging';
+import { FreshHistories } from './histories';
+import { MemoryHistories, type HistoryView } from './historyView';
+import { ServingMetrics } from './metrics';
+import { ModelHolder } from './modelHolder';
+import { ModelVersion } from './modelVersion';
+import { buildServer } from './server';
+
+const log = createLogger('serving.run');
+
+/** Where serving reads users' histories: the changelog ingest writes (Kafka), or an in-memory view (stateless use, tests). */
+export type HistorySourceChoice = { readonly kind: 'kafka'; readonly brokers?: string[] } | { readonly kind: 'memory'; readonly histories?: MemoryHistories };
+
+export interface ServingRuntime {
+  readonly app: FastifyInstance;
+  /** `http://host:port` once listening. */
+  readonly url: string;
+  readonly models: ModelHolder;
+  readonly histories: HistoryView;
+  readonly instrumentation: Instrumentation;
+  /** Stops watching, drains the requests in flight (up to shutdownGraceMs), closes everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts serving: the live model from the registry (and every later one, hot-swapped), the
+ * histories, the HTTP server on `serving.host:port`. Resolves once it listens; a server with no
+ * published model yet answers 503 until one is published.
+ */
+export async function startServing(config: AppConfig, options: { readonly histories: HistorySourceChoice; readonly instrumentation?: Instrumentation }): Promise<ServingRuntime> {
+  await initTf();
+  const instrumentation = options.instrumentation ?? new Instrumentation();
+  const store = new ArtifactStore(config.artifacts.dir);
+  const registry = openRegistry(config);
+  const models = new ModelHolder((published) => ModelVersion.load(store, published), instrumentation);
+  let fresh: FreshHistories | undefined;
+  let histories: HistoryView;
+  if (options.histories.kind === 'kafka') {
+    const kafka = createKafka({ ...config.kafka, ...(options.histories.brokers ? { brokers: options.histories.brokers } : {}) }, 'serving');
+    fresh = await FreshHistories.follow({ kafka, topic: config.ingest.topics.changelog });
+    histories = fresh;
+  } else {
+    histories = options.histories.histories ?? new MemoryHistories();
+  }
+  const first = await models.syncWith(registry);
+  if (first.kind === 'failed') log.error({ version: first.version, error: first.error }, 'the live model version could not be loaded; waiting for another');
+  if (!models.current) log.warn({ registry: registry.url }, 'no model is published yet: requests get 503 until one is');
+  const stopWatch = registry.watch(
+    (published) =>
+      void models.swapTo(published).catch((error: unknown) => log.error({ err: error }, 'model swap failed')),
+    { pollMs: config.serving.reloadPollMs },
+  );
+  const metrics = new ServingMetrics();
+  const app = buildServer({ config: config.serving, models, histories, registry, metrics });
+  const address = await app.listen({ host: config.serving.host, port: config.serving.port });
+  log.info({ address, model: models.current?.describe(), histories: options.histories.kind }, 'serving');
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    url: address,
+    models,
+    histories,
+    instrumentation,
+    close: () => {
+      closing ??= (async () => {
+        stopWatch();
+        const grace = setTimeout(() => {
+          log.warn({ graceMs: config.serving.shutdownGraceMs }, 'requests still in flight after the grace period; closing their connections');
+          app.server.closeAllConnections();
+        }, config.serving.shutdownGraceMs);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(grace);
+        }
+        await fresh?.stop();
+        models.close();
+        log.info('serving stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ChangelogHistoryStore } from '../infra/history';
+import { testHistory } from '../infra/history/testing/histories';
+import { exited, runCli, spawnCli } from './cli';
+import { waitFor } from './ingestHarness';
+import { kafkaKind, testBrokers, testKafka, uniqueName } from './kafka';
+import { writeTinyScientific } from './tinyScientific';
+
+/**
+ * `streamrec serve` as an operator runs it, on a Kafka-protocol broker: a model trained and
+ * published with the CLI, histories from the changelog that ingest writes (records written before
+ * and after the server starts), a new publication picked up without a restart, and a clean stop
+ * on SIGTERM.
+ */
+describe(`streamrec serve on ${kafkaKind()}`, () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-'));
+  const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
+  const changelog = uniqueName('serve-changelog');
+  const config = path.join(root, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+      kafka: { brokers: testBrokers() },
+      ingest: { topics: { changelog } },
+      features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
+      quantizer: { levels: 2, codesPerLevel: 8 },
+      trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+      modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+      serving: { port: 0, reloadPollMs: 200 },
+    }),
+  );
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  async function cli(args: string[]): Promise<string> {
+    const { code, output } = await runCli(['--config', config, ...args], {}, 180_000);
+    if (code !== 0) throw new Error(`streamrec ${args.join(' ')} exited with ${code}:\n${output.slice(-3000)}`);
+    return output;
+  }
+
+  it('serves the published model over live histories, swaps to a new publication, stops on SIGTERM', async () => {
+    await cli(['rebuild', '--dataset', data]);
+    const trained = await cli(['train', '--dataset', data, '--no-clickhouse']);
+    const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(trained)?.[1] as string;
+    expect(await cli(['publish', '--checkpoint', checkpoint])).toContain('as version 1');
+
+    const ingest = new ChangelogHistoryStore({ kafka: testKafka('serve-test'), topic: changelog });
+    ingest.put(testHistory('u1', 1, ['ITEM0', 'ITEM6', 'ITEM12'], 10));
+    await ingest.flush();
+
+    const server = spawnCli(['--config', config, 'serve', '--histories', 'kafka']);
+    try {
+      await waitFor(() => /serving on http:\/\/\S+/.test(server.output()), 60_000, 'the server to listen');
+      const url = /serving on (http:\/\/\S+)/.exec(server.output())?.[1] as string;
+      expect(server.output()).toContain('(model version 1; histories kafka)');
+      const get = async (route: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+        const res = await fetch(`${url}${route}`);
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      /** Polls `route` until `accept` holds; returns that answer. */
+      const until = async (route: string, accept: (r: { status: number; body: Record<string, unknown> }) => boolean, what: string) => {
+        let last = await get(route);
+        await waitFor(async () => accept((last = await get(route))), 30_000, what);
+        return last;
+      };
+      await until('/readyz', (r) => r.status === 200, 'readiness');
+
+      const known = await get('/v1/users/u1/recommendations?k=5');
+      expect(known.status).toBe(200);
+      expect(known.body).toMatchObject({ userId: 'u1', historyLength: 3, model: { version: 1, checkpointId: checkpoint } });
+      expect(known.body.fallback).toBeUndefined();
+      expect((await get('/v1/users/u9/recommendations')).body.fallback).toBe('popular');
+
+      // A history ingest writes after the server started reaches it.
+      ingest.put(testHistory('u9', 2, ['ITEM3', 'ITEM9'], 11));
+      await ingest.flush();
+      await ingest.close();
+      const later = await until('/v1/users/u9/recommendations', (r) => r.body.fallback === undefined, 'the later history');
+      expect(later.body).toMatchObject({ historyLength: 2 });
+
+      // A new publication is served without a restart.
+      expect(await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again'])).toContain('as version 2');
+      const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
+      expect(swapped.body.model).toMatchObject({ version: 2 });
+      expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 2/);
+    } finally {
+      server.kill('SIGTERM');
+    }
+    const { code } = await exited(server);
+    expect(code).toBe(0);
+    expect(server.output()).toContain('serving stopped');
+  }, 300_000);
+});
