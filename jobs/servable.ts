@@ -13,6 +13,7 @@ import {
   type ModelConfig,
   type ModelType,
   type SequenceBatch,
+  type ItemTextTables,
   type SequentialRecommender,
   type TextPriorSettings,
 } from '../trainer';
@@ -43,6 +44,8 @@ export interface ServableModel {
   readonly items: ItemIdMapping;
   /** CCFRec's semantic IDs and text tables for that catalog (undefined for SASRec). */
   readonly sideInfo?: ItemSideInfo;
+  /** The item text tables of that catalog (CCFRec's, or those a SASRec model's tuned prior reads); undefined when none. */
+  readonly text?: ItemTextTables;
   /** The text prior tuned with the model on validation, fused into {@link scores}; undefined when none won. */
   readonly textPrior?: TextPriorSettings;
   /** History items the model reads (the most recent ones). */
@@ -105,6 +108,13 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
       unscoredItems = Math.max(0, chosen.itemIds.itemCount - (items?.itemCount ?? 0));
     }
   }
+  // The text tables' lineage: CCFRec's side information names it; a SASRec model's embeddings input does.
+  let embeddings = sideInfo?.artifactIds.textEmbeddings ? Object.values(sideInfo.artifactIds.textEmbeddings)[0] : undefined;
+  let pca = sideInfo?.artifactIds.pca;
+  if (!sideInfo && trained.text) {
+    embeddings = trained.artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;
+    if (embeddings) pca = (await store.open(embeddings)).manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
+  }
   const loaded = await loadCheckpoint(store, trained.artifact.dir, { ...(sideInfo ? { sideInfo } : {}) });
   const { model, settings } = loaded;
   if (!items) {
@@ -130,15 +140,16 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     model,
     items: mapping,
     ...(sideInfo ? { sideInfo } : {}),
+    ...(text ? { text } : {}),
     ...(settings.textPrior ? { textPrior: settings.textPrior } : {}),
     maxHistoryLength,
     trainedItems: settings.itemCount,
     appendedItems: loaded.appendedItems,
     unscoredItems,
     lineage: {
-      ...(sideInfo?.artifactIds.textEmbeddings ? { embeddings: Object.values(sideInfo.artifactIds.textEmbeddings)[0] } : {}),
+      ...(embeddings ? { embeddings } : {}),
       ...(sideInfo?.artifactIds.semanticIds ? { semanticIds: sideInfo.artifactIds.semanticIds } : {}),
-      ...(sideInfo?.artifactIds.pca ? { pca: sideInfo.artifactIds.pca } : {}),
+      ...(pca ? { pca } : {}),
     },
     settings,
     manifest: trained.artifact.manifest,

@@ -64,6 +64,15 @@ export function apiSchemas(config: ServingConfig) {
       k: kSchema(config, false),
       excludeSeen: z.boolean().optional().describe('Leave out the history items (default true).'),
     }),
+    SearchBody: z.strictObject({
+      query: z
+        .string()
+        .min(1, 'query must not be empty')
+        .max(config.maxQueryLength, `query is longer than ${config.maxQueryLength} characters`)
+        .describe('Free text, matched against the items\' texts through the catalog\'s own text encoder and PCA.'),
+      k: kSchema(config, false),
+    }),
+    Search: z.strictObject({ requestId: z.string(), model: Model, query: z.string(), items: z.array(ScoredItem) }),
     Recommendations: z.strictObject({
       requestId: z.string(),
       model: Model,
@@ -112,6 +121,13 @@ export function openApiDocument(schemas: ApiSchemas, version: string): Record<st
       },
       '/v1/items/{itemId}/similar': {
         get: { summary: "Nearest items in the model's item space", parameters: [...parameters(schemas.ItemParams, 'path'), ...parameters(schemas.SimilarQuery, 'query')], responses: responses(schemas.Similar) },
+      },
+      '/v1/search': {
+        post: {
+          summary: 'Items whose text matches a free-text query (the rebuild\'s encoder, cleaning and PCA)',
+          requestBody: { required: true, content: { 'application/json': { schema: json(schemas.SearchBody, 'input') } } },
+          responses: { ...responses(schemas.Search), '409': { description: 'The model has no text side to search', content: { 'application/json': { schema: json(schemas.Error, 'output') } } } },
+        },
       },
       '/healthz': { get: { summary: 'The process is up', responses: { '200': { description: 'OK' } } } },
       '/readyz': { get: { summary: 'A model is loaded and the histories are caught up', responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready, with the reasons' } } } },

@@ -2,7 +2,9 @@ import { ValidationError } from '../errors';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
 import { tf } from '../infra/tf';
+import type { TextEncoderSpec } from '../features';
 import { loadServableModel, type ServableModel } from '../jobs';
+import { TextSearch } from './textSearch';
 
 /** One recommended item: its external id and the score it was ranked by. */
 export interface ScoredItem {
@@ -35,19 +37,28 @@ export class ModelVersion {
   private retired = false;
   private disposed = false;
 
+  /** Free-text search over the catalog, or why there is none for this version. */
+  readonly search: TextSearch | { readonly unavailable: string };
+
   private constructor(
     readonly published: PublishedModel,
     readonly servable: ServableModel,
+    search: TextSearch | { readonly unavailable: string },
   ) {
+    this.search = search;
     this.itemTable = servable.model.itemTable();
   }
 
-  /** Loads the published checkpoint (the store's latest catalog, so new items are scored) and warms it up. */
-  static async load(store: ArtifactStore, published: PublishedModel): Promise<ModelVersion> {
+  /**
+   * Loads the published checkpoint (the store's latest catalog, so new items are scored) and warms
+   * it up. With a text encoder spec (the rebuild's features config), the version can also search.
+   */
+  static async load(store: ArtifactStore, published: PublishedModel, options: { readonly textSpec?: TextEncoderSpec } = {}): Promise<ModelVersion> {
     const servable = await loadServableModel(store, published.checkpointId, { catalog: 'latest' });
     let version: ModelVersion | undefined;
     try {
-      version = new ModelVersion(published, servable);
+      const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec) : { unavailable: 'this server has no text encoder configured' };
+      version = new ModelVersion(published, servable, search);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;
       await version.recommend([[anyItem]], 1, [new Set()]);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { createKafka } from '../infra/kafka';
 import { initTf } from '../infra/tf';
@@ -38,7 +39,12 @@ export async function startServing(config: AppConfig, options: { readonly histor
   const instrumentation = options.instrumentation ?? new Instrumentation();
   const store = new ArtifactStore(config.artifacts.dir);
   const registry = openRegistry(config);
-  const models = new ModelHolder((published) => ModelVersion.load(store, published), instrumentation);
+  // The rebuild's text encoder, for search (loaded once; every version's catalog is checked against it).
+  const textSpec = await createTextEncoderSpec(config.features).catch((error: unknown) => {
+    log.warn({ err: error }, 'the text encoder could not be loaded: search is unavailable');
+    return undefined;
+  });
+  const models = new ModelHolder((published) => ModelVersion.load(store, published, textSpec ? { textSpec } : {}), instrumentation);
   let fresh: FreshHistories | undefined;
   let histories: HistoryView;
   if (options.histories.kind === 'kafka') {
@@ -81,6 +87,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
         }
         await fresh?.stop();
         models.close();
+        await textSpec?.dispose();
         log.info('serving stopped');
       })();
       return closing;

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { MemoryModelRegistry, type ModelRegistry, type PublishEvaluation } from '../infra/registry';
 import { tf } from '../infra/tf';
@@ -171,6 +172,27 @@ describe('serving HTTP API', () => {
     }
     expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
   }, 60_000);
+
+  it('searches items by free text through the catalog\'s encoder and PCA; without an encoder search says why', async () => {
+    const spec = await createTextEncoderSpec(config.features);
+    const withSearch = await ModelVersion.load(store, (await registry.live())!, { textSpec: spec });
+    try {
+      if ('unavailable' in withSearch.search) throw new Error(withSearch.search.unavailable);
+      // Tiny texts are "<word> <colour> kit model<i>. ... <word> supplies.": item i has word i % 6 (5: beaker).
+      const hits = await withSearch.search.search('beaker supplies', 5);
+      expect(hits).toHaveLength(5);
+      expect(hits.filter((h) => Number(h.itemId.slice(4)) % 6 === 5).length).toBeGreaterThanOrEqual(4);
+      expect(await withSearch.search.search('zzzz qqqq', 5)).toEqual([]);
+    } finally {
+      withSearch.dispose();
+      await spec.dispose();
+    }
+    const res = await app.inject({ method: 'POST', url: '/v1/search', payload: { query: 'beaker', k: 3 } });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error.message).toMatch(/search is not available: this server has no text encoder configured/);
+    const bad = await app.inject({ method: 'POST', url: '/v1/search', payload: { query: '' } });
+    expect(bad.json().error).toMatchObject({ field: 'body.query' });
+  });
 
   it('serves /healthz, /readyz, /metrics and /openapi.json', async () => {
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);

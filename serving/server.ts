@@ -181,6 +181,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
+  app.post('/v1/search', async (request) => {
+    const body = parse(schemas.SearchBody, request.body, 'body');
+    return withModel(async (version) => {
+      const search = version.search;
+      if ('unavailable' in search) throw new RequestError(409, 'search_unavailable', `search is not available: ${search.unavailable}`);
+      return { requestId: request.id, model: version.describe(), query: body.query, items: await search.search(body.query, body.k ?? config.defaultK) };
+    });
+  });
+
   const document = openApiDocument(schemas, STREAMREC_VERSION);
   app.get('/openapi.json', async () => document);
 

@@ -72,6 +72,10 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       expect(known.body).toMatchObject({ userId: 'u1', historyLength: 3, model: { version: 1, checkpointId: checkpoint } });
       expect(known.body.fallback).toBeUndefined();
       expect((await get('/v1/users/u9/recommendations')).body.fallback).toBe('popular');
+      // Search runs the rebuild's encoder (tfidf-lsa here) and PCA on the query.
+      const search = await fetch(`${url}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'beaker supplies', k: 3 }) });
+      expect(search.status).toBe(200);
+      expect(((await search.json()) as { items: unknown[] }).items).toHaveLength(3);
 
       // A history ingest writes after the server started reaches it.
       ingest.put(testHistory('u9', 2, ['ITEM3', 'ITEM9'], 11));

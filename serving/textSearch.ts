@@ -1,0 +1,85 @@
+import type { ArtifactStore } from '../infra/artifacts';
+import { applyPca, itemFieldText, loadTextProjection, type TextEncoderSpec } from '../features';
+import type { ServableModel } from '../jobs';
+import type { ItemEvent, ItemTextField } from '../schemas/events';
+import { textPriorTable } from '../trainer';
+import type { ScoredItem } from './modelVersion';
+import { topK } from './topK';
+
+/**
+ * Free text -> items: the query is cleaned, embedded and projected exactly as the rebuild did the
+ * catalog's texts (the same encoder and the stored PCA of every text field, the query standing in
+ * for each field), and items are ranked by the cosine of their text vectors to it (the vectors the
+ * text prior uses). No LLM: what the catalog's own words and the encoder know.
+ */
+export class TextSearch {
+  private constructor(
+    private readonly projection: Awaited<ReturnType<typeof loadTextProjection>>,
+    private readonly fields: readonly ItemTextField[],
+    /** `[N + 1, D]` item text vectors, rows L2-normalised, row 0 zeros. */
+    private readonly table: Float32Array,
+    private readonly dims: number,
+    private readonly servable: ServableModel,
+  ) {}
+
+  /**
+   * Search over a servable model's catalog, or a reason why there is none (no text tables, no PCA
+   * in the lineage, or an encoder that differs from the one the catalog was built with).
+   */
+  static async create(store: ArtifactStore, servable: ServableModel, spec: TextEncoderSpec): Promise<TextSearch | { readonly unavailable: string }> {
+    const text = servable.text;
+    const pca = servable.lineage.pca;
+    if (!text) return { unavailable: `checkpoint ${servable.checkpointId} (${servable.modelType}) has no item text tables` };
+    if (!pca) return { unavailable: `the catalog of checkpoint ${servable.checkpointId} names no PCA artifact` };
+    let projection: Awaited<ReturnType<typeof loadTextProjection>>;
+    try {
+      projection = await loadTextProjection(await store.open(pca), spec);
+    } catch (error) {
+      return { unavailable: error instanceof Error ? error.message : String(error) };
+    }
+    const fields = text.textFields.map((f) => f.name as ItemTextField);
+    const missing = fields.filter((f) => !projection.fields.some((p) => p.field === f));
+    if (missing.length > 0) return { unavailable: `PCA ${pca} has no projection for the text field(s) ${missing.join(', ')}` };
+    const { table, dims } = textPriorTable(text);
+    return new TextSearch(projection, fields, table, dims, servable);
+  }
+
+  /**
+   * The `k` items whose text is nearest to `query` (cosine), best first. Empty when the query has
+   * no word the encoder knows.
+   */
+  async search(query: string, k: number): Promise<ScoredItem[]> {
+    const event: ItemEvent = { itemId: 'query', ts: 0 };
+    for (const field of this.fields) Object.assign(event, { [field]: field === 'categories' || field === 'features' ? [query] : query });
+    const vector = new Float32Array(this.dims); // the fields side by side, as the item table
+    let offset = 0;
+    let known = false;
+    for (const field of this.fields) {
+      const { encoder, pca } = this.projection.field(field);
+      const text = itemFieldText(event, field); // cleaned as the rebuild cleaned the catalog
+      if (text.length > 0) {
+        const raw = await encoder.encode([text]); // [1, D]
+        // A query with no word the encoder knows encodes to zeros; PCA's centring would turn that into noise.
+        if (raw.data.some((v) => v !== 0)) {
+          known = true;
+          vector.set(applyPca(pca, raw).data.subarray(0, pca.dims), offset);
+        }
+      }
+      offset += pca.dims;
+    }
+    if (!known) return [];
+    let norm = 0;
+    for (const v of vector) norm += v * v;
+    if (norm === 0) return [];
+    const inv = 1 / Math.sqrt(norm);
+    const n = this.servable.items.itemCount;
+    const scores = new Float32Array(n + 1);
+    for (let i = 1; i <= n; i++) {
+      let dot = 0;
+      const row = i * this.dims;
+      for (let d = 0; d < this.dims; d++) dot += (this.table[row + d] as number) * (vector[d] as number);
+      scores[i] = dot * inv;
+    }
+    return topK(scores, k, 1).map((dense) => ({ itemId: this.servable.items.externalId(dense) as string, score: scores[dense] as number }));
+  }
+}
