@@ -15,6 +15,7 @@ export const ARTIFACT_KINDS = [
   'codebooks',
   'semantic_ids',
   'checkpoint',
+  'onnx_encoder',
 ] as const;
 
 export const ArtifactKind = z.enum(ARTIFACT_KINDS).describe('What the artifact holds.');

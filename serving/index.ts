@@ -1,1 +1,22 @@
 export { FreshHistories, type FreshHistoriesOptions, type FreshHistoriesStats } from './histories';
+export {
+  DEFAULT_ROWS_PER_RUN,
+  OnnxEncoderSettings,
+  OnnxUserEncoder,
+  TfjsUserEncoder,
+  USER_ENCODER_CHOICES,
+  USER_ENCODER_KINDS,
+  buildOnnxEncoder,
+  checkEncoderBatch,
+  findOnnxEncoder,
+  maxAbsDiff,
+  openUserEncoder,
+  readOnnxEncoder,
+  writeOnnxEncoder,
+  type EncoderSource,
+  type OnnxSessionOptions,
+  type OpenUserEncoderOptions,
+  type UserEncoder,
+  type UserEncoderChoice,
+  type UserEncoderKind,
+} from './onnx';

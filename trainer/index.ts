@@ -46,6 +46,8 @@ export { MASK_TOKEN_ID, maskCodes, type MaskedCodes } from './masking';
 export { sampleNegatives } from './sampler';
 export { CcfrecModel, SasrecModel, createModel, type LossResult, type ModelInputs, type SequentialRecommender } from './models';
 export type { NamedWeight, WeightValues } from './layers/params';
+export { l2Normalize } from './layers/dense';
+export { MASKED_SCORE } from './layers/transformer';
 export { AdamW, learningRateAt, type AdamWSettings, type ScheduleSettings } from './optimizer';
 export { TrainingError, trainStep, type StepOutcome } from './trainStep';
 export { fitModel, type FitOptions, type FitResult } from './trainLoop';

@@ -227,4 +227,23 @@ export class CcfrecModel extends BaseRecommender {
       return l2Normalize(tf.concat(chunks, 0) as tf.Tensor2D); // [N + 1, H]
     });
   }
+
+  /**
+   * The history tokens of {@link forward} at inference for every item: the mean over its codes of
+   * the Q-Former output. The Q-Former reads one item's own codes and text fields only (no mask, no
+   * other item) and no dropout runs at inference, so a token depends on its item alone and the
+   * table can be computed once per model. `[N + 1, H]`
+   */
+  tokenTable(): tf.Tensor2D {
+    return tf.tidy(() => {
+      const table = this.codeTable();
+      const chunks: tf.Tensor2D[] = [];
+      for (let start = 0; start <= this.itemCount; start += ITEM_CHUNK) {
+        const end = Math.min(this.itemCount + 1, start + ITEM_CHUNK);
+        const ids = Int32Array.from({ length: end - start }, (_, i) => start + i);
+        chunks.push(tf.mean(this.fuse(ids, this.codesOf(ids), table, INFERENCE).fused, 1) as tf.Tensor2D); // [n, H]
+      }
+      return tf.concat(chunks, 0) as tf.Tensor2D; // [N + 1, H]
+    });
+  }
 }

@@ -36,6 +36,14 @@ export interface SequentialRecommender {
   itemTable(): tf.Tensor2D;
 
   /**
+   * The vector each item enters the sequence encoder with at inference (before the position
+   * embeddings), for every item: {@link encodeSequences} equals the sequence encoder over these
+   * rows gathered by the history's ids. Row 0 (padding) is computed like the others and never
+   * read by {@link encodeSequences}. What an exported encoder (serving/onnx) looks its ids up in. `[N + 1, H]`
+   */
+  tokenTable(): tf.Tensor2D;
+
+  /**
    * Cosine scores of every item for each sequence. `[B, N + 1]`; column 0 (padding) is a score
    * like any other, the evaluation masks it. Pass a precomputed {@link itemTable} to score many
    * batches against one table.

@@ -75,4 +75,9 @@ export class SasrecModel extends BaseRecommender {
   itemTable(): tf.Tensor2D {
     return tf.tidy(() => l2Normalize(this.itemEmbedding as tf.Tensor2D));
   }
+
+  /** The item embeddings themselves (a copy). `[N + 1, H]` */
+  tokenTable(): tf.Tensor2D {
+    return tf.clone(this.itemEmbedding) as tf.Tensor2D;
+  }
 }

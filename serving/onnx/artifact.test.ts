@@ -1,0 +1,154 @@
+/**
+ * @jest-environment ./features/testing/nativeTypedArraysEnvironment.ts
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { ArtifactError, ConfigError, ValidationError } from '../../errors';
+import { ArtifactStore } from '../../infra/artifacts';
+import { initTf } from '../../infra/tf';
+import { loadCheckpoint, saveCheckpoint } from '../../trainer';
+import { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
+import { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
+import { OnnxEncoderSettings, readOnnxEncoder } from './manifest';
+import { OnnxUserEncoder } from './onnxUserEncoder';
+import { openUserEncoder } from './openUserEncoder';
+import { L, SIZES, batchOf, trainedModel, type TrainedFixture } from './testing/fixtures';
+import { TfjsUserEncoder } from './tfjsUserEncoder';
+
+let root: string;
+let store: ArtifactStore;
+let sasrec: TrainedFixture;
+let ccfrec: TrainedFixture;
+
+beforeAll(async () => {
+  await initTf();
+  root = await mkdtemp(path.join(tmpdir(), 'streamrec-onnx-'));
+  store = new ArtifactStore(root);
+  sasrec = trainedModel('sasrec');
+  ccfrec = trainedModel('ccfrec');
+});
+
+afterAll(async () => {
+  sasrec.model.dispose();
+  ccfrec.model.dispose();
+  await rm(root, { recursive: true, force: true });
+});
+
+const H = SIZES.dims;
+const history = batchOf([[1], [4, 5, 6], [10, 20, 30, 40, 50]]);
+
+describe('the exported graph', () => {
+  it('is a ModelProto of opset 17 / IR 8 whose declared input and output are those of its manifest', () => {
+    const built = buildOnnxEncoder({ model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc', sideInfo: ccfrec.sideInfo });
+    const decoded = onnx.ModelProto.decode(built.bytes);
+    expect(Number(decoded.irVersion)).toBe(ENCODER_IR_VERSION);
+    expect(decoded.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', ENCODER_OPSET]]);
+    const graph = decoded.graph as onnx.GraphProto;
+    const dims = (v: onnx.IValueInfoProto): Array<string | number> => (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimParam || Number(d.dimValue));
+    expect(graph.input.map((v) => [v.name, v.type?.tensorType?.elemType, dims(v)])).toEqual([[ENCODER_INPUT, onnx.TensorProto.DataType.INT32, ['batch', 'sequence']]]);
+    expect(graph.output.map((v) => [v.name, v.type?.tensorType?.elemType, dims(v)])).toEqual([[ENCODER_OUTPUT, onnx.TensorProto.DataType.FLOAT, ['batch', H]]]);
+    expect(built.settings.inputs[0]).toMatchObject({ name: ENCODER_INPUT, dtype: 'int32', shape: ['batch', 'sequence'] });
+    expect(built.settings.outputs[0]).toMatchObject({ name: ENCODER_OUTPUT, dtype: 'float32', shape: ['batch', H] });
+    // The ops the design names, and no Gelu op (opset 20) or com.microsoft domain.
+    const ops = new Set(graph.node.map((n) => n.opType));
+    for (const op of ['Gather', 'LayerNormalization', 'Erf', 'Softmax', 'Where', 'GatherND']) expect(ops.has(op)).toBe(true);
+    expect(ops.has('Gelu')).toBe(false);
+    expect(graph.node.every((n) => !n.domain)).toBe(true);
+    // The token table is the model's tokenTable(), byte for byte.
+    const table = graph.initializer.find((t) => t.name === 'token_table') as onnx.TensorProto;
+    expect(table.dims.map(Number)).toEqual([SIZES.items + 1, H]);
+    const tokens = ccfrec.model.tokenTable();
+    expect(new Float32Array(Uint8Array.from(table.rawData).buffer)).toEqual(Float32Array.from(tokens.dataSync() as Float32Array));
+    tokens.dispose();
+  });
+
+  it('needs the side information of a CCFRec model (the token table provenance)', () => {
+    expect(() => buildOnnxEncoder({ model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc' })).toThrow(ValidationError);
+    expect(() => buildOnnxEncoder({ model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc', sideInfo: { ...ccfrec.sideInfo, itemCount: 7 } })).toThrow(
+      /the side information covers 7 items, the model scores 120/,
+    );
+  });
+});
+
+describe('onnx_encoder artifacts', () => {
+  it('are written with their manifest and lineage, found for the same checkpoint and catalog only, and reopen to the same vectors', async () => {
+    const source = { model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc', sideInfo: ccfrec.sideInfo };
+    const artifact = await writeOnnxEncoder(store, source);
+    expect(artifact.manifest.kind).toBe('onnx_encoder');
+    const settings = OnnxEncoderSettings.parse(artifact.manifest.settings);
+    expect(settings).toMatchObject({
+      checkpointId: source.checkpointId,
+      modelType: 'ccfrec',
+      opset: 17,
+      tokenTable: { source: 'ccfrec.qformerCodeMean', rows: SIZES.items + 1, dims: H, semanticIds: 'semantic_ids-0123456789abcdef', textEmbeddings: { meta: 'embeddings-0123456789abcdef' } },
+      encoder: { itemCount: SIZES.items, hiddenSize: H, nLayers: 2, nHeads: 2, maxHistoryLength: L },
+    });
+    expect(artifact.manifest.inputs.map((i) => i.role)).toEqual(['checkpoint', 'semantic_ids', 'embeddings:meta']);
+    const probe = (artifact.manifest.metrics as { probe: { rows: number; maxAbsDiffVsTfjs: number } }).probe;
+    expect(probe.rows).toBe(64);
+    expect(probe.maxAbsDiffVsTfjs).toBeLessThan(1e-4);
+
+    expect(await findOnnxEncoder(store, source)).toBe(artifact.id);
+    expect(await findOnnxEncoder(store, { ...source, checkpointId: 'checkpoint-00000000000000dd' })).toBeUndefined();
+    const otherCatalog = { ...ccfrec.sideInfo, artifactIds: { ...ccfrec.sideInfo.artifactIds, semanticIds: 'semantic_ids-fedcba9876543210' } };
+    expect(await findOnnxEncoder(store, { ...source, sideInfo: otherCatalog })).toBeUndefined();
+
+    const engine = await OnnxUserEncoder.open(store, artifact.id, { threads: 1 });
+    expect(maxAbsDiff(await engine.encode(history), await new TfjsUserEncoder(ccfrec.model).encode(history))).toBeLessThan(1e-4);
+    await engine.dispose();
+    await expect(engine.encode(history)).rejects.toThrow(/encode after dispose/);
+  });
+
+  it('refuse a corrupt graph file and a manifest of another kind', async () => {
+    const artifact = await writeOnnxEncoder(store, { model: sasrec.model, checkpointId: 'checkpoint-00000000000000aa' });
+    expect((await readOnnxEncoder(store, artifact.id)).settings.tokenTable.source).toBe('sasrec.itemEmbedding');
+    await writeFile(path.join(artifact.dir, 'encoder.onnx'), Buffer.from('not a graph'));
+    await expect(OnnxUserEncoder.open(store, artifact.id)).rejects.toThrow(ArtifactError);
+    await expect(OnnxUserEncoder.open(store, artifact.id)).rejects.toThrow(/encoder\.onnx has 11 bytes, manifest says/);
+    const checkpoint = await saveCheckpoint(store, sasrec.model, {
+      dataWatermark: { dataset: 'tiny', protocol: 'p', latestEventMs: 0, trainExamples: 1 },
+      backend: 'tensorflow',
+      runId: 'run-onnx',
+      epoch: 0,
+    });
+    await expect(readOnnxEncoder(store, checkpoint.dir)).rejects.toThrow(/is a checkpoint, not an onnx_encoder/);
+  });
+
+  it('export a checkpoint as loaded from the store: same vectors as the model that was saved', async () => {
+    const saved = await saveCheckpoint(store, sasrec.model, {
+      dataWatermark: { dataset: 'tiny', protocol: 'p', latestEventMs: 0, trainExamples: 1 },
+      backend: 'tensorflow',
+      runId: 'run-onnx-2',
+      epoch: 1,
+    });
+    const loaded = await loadCheckpoint(store, saved.id);
+    try {
+      const artifact = await writeOnnxEncoder(store, { model: loaded.model, checkpointId: loaded.artifact.id });
+      expect(artifact.manifest.inputs[0]).toMatchObject({ role: 'checkpoint', artifactId: saved.id });
+      const engine = await OnnxUserEncoder.open(store, artifact.id);
+      expect(maxAbsDiff(await engine.encode(probeBatch(SIZES.items, L)), await new TfjsUserEncoder(sasrec.model).encode(probeBatch(SIZES.items, L)))).toBeLessThan(1e-4);
+      await engine.dispose();
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
+describe('openUserEncoder', () => {
+  it('auto runs ONNX, exporting the graph once per checkpoint and catalog; tfjs runs the model; onnx needs a store', async () => {
+    const own = new ArtifactStore(path.join(root, 'serve'));
+    const source = { model: sasrec.model, checkpointId: 'checkpoint-00000000000000ee' };
+    const first = await openUserEncoder(source, { store: own, threads: 1 });
+    expect(first.kind).toBe('onnx');
+    const second = await openUserEncoder(source, { engine: 'onnx', store: own });
+    expect(await own.list('onnx_encoder')).toHaveLength(1);
+    expect(Array.from(await second.encode(history))).toEqual(Array.from(await first.encode(history)));
+    await first.dispose();
+    await second.dispose();
+    const tfjs = await openUserEncoder(source, { engine: 'tfjs' });
+    expect(tfjs.kind).toBe('tfjs');
+    await expect(openUserEncoder(source, { engine: 'onnx' })).rejects.toThrow(ConfigError);
+  });
+});
