@@ -1,5 +1,26 @@
 export { FreshHistories, type FreshHistoriesOptions, type FreshHistoriesStats } from './histories';
 export {
+  AnnConfig,
+  AnnManifest,
+  ExactIndex,
+  HnswIndex,
+  HnswSettings,
+  chooseKind,
+  clusteredUnitVectors,
+  createAnnIndex,
+  loadAnnIndex,
+  parseAnnConfig,
+  type AnnConfigInput,
+  type AnnExclusion,
+  type AnnHits,
+  type AnnIndex,
+  type AnnKind,
+  type AnnSaveOptions,
+  type AnnSearchOptions,
+  type ExactIndexOptions,
+  type ExactScorer,
+} from './ann';
+export {
   DEFAULT_ROWS_PER_RUN,
   OnnxEncoderSettings,
   OnnxUserEncoder,
