@@ -1,6 +1,64 @@
 import { z } from 'zod';
 
 /**
+ * Settings of serving's candidate index (serving/ann/): the measurements behind the defaults are
+ * in serving/ann/README.md and `npm run bench -- ann`.
+ */
+export const HnswSettings = z
+  .strictObject({
+    m: z
+      .number()
+      .int()
+      .min(2)
+      .max(128)
+      .default(32)
+      .describe('Links per node in the HNSW graph (M): more links give better recall at a given ef, a larger index and a slower build.'),
+    efConstruction: z
+      .number()
+      .int()
+      .min(1)
+      .max(4096)
+      .default(200)
+      .describe('Candidate list size while inserting (efConstruction): larger builds a better graph, more slowly; search speed is unaffected.'),
+    ef: z
+      .number()
+      .int()
+      .min(1)
+      .max(4096)
+      .default(256)
+      .describe('Default candidate list size while searching (ef), at least k: larger gives better recall and slower queries. A search may override it.'),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(100)
+      .describe('Seed of the random level assignment, so that the same items inserted in the same order build the same graph.'),
+  })
+  .describe('HNSW graph (hnswlib, inner product).');
+export type HnswSettings = z.infer<typeof HnswSettings>;
+
+export const AnnConfig = z
+  .strictObject({
+    index: z
+      .enum(['auto', 'exact', 'hnsw'])
+      .default('auto')
+      .describe('auto: exact search when the catalog has fewer than exactBelow items, HNSW from there on; exact or hnsw force one.'),
+    exactBelow: z
+      .number()
+      .int()
+      .min(0)
+      .default(20_000)
+      .describe(
+        'With index auto, catalogs smaller than this are searched exactly (every item scored: no build, no recall loss); larger ones get an HNSW index. The choice is made when the index is built; items added later do not switch it.',
+      ),
+    hnsw: HnswSettings.prefault({}).describe('HNSW settings, used when the index is HNSW.'),
+  })
+  .describe('Candidate generation: the index serving ranks items with.');
+export type AnnConfig = z.infer<typeof AnnConfig>;
+export type AnnConfigInput = z.input<typeof AnnConfig>;
+
+/**
  * Settings of the serving stage (`serving` in the streamrec config): the HTTP API's limits, the
  * popular-items fallback, model reloads and the admin key. Strict; every key has a default.
  */
@@ -38,6 +96,18 @@ export const ServingConfig = z
       .default(0)
       .describe('With a value above 0, /readyz fails while the newest history change is older than this (0: only the catch-up is checked).'),
     shutdownGraceMs: z.number().int().positive().default(10_000).describe('How long a shutdown waits for requests in flight before closing.'),
+    engine: z
+      .enum(['auto', 'onnx', 'tfjs'])
+      .default('auto')
+      .describe('What computes user vectors: onnx (the model exported to an ONNX graph, run by onnxruntime-node), tfjs (the model itself), or auto (onnx, falling back to tfjs when the export fails).'),
+    onnxThreads: z.number().int().min(0).default(0).describe('Intra-op threads of an ONNX Runtime session (0: its default).'),
+    ann: AnnConfig.prefault({}).describe('Candidate generation: exact scoring of every item for small catalogs, HNSW above a size.'),
+    candidates: z
+      .number()
+      .int()
+      .min(1)
+      .default(100)
+      .describe('With an HNSW index: candidates taken from the model index and from the text index around each query item before every candidate is scored exactly (at least k).'),
   })
   .describe('The serving stage: recommendations over HTTP.');
 export type ServingConfig = z.infer<typeof ServingConfig>;

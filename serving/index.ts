@@ -20,6 +20,14 @@ export {
   type ExactIndexOptions,
   type ExactScorer,
 } from './ann';
+export { MemoryHistories, type HistoryView } from './historyView';
+export { PopularItems } from './popular';
+export { ModelVersion, type ModelDescription, type ScoredItem } from './modelVersion';
+export { ModelHolder, type SwapOutcome } from './modelHolder';
+export { ServingMetrics } from './metrics';
+export { RequestError, buildServer, type ServerOptions } from './server';
+export { apiSchemas, openApiDocument, type ApiSchemas } from './api';
+export { startServing, type HistorySourceChoice, type ServingRuntime } from './run';
 export {
   DEFAULT_ROWS_PER_RUN,
   OnnxEncoderSettings,

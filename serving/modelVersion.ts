@@ -1,9 +1,14 @@
 import { ValidationError } from '../errors';
+import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
 import { tf } from '../infra/tf';
-import type { TextEncoderSpec } from '../features';
 import { loadServableModel, type ServableModel } from '../jobs';
+import { AnnConfig } from '../schemas/serving';
+import { textPriorTable } from '../trainer';
+import { createAnnIndex, type AnnIndex } from './ann';
+import { openUserEncoder, type UserEncoder, type UserEncoderChoice } from './onnx';
+import { Ranker, withoutPadding } from './ranker';
 import { TextSearch } from './textSearch';
 
 /** One recommended item: its external id and the score it was ranked by. */
@@ -22,51 +27,78 @@ export interface ModelDescription {
   readonly items: number;
 }
 
+export interface ModelVersionOptions {
+  /** The rebuild's text encoder: with it, the version can search by free text. */
+  readonly textSpec?: TextEncoderSpec;
+  /** What computes user vectors (default auto: ONNX, else TF.js). */
+  readonly engine?: UserEncoderChoice;
+  readonly onnxThreads?: number;
+  /** The candidate index (default: exact below 20,000 items, HNSW above). */
+  readonly ann?: AnnConfig;
+  /** With an HNSW index, candidates from each index before exact rescoring. */
+  readonly candidates?: number;
+}
+
 /**
  * A published model made ready to answer: the servable model (the trained model, its tuned text
- * prior, the catalog it scores, grown catalogs included) and its item table, held for the
- * version's whole life. Scores are what the offline evaluation ranks by (model cosine + tuned
- * prior); every item of the catalog is scored (exact ranking).
+ * prior, the catalog it scores, grown catalogs included), the engine that computes user vectors
+ * (ONNX or TF.js), the item vectors and their index, and the ranker that scores as the offline
+ * evaluation does (model cosine + tuned prior). Held for the version's whole life.
  *
  * Versions are shared by the requests in flight: {@link acquire} before use and release after;
  * a retired version is disposed when its last request releases it.
  */
 export class ModelVersion {
-  private readonly itemTable: tf.Tensor2D; // [N + 1, H], L2-normalised
   private leases = 0;
   private retired = false;
   private disposed = false;
 
-  /** Free-text search over the catalog, or why there is none for this version. */
-  readonly search: TextSearch | { readonly unavailable: string };
-
   private constructor(
     readonly published: PublishedModel,
     readonly servable: ServableModel,
-    search: TextSearch | { readonly unavailable: string },
-  ) {
-    this.search = search;
-    this.itemTable = servable.model.itemTable();
-  }
+    readonly encoder: UserEncoder,
+    /** `[N + 1, H]` item vectors, L2-normalised (host copy of the model's item table). */
+    private readonly items: Float32Array,
+    private readonly indexes: readonly AnnIndex[],
+    readonly ranker: Ranker,
+    /** Free-text search over the catalog, or why there is none for this version. */
+    readonly search: TextSearch | { readonly unavailable: string },
+  ) {}
 
   /**
-   * Loads the published checkpoint (the store's latest catalog, so new items are scored) and warms
-   * it up. With a text encoder spec (the rebuild's features config), the version can also search.
+   * Loads the published checkpoint with the store's latest catalog (so items added since training
+   * are scored), opens its user encoder, builds the indexes and warms everything up.
    */
-  static async load(store: ArtifactStore, published: PublishedModel, options: { readonly textSpec?: TextEncoderSpec } = {}): Promise<ModelVersion> {
+  static async load(store: ArtifactStore, published: PublishedModel, options: ModelVersionOptions = {}): Promise<ModelVersion> {
     const servable = await loadServableModel(store, published.checkpointId, { catalog: 'latest' });
-    let version: ModelVersion | undefined;
+    const built: AnnIndex[] = [];
+    let encoder: UserEncoder | undefined;
     try {
+      encoder = await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) });
+      const H = servable.model.hiddenSize;
+      const items = new Float32Array(tf.tidy(() => servable.model.itemTable().dataSync() as Float32Array)); // [N + 1, H], a copy in this realm
+      const ann = options.ann ?? AnnConfig.parse({});
+      const index = await createAnnIndex(withoutPadding(items, H), ann);
+      built.push(index);
+      let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
+      if (servable.textPrior && servable.text) {
+        const { table, dims } = textPriorTable(servable.text);
+        const textIndex = await createAnnIndex(withoutPadding(table, dims), ann);
+        built.push(textIndex);
+        prior = { settings: servable.textPrior, table, dims, index: textIndex };
+      }
+      const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? 100 });
       const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec) : { unavailable: 'this server has no text encoder configured' };
-      version = new ModelVersion(published, servable, search);
+      const version = new ModelVersion(published, servable, encoder, items, built, ranker, search);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;
       await version.recommend([[anyItem]], 1, [new Set()]);
       version.similar(anyItem, 1);
       return version;
     } catch (error) {
-      if (version) version.dispose();
-      else servable.dispose();
+      for (const index of built) index.dispose();
+      await encoder?.dispose();
+      servable.dispose();
       throw error;
     }
   }
@@ -90,34 +122,25 @@ export class ModelVersion {
 
   /**
    * The top `k` items for each history (external ids, oldest first; ids the catalog does not
-   * know are ignored, and a history must have at least one it knows), leaving out padding and
-   * each row's `exclude` ids. Fewer than `k` when fewer items remain.
+   * know are ignored, and a history must have at least one it knows), leaving out each row's
+   * `exclude` ids. Fewer than `k` when fewer items remain.
    */
   async recommend(histories: ReadonlyArray<readonly string[]>, k: number, exclude: ReadonlyArray<ReadonlySet<string>>): Promise<ScoredItem[][]> {
     this.check();
     if (histories.length === 0) return [];
     const batch = this.servable.batchOf(histories); // throws when a history has no known item
-    const width = this.servable.items.itemCount + 1;
-    const hidden = new Float32Array(histories.length * width);
-    exclude.forEach((ids, b) => {
-      hidden[b * width] = Number.NEGATIVE_INFINITY;
-      for (const id of ids) {
+    const users = await this.encoder.encode(batch); // [B * H]
+    const H = this.servable.model.hiddenSize;
+    return histories.map((_, b) => {
+      const excluded = new Set<number>();
+      for (const id of exclude[b] ?? []) {
         const dense = this.servable.items.denseId(id);
-        if (dense !== undefined) hidden[b * width + dense] = Number.NEGATIVE_INFINITY;
+        if (dense !== undefined) excluded.add(dense);
       }
+      const history = batch.items.subarray(b * batch.maxLength, b * batch.maxLength + (batch.lengths[b] as number));
+      const ranked = this.ranker.rank(users.subarray(b * H, (b + 1) * H), history, excluded, k);
+      return this.named(ranked.ids, ranked.scores);
     });
-    const take = Math.min(k, width - 1);
-    const { values, indices } = tf.tidy(() => {
-      const scores = tf.add(this.servable.scores(batch, this.itemTable), tf.tensor2d(hidden, [histories.length, width])); // [B, N + 1]
-      return tf.topk(scores, take);
-    });
-    try {
-      const [v, i] = await Promise.all([values.data(), indices.data()]);
-      return histories.map((_, b) => this.items(v, i, b * take, take));
-    } finally {
-      values.dispose();
-      indices.dispose();
-    }
   }
 
   /** The `k` items nearest to `itemId` in the model's item space (cosine of candidate vectors), itself left out. */
@@ -125,22 +148,9 @@ export class ModelVersion {
     this.check();
     const dense = this.servable.items.denseId(itemId);
     if (dense === undefined) throw new ValidationError(`item ${JSON.stringify(itemId)} is not in the model's catalog`, { context: { itemId } });
-    const width = this.servable.items.itemCount + 1;
-    const take = Math.min(k, width - 2);
-    const { values, indices } = tf.tidy(() => {
-      const query = tf.slice(this.itemTable, [dense, 0], [1, -1]); // [1, H]
-      const scores = tf.matMul(query, this.itemTable, false, true); // [1, N + 1]
-      const mask = new Float32Array(width);
-      mask[0] = Number.NEGATIVE_INFINITY;
-      mask[dense] = Number.NEGATIVE_INFINITY;
-      return tf.topk(tf.add(scores, tf.tensor2d(mask, [1, width])), take);
-    });
-    try {
-      return this.items(values.dataSync(), indices.dataSync(), 0, take);
-    } finally {
-      values.dispose();
-      indices.dispose();
-    }
+    const H = this.servable.model.hiddenSize;
+    const [hits] = (this.indexes[0] as AnnIndex).search(this.items.subarray(dense * H, (dense + 1) * H), k, { exclude: [[dense]] });
+    return hits ? this.named(hits.ids, hits.scores) : [];
   }
 
   /** Takes a lease for a request; release it when the request is done. */
@@ -169,7 +179,8 @@ export class ModelVersion {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.itemTable.dispose();
+    for (const index of this.indexes) index.dispose();
+    void this.encoder.dispose();
     this.servable.dispose();
   }
 
@@ -177,14 +188,12 @@ export class ModelVersion {
     if (this.disposed) throw new Error(`model version ${this.published.version} was disposed`);
   }
 
-  private items(values: ArrayLike<number>, indices: ArrayLike<number>, offset: number, count: number): ScoredItem[] {
+  private named(ids: Int32Array, scores: Float64Array): ScoredItem[] {
     const out: ScoredItem[] = [];
-    for (let j = 0; j < count; j++) {
-      const score = values[offset + j] as number;
-      if (score === Number.NEGATIVE_INFINITY || Number.isNaN(score)) continue;
-      const itemId = this.servable.items.externalId(indices[offset + j] as number);
-      if (itemId !== undefined) out.push({ itemId, score });
-    }
+    ids.forEach((dense, j) => {
+      const itemId = this.servable.items.externalId(dense);
+      if (itemId !== undefined) out.push({ itemId, score: scores[j] as number });
+    });
     return out;
   }
 }

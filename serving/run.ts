@@ -44,7 +44,14 @@ export async function startServing(config: AppConfig, options: { readonly histor
     log.warn({ err: error }, 'the text encoder could not be loaded: search is unavailable');
     return undefined;
   });
-  const models = new ModelHolder((published) => ModelVersion.load(store, published, textSpec ? { textSpec } : {}), instrumentation);
+  const versionOptions = {
+    ...(textSpec ? { textSpec } : {}),
+    engine: config.serving.engine,
+    onnxThreads: config.serving.onnxThreads,
+    ann: config.serving.ann,
+    candidates: config.serving.candidates,
+  };
+  const models = new ModelHolder((published) => ModelVersion.load(store, published, versionOptions), instrumentation);
   let fresh: FreshHistories | undefined;
   let histories: HistoryView;
   if (options.histories.kind === 'kafka') {

@@ -4,7 +4,7 @@ import type { ServableModel } from '../jobs';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
 import { textPriorTable } from '../trainer';
 import type { ScoredItem } from './modelVersion';
-import { topK } from './topK';
+import { TopK } from './ann/topk';
 
 /**
  * Free text -> items: the query is cleaned, embedded and projected exactly as the rebuild did the
@@ -80,6 +80,9 @@ export class TextSearch {
       for (let d = 0; d < this.dims; d++) dot += (this.table[row + d] as number) * (vector[d] as number);
       scores[i] = dot * inv;
     }
-    return topK(scores, k, 1).map((dense) => ({ itemId: this.servable.items.externalId(dense) as string, score: scores[dense] as number }));
+    const top = new TopK(k);
+    for (let i = 1; i <= n; i++) top.push(i, scores[i] as number);
+    const { ids, scores: best } = top.drain();
+    return Array.from(ids, (dense, j) => ({ itemId: this.servable.items.externalId(dense) as string, score: best[j] as number }));
   }
 }

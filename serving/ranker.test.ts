@@ -1,0 +1,102 @@
+import { Random } from '../random';
+import { AnnConfig } from '../schemas/serving';
+import { TextPrior } from '../trainer';
+import { tf } from '../infra/tf';
+import { createAnnIndex, type AnnIndex } from './ann';
+import { clusteredUnitVectors } from './ann/synthetic';
+import { Ranker, withoutPadding } from './ranker';
+
+/** `[N + 1, D]` with a zero padding row, from `[N, D]` rows. */
+function padded(rows: Float32Array, dims: number): Float32Array {
+  const out = new Float32Array(rows.length + dims);
+  out.set(rows, dims);
+  return out;
+}
+
+describe('Ranker', () => {
+  const N = 3000;
+  const H = 16;
+  const D = 12;
+  const rng = new Random(5);
+  const items = padded(clusteredUnitVectors(N, H, rng).data, H);
+  const text = padded(clusteredUnitVectors(N, D, rng, { clusters: 40 }).data, D);
+  const indexes: AnnIndex[] = [];
+  let exact: { model: AnnIndex; text: AnnIndex };
+  let hnsw: { model: AnnIndex; text: AnnIndex };
+
+  beforeAll(async () => {
+    const build = async (index: 'exact' | 'hnsw') => {
+      const config = AnnConfig.parse({ index });
+      const built = { model: await createAnnIndex(withoutPadding(items, H), config), text: await createAnnIndex(withoutPadding(text, D), config) };
+      indexes.push(built.model, built.text);
+      return built;
+    };
+    exact = await build('exact');
+    hnsw = await build('hnsw');
+  });
+  afterAll(() => indexes.forEach((i) => i.dispose()));
+
+  const users = Array.from({ length: 200 }, () => {
+    const u = new Float32Array(H);
+    for (let j = 0; j < H; j++) u[j] = rng.normal();
+    const norm = Math.hypot(...u);
+    const history = Int32Array.from({ length: 1 + rng.int(8) }, () => 1 + rng.int(N));
+    return { vector: u.map((x) => x / norm), history };
+  });
+
+  for (const pooling of ['max', 'mean'] as const) {
+    it(`scores exactly as the trainer's fused ranking (cosine + w x ${pooling} text prior, query items at 0)`, () => {
+      const settings = { weight: 0.7, lastItems: 3, pooling };
+      const ranker = new Ranker({ items, hiddenSize: H, itemCount: N, index: exact.model, prior: { settings, table: text, dims: D, index: exact.text }, candidates: 50 });
+      // The reference: TextPrior (what evaluation fuses) over the same text vectors.
+      const prior = new TextPrior({ itemCount: N, textFields: [{ name: 'meta', dims: D, table: text }] }, settings);
+      try {
+        for (const user of users.slice(0, 20)) {
+          const L = user.history.length;
+          const batch = { size: 1, maxLength: L, items: user.history, lengths: Int32Array.of(L), targets: Int32Array.of(0) };
+          const priors = tf.tidy(() => prior.scores(batch).dataSync() as Float32Array);
+          const expected = Array.from({ length: N }, (_, i) => i + 1)
+            .map((id) => {
+              let dot = 0;
+              for (let j = 0; j < H; j++) dot += (user.vector[j] as number) * (items[id * H + j] as number);
+              return { id, score: dot + 0.7 * (priors[id] as number) };
+            })
+            .sort((a, b) => b.score - a.score || a.id - b.id)
+            .slice(0, 10);
+          const got = ranker.rank(user.vector, user.history, new Set(), 10);
+          expect(Array.from(got.ids)).toEqual(expected.map((e) => e.id));
+          got.scores.forEach((s, j) => expect(s).toBeCloseTo(expected[j]?.score as number, 5));
+        }
+      } finally {
+        prior.dispose();
+      }
+    });
+
+    it(`with HNSW candidates from the model and the text index (${pooling} prior), agrees with exact ranking on >= 98% of each top-10`, () => {
+      const settings = { weight: 0.7, lastItems: 3, pooling };
+      const exactRanker = new Ranker({ items, hiddenSize: H, itemCount: N, index: exact.model, prior: { settings, table: text, dims: D, index: exact.text }, candidates: 100 });
+      const approx = new Ranker({ items, hiddenSize: H, itemCount: N, index: hnsw.model, prior: { settings, table: text, dims: D, index: hnsw.text }, candidates: 100 });
+      expect(approx.exact).toBe(false);
+      let overlap = 0;
+      for (const user of users) {
+        const exclude = new Set([user.history[0] as number]);
+        const a = new Set(exactRanker.rank(user.vector, user.history, exclude, 10).ids);
+        const b = approx.rank(user.vector, user.history, exclude, 10).ids;
+        expect(b).toHaveLength(10);
+        expect(b.includes(user.history[0] as number)).toBe(false);
+        overlap += b.filter((id) => a.has(id)).length / 10;
+      }
+      expect(overlap / users.length).toBeGreaterThanOrEqual(0.98);
+    });
+  }
+
+  it('leaves out excluded items and padding, and returns fewer than k when fewer remain', () => {
+    const small = padded(clusteredUnitVectors(5, H, rng).data, H);
+    return createAnnIndex(withoutPadding(small, H), AnnConfig.parse({ index: 'exact' })).then((index) => {
+      const ranker = new Ranker({ items: small, hiddenSize: H, itemCount: 5, index, candidates: 10 });
+      const got = ranker.rank(users[0]?.vector as Float32Array, Int32Array.of(1), new Set([2, 4]), 10);
+      expect([...got.ids].sort()).toEqual([1, 3, 5]);
+      index.dispose();
+    });
+  });
+});
