@@ -55,15 +55,28 @@ export class ModelHolder {
     return this.swapTo(live, options);
   }
 
+  /**
+   * Loads the active publication again, for a catalog that grew since it was loaded (items coded
+   * with the same codebooks: scored without retraining), and swaps to it like a new version.
+   */
+  reloadCatalog(): Promise<SwapOutcome> {
+    const run = this.queue.then(() => {
+      const current = this.active?.published;
+      return current ? this.doSwap(current, true, true) : ({ kind: 'unchanged', version: undefined } as const);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Retires the active version (freed once its requests end). */
   close(): void {
     this.active?.retire();
     this.active = undefined;
   }
 
-  private async doSwap(published: PublishedModel, retry: boolean): Promise<SwapOutcome> {
+  private async doSwap(published: PublishedModel, retry: boolean, sameVersion = false): Promise<SwapOutcome> {
     const from = this.active?.published;
-    if (from && from.version === published.version) return { kind: 'unchanged', version: from.version };
+    if (from && from.version === published.version && !sameVersion) return { kind: 'unchanged', version: from.version };
     if (this.failed.has(published.version) && !retry) return { kind: 'unchanged', version: from?.version };
     const started = performance.now();
     let next: ModelVersion;

@@ -69,6 +69,20 @@ export async function startServing(config: AppConfig, options: { readonly histor
       void models.swapTo(published).catch((error: unknown) => log.error({ err: error }, 'model swap failed')),
     { pollMs: config.serving.reloadPollMs },
   );
+  // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
+  // the catalog): the active publication is loaded again with them, no retraining.
+  const catalogTimer = setInterval(() => {
+    void (async () => {
+      const current = models.current;
+      const latest = (await store.latest('semantic_ids'))?.id;
+      if (!current || !latest || latest === current.servable.lineage.semanticIds || latest === lastCatalogTried) return;
+      lastCatalogTried = latest;
+      const outcome = await models.reloadCatalog();
+      log.info({ semanticIds: latest, outcome }, 'the catalog changed: the active model was loaded again with it');
+    })().catch((error: unknown) => log.error({ err: error }, 'catalog check failed'));
+  }, config.serving.reloadPollMs);
+  catalogTimer.unref();
+  let lastCatalogTried: string | undefined;
   const metrics = new ServingMetrics();
   const app = buildServer({ config: config.serving, models, histories, registry, metrics });
   const address = await app.listen({ host: config.serving.host, port: config.serving.port });
@@ -83,6 +97,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
     close: () => {
       closing ??= (async () => {
         stopWatch();
+        clearInterval(catalogTimer);
         const grace = setTimeout(() => {
           log.warn({ graceMs: config.serving.shutdownGraceMs }, 'requests still in flight after the grace period; closing their connections');
           app.server.closeAllConnections();

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChangelogHistoryStore } from '../infra/history';
@@ -11,8 +11,8 @@ import { writeTinyScientific } from './tinyScientific';
 /**
  * `streamrec serve` as an operator runs it, on a Kafka-protocol broker: a model trained and
  * published with the CLI, histories from the changelog that ingest writes (records written before
- * and after the server starts), a new publication picked up without a restart, and a clean stop
- * on SIGTERM.
+ * and after the server starts), an item added to the catalog after training served without
+ * retraining, a new publication picked up without a restart, and a clean stop on SIGTERM.
  */
 describe(`streamrec serve on ${kafkaKind()}`, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-'));
@@ -84,11 +84,22 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       const later = await until('/v1/users/u9/recommendations', (r) => r.body.fallback === undefined, 'the later history');
       expect(later.body).toMatchObject({ historyLength: 2 });
 
+      // Items added to the catalog after training (coded with the same codebooks) are served without retraining.
+      const grown = path.join(root, 'grown');
+      cpSync(data, grown, { recursive: true });
+      appendFileSync(path.join(grown, 'Tiny.text'), 'NEW0\tbeaker white kit model900. Industrial & Scientific beaker supplies. Brand1. \n');
+      appendFileSync(path.join(grown, 'Tiny.item2index'), 'NEW0\t60\n');
+      expect(await cli(['rebuild', '--dataset', grown, '--new-items'])).toContain('coded 1 new items');
+      const similar = await until('/v1/items/NEW0/similar?k=3', (r) => r.status === 200, 'the new item');
+      expect(similar.body.model).toMatchObject({ version: 1, items: 61 });
+      const fresh = await fetch(`${url}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ history: ['NEW0'], k: 3 }) });
+      expect(fresh.status).toBe(200);
+
       // A new publication is served without a restart.
       expect(await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again'])).toContain('as version 2');
       const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
       expect(swapped.body.model).toMatchObject({ version: 2 });
-      expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 2/);
+      expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);
     } finally {
       server.kill('SIGTERM');
     }
