@@ -5,7 +5,9 @@
  * the first.
  */
 const shared = {
-  testEnvironment: 'node',
+  // Node with the host realm's typed arrays: native addons (onnxruntime-node, tfjs-node) hand out
+  // typed arrays that code checks with instanceof, as it runs outside jest.
+  testEnvironment: '<rootDir>/features/testing/nativeTypedArraysEnvironment.ts',
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },

@@ -9,7 +9,7 @@ import {
   type ArtifactKind,
 } from '../schemas/artifacts';
 import { STREAMREC_VERSION } from '../version';
-import { decodeNpy, encodeNpy, type NpyArray, type NpyData } from './npy';
+import { decodeNpy, dtypeOf, encodeNpy, type NpyArray, type NpyData } from './npy';
 
 /**
  * A directory of artifacts: `<root>/<kind>/<id>/{manifest.json, data files}` plus
@@ -51,9 +51,7 @@ export function stableStringify(value: unknown): string {
 
 /** A float32/int32/uint8 matrix as an artifact file in .npy format. */
 export function npyFile(name: string, data: NpyData, shape: number[], description?: string): ArtifactFileDraft {
-  const dtype =
-    data instanceof Float32Array ? 'float32' : data instanceof Int32Array ? 'int32' : data instanceof Uint16Array ? 'uint16' : 'uint8';
-  return { name, data: encodeNpy(data, shape), dtype, shape, ...(description ? { description } : {}) };
+  return { name, data: encodeNpy(data, shape), dtype: dtypeOf(data), shape, ...(description ? { description } : {}) };
 }
 
 export function jsonFile(name: string, value: unknown, description?: string): ArtifactFileDraft {

@@ -23,11 +23,16 @@ export interface Matrix {
  * The matrix constructor: a `[rows, cols]` matrix, zero-filled, or wrapping `data` (no copy)
  * after checking that it is a Float32Array of `rows * cols` values.
  */
+/** Whether `x` is a Float32Array, from this realm or another (a native addon's, a test sandbox's). */
+export function isFloat32Array(x: unknown): x is Float32Array {
+  return x instanceof Float32Array || Object.prototype.toString.call(x) === '[object Float32Array]';
+}
+
 export function createMatrix(rows: number, cols: number, data?: Float32Array): Matrix {
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0) {
     throw new ValidationError(`createMatrix: rows and cols must be non-negative integers, received [${rows}, ${cols}]`);
   }
-  if (data !== undefined && !(data instanceof Float32Array)) {
+  if (data !== undefined && !isFloat32Array(data)) {
     throw new ValidationError(`createMatrix: data must be a Float32Array, received ${describeValue(data)}`);
   }
   const values = data ?? new Float32Array(rows * cols);
@@ -51,7 +56,7 @@ export function identity(d: number): Matrix {
  * given) before it enters a computation; `name` names the argument in the message.
  */
 export function checkMatrix(x: Matrix, name: string, expectedCols?: number): void {
-  if (x === null || typeof x !== 'object' || !(x.data instanceof Float32Array)) {
+  if (x === null || typeof x !== 'object' || !isFloat32Array(x.data)) {
     throw new ValidationError(`${name} must be a Matrix {data: Float32Array, rows, cols}, received ${describeValue(x)}`);
   }
   if (x.data.length !== x.rows * x.cols) {

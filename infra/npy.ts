@@ -18,11 +18,21 @@ export interface NpyArray {
   readonly data: NpyData;
 }
 
-function dtypeOf(data: NpyData): NpyDtype {
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Int32Array) return 'int32';
-  if (data instanceof Uint16Array) return 'uint16';
-  return 'uint8';
+/**
+ * The dtype of a typed array, by its type tag rather than `instanceof`: an array made in another
+ * realm (a native addon's, a test sandbox's) is still the same kind of array.
+ */
+export function dtypeOf(data: NpyData): NpyDtype {
+  switch (Object.prototype.toString.call(data)) {
+    case '[object Float32Array]':
+      return 'float32';
+    case '[object Int32Array]':
+      return 'int32';
+    case '[object Uint16Array]':
+      return 'uint16';
+    default:
+      return 'uint8';
+  }
 }
 
 export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {

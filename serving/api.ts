@@ -45,6 +45,7 @@ export function apiSchemas(config: ServingConfig) {
       semanticIds: z.string().nullable().describe('Semantic-ID artifact of the catalog scored.'),
       embeddings: z.string().nullable().describe('Text-embedding artifact of the catalog scored.'),
       items: z.number().int().describe('Items the model scores.'),
+      engine: z.string().describe('What computed the user vector: onnx or tfjs.'),
     })
     .describe('The model that answered.');
   return {

@@ -25,6 +25,8 @@ export interface ModelDescription {
   readonly semanticIds: string | null;
   readonly embeddings: string | null;
   readonly items: number;
+  /** What computes user vectors: onnx or tfjs. */
+  readonly engine: string;
 }
 
 export interface ModelVersionOptions {
@@ -112,6 +114,7 @@ export class ModelVersion {
       semanticIds: lineage.semanticIds ?? null,
       embeddings: lineage.embeddings ?? null,
       items: this.servable.items.itemCount,
+      engine: this.encoder.kind,
     };
   }
 

@@ -48,7 +48,8 @@ export class Ranker {
     const top = new TopK(k);
     const score = (id: number): number => dot64(u, items, id, H) + (query ? (prior as NonNullable<typeof prior>).settings.weight * this.priorOf(id, query) : 0);
     if (this.exact) {
-      for (let id = 1; id <= N; id++) if (!exclude.has(id)) top.push(id, score(id));
+      const scores = this.allScores(u, query);
+      for (let id = 1; id <= N; id++) if (!exclude.has(id)) top.push(id, scores[id] as number);
       return top.drain();
     }
     const want = Math.max(k, this.options.candidates);
@@ -94,6 +95,27 @@ export class Ranker {
       pooled = picked.map((id) => Float64Array.from(prior.table.subarray(id * D, (id + 1) * D)));
     }
     return { vectors, count: picked.length, pooled, items: new Set(picked) };
+  }
+
+  /**
+   * Every item's fused score `[N + 1]` in tight loops over the tables (the exact path): the same
+   * numbers as scoring the items one by one (dot64 per row), without a call per item.
+   */
+  private allScores(u: Float64Array, query: { pooled: Float64Array[]; items: ReadonlySet<number> } | undefined): Float64Array {
+    const { items, hiddenSize: H, itemCount: N, prior } = this.options;
+    const scores = new Float64Array(N + 1);
+    for (let id = 1; id <= N; id++) scores[id] = dot64(u, items, id, H);
+    if (!prior || !query || query.pooled.length === 0) return scores;
+    const best = new Float64Array(N + 1).fill(Number.NEGATIVE_INFINITY);
+    for (const q of query.pooled) {
+      for (let id = 1; id <= N; id++) {
+        const c = dot64(q, prior.table, id, prior.dims);
+        if (c > (best[id] as number)) best[id] = c;
+      }
+    }
+    const w = prior.settings.weight;
+    for (let id = 1; id <= N; id++) if (!query.items.has(id)) scores[id] = (scores[id] as number) + w * (best[id] as number);
+    return scores;
   }
 
   /** The prior of one item: 0 for a query item, else its pooled cosine to the query. */

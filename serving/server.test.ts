@@ -65,7 +65,7 @@ describe('serving HTTP API', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-request-id']).toBe('req-1');
     const body = res.json();
-    expect(body).toMatchObject({ requestId: 'req-1', userId: 'u1', historyLength: 3, model: { version: 1, checkpointId: checkpoint, modelType: 'ccfrec', items: 60 } });
+    expect(body).toMatchObject({ requestId: 'req-1', userId: 'u1', historyLength: 3, model: { version: 1, checkpointId: checkpoint, modelType: 'ccfrec', items: 60, engine: 'onnx' } });
     expect(body.model.semanticIds).toMatch(/^semantic_ids-/);
     expect(body.fallback).toBeUndefined();
     expect(body.items).toHaveLength(5);

@@ -1,5 +1,5 @@
 import { ValidationError, describeValue } from '../../errors';
-import { checkMatrix, type Matrix } from '../../infra/matrix';
+import { checkMatrix, type Matrix, isFloat32Array } from '../../infra/matrix';
 import type { AnnExclusion, AnnSearchOptions } from './annIndex';
 
 /**
@@ -127,7 +127,7 @@ export function denseIds(rows: number): Int32Array {
  * with B. A Float32Array must hold a whole number of rows of `dims` values.
  */
 export function checkQueries(queries: Matrix | Float32Array, dims: number, where: string): { data: Float32Array; batch: number } {
-  if (queries instanceof Float32Array) {
+  if (isFloat32Array(queries)) {
     if (queries.length % dims !== 0) {
       throw new ValidationError(
         `${where}: queries must be [B, ${dims}] (the index dims), a Float32Array of B * ${dims} values; received ${queries.length} values, not a multiple of ${dims}`,
@@ -136,7 +136,7 @@ export function checkQueries(queries: Matrix | Float32Array, dims: number, where
     checkMatrix({ data: queries, rows: queries.length / dims, cols: dims }, `${where}: queries`);
     return { data: queries, batch: queries.length / dims };
   }
-  if (queries === null || typeof queries !== 'object' || !(queries.data instanceof Float32Array)) {
+  if (queries === null || typeof queries !== 'object' || !isFloat32Array(queries.data)) {
     throw new ValidationError(`${where}: queries must be a Matrix [B, ${dims}] or a Float32Array, received ${describeValue(queries)}`);
   }
   if (queries.cols !== dims) {
