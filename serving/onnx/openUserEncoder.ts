@@ -16,9 +16,8 @@ export interface OpenUserEncoderOptions extends OnnxSessionOptions {
   /**
    * `auto` (default): ONNX, the faster engine on CPU, falling back to TF.js with a warning when
    * the graph cannot be exported or run; `onnx`: ONNX or an error; `tfjs`: the model's own TF.js
-   * code. `npm run bench -- onnx` measures both: on Scientific ONNX was faster at batch 1 (tens of
-   * times: TF.js pays per-op overhead, and CCFRec reruns its Q-Former on every history item) and
-   * at batch 256 (1.1-4x SASRec, 4-10x CCFRec, varying with the load of a shared 2-core machine).
+   * code (which reruns CCFRec's Q-Former on every history item). `npm run bench -- onnx` measures
+   * both; the numbers are in docs/benchmarks.md.
    */
   readonly engine?: UserEncoderChoice;
   /** Where the ONNX graph is looked up (for this checkpoint and catalog) and written when missing. Required for `onnx` and `auto`. */
