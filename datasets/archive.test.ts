@@ -6,9 +6,10 @@ import { StreamrecConfig } from '../schemas/config';
 import { encodeReplayEvent, replayBatches } from '../ingest/replay';
 import { startIngest } from '../ingest/run';
 import { datasetEvents, interactionCount, loadArchiveDataset, loadDataset } from './index';
+import { itWithDatasets } from './testing/realDatasets';
 
 describe('the ClickHouse archive as a dataset', () => {
-  it('gives back the ingested catalog and every user sequence in time order', async () => {
+  itWithDatasets('ml-100k')('gives back the ingested catalog and every user sequence in time order', async () => {
     const source = await loadDataset('ml-100k');
     const config = StreamrecConfig.parse({
       clickhouse: { url: `chdb:${mkdtempSync(path.join(tmpdir(), 'streamrec-archive-ds-'))}` },

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { datasetEvents, datasetsRoot, interactionCount, loadDataset } from './index';
 import { splitUniSRecText } from './scientific';
+import { itWithDatasets } from './testing/realDatasets';
 
 const root = datasetsRoot();
 
 describe('dataset readers', () => {
-  it('reads MovieLens 100K with real timestamps, per-user time order and catalog text', async () => {
+  itWithDatasets('ml-100k')('reads MovieLens 100K with real timestamps, per-user time order and catalog text', async () => {
     const ds = await loadDataset(path.join(root, 'ml-100k'));
     expect(ds.sequences).toHaveLength(943);
     expect(interactionCount(ds)).toBe(100_000);
@@ -22,7 +23,7 @@ describe('dataset readers', () => {
     expect(u196.values?.[at]).toBe(3);
   });
 
-  it('rebuilds Amazon Scientific sequences that match the shipped leave-one-out split', async () => {
+  itWithDatasets('scientific')('rebuilds Amazon Scientific sequences that match the shipped leave-one-out split', async () => {
     const ds = await loadDataset(path.join(root, 'scientific'));
     expect(ds.sequences).toHaveLength(8442);
     expect(ds.items).toHaveLength(4385);
@@ -75,7 +76,7 @@ describe('dataset readers', () => {
     expect(splitUniSRecText('just a title without the layout')).toEqual({ title: 'just a title without the layout', categories: '', brand: '' });
   });
 
-  it('generates the same Scientific timestamps for the same seed and different ones otherwise', async () => {
+  itWithDatasets('scientific')('generates the same Scientific timestamps for the same seed and different ones otherwise', async () => {
     const dir = path.join(root, 'scientific');
     const a = await loadDataset(dir, { seed: 1 });
     const b = await loadDataset(dir, { seed: 1 });
@@ -84,7 +85,7 @@ describe('dataset readers', () => {
     expect(a.sequences[5]!.timestamps).not.toEqual(c.sequences[5]!.timestamps);
   });
 
-  it('replays catalog events first, then interactions in global time order keeping each user order', async () => {
+  itWithDatasets('ml-100k')('replays catalog events first, then interactions in global time order keeping each user order', async () => {
     const ds = await loadDataset(path.join(root, 'ml-100k'));
     const events = [...datasetEvents(ds)];
     expect(events.slice(0, ds.items.length).every((e) => e.kind === 'item')).toBe(true);

@@ -3,14 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { DatasetError } from '../errors';
 import { Random } from '../random';
-import { loadDataset } from '../datasets';
+import { datasetsRoot, loadDataset } from '../datasets';
 import { ensureGloveCache, loadGloveTable } from './glove';
 import { gloveSifSpec } from './gloveSif';
 import { cosineSimilarity, rowOf } from '../infra/matrix';
 import { readWinkWordVectors } from './winkJson';
 import { cleanText } from './cleanText';
+import { describeWithDatasets } from '../datasets/testing/realDatasets';
 
-const DATASETS = process.env.STREAMREC_DATASETS_DIR ?? path.resolve(__dirname, '../../shared/datasets');
+const DATASETS = datasetsRoot();
 
 /** A tiny file in the package's layout, with the awkward parts of JSON in it. */
 const TINY = `{"precision":8, "l2NormIndex":3,"wordIndex":4,
@@ -88,12 +89,13 @@ describe('GloVe binary cache', () => {
   });
 });
 
-describe('glove-sif with the real GloVe vectors', () => {
+describeWithDatasets('scientific')('glove-sif with the real GloVe vectors', () => {
   // Uses the shared cache ($STREAMREC_CACHE_DIR or ~/.cache/streamrec); the first run converts
   // the package's JSON (a few seconds), later runs only load the binary.
-  const corpusPromise = loadDataset(path.join(DATASETS, 'scientific')).then(({ items: events }) =>
-    events.map((e) => cleanText(e.meta)),
-  );
+  let corpusPromise: Promise<string[]>;
+  beforeAll(() => {
+    corpusPromise = loadDataset(path.join(DATASETS, 'scientific')).then(({ items: events }) => events.map((e) => cleanText(e.meta)));
+  });
 
   it('places near-duplicate titles closer than unrelated ones, with catalog word frequencies', async () => {
     const spec = await gloveSifSpec({ a: 1e-3, removeComponents: 1 });

@@ -7,15 +7,16 @@ import { Random } from '../random';
 import { ItemEvent } from '../schemas/events';
 import { Catalog } from './catalog';
 import { FeaturesConfig } from './config';
-import { loadDataset } from '../datasets';
+import { datasetsRoot, loadDataset } from '../datasets';
 import { readItemEmbeddings } from './embeddings';
 import { runFeaturesJob, runFeaturesJobFromConfig } from './job';
 import { cosineSimilarity, createMatrix, rowOf, type Matrix } from '../infra/matrix';
 import { loadTextProjection } from './projection';
 import { ItemRegistry } from './registry';
 import { tfidfLsaSpec, type TfidfLsaSettings } from './tfidfLsa';
+import { itWithDatasets } from '../datasets/testing/realDatasets';
 
-const DATASETS = process.env.STREAMREC_DATASETS_DIR ?? path.resolve(__dirname, '../../shared/datasets');
+const DATASETS = datasetsRoot();
 const LSA: TfidfLsaSettings = { dims: 8, minDf: 1, maxFeatures: 1000, sublinearTf: true, oversample: 10, powerIterations: 2 };
 
 const PRODUCTS: Array<[string, string, string | undefined]> = [
@@ -189,7 +190,7 @@ describe('features job', () => {
     ).rejects.toThrow(/features.fields lists description, but no item has text there \(fields with text: title, brand\)/);
   });
 
-  it('runs the default glove-sif configuration on Amazon Scientific texts (meta only)', async () => {
+  itWithDatasets('scientific')('runs the default glove-sif configuration on Amazon Scientific texts (meta only)', async () => {
     const events = (await loadDataset(path.join(DATASETS, 'scientific'))).items.slice(0, 600);
     const catalog = new Catalog();
     await catalog.applyAll(events);
@@ -209,7 +210,7 @@ describe('features job', () => {
     expect((result.pca.manifest.metrics as Record<string, number>)['explainedVarianceRatio.meta']).toBeGreaterThan(0.5);
   });
 
-  it('embeds each field of the split Amazon Scientific texts on its own (title, brand, categories)', async () => {
+  itWithDatasets('scientific')('embeds each field of the split Amazon Scientific texts on its own (title, brand, categories)', async () => {
     const all = (await loadDataset(path.join(DATASETS, 'scientific'), { text: 'fields' })).items;
     const catalog = new Catalog();
     await catalog.applyAll(all.slice(0, 600));

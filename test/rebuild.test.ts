@@ -10,13 +10,14 @@ import { loadArtifactSideInfo } from '../trainer/artifactSideInfo';
 import { codeNewItems, rebuild } from '../quantizer/rebuild';
 import { loadSemanticIdTable } from '../quantizer/artifacts';
 import { readItemEmbeddings } from '../features';
+import { itWithDatasets } from '../datasets/testing/realDatasets';
 
 describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', () => {
   beforeAll(async () => {
     await initTf();
   });
 
-  it('writes linked artifacts, keeps item ids across rebuilds, and feeds the trainer consistent side information', async () => {
+  itWithDatasets('ml-100k')('writes linked artifacts, keeps item ids across rebuilds, and feeds the trainer consistent side information', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-rebuild-'));
     const store = new ArtifactStore(path.join(dir, 'artifacts'));
     const registryFile = path.join(dir, 'registry.json');
@@ -56,7 +57,7 @@ describe('rebuild (catalog -> registry -> embeddings -> PCA -> semantic IDs)', (
     expect(second.builds[0]!.semanticIds.manifest.version).toBe(2);
   }, 60_000);
 
-  it('codes items added between rebuilds with the stored projection and codebooks, leaving existing rows unchanged', async () => {
+  itWithDatasets('ml-100k')('codes items added between rebuilds with the stored projection and codebooks, leaving existing rows unchanged', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-newitems-'));
     const store = new ArtifactStore(path.join(dir, 'artifacts'));
     const registryFile = path.join(dir, 'registry.json');

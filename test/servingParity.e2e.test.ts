@@ -14,6 +14,7 @@ import { ModelVersion } from '../serving/modelVersion';
 import { Ranker } from '../serving/ranker';
 import { buildServer } from '../serving/server';
 import { MetricAccumulator, leaveOneOutSplit } from '../trainer';
+import { describeWithDatasets } from '../datasets/testing/realDatasets';
 
 /**
  * Serving gives the answers the offline evaluation scores (issue 17): on Amazon Scientific, a
@@ -22,7 +23,7 @@ import { MetricAccumulator, leaveOneOutSplit } from '../trainer';
  * served top-10 must give the evaluation's Recall@10 and NDCG@10 within 0.002 and agree with
  * exact full ranking on >= 98% of each user's top-10, also with the indexes saved and reloaded.
  */
-describe('serving parity with the offline evaluation (Amazon Scientific)', () => {
+describeWithDatasets('scientific')('serving parity with the offline evaluation (Amazon Scientific)', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-parity-'));
   const config = AppConfig.parse({
     artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },

@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { ValidationError } from '../errors';
 import { datasetsRoot, loadDataset, type LoadedDataset } from '../datasets';
 import { Random } from '../random';
 import { batchIndices, examplesFrom, historyOf, leaveOneOutSplit, makeBatch } from './data';
 import { itemIdMappingFromList } from './sideInfo';
+import { itWithDatasets } from '../datasets/testing/realDatasets';
 
 /** Timestamps default to 1000, 1001, ... per user. */
 function dataset(sequences: Array<{ userId: string; itemIds: string[]; timestamps?: number[] }>, split?: LoadedDataset['split']): LoadedDataset {
@@ -88,8 +87,7 @@ describe('leaveOneOutSplit', () => {
   });
 
   const root = datasetsRoot();
-  const haveData = existsSync(path.join(root, 'scientific')) && existsSync(path.join(root, 'ml-100k'));
-  (haveData ? it : it.skip)(`real datasets (${root}): Scientific split as shipped, ML-100K leave-one-out`, async () => {
+  itWithDatasets('scientific', 'ml-100k')(`real datasets (${root}): Scientific split as shipped, ML-100K leave-one-out`, async () => {
     const sci = await loadDataset('scientific');
     const sciData = leaveOneOutSplit(sci, itemIdMappingFromList(sci.items.map((i) => i.itemId)));
     expect([sciData.itemCount, sciData.train.count, sciData.valid.count, sciData.test.count]).toEqual([4385, 34101, 8442, 8442]);

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { datasetsRoot, loadDataset } from '../datasets';
 import { TfidfLsaConfig, itemFieldText, tfidfLsaSpec } from '../features';
 import { initTf, tf } from '../infra/tf';
@@ -9,6 +7,7 @@ import { rankTargets } from './evaluate';
 import { rankOfTarget } from './metrics';
 import { itemIdMappingFromList, toDenseIds } from './sideInfo';
 import { TextPrior } from './textPrior';
+import { itWithDatasets } from '../datasets/testing/realDatasets';
 
 beforeAll(async () => {
   await initTf();
@@ -81,7 +80,7 @@ describe('rankTargets', () => {
   });
 
   const root = datasetsRoot();
-  (existsSync(path.join(root, 'scientific')) ? it : it.skip)(
+  itWithDatasets('scientific')(
     `Amazon Scientific (${root}): items with identical texts score equally by text, and a target ranks below its tied twins`,
     async () => {
       const dataset = await loadDataset('scientific');
