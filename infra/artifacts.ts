@@ -295,7 +295,8 @@ export async function writeFileAtomic(file: string, data: Buffer | string): Prom
   await fsyncDir(path.dirname(file));
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Fsyncs a directory (after a rename into it), where the filesystem allows it. */
+export async function fsyncDir(dir: string): Promise<void> {
   try {
     const handle = await fs.open(dir, 'r');
     try {

@@ -1,12 +1,13 @@
 import path from 'node:path';
-import { ArtifactError, ValidationError } from '../../errors';
+import { ArtifactError } from '../../errors';
 import { writeDurably } from '../../infra/artifacts';
 import type { Matrix } from '../../infra/matrix';
 import { encodeNpy } from '../../infra/npy';
 import { initTf, tf } from '../../infra/tf';
 import type { AnnHits, AnnIndex, AnnSaveOptions, AnnSearchOptions } from './annIndex';
+import { RowsIndex } from './rowsIndex';
 import { openIndexDir, saveIndexDir, type AnnManifest } from './manifest';
-import { RESCORE_MARGIN, VectorRows, checkDims, checkEf, checkExclusions, checkK, checkQueries, denseIds, excludedPresent, queryRow } from './rows';
+import { RESCORE_MARGIN, VectorRows, checkDims, denseIds, excludedPresent, queryRow } from './rows';
 import { TopK, dot64 } from './topk';
 
 /**
@@ -38,15 +39,16 @@ export const TF_FROM_WORK = 2048;
 /** Most scores `[B, N]` one TF.js product materialises (queries are chunked to stay under it). */
 const MAX_SCORES_PER_CHUNK = 1 << 24;
 
-export class ExactIndex implements AnnIndex {
+export class ExactIndex extends RowsIndex implements AnnIndex {
   readonly kind = 'exact' as const;
   private items: tf.Tensor2D | undefined; // [size, D], built on the first tf search, dropped on add
-  private disposed = false;
 
   private constructor(
-    private readonly rows: VectorRows,
+    rows: VectorRows,
     private readonly scorer: ExactScorer,
-  ) {}
+  ) {
+    super(rows);
+  }
 
   /** An exact index over `vectors` `[N, D]` (row r is item r + 1). Initialises TF.js. */
   static async build(vectors: Matrix, options: ExactIndexOptions = {}): Promise<ExactIndex> {
@@ -66,25 +68,9 @@ export class ExactIndex implements AnnIndex {
     return new ExactIndex(opened.rows, options.scorer ?? 'auto');
   }
 
-  get dims(): number {
-    return this.rows.dims;
-  }
-
-  get size(): number {
-    return this.rows.size;
-  }
-
-  has(id: number): boolean {
-    return this.rows.has(id);
-  }
-
   search(queries: Matrix | Float32Array, k: number, options?: AnnSearchOptions): AnnHits[] {
     const where = 'ExactIndex.search';
-    this.checkLive(where);
-    checkK(k, where);
-    const { data, batch } = checkQueries(queries, this.dims, where);
-    const exclude = checkExclusions(options, batch, where);
-    checkEf(options?.ef, where);
+    const { data, batch, exclude } = this.checkedSearch(where, queries, k, options);
     if (batch === 0) return [];
     if (k === 0 || this.size === 0) return Array.from({ length: batch }, () => ({ ids: new Int32Array(0), scores: new Float64Array(0) }));
     const useTf = this.scorer === 'tf' || (this.scorer === 'auto' && batch * this.size >= TF_FROM_WORK);
@@ -182,7 +168,4 @@ export class ExactIndex implements AnnIndex {
     return this.items;
   }
 
-  private checkLive(where: string): void {
-    if (this.disposed) throw new ValidationError(`${where}: the index has been disposed`);
-  }
 }

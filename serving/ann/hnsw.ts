@@ -6,8 +6,9 @@ import type { Matrix } from '../../infra/matrix';
 import { encodeNpy } from '../../infra/npy';
 import type { AnnHits, AnnIndex, AnnSaveOptions, AnnSearchOptions } from './annIndex';
 import { HnswSettings } from './config';
+import { RowsIndex } from './rowsIndex';
 import { openIndexDir, saveIndexDir, type AnnManifest } from './manifest';
-import { RESCORE_MARGIN, VectorRows, checkDims, checkEf, checkExclusions, checkK, checkQueries, denseIds, excludedPresent, queryRow } from './rows';
+import { RESCORE_MARGIN, VectorRows, checkDims, denseIds, excludedPresent, queryRow } from './rows';
 import { TopK, dot64 } from './topk';
 
 /**
@@ -33,17 +34,17 @@ export const FILTER_FROM_EXCLUDED = 48;
 /** Points inserted between yields to the event loop while building. */
 const BUILD_SLICE = 2048;
 
-export class HnswIndex implements AnnIndex {
+export class HnswIndex extends RowsIndex implements AnnIndex {
   readonly kind = 'hnsw' as const;
-  private disposed = false;
   private currentEf: number;
 
   private constructor(
-    private readonly rows: VectorRows,
+    rows: VectorRows,
     private graph: HierarchicalNSW,
     /** The settings the graph was built with; `ef` is the search default. */
     readonly settings: HnswSettings,
   ) {
+    super(rows);
     this.currentEf = settings.ef;
     graph.setEf(settings.ef);
   }
@@ -95,25 +96,9 @@ export class HnswIndex implements AnnIndex {
     return new HnswIndex(opened.rows, graph, manifest.hnsw);
   }
 
-  get dims(): number {
-    return this.rows.dims;
-  }
-
-  get size(): number {
-    return this.rows.size;
-  }
-
-  has(id: number): boolean {
-    return this.rows.has(id);
-  }
-
   search(queries: Matrix | Float32Array, k: number, options?: AnnSearchOptions): AnnHits[] {
     const where = 'HnswIndex.search';
-    this.checkLive(where);
-    checkK(k, where);
-    const { data, batch } = checkQueries(queries, this.dims, where);
-    const exclude = checkExclusions(options, batch, where);
-    checkEf(options?.ef, where);
+    const { data, batch, exclude } = this.checkedSearch(where, queries, k, options);
     const ef = options?.ef ?? this.settings.ef;
     if (ef !== this.currentEf) {
       this.graph.setEf(ef);
@@ -190,9 +175,6 @@ export class HnswIndex implements AnnIndex {
     return top.drain();
   }
 
-  private checkLive(where: string): void {
-    if (this.disposed) throw new ValidationError(`${where}: the index has been disposed`);
-  }
 }
 
 function parseSettings(settings: Partial<HnswSettings>): HnswSettings {

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ArtifactError, StreamrecError } from '../../errors';
-import { sha256, writeDurably } from '../../infra/artifacts';
+import { fsyncDir, sha256, writeDurably } from '../../infra/artifacts';
 import { decodeNpy, type NpyArray } from '../../infra/npy';
 import { STREAMREC_VERSION } from '../../version';
 import { VectorRows } from './rows';
@@ -237,18 +237,5 @@ async function fsyncFile(file: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const handle = await fs.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
   }
 }

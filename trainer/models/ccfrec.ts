@@ -218,14 +218,18 @@ export class CcfrecModel extends BaseRecommender {
   itemTable(): tf.Tensor2D {
     return tf.tidy(() => {
       const table = this.codeTable();
-      const chunks: tf.Tensor2D[] = [];
-      for (let start = 0; start <= this.itemCount; start += ITEM_CHUNK) {
-        const end = Math.min(this.itemCount + 1, start + ITEM_CHUNK);
-        const ids = Int32Array.from({ length: end - start }, (_, i) => start + i);
-        chunks.push(this.candidates(ids, table, INFERENCE));
-      }
-      return l2Normalize(tf.concat(chunks, 0) as tf.Tensor2D); // [N + 1, H]
+      return l2Normalize(this.overAllItems((ids) => this.candidates(ids, table, INFERENCE))); // [N + 1, H]
     });
+  }
+
+  /** `rows` of every item 0..N, computed in chunks of ITEM_CHUNK items and stacked. `[N + 1, H]` */
+  private overAllItems(rows: (ids: Int32Array) => tf.Tensor2D): tf.Tensor2D {
+    const chunks: tf.Tensor2D[] = [];
+    for (let start = 0; start <= this.itemCount; start += ITEM_CHUNK) {
+      const end = Math.min(this.itemCount + 1, start + ITEM_CHUNK);
+      chunks.push(rows(Int32Array.from({ length: end - start }, (_, i) => start + i)));
+    }
+    return tf.concat(chunks, 0) as tf.Tensor2D;
   }
 
   /**
@@ -237,13 +241,7 @@ export class CcfrecModel extends BaseRecommender {
   tokenTable(): tf.Tensor2D {
     return tf.tidy(() => {
       const table = this.codeTable();
-      const chunks: tf.Tensor2D[] = [];
-      for (let start = 0; start <= this.itemCount; start += ITEM_CHUNK) {
-        const end = Math.min(this.itemCount + 1, start + ITEM_CHUNK);
-        const ids = Int32Array.from({ length: end - start }, (_, i) => start + i);
-        chunks.push(tf.mean(this.fuse(ids, this.codesOf(ids), table, INFERENCE).fused, 1) as tf.Tensor2D); // [n, H]
-      }
-      return tf.concat(chunks, 0) as tf.Tensor2D; // [N + 1, H]
+      return this.overAllItems((ids) => tf.mean(this.fuse(ids, this.codesOf(ids), table, INFERENCE).fused, 1) as tf.Tensor2D); // [N + 1, H]
     });
   }
 }
