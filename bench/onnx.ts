@@ -28,7 +28,7 @@ import { initTf, tf } from '../infra/tf';
 import { loadServableModel, type ServableModel } from '../jobs';
 import { Random } from '../random';
 import { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, TfjsUserEncoder, maxAbsDiff, writeOnnxEncoder, type UserEncoder } from '../serving';
-import { AdamW, batchIndices, createModel, leaveOneOutSplit, loadArtifactSideInfo, makeBatch, parseTrainerConfig, saveCheckpoint, trainStep, type SequenceBatch, type SequenceExamples } from '../trainer';
+import { AdamW, adamWSettings, batchIndices, createModel, leaveOneOutSplit, loadArtifactSideInfo, makeBatch, parseTrainerConfig, saveCheckpoint, trainStep, type SequenceBatch, type SequenceExamples } from '../trainer';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag, parseFlags } from './_flags';
 
@@ -46,17 +46,7 @@ async function trainBriefly(store: ArtifactStore, type: 'ccfrec' | 'sasrec', sec
   const rng = new Random(5);
   const model = createModel(config.model, { itemCount: data.itemCount, sideInfo }, rng.fork());
   const t = config.train;
-  const optimizer = new AdamW(model.weights, {
-    learningRate: t.learningRate,
-    warmupSteps: 0,
-    schedule: 'constant',
-    totalSteps: 1,
-    beta1: t.adamBeta1,
-    beta2: t.adamBeta2,
-    epsilon: t.adamEpsilon,
-    weightDecay: t.weightDecay,
-    weightDecayOn: t.weightDecayOn,
-  });
+  const optimizer = new AdamW(model.weights, { ...adamWSettings(t, 1), warmupSteps: 0, schedule: 'constant' });
   try {
     const started = performance.now();
     let steps = 0;

@@ -17,6 +17,7 @@ import { loadDataset } from '../datasets';
 import { Random } from '../random';
 import {
   AdamW,
+  adamWSettings,
   batchIndices,
   createModel,
   leaveOneOutSplit,
@@ -39,17 +40,7 @@ const log = (text: string): void => void process.stderr.write(`[bench train] ${t
 /** Seconds for one pass over every training batch (training steps only, no evaluation). */
 function epochSeconds(model: SequentialRecommender, data: LeaveOneOutData, batchSize: number, maxLength: number, rng: Random): number {
   const train = parseTrainerConfig({ model: { type: model.modelType } }).train;
-  const optimizer = new AdamW(model.weights, {
-    learningRate: train.learningRate,
-    warmupSteps: train.warmupSteps,
-    schedule: train.schedule,
-    totalSteps: Math.ceil(data.train.count / batchSize),
-    beta1: train.adamBeta1,
-    beta2: train.adamBeta2,
-    epsilon: train.adamEpsilon,
-    weightDecay: train.weightDecay,
-    weightDecayOn: train.weightDecayOn,
-  });
+  const optimizer = new AdamW(model.weights, adamWSettings(train, Math.ceil(data.train.count / batchSize)));
   try {
     const started = performance.now();
     for (const indices of batchIndices(data.train.count, batchSize, rng)) trainStep(model, optimizer, makeBatch(data.train, indices, maxLength), rng);

@@ -8,6 +8,7 @@ import {
   EvalConfig,
   TrainConfig,
   fitModel,
+  dataWatermarkOf,
   leaveOneOutSplit,
   saveCheckpoint,
   type EpochRow,
@@ -88,7 +89,7 @@ export async function runFineTuneJob(options: FineTuneJobOptions): Promise<FineT
     });
     const artifact = await saveCheckpoint(options.store, model, {
       ...(servable.sideInfo ? { sideInfo: servable.sideInfo } : {}),
-      dataWatermark: { dataset: data.name, protocol: data.protocol, latestEventMs: data.watermarkMs, trainExamples: data.train.count },
+      dataWatermark: dataWatermarkOf(data),
       backend: backend.backend,
       runId,
       epoch: fit.bestEpoch,

@@ -164,6 +164,11 @@ export function leaveOneOutSplit(dataset: LoadedDataset, mapping: ItemIdMapping)
   return data;
 }
 
+/** What a model trained on `data` has seen, as checkpoints record it. */
+export function dataWatermarkOf(data: LeaveOneOutData): { dataset: string; protocol: string; latestEventMs: number; trainExamples: number } {
+  return { dataset: data.name, protocol: data.protocol, latestEventMs: data.watermarkMs, trainExamples: data.train.count };
+}
+
 /** Builds the batch of the examples at `indices` (histories cut to the last `maxLength` items). */
 export function makeBatch(examples: SequenceExamples, indices: ArrayLike<number>, maxLength: number): SequenceBatch {
   const size = indices.length;

@@ -7,12 +7,13 @@ import { createLogger } from '../logging';
 import { Random } from '../random';
 import { saveCheckpoint } from './checkpoint';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
-import { leaveOneOutSplit, type LeaveOneOutData } from './data';
+import { dataWatermarkOf, leaveOneOutSplit, type LeaveOneOutData } from './data';
 import { evaluateFullRanking, tuneTextPrior, type EvaluationResult, type TextPriorTuning } from './evaluate';
 import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
 import type { TextPriorSettings } from './textPrior';
+import { evaluateFixedScores, popularityScores } from './popularity';
 import { fitModel, type FitResult } from './trainLoop';
 
 const log = createLogger('trainer.experiment');
@@ -48,6 +49,8 @@ export interface TrainAndEvaluateResult {
   readonly fit: FitResult;
   /** Test metrics of the best (validation) weights. */
   readonly test: EvaluationResult;
+  /** The popularity baseline on the same test split, with the same metrics and history rule. */
+  readonly popularity: EvaluationResult;
   /** With `eval.textPrior.weights`: the (weight, query length) chosen on validation and its valid/test metrics. */
   readonly textPrior?: TextPriorTuning;
   readonly checkpointId?: string;
@@ -127,6 +130,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       batchSize: config.eval.batchSize,
       ...(onProgress ? { onBatch: (done: number, total: number) => onProgress({ phase: 'evaluate', epoch: finalEpoch, epochs: config.train.epochs, step: done, steps: total }) } : {}),
     });
+    const popularity = evaluateFixedScores(popularityScores(data.train, data.itemCount), data.test, { ks: config.eval.ks, excludeHistory });
     let textPrior: TextPriorTuning | undefined;
     if (priorWeights.length > 0) {
       textPrior = await tuneTextPrior(
@@ -147,7 +151,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
     if (options.store) {
       const artifact = await saveCheckpoint(options.store, model, {
         ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}),
-        dataWatermark: { dataset: data.name, protocol: data.protocol, latestEventMs: data.watermarkMs, trainExamples: data.train.count },
+        dataWatermark: dataWatermarkOf(data),
         backend: backend.backend,
         runId,
         epoch: fit.bestEpoch,
@@ -189,6 +193,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       data: { name: data.name, protocol: data.protocol, itemCount: data.itemCount, train: data.train.count, valid: data.valid.count, test: data.test.count },
       fit,
       test,
+      popularity,
       ...(textPrior ? { textPrior } : {}),
       ...(checkpointId ? { checkpointId } : {}),
     };

@@ -34,6 +34,7 @@ export {
 } from './sideInfo';
 export {
   batchIndices,
+  dataWatermarkOf,
   examplesFrom,
   historyOf,
   leaveOneOutSplit,
@@ -48,7 +49,7 @@ export { CcfrecModel, SasrecModel, createModel, type LossResult, type ModelInput
 export type { NamedWeight, WeightValues } from './layers/params';
 export { l2Normalize } from './layers/dense';
 export { MASKED_SCORE } from './layers/transformer';
-export { AdamW, learningRateAt, type AdamWSettings, type ScheduleSettings } from './optimizer';
+export { AdamW, adamWSettings, learningRateAt, type AdamWSettings, type ScheduleSettings } from './optimizer';
 export { TrainingError, trainStep, type StepOutcome } from './trainStep';
 export { fitModel, type FitOptions, type FitResult } from './trainLoop';
 export { METRIC_NAMES, MetricAccumulator, hitAtK, metricKey, mrrAtK, ndcgAtK, rankOfTarget, recallAtK, type MetricName } from './metrics';

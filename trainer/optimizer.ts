@@ -1,4 +1,5 @@
 import { tf } from '../infra/tf';
+import type { TrainConfig } from './config';
 import type { NamedWeight } from './layers/params';
 
 /**
@@ -33,6 +34,21 @@ export interface AdamWSettings extends ScheduleSettings {
   readonly weightDecay: number;
   /** `all` (the reference) or `matrices` (no decay on LayerNorm weights and biases). */
   readonly weightDecayOn: 'all' | 'matrices';
+}
+
+/** AdamW settings from a run's training config; `totalSteps` is the run's length in updates (the linear schedule ends there). */
+export function adamWSettings(train: TrainConfig, totalSteps: number): AdamWSettings {
+  return {
+    learningRate: train.learningRate,
+    warmupSteps: train.warmupSteps,
+    schedule: train.schedule,
+    totalSteps,
+    beta1: train.adamBeta1,
+    beta2: train.adamBeta2,
+    epsilon: train.adamEpsilon,
+    weightDecay: train.weightDecay,
+    weightDecayOn: train.weightDecayOn,
+  };
 }
 
 interface Slot {

@@ -7,7 +7,7 @@ import { evaluateFullRanking, type EvaluationResult } from './evaluate';
 import type { WeightValues } from './layers/params';
 import type { SequentialRecommender } from './models/contract';
 import { evaluationRows, type EpochRow, type ProgressCallback, type RunStatus, type TrainingObserver } from './observer';
-import { AdamW } from './optimizer';
+import { AdamW, adamWSettings } from './optimizer';
 import { TrainingError, trainStep } from './trainStep';
 
 const log = createLogger('trainer');
@@ -63,17 +63,7 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   const { model, data, train, rng, observer, onProgress, runId } = options;
   checkValidMetric(train, options.eval);
   const stepsPerEpoch = Math.ceil(data.train.count / train.batchSize);
-  const optimizer = new AdamW(model.weights, {
-    learningRate: train.learningRate,
-    warmupSteps: train.warmupSteps,
-    schedule: train.schedule,
-    totalSteps: train.epochs * stepsPerEpoch,
-    beta1: train.adamBeta1,
-    beta2: train.adamBeta2,
-    epsilon: train.adamEpsilon,
-    weightDecay: train.weightDecay,
-    weightDecayOn: train.weightDecayOn,
-  });
+  const optimizer = new AdamW(model.weights, adamWSettings(train, train.epochs * stepsPerEpoch));
   const started = performance.now();
   const history: EpochRow[] = [];
   let best = Number.NEGATIVE_INFINITY;
