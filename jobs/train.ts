@@ -3,19 +3,7 @@ import { ArtifactStore } from '../infra/artifacts';
 import { initTf } from '../infra/tf';
 import type { Instrumentation } from '../instrumentation';
 import type { LoadedDataset } from '../datasets';
-import {
-  evaluateFixedScores,
-  itemIdMappingFromList,
-  leaveOneOutSplit,
-  loadArtifactSideInfo,
-  popularityScores,
-  trainAndEvaluate,
-  type ArtifactSideInfo,
-  type EvaluationResult,
-  type TrainAndEvaluateResult,
-  type TrainerConfig,
-  type TrainingObserver,
-} from '../trainer';
+import { loadArtifactSideInfo, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult, type TrainerConfig, type TrainingObserver } from '../trainer';
 import type { AppConfig } from './config';
 import { loadSource, sourceFlag, type DataSource } from './data';
 import { combineObservers, openTrainingSink } from './sink';
@@ -42,8 +30,6 @@ export interface TrainJobOptions {
 export interface TrainJobResult extends TrainAndEvaluateResult {
   /** The side information the run used (CCFRec, or any model with a text prior); undefined for SASRec alone. */
   readonly artifacts?: ArtifactSideInfo;
-  /** The popularity baseline on the same test split, with the same metrics and history rule. */
-  readonly popularity: EvaluationResult;
 }
 
 /**
@@ -91,9 +77,7 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
       ...(options.runId ? { runId: options.runId } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    const data = leaveOneOutSplit(dataset, artifacts?.itemIds ?? itemIdMappingFromList(dataset.items.map((i) => i.itemId)));
-    const popularity = evaluateFixedScores(popularityScores(data.train, data.itemCount), data.test, { ks: trainer.eval.ks, excludeHistory: trainer.eval.excludeHistory });
-    return { ...result, ...(artifacts ? { artifacts } : {}), popularity };
+    return { ...result, ...(artifacts ? { artifacts } : {}) };
   } finally {
     await sink.close();
   }
