@@ -30,7 +30,12 @@ export interface RankedItems {
 }
 
 export class Ranker {
-  constructor(private readonly options: RankerOptions) {}
+  /** Ids 1..N: what the exact path scores. */
+  private readonly everyItem: Int32Array;
+
+  constructor(private readonly options: RankerOptions) {
+    this.everyItem = Int32Array.from({ length: options.itemCount }, (_, i) => i + 1);
+  }
 
   /** Whether every item is scored (no candidate generation). */
   get exact(): boolean {
@@ -42,40 +47,59 @@ export class Ranker {
    * first), never padding nor an `exclude`d id.
    */
   rank(user: Float32Array, history: ArrayLike<number>, exclude: ReadonlySet<number>, k: number): RankedItems {
-    const { items, hiddenSize: H, itemCount: N, prior } = this.options;
-    const u = Float64Array.from(user);
-    const query = prior ? this.priorQuery(history) : undefined;
+    const query = this.options.prior ? this.priorQuery(history) : undefined;
+    const ids = this.exact ? this.everyItem : this.candidates(user, query, exclude, k);
+    const scores = this.fusedScores(Float64Array.from(user), query, ids);
     const top = new TopK(k);
-    const score = (id: number): number => dot64(u, items, id, H) + (query ? (prior as NonNullable<typeof prior>).settings.weight * this.priorOf(id, query) : 0);
-    if (this.exact) {
-      const scores = this.allScores(u, query);
-      for (let id = 1; id <= N; id++) if (!exclude.has(id)) top.push(id, scores[id] as number);
-      return top.drain();
-    }
-    const want = Math.max(k, this.options.candidates);
-    const seen = new Set<number>();
-    const consider = (ids: Int32Array): void => {
-      for (const id of ids) {
-        if (seen.has(id)) continue;
-        seen.add(id);
-        top.push(id, score(id));
-      }
-    };
-    const [model] = this.options.index.search(user, want, { exclude: [exclude] });
-    if (model) consider(model.ids);
-    if (prior && query && query.count > 0) {
-      const hits = prior.index.search(query.vectors, want, { exclude: Array.from({ length: query.count }, () => exclude) });
-      for (const h of hits) consider(h.ids);
-    }
+    ids.forEach((id, j) => {
+      if (!exclude.has(id)) top.push(id, scores[j] as number);
+    });
     return top.drain();
   }
 
   /**
-   * The prior's query: the last `lastItems` distinct items of the history, latest first, as text
-   * vectors `[Q, D]` (max pooling), or their mean `[1, D]` (mean pooling), and the query items
-   * (whose prior is 0).
+   * The approximate path's candidates: `candidates` items around the user vector in the model
+   * index and around each query item in the text index, without repeats.
    */
-  private priorQuery(history: ArrayLike<number>): { vectors: Float32Array; count: number; pooled: Float64Array[]; items: ReadonlySet<number> } {
+  private candidates(user: Float32Array, query: PriorQuery | undefined, exclude: ReadonlySet<number>, k: number): Int32Array {
+    const want = Math.max(k, this.options.candidates);
+    const union = new Set<number>();
+    for (const hits of this.options.index.search(user, want, { exclude: [exclude] })) for (const id of hits.ids) union.add(id);
+    const prior = this.options.prior;
+    if (prior && query && query.count > 0) {
+      for (const hits of prior.index.search(query.vectors, want, { exclude: Array.from({ length: query.count }, () => exclude) })) for (const id of hits.ids) union.add(id);
+    }
+    return Int32Array.from(union);
+  }
+
+  /**
+   * The fused score of each of `ids`, in tight loops over the tables: model cosine (dot64 with the
+   * item row) plus w x the pooled text prior (its best cosine over the pooled query vectors; 0 for
+   * a query item).
+   */
+  private fusedScores(u: Float64Array, query: PriorQuery | undefined, ids: Int32Array): Float64Array {
+    const { items, hiddenSize: H, prior } = this.options;
+    const scores = new Float64Array(ids.length);
+    for (let j = 0; j < ids.length; j++) scores[j] = dot64(u, items, ids[j] as number, H);
+    if (!prior || !query || query.pooled.length === 0) return scores;
+    const best = new Float64Array(ids.length).fill(Number.NEGATIVE_INFINITY);
+    for (const q of query.pooled) {
+      for (let j = 0; j < ids.length; j++) {
+        const c = dot64(q, prior.table, ids[j] as number, prior.dims);
+        if (c > (best[j] as number)) best[j] = c;
+      }
+    }
+    const w = prior.settings.weight;
+    for (let j = 0; j < ids.length; j++) if (!query.items.has(ids[j] as number)) scores[j] = (scores[j] as number) + w * (best[j] as number);
+    return scores;
+  }
+
+  /**
+   * The prior's query: the last `lastItems` distinct items of the history, latest first, as text
+   * vectors `[Q, D]` (what the text index is searched with), the vectors the prior pools over
+   * (each of them for max, their mean for mean), and the query items (whose prior is 0).
+   */
+  private priorQuery(history: ArrayLike<number>): PriorQuery {
     const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
     const { lastItems, pooling } = prior.settings;
     const D = prior.dims;
@@ -96,36 +120,13 @@ export class Ranker {
     }
     return { vectors, count: picked.length, pooled, items: new Set(picked) };
   }
+}
 
-  /**
-   * Every item's fused score `[N + 1]` in tight loops over the tables (the exact path): the same
-   * numbers as scoring the items one by one (dot64 per row), without a call per item.
-   */
-  private allScores(u: Float64Array, query: { pooled: Float64Array[]; items: ReadonlySet<number> } | undefined): Float64Array {
-    const { items, hiddenSize: H, itemCount: N, prior } = this.options;
-    const scores = new Float64Array(N + 1);
-    for (let id = 1; id <= N; id++) scores[id] = dot64(u, items, id, H);
-    if (!prior || !query || query.pooled.length === 0) return scores;
-    const best = new Float64Array(N + 1).fill(Number.NEGATIVE_INFINITY);
-    for (const q of query.pooled) {
-      for (let id = 1; id <= N; id++) {
-        const c = dot64(q, prior.table, id, prior.dims);
-        if (c > (best[id] as number)) best[id] = c;
-      }
-    }
-    const w = prior.settings.weight;
-    for (let id = 1; id <= N; id++) if (!query.items.has(id)) scores[id] = (scores[id] as number) + w * (best[id] as number);
-    return scores;
-  }
-
-  /** The prior of one item: 0 for a query item, else its pooled cosine to the query. */
-  private priorOf(id: number, query: { pooled: Float64Array[]; items: ReadonlySet<number> }): number {
-    if (query.items.has(id) || query.pooled.length === 0) return 0;
-    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
-    let best = Number.NEGATIVE_INFINITY;
-    for (const q of query.pooled) best = Math.max(best, dot64(q, prior.table, id, prior.dims));
-    return best;
-  }
+interface PriorQuery {
+  readonly vectors: Float32Array;
+  readonly count: number;
+  readonly pooled: Float64Array[];
+  readonly items: ReadonlySet<number>;
 }
 
 /** Rows 1..N of a `[N + 1, D]` table as a `[N, D]` matrix (what an index is built from; row r is id r + 1). */
