@@ -71,6 +71,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
   );
   // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
   // the catalog): the active publication is loaded again with them, no retraining.
+  let lastCatalogTried: string | undefined;
   const catalogTimer = setInterval(() => {
     void (async () => {
       const current = models.current;
@@ -82,7 +83,6 @@ export async function startServing(config: AppConfig, options: { readonly histor
     })().catch((error: unknown) => log.error({ err: error }, 'catalog check failed'));
   }, config.serving.reloadPollMs);
   catalogTimer.unref();
-  let lastCatalogTried: string | undefined;
   const metrics = new ServingMetrics();
   const app = buildServer({ config: config.serving, models, histories, registry, metrics });
   const address = await app.listen({ host: config.serving.host, port: config.serving.port });

@@ -5,13 +5,14 @@ import { datasetEvents, interactionCount, loadDataset, type LoadedDataset, type 
 import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { openClickHouse } from '../../infra/clickhouse';
-import { initTf, tf } from '../../infra/tf';
+import { initTf } from '../../infra/tf';
 import { encodeReplayEvent, replayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
-import { loadServableModel, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
+import { openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
 import { logToFile } from '../../logging';
 import { Random } from '../../random';
 import type { ItemEvent } from '../../schemas/events';
+import { ModelVersion } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
 import { progressBar } from '../progress';
 import { jobProgress, printRebuild, printTrainResult } from '../report';
@@ -182,12 +183,12 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
 
         // 5. Recommendations for users' live histories from the published model.
         out.write('\n[5/5] Recommendations from the live model for users\' rolling histories (what serving will answer):\n');
-        const live = await registry.live();
-        const servable = await loadServableModel(store, live?.checkpointId ?? trained.checkpointId, { catalog: 'latest' });
+        // The model version serving loads: the live publication, its user encoder and ranker.
+        const version = await ModelVersion.load(store, publication.model, { engine: config.serving.engine, ann: config.serving.ann, candidates: config.serving.candidates });
         try {
-          await showRecommendations(servable, runtime.store, dataset, out);
+          await showRecommendations(version, runtime.store, dataset, out);
         } finally {
-          servable.dispose();
+          version.dispose();
         }
         const relative = path.relative(process.cwd(), configFile);
         const cfg = relative.startsWith('..') ? configFile : relative;
@@ -200,9 +201,9 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
     });
 }
 
-/** Top-5 items for three users' live histories, beside their last items. */
+/** Top-5 items for three users' live histories, beside their last items, as serving ranks them (seen items left out). */
 async function showRecommendations(
-  servable: Awaited<ReturnType<typeof loadServableModel>>,
+  version: ModelVersion,
   histories: { get(userId: string): { itemIds: string[] } | undefined },
   dataset: LoadedDataset,
   out: NodeJS.WritableStream,
@@ -210,28 +211,12 @@ async function showRecommendations(
   const byId = new Map(dataset.items.map((i) => [i.itemId, i]));
   const users = dataset.sequences.filter((s) => (histories.get(s.userId)?.itemIds.length ?? 0) >= 3).slice(0, 3).map((s) => s.userId);
   const lists = users.map((u) => histories.get(u)?.itemIds ?? []);
-  const batch = servable.batchOf(lists);
-  // Padding and the items a user already has are not recommended (what serving does by default).
-  const width = servable.items.itemCount + 1;
-  const hidden = new Float32Array(users.length * width);
-  lists.forEach((list, b) => {
-    hidden[b * width] = Number.NEGATIVE_INFINITY;
-    for (const id of list) {
-      const dense = servable.items.denseId(id);
-      if (dense !== undefined) hidden[b * width + dense] = Number.NEGATIVE_INFINITY;
-    }
-  });
-  const top = tf.tidy(() => tf.topk(tf.add(servable.scores(batch), tf.tensor2d(hidden, [users.length, width])), 5).indices);
-  const ids = (await top.array()) as number[][];
-  top.dispose();
+  const ranked = await version.recommend(lists, 5, lists.map((list) => new Set(list)));
   users.forEach((userId, b) => {
     const recent = (lists[b] ?? []).slice(-3).map((id) => itemLabel(byId.get(id), id));
     out.write(`\n  user ${userId}, last items: ${recent.map((r) => `"${r}"`).join(', ')}; recommended (items the user has are left out):\n`);
     printTable(
-      (ids[b] ?? []).map((dense, rank) => {
-        const id = servable.items.externalId(dense) ?? String(dense);
-        return { rank: rank + 1, item: id, title: itemLabel(byId.get(id), id) };
-      }),
+      (ranked[b] ?? []).map((item, rank) => ({ rank: rank + 1, item: item.itemId, title: itemLabel(byId.get(item.itemId), item.itemId) })),
       out,
     );
   });
