@@ -82,15 +82,17 @@ export class ModelVersion {
       const ann = options.ann ?? AnnConfig.parse({});
       const index = await createAnnIndex(withoutPadding(items, H), ann);
       built.push(index);
+      // The items' text vectors (what the prior and search compare), computed once for both.
+      const textVectors = servable.text ? textPriorTable(servable.text) : undefined;
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
-      if (servable.textPrior && servable.text) {
-        const { table, dims } = textPriorTable(servable.text);
+      if (servable.textPrior && textVectors) {
+        const { table, dims } = textVectors;
         const textIndex = await createAnnIndex(withoutPadding(table, dims), ann);
         built.push(textIndex);
         prior = { settings: servable.textPrior, table, dims, index: textIndex };
       }
       const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? 100 });
-      const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec) : { unavailable: 'this server has no text encoder configured' };
+      const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors) : { unavailable: 'this server has no text encoder configured' };
       const version = new ModelVersion(published, servable, encoder, items, built, ranker, search);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;

@@ -2,9 +2,8 @@ import type { ArtifactStore } from '../infra/artifacts';
 import { applyPca, itemFieldText, loadTextProjection, type TextEncoderSpec } from '../features';
 import type { ServableModel } from '../jobs';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
-import { textPriorTable } from '../trainer';
 import type { ScoredItem } from './modelVersion';
-import { TopK } from './ann/topk';
+import { TopK, dot64 } from './ann/topk';
 
 /**
  * Free text -> items: the query is cleaned, embedded and projected exactly as the rebuild did the
@@ -25,11 +24,17 @@ export class TextSearch {
   /**
    * Search over a servable model's catalog, or a reason why there is none (no text tables, no PCA
    * in the lineage, or an encoder that differs from the one the catalog was built with).
+   * `vectors` are the items' text vectors (`textPriorTable` of `servable.text`), shared with the ranker.
    */
-  static async create(store: ArtifactStore, servable: ServableModel, spec: TextEncoderSpec): Promise<TextSearch | { readonly unavailable: string }> {
+  static async create(
+    store: ArtifactStore,
+    servable: ServableModel,
+    spec: TextEncoderSpec,
+    vectors: { readonly table: Float32Array; readonly dims: number } | undefined,
+  ): Promise<TextSearch | { readonly unavailable: string }> {
     const text = servable.text;
     const pca = servable.lineage.pca;
-    if (!text) return { unavailable: `checkpoint ${servable.checkpointId} (${servable.modelType}) has no item text tables` };
+    if (!text || !vectors) return { unavailable: `checkpoint ${servable.checkpointId} (${servable.modelType}) has no item text tables` };
     if (!pca) return { unavailable: `the catalog of checkpoint ${servable.checkpointId} names no PCA artifact` };
     let projection: Awaited<ReturnType<typeof loadTextProjection>>;
     try {
@@ -40,8 +45,7 @@ export class TextSearch {
     const fields = text.textFields.map((f) => f.name as ItemTextField);
     const missing = fields.filter((f) => !projection.fields.some((p) => p.field === f));
     if (missing.length > 0) return { unavailable: `PCA ${pca} has no projection for the text field(s) ${missing.join(', ')}` };
-    const { table, dims } = textPriorTable(text);
-    return new TextSearch(projection, fields, table, dims, servable);
+    return new TextSearch(projection, fields, vectors.table, vectors.dims, servable);
   }
 
   /**
@@ -51,7 +55,7 @@ export class TextSearch {
   async search(query: string, k: number): Promise<ScoredItem[]> {
     const event: ItemEvent = { itemId: 'query', ts: 0 };
     for (const field of this.fields) Object.assign(event, { [field]: field === 'categories' || field === 'features' ? [query] : query });
-    const vector = new Float32Array(this.dims); // the fields side by side, as the item table
+    const vector = new Float64Array(this.dims); // the fields side by side, as the item table
     let offset = 0;
     let known = false;
     for (const field of this.fields) {
@@ -72,16 +76,8 @@ export class TextSearch {
     for (const v of vector) norm += v * v;
     if (norm === 0) return [];
     const inv = 1 / Math.sqrt(norm);
-    const n = this.servable.items.itemCount;
-    const scores = new Float32Array(n + 1);
-    for (let i = 1; i <= n; i++) {
-      let dot = 0;
-      const row = i * this.dims;
-      for (let d = 0; d < this.dims; d++) dot += (this.table[row + d] as number) * (vector[d] as number);
-      scores[i] = dot * inv;
-    }
     const top = new TopK(k);
-    for (let i = 1; i <= n; i++) top.push(i, scores[i] as number);
+    for (let i = 1; i <= this.servable.items.itemCount; i++) top.push(i, dot64(vector, this.table, i, this.dims) * inv);
     const { ids, scores: best } = top.drain();
     return Array.from(ids, (dense, j) => ({ itemId: this.servable.items.externalId(dense) as string, score: best[j] as number }));
   }
