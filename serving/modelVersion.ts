@@ -7,7 +7,8 @@ import { loadServableModel, type ServableModel } from '../jobs';
 import { AnnConfig } from '../schemas/serving';
 import { textPriorTable } from '../trainer';
 import { createAnnIndex, type AnnIndex } from './ann';
-import { openUserEncoder, type UserEncoder, type UserEncoderChoice } from './onnx';
+import { CoalescingEncoder } from './coalescingEncoder';
+import { openUserEncoder, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
 import { TextSearch } from './textSearch';
 
@@ -58,7 +59,8 @@ export class ModelVersion {
   private constructor(
     readonly published: PublishedModel,
     readonly servable: ServableModel,
-    readonly encoder: UserEncoder,
+    /** What computes user vectors (the engine behind a {@link CoalescingEncoder}). */
+    readonly encoder: CoalescingEncoder,
     /** `[N + 1, H]` item vectors, L2-normalised (host copy of the model's item table). */
     private readonly items: Float32Array,
     private readonly indexes: readonly AnnIndex[],
@@ -74,9 +76,10 @@ export class ModelVersion {
   static async load(store: ArtifactStore, published: PublishedModel, options: ModelVersionOptions = {}): Promise<ModelVersion> {
     const servable = await loadServableModel(store, published.checkpointId, { catalog: 'latest' });
     const built: AnnIndex[] = [];
-    let encoder: UserEncoder | undefined;
+    let encoder: CoalescingEncoder | undefined;
     try {
-      encoder = await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) });
+      // Concurrent requests' histories are encoded in one engine call.
+      encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
       const H = servable.model.hiddenSize;
       const items = new Float32Array(tf.tidy(() => servable.model.itemTable().dataSync() as Float32Array)); // [N + 1, H], a copy in this realm
       const ann = options.ann ?? AnnConfig.parse({});

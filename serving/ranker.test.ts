@@ -61,11 +61,17 @@ describe('Ranker', () => {
               for (let j = 0; j < H; j++) dot += (user.vector[j] as number) * (items[id * H + j] as number);
               return { id, score: dot + 0.7 * (priors[id] as number) };
             })
+            .filter((e) => e.id !== user.history[0])
             .sort((a, b) => b.score - a.score || a.id - b.id)
             .slice(0, 10);
-          const got = ranker.rank(user.vector, user.history, new Set(), 10);
+          const got = ranker.rank(user.vector, user.history, new Set([user.history[0] as number]), 10);
           expect(Array.from(got.ids)).toEqual(expected.map((e) => e.id));
           got.scores.forEach((s, j) => expect(s).toBeCloseTo(expected[j]?.score as number, 5));
+        }
+        if (pooling === 'max') {
+          // Each query item's neighbour list settles most items: far fewer text cosines than N per query item.
+          expect(ranker.stats.neighbourMisses).toBeGreaterThan(0);
+          expect(ranker.stats.priorDots).toBeLessThan((20 * N * 3) / 10);
         }
       } finally {
         prior.dispose();
@@ -89,6 +95,18 @@ describe('Ranker', () => {
       expect(overlap / users.length).toBeGreaterThanOrEqual(0.98);
     });
   }
+
+  it('ranks the same with a neighbour cache of two lists (evicting all the time) as with the default', () => {
+    const settings = { weight: 0.7, lastItems: 3, pooling: 'max' as const };
+    for (const [model, textIndex] of [[exact.model, exact.text], [hnsw.model, hnsw.text]] as const) {
+      const roomy = new Ranker({ items, hiddenSize: H, itemCount: N, index: model, prior: { settings, table: text, dims: D, index: textIndex }, candidates: 50 });
+      const tight = new Ranker({ items, hiddenSize: H, itemCount: N, index: model, prior: { settings, table: text, dims: D, index: textIndex }, candidates: 50, neighbourCache: 2 });
+      for (const user of [...users.slice(0, 30), ...users.slice(0, 30)]) {
+        expect(Array.from(tight.rank(user.vector, user.history, new Set(), 10).ids)).toEqual(Array.from(roomy.rank(user.vector, user.history, new Set(), 10).ids));
+      }
+      expect(roomy.stats.neighbourHits).toBeGreaterThan(tight.stats.neighbourHits);
+    }
+  });
 
   it('leaves out excluded items and padding, and returns fewer than k when fewer remain', () => {
     const small = padded(clusteredUnitVectors(5, H, rng).data, H);

@@ -7,9 +7,10 @@ import { TopK, dot64 } from './ann/topk';
  * Ranks the catalog for one user the way the offline evaluation does: score = cosine(user
  * vector, item vector) + w x text prior, the prior being the text similarity of each item to the
  * history's last `lastItems` distinct items (max or mean pooled, the query items themselves at 0:
- * trainer/textPrior.ts). Exact: every item scored. With an HNSW model index the fused score is
- * not one inner product, so candidates come from the model index (around the user vector) and
- * from the text index (around each query item), and the union is scored exactly.
+ * trainer/textPrior.ts). Exact: the answer of scoring every item (items that provably cannot
+ * enter the top k are skipped; see {@link Ranker.rank}). With an HNSW model index the fused score
+ * is not one inner product, so candidates come from the model index (around the user vector) and
+ * from the text index (around each query item, cached per item), and the union is scored exactly.
  */
 export interface RankerOptions {
   /** `[N + 1, H]` item vectors, rows L2-normalised, row 0 padding. */
@@ -20,8 +21,13 @@ export interface RankerOptions {
   readonly index: AnnIndex;
   /** The tuned text prior with the item text vectors it reads (`[N + 1, D]`, rows L2-normalised) and their index. */
   readonly prior?: { readonly settings: TextPriorSettings; readonly table: Float32Array; readonly dims: number; readonly index: AnnIndex };
-  /** Candidates taken from each index when the model index is approximate. */
+  /**
+   * Candidates taken from the model index when it is approximate, and the length of each query
+   * item's text-neighbour list (both paths).
+   */
   readonly candidates: number;
+  /** Text-neighbour lists kept (default 50,000). */
+  readonly neighbourCache?: number;
 }
 
 export interface RankedItems {
@@ -29,12 +35,32 @@ export interface RankedItems {
   readonly scores: Float64Array;
 }
 
+/** An item's nearest items in text space: ids and exact cosines, best first, and a bound on every other item's cosine. */
+export interface TextNeighbours {
+  readonly ids: Int32Array;
+  readonly sims: Float64Array;
+  /** No item outside `ids` has a higher cosine (exact for the exact path; HNSW's for the approximate one). */
+  readonly bound: number;
+}
+
+/** Counters of the work rank() did, for tests and the benchmark. */
+export interface RankerStats {
+  ranked: number;
+  /** Text-neighbour lists served from the cache, and computed. */
+  neighbourHits: number;
+  neighbourMisses: number;
+  /** Item cosines to a query item computed because no neighbour list settled them. */
+  priorDots: number;
+}
+
 export class Ranker {
-  /** Ids 1..N: what the exact path scores. */
-  private readonly everyItem: Int32Array;
+  private readonly neighbours = new Map<number, TextNeighbours>();
+  /** How many neighbour lists the cache keeps (least recently used dropped first). */
+  private readonly neighbourCapacity: number;
+  readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, priorDots: 0 };
 
   constructor(private readonly options: RankerOptions) {
-    this.everyItem = Int32Array.from({ length: options.itemCount }, (_, i) => i + 1);
+    this.neighbourCapacity = options.neighbourCache ?? 50_000;
   }
 
   /** Whether every item is scored (no candidate generation). */
@@ -45,59 +71,145 @@ export class Ranker {
   /**
    * The top `k` items for a user vector `[H]` and the history the model read (dense ids, oldest
    * first), never padding nor an `exclude`d id.
+   *
+   * With a max-pooled prior both paths read each query item's text neighbours (computed once per
+   * item and cached): an item in a list has its cosine to that query item there, and every item
+   * outside has at most the list's bound. The exact path scores the lists' items, then every
+   * other item whose model cosine + w x the largest bound could still enter the top k (the rest
+   * cannot: skipping them changes nothing). The approximate path scores the union of the model
+   * index's candidates and the lists. A mean-pooled prior scores its candidates directly.
    */
   rank(user: Float32Array, history: ArrayLike<number>, exclude: ReadonlySet<number>, k: number): RankedItems {
+    this.stats.ranked++;
+    const u = Float64Array.from(user);
     const query = this.options.prior ? this.priorQuery(history) : undefined;
-    const ids = this.exact ? this.everyItem : this.candidates(user, query, exclude, k);
-    const scores = this.fusedScores(Float64Array.from(user), query, ids);
     const top = new TopK(k);
-    ids.forEach((id, j) => {
-      if (!exclude.has(id)) top.push(id, scores[j] as number);
-    });
+    const { items, hiddenSize: H, itemCount } = this.options;
+    if (!query || query.count === 0) {
+      const ids = this.exact ? undefined : this.modelCandidates(user, exclude, k);
+      const n = ids ? ids.length : itemCount;
+      for (let j = 0; j < n; j++) {
+        const id = ids ? (ids[j] as number) : j + 1;
+        if (!exclude.has(id)) top.push(id, dot64(u, items, id, H));
+      }
+      return top.drain();
+    }
+    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
+    const w = prior.settings.weight;
+    if (query.pooled.length !== query.count) {
+      // Mean pooling: one query vector, no per-item lists; candidates scored directly.
+      const ids = this.exact ? everyItem(itemCount) : this.union(this.modelCandidates(user, exclude, k), this.meanCandidates(query, exclude, k));
+      for (const id of ids) {
+        if (exclude.has(id)) continue;
+        const text = query.items.has(id) ? 0 : dot64(query.pooled[0] as Float64Array, prior.table, id, prior.dims);
+        top.push(id, dot64(u, items, id, H) + w * text);
+      }
+      this.stats.priorDots += ids.length;
+      return top.drain();
+    }
+    const lists = query.ids.map((id, j) => this.textNeighbours(id, query.pooled[j] as Float64Array, query.vectors.subarray(j * prior.dims, (j + 1) * prior.dims)));
+    // Per item: 0 not scored yet, 1 scored or excluded, 2 a query item (its prior is 0).
+    const state = new Uint8Array(itemCount + 1);
+    state[0] = 1;
+    for (const id of exclude) if (id > 0 && id <= itemCount) state[id] = 1;
+    for (const id of query.ids) if (state[id] === 0) state[id] = 2;
+    const score = (id: number): void => {
+      const s = state[id];
+      if (s === 1) return;
+      state[id] = 1;
+      const cos = dot64(u, items, id, H);
+      top.push(id, s === 2 ? cos : cos + w * this.maxPrior(id, query, lists));
+    };
+    for (const list of lists) for (let j = 0; j < list.ids.length; j++) score(list.ids[j] as number);
+    if (this.exact) {
+      let bound = Number.NEGATIVE_INFINITY;
+      for (const list of lists) bound = Math.max(bound, list.bound);
+      for (let id = 1; id <= itemCount; id++) {
+        const s = state[id];
+        if (s === 1) continue;
+        const cos = dot64(u, items, id, H);
+        if (s === 2) top.push(id, cos);
+        else if (top.accepts(cos + w * bound, id)) top.push(id, cos + w * this.maxPrior(id, query, lists));
+      }
+    } else {
+      const candidates = this.modelCandidates(user, exclude, k);
+      for (let j = 0; j < candidates.length; j++) score(candidates[j] as number);
+    }
     return top.drain();
   }
 
-  /**
-   * The approximate path's candidates: `candidates` items around the user vector in the model
-   * index and around each query item in the text index, without repeats.
-   */
-  private candidates(user: Float32Array, query: PriorQuery | undefined, exclude: ReadonlySet<number>, k: number): Int32Array {
-    const want = Math.max(k, this.options.candidates);
-    const union = new Set<number>();
-    for (const hits of this.options.index.search(user, want, { exclude: [exclude] })) for (const id of hits.ids) union.add(id);
-    const prior = this.options.prior;
-    if (prior && query && query.count > 0) {
-      for (const hits of prior.index.search(query.vectors, want, { exclude: Array.from({ length: query.count }, () => exclude) })) for (const id of hits.ids) union.add(id);
+  /** The max-pooled prior of `id`: its best cosine to a query item, from the lists where they settle it, computed where not. */
+  private maxPrior(id: number, query: PriorQuery, lists: readonly TextNeighbours[]): number {
+    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
+    let best = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < lists.length; j++) {
+      const list = lists[j] as TextNeighbours;
+      const at = indexIn(list.ids, id);
+      if (at >= 0) best = Math.max(best, list.sims[at] as number);
     }
-    return Int32Array.from(union);
+    for (let j = 0; j < lists.length; j++) {
+      const list = lists[j] as TextNeighbours;
+      if (list.bound <= best || indexIn(list.ids, id) >= 0) continue; // settled: its cosine cannot beat what is known
+      best = Math.max(best, dot64(query.pooled[j] as Float64Array, prior.table, id, prior.dims));
+      this.stats.priorDots++;
+    }
+    return best;
   }
 
-  /**
-   * The fused score of each of `ids`, in tight loops over the tables: model cosine (dot64 with the
-   * item row) plus w x the pooled text prior (its best cosine over the pooled query vectors; 0 for
-   * a query item).
-   */
-  private fusedScores(u: Float64Array, query: PriorQuery | undefined, ids: Int32Array): Float64Array {
-    const { items, hiddenSize: H, prior } = this.options;
-    const scores = new Float64Array(ids.length);
-    for (let j = 0; j < ids.length; j++) scores[j] = dot64(u, items, ids[j] as number, H);
-    if (!prior || !query || query.pooled.length === 0) return scores;
-    const best = new Float64Array(ids.length).fill(Number.NEGATIVE_INFINITY);
-    for (const q of query.pooled) {
-      for (let j = 0; j < ids.length; j++) {
-        const c = dot64(q, prior.table, ids[j] as number, prior.dims);
-        if (c > (best[j] as number)) best[j] = c;
-      }
+  /** Query item `id`'s text neighbours (`vector`: its text row), from the cache or computed. */
+  private textNeighbours(id: number, q: Float64Array, vector: Float32Array): TextNeighbours {
+    const cached = this.neighbours.get(id);
+    if (cached) {
+      this.neighbours.delete(id); // most recently used last
+      this.neighbours.set(id, cached);
+      this.stats.neighbourHits++;
+      return cached;
     }
-    const w = prior.settings.weight;
-    for (let j = 0; j < ids.length; j++) if (!query.items.has(ids[j] as number)) scores[j] = (scores[j] as number) + w * (best[j] as number);
-    return scores;
+    this.stats.neighbourMisses++;
+    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
+    const M = Math.min(this.options.itemCount, this.options.candidates);
+    const top = new TopK(M);
+    if (this.exact) {
+      for (let i = 1; i <= this.options.itemCount; i++) top.push(i, dot64(q, prior.table, i, prior.dims));
+    } else {
+      const [hits] = prior.index.search(vector, M);
+      for (const i of hits?.ids ?? []) top.push(i, dot64(q, prior.table, i, prior.dims));
+    }
+    const { ids: ranked, scores } = top.drain();
+    const complete = ranked.length >= this.options.itemCount;
+    // Sorted ids with their cosines, for binary search.
+    const order = Array.from(ranked.keys()).sort((a, b) => (ranked[a] as number) - (ranked[b] as number));
+    const entry: TextNeighbours = {
+      ids: Int32Array.from(order, (j) => ranked[j] as number),
+      sims: Float64Array.from(order, (j) => scores[j] as number),
+      bound: complete ? Number.NEGATIVE_INFINITY : ((scores[scores.length - 1] as number | undefined) ?? Number.NEGATIVE_INFINITY),
+    };
+    this.neighbours.set(id, entry);
+    if (this.neighbours.size > this.neighbourCapacity) this.neighbours.delete(this.neighbours.keys().next().value as number);
+    return entry;
+  }
+
+  /** Candidates around the user vector in the model index. */
+  private modelCandidates(user: Float32Array, exclude: ReadonlySet<number>, k: number): Int32Array {
+    const [hits] = this.options.index.search(user, Math.max(k, this.options.candidates), { exclude: [exclude] });
+    return hits?.ids ?? new Int32Array(0);
+  }
+
+  /** Candidates around the mean-pooled query vector in the text index. */
+  private meanCandidates(query: PriorQuery, exclude: ReadonlySet<number>, k: number): Int32Array {
+    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
+    const [hits] = prior.index.search(Float32Array.from(query.pooled[0] as Float64Array), Math.max(k, this.options.candidates), { exclude: [exclude] });
+    return hits?.ids ?? new Int32Array(0);
+  }
+
+  private union(a: Int32Array, b: Int32Array): Int32Array {
+    return Int32Array.from(new Set([...a, ...b]));
   }
 
   /**
    * The prior's query: the last `lastItems` distinct items of the history, latest first, as text
-   * vectors `[Q, D]` (what the text index is searched with), the vectors the prior pools over
-   * (each of them for max, their mean for mean), and the query items (whose prior is 0).
+   * vectors `[Q, D]`, the vectors the prior pools over (each of them for max, their mean for
+   * mean), and the query items (whose prior is 0).
    */
   private priorQuery(history: ArrayLike<number>): PriorQuery {
     const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
@@ -111,18 +223,38 @@ export class Ranker {
     const vectors = new Float32Array(picked.length * D);
     picked.forEach((id, j) => vectors.set(prior.table.subarray(id * D, (id + 1) * D), j * D));
     let pooled: Float64Array[];
-    if (pooling === 'mean') {
+    if (pooling === 'mean' && picked.length > 0) {
       const mean = new Float64Array(D);
       for (const id of picked) for (let d = 0; d < D; d++) (mean[d] as number) += (prior.table[id * D + d] as number) / picked.length;
       pooled = [mean];
     } else {
       pooled = picked.map((id) => Float64Array.from(prior.table.subarray(id * D, (id + 1) * D)));
     }
-    return { vectors, count: picked.length, pooled, items: new Set(picked) };
+    return { ids: picked, vectors, count: picked.length, pooled, items: new Set(picked) };
   }
 }
 
+/** Ids 1..N. */
+function everyItem(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i + 1);
+}
+
+/** Position of `id` in the ascending `ids`, or -1. */
+function indexIn(ids: Int32Array, id: number): number {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = ids[mid] as number;
+    if (v === id) return mid;
+    if (v < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
 interface PriorQuery {
+  readonly ids: readonly number[];
   readonly vectors: Float32Array;
   readonly count: number;
   readonly pooled: Float64Array[];

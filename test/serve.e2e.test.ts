@@ -1,5 +1,6 @@
 import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { ChangelogHistoryStore } from '../infra/history';
 import { testHistory } from '../infra/history/testing/histories';
@@ -12,8 +13,31 @@ import { writeTinyScientific } from './tinyScientific';
  * `streamrec serve` as an operator runs it, on a Kafka-protocol broker: a model trained and
  * published with the CLI, histories from the changelog that ingest writes (records written before
  * and after the server starts), an item added to the catalog after training served without
- * retraining, a new publication picked up without a restart, and a clean stop on SIGTERM.
+ * retraining, a new publication picked up without a restart, a second replica beside the first
+ * (each following the changelog and the registry itself), and a SIGTERM that lets a request in
+ * flight finish before the process exits.
  */
+
+/**
+ * Sends a POST in two parts over a raw connection: the headers and the first half of the body,
+ * then (after `between` resolves) the rest. Resolves with the raw response.
+ */
+function slowPost(url: string, route: string, body: string, between: () => Promise<void>): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let response = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (response += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(response));
+    socket.on('connect', () => {
+      const half = Math.floor(body.length / 2);
+      socket.write(`POST ${route} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, half)}`);
+      void between().then(() => socket.write(body.slice(half)), reject);
+    });
+  });
+}
 describe(`streamrec serve on ${kafkaKind()}`, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
@@ -40,7 +64,7 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
     return output;
   }
 
-  it('serves the published model over live histories, swaps to a new publication, stops on SIGTERM', async () => {
+  it('serves the published model over live histories beside a replica, swaps to a new publication, drains a request in flight on SIGTERM', async () => {
     await cli(['rebuild', '--dataset', data]);
     const trained = await cli(['train', '--dataset', data, '--no-clickhouse']);
     const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(trained)?.[1] as string;
@@ -51,6 +75,7 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
     await ingest.flush();
 
     const server = spawnCli(['--config', config, 'serve', '--histories', 'kafka']);
+    const replicas: Array<ReturnType<typeof spawnCli>> = [];
     try {
       await waitFor(() => /serving on http:\/\/\S+/.test(server.output()), 60_000, 'the server to listen');
       const url = /serving on (http:\/\/\S+)/.exec(server.output())?.[1] as string;
@@ -66,6 +91,19 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
         return last;
       };
       await until('/readyz', (r) => r.status === 200, 'readiness');
+      // A second replica beside it: the same registry and changelog, its own port.
+      const replica = spawnCli(['--config', config, 'serve', '--histories', 'kafka']);
+      replicas.push(replica);
+      await waitFor(() => /serving on http:\/\/\S+/.test(replica.output()), 60_000, 'the replica to listen');
+      const replicaUrl = /serving on (http:\/\/\S+)/.exec(replica.output())?.[1] as string;
+      expect(replicaUrl).not.toBe(url);
+      const fromReplica = async (route: string): Promise<Record<string, unknown>> => (await fetch(`${replicaUrl}${route}`)).json() as Promise<Record<string, unknown>>;
+      const untilReplica = async (route: string, accept: (body: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> => {
+        let last = await fromReplica(route);
+        await waitFor(async () => accept((last = await fromReplica(route))), 30_000, what);
+        return last;
+      };
+      await untilReplica('/readyz', (b) => b.ready === true, 'the replica to be ready');
 
       const known = await get('/v1/users/u1/recommendations?k=5');
       expect(known.status).toBe(200);
@@ -83,6 +121,10 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       await ingest.close();
       const later = await until('/v1/users/u9/recommendations', (r) => r.body.fallback === undefined, 'the later history');
       expect(later.body).toMatchObject({ historyLength: 2 });
+      // The replica follows the changelog itself and answers the same.
+      const laterOnReplica = await untilReplica('/v1/users/u9/recommendations', (b) => b.fallback === undefined, 'the later history on the replica');
+      expect(laterOnReplica.items).toEqual(later.body.items);
+      expect((await fromReplica('/v1/users/u1/recommendations?k=5')).items).toEqual(known.body.items);
 
       // Items added to the catalog after training (coded with the same codebooks) are served without retraining.
       const grown = path.join(root, 'grown');
@@ -100,11 +142,26 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
       expect(swapped.body.model).toMatchObject({ version: 2 });
       expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);
+      await untilReplica('/v1/users/u1/recommendations', (b) => (b.model as { version: number }).version === 2, 'version 2 on the replica');
+
+      // SIGTERM while a request is in flight: it is answered, then the process exits.
+      const stopping = exited(server);
+      const raw = await slowPost(url, '/v1/recommendations', JSON.stringify({ history: ['ITEM0', 'ITEM6'], k: 3 }), async () => {
+        server.kill('SIGTERM');
+        await waitFor(() => server.output().includes('stopping: no new connections'), 10_000, 'the server to start stopping');
+        await new Promise((resolve) => setTimeout(resolve, 300)); // close() under way
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+      expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).items).toHaveLength(3);
+      const { code } = await stopping;
+      expect(code).toBe(0);
+      expect(server.output()).toContain('serving stopped');
+      // The replica keeps serving on its own.
+      expect((await fromReplica('/v1/users/u1/recommendations?k=5')).model).toMatchObject({ version: 2 });
     } finally {
       server.kill('SIGTERM');
+      for (const r of replicas) r.kill('SIGTERM');
     }
-    const { code } = await exited(server);
-    expect(code).toBe(0);
-    expect(server.output()).toContain('serving stopped');
+    for (const r of replicas) expect((await exited(r)).code).toBe(0);
   }, 300_000);
 });

@@ -45,6 +45,7 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      process.stdout.write(`stopping: no new connections; requests in flight get up to ${config.serving.shutdownGraceMs} ms to finish\n`);
       await runtime.close();
       process.stdout.write('serving stopped\n');
     });

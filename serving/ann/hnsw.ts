@@ -31,8 +31,11 @@ import { TopK, dot64 } from './topk';
 /** Above this many excluded ids present in the index, exclusions go through hnswlib's filter callback. */
 export const FILTER_FROM_EXCLUDED = 48;
 
-/** Points inserted between yields to the event loop while building. */
-const BUILD_SLICE = 2048;
+/**
+ * Longest stretch of inserting before the build yields to the event loop, in ms: a server that
+ * builds a new version's index while it answers (a hot swap) stalls its requests at most this long.
+ */
+const BUILD_SLICE_MS = 4;
 
 export class HnswIndex extends RowsIndex implements AnnIndex {
   readonly kind = 'hnsw' as const;
@@ -52,7 +55,7 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
   /**
    * Builds the graph over `vectors` `[N, D]` (row r is item r + 1), inserting in row order with
    * the seeded level generator, so the same input builds the same graph. Yields to the event loop
-   * every few thousand points.
+   * every {@link BUILD_SLICE_MS} ms.
    */
   static async build(vectors: Matrix, settings: Partial<HnswSettings> = {}): Promise<HnswIndex> {
     const s = parseSettings(settings);
@@ -61,9 +64,14 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
     const graph = new HierarchicalNSW('ip', vectors.cols);
     graph.initIndex({ maxElements: Math.max(1, vectors.rows), m: s.m, efConstruction: s.efConstruction, randomSeed: s.seed });
     rows.append(ids, vectors.data); // a copy first: the caller's matrix may change while the build yields
-    for (let start = 0; start < ids.length; start += BUILD_SLICE) {
-      insert(graph, ids.subarray(start, start + BUILD_SLICE), rows.storage.subarray(start * vectors.cols), vectors.cols);
-      if (start + BUILD_SLICE < ids.length) await new Promise((resolve) => setImmediate(resolve));
+    const dims = vectors.cols;
+    let sliceStart = performance.now();
+    for (let i = 0; i < ids.length; i++) {
+      graph.addPoint(Array.from(rows.storage.subarray(i * dims, (i + 1) * dims)), ids[i] as number);
+      if ((i & 7) === 7 && performance.now() - sliceStart >= BUILD_SLICE_MS && i + 1 < ids.length) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
     }
     return new HnswIndex(rows, graph, s);
   }

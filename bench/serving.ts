@@ -1,0 +1,374 @@
+/**
+ * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
+ *   [--duration 15] [--connections 8] [--engine auto|onnx|tfjs] [--recall-users 1000] [--seed 7]`
+ *
+ * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
+ * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
+ * from a directory registry; a load generator (autocannon, as a library, in this process) on
+ * `GET /v1/users/{id}/recommendations?k=10` cycling through users with real histories.
+ *
+ * For each catalog (Amazon Scientific, 4,385 items; a synthetic world with `--items` items and
+ * `--users` users): a default rebuild, CCFRec trained for one epoch (warm-up 50, last 10 items,
+ * text prior tuned on validation; above 20,000 items 2,048 sampled negatives per batch instead of
+ * the full softmax) and published; a fine-tuned child of it (one micro-epoch on
+ * the newest tenth of the users) kept aside. Then:
+ * - `ann_recall_at_10`: the served top-10 (serving's index choice, exact below 20,000 items) against
+ *   exact full ranking, for `--recall-users` users; on the synthetic catalog the index is HNSW.
+ * - user vectors/s of the ONNX and TF.js engines at batch 1 (one request's work).
+ * - a steady run of `--duration` s: p50/p99 latency (measured per response, sub-ms), requests/s,
+ *   errors (connection errors, timeouts and non-2xx answers).
+ * - a run of `--duration` s with a hot swap: the fine-tuned child is published a third of the way
+ *   in; the server loads it beside the current version and switches. `swap_errors` counts errors
+ *   in that run; the swap's load time and the latency of that run are reported too.
+ *
+ * The last stdout line is one JSON object: the synthetic catalog's numbers at the top level, the
+ * Scientific ones under `"scientific"` (each catalog is skipped with a note when `--catalogs`
+ * leaves it out, and Scientific when the dataset is absent). `--work-dir` keeps each catalog's
+ * stores (rebuild, checkpoints) there and reuses them on the next run. The server process gets
+ * the node flags in STREAMREC_BENCH_SERVER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ConfigError } from '../errors';
+import { datasetsRoot, loadDataset, type LoadedDataset } from '../datasets';
+import { ArtifactStore } from '../infra/artifacts';
+import { initTf } from '../infra/tf';
+import { AppConfig, openRegistry, publishCheckpoint, runEvaluateJob, runFineTuneJob, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
+import type { PublishEvaluation } from '../infra/registry';
+import { setLogLevel } from '../logging';
+import { Random } from '../random';
+import { AnnConfig } from '../schemas/serving';
+import { ModelVersion, TfjsUserEncoder, type UserEncoder } from '../serving';
+import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
+import { numberFlag, parseFlags } from './_flags';
+
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir']);
+
+interface BenchOptions {
+  readonly duration: number;
+  readonly connections: number;
+  readonly engine: string;
+  readonly recallUsers: number;
+  readonly seed: number;
+  /** Where the stores are kept between runs (default: a temporary directory, removed). */
+  readonly workDir?: string;
+}
+const MAX_HISTORY = 10;
+const log = (text: string): void => void process.stderr.write(`[bench serving ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+const round = (v: number, places = 3): number => Math.round(v * 10 ** places) / 10 ** places;
+
+interface LoadResult {
+  readonly requests: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly rps: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  /** How many 2xx answers came from each model version. */
+  readonly versions: Record<string, number>;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
+}
+
+/** `GET /v1/users/{id}/recommendations?k=10` for `seconds`, the users in turn; latency of every response. */
+async function load(url: string, users: readonly string[], seconds: number, connections: number, during?: (elapsedMs: number) => void): Promise<LoadResult> {
+  let next = 0;
+  const latencies: number[] = [];
+  const versions: Record<string, number> = {};
+  let errors = 0;
+  let non2xx = 0;
+  const started = performance.now();
+  let finished!: (result: autocannon.Result) => void;
+  let failed!: (error: unknown) => void;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finished = resolve;
+    failed = reject;
+  });
+  const instance = autocannon(
+    {
+    url,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (request) => ({ ...request, path: `/v1/users/${encodeURIComponent(users[next++ % users.length] as string)}/recommendations?k=10` }),
+        onResponse: (status, body) => {
+          if (status < 200 || status >= 300) return;
+          const match = /"version":(\d+)/.exec(body);
+          const key = match ? (match[1] as string) : 'none';
+          versions[key] = (versions[key] ?? 0) + 1;
+        },
+      },
+    ],
+    },
+    (error, result) => (error ? failed(error) : finished(result)),
+  );
+  instance.on('response', (_client, status, _bytes, ms) => {
+    latencies.push(ms);
+    if (status < 200 || status >= 300) non2xx++;
+  });
+  instance.on('reqError', () => errors++);
+  const ticker = during ? setInterval(() => during(performance.now() - started), 100) : undefined;
+  try {
+    const result = await done;
+    errors += result.timeouts;
+    const sorted = Float64Array.from(latencies).sort();
+    return {
+      requests: latencies.length,
+      p50_ms: round(percentile(sorted, 0.5)),
+      p90_ms: round(percentile(sorted, 0.9)),
+      p99_ms: round(percentile(sorted, 0.99)),
+      max_ms: round(sorted[sorted.length - 1] ?? Number.NaN),
+      rps: Math.round(latencies.length / ((performance.now() - started) / 1000)),
+      errors: errors + non2xx,
+      non2xx,
+      versions,
+    };
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+}
+
+/** User vectors/s of one engine at batch 1, for about `seconds`. */
+async function vectorsPerSecond(encoder: UserEncoder, batches: ReturnType<ModelVersion['servable']['batchOf']>[], seconds: number): Promise<number> {
+  for (const batch of batches.slice(0, 20)) await encoder.encode(batch);
+  let n = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) await encoder.encode(batches[n++ % batches.length] as (typeof batches)[number]);
+  return Math.round(n / ((performance.now() - started) / 1000));
+}
+
+/** Mean overlap of the served top-10 with exact full ranking, over `users` histories (seen items excluded, as served). */
+async function annRecall(store: ArtifactStore, published: Awaited<ReturnType<typeof publishCheckpoint>>, histories: string[][], engine: AnnConfig['index'] | undefined): Promise<{ recall: number; index: string }> {
+  if (!published.published) throw new Error('not published');
+  const served = await ModelVersion.load(store, published.model, { engine: 'onnx' });
+  const exact = await ModelVersion.load(store, published.model, { engine: 'onnx', ann: AnnConfig.parse({ index: engine ?? 'exact' }) });
+  try {
+    let sum = 0;
+    for (const history of histories) {
+      const known = history.filter((id) => served.knows(id));
+      const seen = [new Set(known)];
+      const [a] = await served.recommend([known], 10, seen);
+      const [b] = await exact.recommend([known], 10, seen);
+      const want = new Set((b ?? []).map((i) => i.itemId));
+      sum += (a ?? []).filter((i) => want.has(i.itemId)).length / Math.max(1, want.size);
+    }
+    return { recall: round(sum / Math.max(1, histories.length), 4), index: served.ranker.exact ? 'exact' : 'hnsw' };
+  } finally {
+    served.dispose();
+    exact.dispose();
+  }
+}
+
+function startServer(configFile: string, dataset: string): Promise<{ child: ChildProcess; ready: Extract<ServerChildMessage, { type: 'ready' }>; messages: ServerChildMessage[] }> {
+  const args: ServerChildArgs = { configFile, dataset, maxHistory: MAX_HISTORY };
+  const child = fork(path.join(__dirname, '_servingServer.ts'), [JSON.stringify(args)], { execArgv: ['--import', 'tsx', ...(process.env.STREAMREC_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const messages: ServerChildMessage[] = [];
+  return new Promise((resolve, reject) => {
+    child.on('message', (message: ServerChildMessage) => {
+      messages.push(message);
+      if (message.type === 'ready') resolve({ child, ready: message, messages });
+    });
+    child.once('exit', (code) => reject(new Error(`the server process exited with ${code} before it was ready`)));
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send({ type: 'stop' });
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+interface Prepared {
+  readonly spec: string;
+  readonly trained: string;
+  readonly tuned: string;
+  readonly tunedEvaluation: PublishEvaluation;
+  readonly setupS: Record<string, number>;
+}
+
+/**
+ * The stores a catalog's runs need: a default rebuild, CCFRec trained for one epoch and a
+ * fine-tuned child with its test evaluation. Kept in `<root>/prepared.json`, so that a
+ * `--work-dir` run does this once.
+ */
+async function prepare(spec: string, root: string, config: AppConfig, dataset: LoadedDataset): Promise<Prepared> {
+  const stateFile = path.join(root, 'prepared.json');
+  if (existsSync(stateFile)) {
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as Prepared;
+    if (state.spec === spec) {
+      log(`reusing ${state.trained} and ${state.tuned} from ${stateFile}`);
+      return state;
+    }
+  }
+  const store = new ArtifactStore(config.artifacts.dir);
+  let t0 = performance.now();
+  await runRebuildJob(config, { source: { kind: 'dataset', dataset: spec } });
+  const rebuild = round((performance.now() - t0) / 1000, 1);
+  log(`rebuild ${rebuild} s`);
+  t0 = performance.now();
+  // Above 20,000 items a full softmax makes an epoch take most of an hour here: sampled negatives instead.
+  const negatives = dataset.items.length > 20_000 ? { negatives: '2048' } : {};
+  const trainer = trainerConfigFromFlags(config.trainer, 'ccfrec', { epochs: '1', warmup: '50', 'max-history': String(MAX_HISTORY), 'text-prior': '0.25,0.5,1', 'text-prior-last': '1,3', ...negatives });
+  const trained = await runTrainJob({ config, trainer, source: { kind: 'dataset', dataset: spec }, dataset, writeRows: false });
+  if (!trained.checkpointId) throw new Error('training wrote no checkpoint');
+  const train = round((performance.now() - t0) / 1000, 1);
+  const prior = trained.textPrior;
+  log(`trained CCFRec 1 epoch in ${train} s: ${trained.checkpointId}, text prior ${prior ? `weight ${prior.weight}, last ${prior.lastItems}, ${prior.pooling}` : 'none'}`);
+  // The version swapped in mid-run: one micro-epoch on the tenth of the users active last.
+  t0 = performance.now();
+  const newest = [...dataset.sequences].sort((a, b) => (b.timestamps.at(-1) ?? 0) - (a.timestamps.at(-1) ?? 0)).slice(0, Math.max(50, Math.round(dataset.sequences.length / 10)));
+  const { split: _shipped, ...rest } = dataset;
+  const tuned = await runFineTuneJob({ store, checkpoint: trained.checkpointId, dataset: { ...rest, sequences: newest }, train: { epochs: 1 } });
+  const evaluated = await runEvaluateJob({ config, checkpoint: tuned.checkpointId, source: { kind: 'dataset', dataset: spec }, split: 'test', prior: { kind: 'tuned' }, writeRows: false });
+  const fineTune = round((performance.now() - t0) / 1000, 1);
+  log(`fine-tuned and evaluated ${tuned.checkpointId} in ${fineTune} s`);
+  const state: Prepared = {
+    spec,
+    trained: trained.checkpointId,
+    tuned: tuned.checkpointId,
+    tunedEvaluation: { split: 'test', metrics: evaluated.result.metrics, users: evaluated.result.users },
+    setupS: { rebuild, train, fineTune },
+  };
+  writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  return state;
+}
+
+async function benchCatalog(spec: string, options: BenchOptions): Promise<Record<string, unknown>> {
+  const root = options.workDir ? path.join(options.workDir, spec.replace(/[^A-Za-z0-9=,._-]/g, '_')) : mkdtempSync(path.join(tmpdir(), 'streamrec-bench-serving-'));
+  mkdirSync(root, { recursive: true });
+  try {
+    const config = AppConfig.parse({
+      artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+      modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+      serving: { port: 0, reloadPollMs: 200, engine: options.engine },
+    });
+    const configFile = path.join(root, 'config.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const store = new ArtifactStore(config.artifacts.dir);
+    const registry = openRegistry(config);
+    let t0 = performance.now();
+    const dataset = await loadDataset(spec);
+    log(`${dataset.name}: ${dataset.items.length} items, ${dataset.sequences.length} users (${round((performance.now() - t0) / 1000, 1)} s)`);
+    const prepared = await prepare(spec, root, config, dataset);
+    const first = await publishCheckpoint({ registry, store, checkpoint: prepared.trained, reason: 'bench serving' });
+    if (!first.published) throw new Error(`not published: ${first.reason}`);
+
+    // Index recall and the engines, in this process (before the server starts).
+    const rng = new Random(options.seed);
+    const sample = rng.shuffle([...dataset.sequences]).slice(0, options.recallUsers);
+    const histories = sample.map((s) => s.itemIds.slice(-MAX_HISTORY));
+    t0 = performance.now();
+    const recall = await annRecall(store, first, histories, undefined);
+    log(`ann recall@10 ${recall.recall} (${recall.index} vs exact, ${histories.length} users, ${round((performance.now() - t0) / 1000, 1)} s)`);
+    const version = await ModelVersion.load(store, first.model, { engine: 'onnx' });
+    const engines: Record<string, number> = {};
+    try {
+      const batches = histories.map((h) => version.servable.batchOf([h.filter((id) => version.knows(id))]));
+      engines.onnx = await vectorsPerSecond(version.encoder.inner, batches, 3);
+      engines.tfjs = await vectorsPerSecond(new TfjsUserEncoder(version.servable.model), batches, 3);
+    } finally {
+      version.dispose();
+    }
+    log(`user vectors/s at batch 1: onnx ${engines.onnx}, tfjs ${engines.tfjs}`);
+
+    // The server in its own process, the load from this one.
+    t0 = performance.now();
+    const server = await startServer(configFile, spec);
+    log(`server ready at ${server.ready.url} in ${round((performance.now() - t0) / 1000, 1)} s (version ${server.ready.version}, ${server.ready.engine}, ${server.ready.index} index)`);
+    try {
+      const users = rng.shuffle(dataset.sequences.map((s) => s.userId));
+      await load(server.ready.url, users, 3, options.connections); // warm-up
+      const steady = await load(server.ready.url, users, options.duration, options.connections);
+      log(`steady: ${JSON.stringify(steady)}`);
+      let publishedAt: number | undefined;
+      const swapped = new Promise<Extract<ServerChildMessage, { type: 'swapped' | 'swap_failed' }>>((resolve) =>
+        server.child.on('message', (m: ServerChildMessage) => {
+          if (m.type === 'swapped' || m.type === 'swap_failed') resolve(m);
+        }),
+      );
+      const withSwap = await load(server.ready.url, users, options.duration, options.connections, (elapsed) => {
+        if (publishedAt !== undefined || elapsed < (options.duration * 1000) / 3) return;
+        publishedAt = elapsed;
+        void publishCheckpoint({ registry, store, checkpoint: prepared.tuned, evaluation: prepared.tunedEvaluation, reason: 'bench serving: hot swap' }).then((r) => log(`published the fine-tuned checkpoint: ${r.published ? `version ${r.model.version}` : r.reason}`));
+      });
+      const swap = await Promise.race([swapped, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
+      log(`with a swap: ${JSON.stringify(withSwap)}; swap ${JSON.stringify(swap ?? 'did not finish within the run')}`);
+      return {
+        catalog: dataset.name,
+        items: dataset.items.length,
+        users: dataset.sequences.length,
+        engine: server.ready.engine,
+        index: server.ready.index,
+        connections: options.connections,
+        duration_s: options.duration,
+        p50_ms: steady.p50_ms,
+        p99_ms: steady.p99_ms,
+        rps: steady.rps,
+        errors: steady.errors,
+        swap_errors: withSwap.errors,
+        swap: {
+          outcome: swap?.type ?? 'unfinished',
+          load_ms: swap?.type === 'swapped' ? Math.round(swap.durationMs) : null,
+          published_at_s: publishedAt === undefined ? null : round(publishedAt / 1000, 1),
+          p50_ms: withSwap.p50_ms,
+          p99_ms: withSwap.p99_ms,
+          max_ms: withSwap.max_ms,
+          rps: withSwap.rps,
+          answers_by_version: withSwap.versions,
+        },
+        ann_recall_at_10: recall.recall,
+        ann_index: recall.index,
+        onnx_user_vectors_per_s: engines.onnx,
+        tfjs_user_vectors_per_s: engines.tfjs,
+        steady: { ...steady, versions: undefined },
+        setup_s: { ...prepared.setupS, server_start: round(server.ready.loadMs / 1000, 1) },
+      };
+    } finally {
+      await stopServer(server.child);
+    }
+  } finally {
+    if (!options.workDir) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  setLogLevel('warn');
+  const flags = parseFlags(args, KNOWN);
+  const catalogs = (flags.get('catalogs') ?? 'scientific,synthetic').split(',').map((s) => s.trim());
+  for (const c of catalogs) if (c !== 'scientific' && c !== 'synthetic') throw new ConfigError(`--catalogs: expected scientific and/or synthetic, got ${JSON.stringify(c)}`);
+  const items = numberFlag(flags, 'items') ?? 100_000;
+  const users = numberFlag(flags, 'users') ?? 5000;
+  const engine = flags.get('engine') ?? 'auto';
+  if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw new ConfigError(`--engine: expected auto, onnx or tfjs, got ${JSON.stringify(engine)}`);
+  const options = {
+    duration: numberFlag(flags, 'duration') ?? 15,
+    connections: numberFlag(flags, 'connections') ?? 8,
+    engine,
+    recallUsers: numberFlag(flags, 'recall-users') ?? 1000,
+    seed: numberFlag(flags, 'seed') ?? 7,
+    ...(flags.has('work-dir') ? { workDir: path.resolve(flags.get('work-dir') as string) } : {}),
+  };
+  const backend = await initTf();
+  log(`TF.js ${backend.backend}; ${options.connections} connections, ${options.duration} s per run, engine ${engine}`);
+  const out: Record<string, unknown> = {};
+  if (catalogs.includes('scientific')) {
+    if (existsSync(path.join(datasetsRoot(), 'scientific'))) out.scientific = await benchCatalog('scientific', options);
+    else out.scientific = { skipped: 'the Amazon Scientific dataset is not on this machine' };
+  }
+  if (catalogs.includes('synthetic')) {
+    Object.assign(out, await benchCatalog(`synthetic:items=${items},users=${users},seed=${options.seed}`, options));
+  }
+  return { ...out, scientific: out.scientific };
+}
