@@ -19,7 +19,7 @@ export interface ServerChildArgs {
 
 export type ServerChildMessage =
   | { readonly type: 'ready'; readonly url: string; readonly version: number | undefined; readonly engine: string | undefined; readonly index: string | undefined; readonly loadMs: number }
-  | { readonly type: 'swapped'; readonly to: number; readonly durationMs: number }
+  | { readonly type: 'swapped'; readonly to: number; readonly durationMs: number; readonly steps: Readonly<Record<string, number>> }
   | { readonly type: 'swap_failed'; readonly version: number; readonly error: string }
   | { readonly type: 'stopped' };
 
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   for (const s of dataset.sequences) histories.put(s.userId, s.itemIds.slice(-args.maxHistory), s.timestamps.slice(-args.maxHistory));
   const started = performance.now();
   const runtime = await startServing(config, { histories: { kind: 'memory', histories } });
-  runtime.instrumentation.on('serving.swapped', (e) => send({ type: 'swapped', to: e.to, durationMs: e.durationMs }));
+  runtime.instrumentation.on('serving.swapped', (e) => send({ type: 'swapped', to: e.to, durationMs: e.durationMs, steps: runtime.models.current?.loadTimings ?? {} }));
   runtime.instrumentation.on('serving.swap_failed', (e) => send({ type: 'swap_failed', version: e.version, error: e.error }));
   const model = runtime.models.current;
   send({

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
- *   [--duration 15] [--connections 8] [--engine auto|onnx|tfjs] [--recall-users 1000] [--seed 7]`
+ *   [--duration 15] [--connections 8] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
+ *   [--index auto|exact|hnsw] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
  * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
@@ -40,28 +41,37 @@ import { AppConfig, openRegistry, publishCheckpoint, runEvaluateJob, runFineTune
 import type { PublishEvaluation } from '../infra/registry';
 import { setLogLevel } from '../logging';
 import { Random } from '../random';
-import { AnnConfig } from '../schemas/serving';
-import { ModelVersion, TfjsUserEncoder, type UserEncoder } from '../serving';
+import { AnnConfig, ServingConfig } from '../schemas/serving';
+import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing, type UserEncoder } from '../serving';
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare']);
 
 interface BenchOptions {
   readonly duration: number;
   readonly connections: number;
   readonly engine: string;
+  /** Whether the swapped-in version is prepared for serving before it is published (`publish --prepare-serving`). */
+  readonly prepare: boolean;
+  /** The server's index: auto (exact below 20,000 items), exact or hnsw. */
+  readonly index: 'auto' | 'exact' | 'hnsw';
+  /** ONNX Runtime intra-op threads of the server (0: its default). */
+  readonly onnxThreads: number;
   readonly recallUsers: number;
   readonly seed: number;
   /** Where the stores are kept between runs (default: a temporary directory, removed). */
   readonly workDir?: string;
 }
 const MAX_HISTORY = 10;
+/** The swap run ends this long after it started at the latest, swapped or not. */
+const SWAP_RUN_LIMIT_S = 300;
 const log = (text: string): void => void process.stderr.write(`[bench serving ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 const round = (v: number, places = 3): number => Math.round(v * 10 ** places) / 10 ** places;
 
 interface LoadResult {
   readonly requests: number;
+  readonly seconds: number;
   readonly p50_ms: number;
   readonly p90_ms: number;
   readonly p99_ms: number;
@@ -69,6 +79,9 @@ interface LoadResult {
   readonly rps: number;
   readonly errors: number;
   readonly non2xx: number;
+  readonly timeouts: number;
+  /** Connection errors by code. */
+  readonly errorKinds: Record<string, number>;
   /** How many 2xx answers came from each model version. */
   readonly versions: Record<string, number>;
 }
@@ -78,10 +91,15 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** `GET /v1/users/{id}/recommendations?k=10` for `seconds`, the users in turn; latency of every response. */
-async function load(url: string, users: readonly string[], seconds: number, connections: number, during?: (elapsedMs: number) => void): Promise<LoadResult> {
+/**
+ * `during` is called every 100 ms with the elapsed time; it returns true to end the run early
+ * (the run lasts at most `seconds`).
+ */
+async function load(url: string, users: readonly string[], seconds: number, connections: number, during?: (elapsedMs: number) => boolean | void): Promise<LoadResult> {
   let next = 0;
   const latencies: number[] = [];
   const versions: Record<string, number> = {};
+  const errorKinds: Record<string, number> = {};
   let errors = 0;
   let non2xx = 0;
   const started = performance.now();
@@ -116,14 +134,23 @@ async function load(url: string, users: readonly string[], seconds: number, conn
     latencies.push(ms);
     if (status < 200 || status >= 300) non2xx++;
   });
-  instance.on('reqError', () => errors++);
-  const ticker = during ? setInterval(() => during(performance.now() - started), 100) : undefined;
+  instance.on('reqError', (error: Error & { code?: string }) => {
+    errors++;
+    const kind = error.code ?? error.message;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  });
+  const ticker = during
+    ? setInterval(() => {
+        if (during(performance.now() - started) === true) instance.stop();
+      }, 100)
+    : undefined;
   try {
     const result = await done;
     errors += result.timeouts;
     const sorted = Float64Array.from(latencies).sort();
     return {
       requests: latencies.length,
+      seconds: (performance.now() - started) / 1000,
       p50_ms: round(percentile(sorted, 0.5)),
       p90_ms: round(percentile(sorted, 0.9)),
       p99_ms: round(percentile(sorted, 0.99)),
@@ -131,6 +158,8 @@ async function load(url: string, users: readonly string[], seconds: number, conn
       rps: Math.round(latencies.length / ((performance.now() - started) / 1000)),
       errors: errors + non2xx,
       non2xx,
+      timeouts: result.timeouts,
+      errorKinds,
       versions,
     };
   } finally {
@@ -147,26 +176,18 @@ async function vectorsPerSecond(encoder: UserEncoder, batches: ReturnType<ModelV
   return Math.round(n / ((performance.now() - started) / 1000));
 }
 
-/** Mean overlap of the served top-10 with exact full ranking, over `users` histories (seen items excluded, as served). */
-async function annRecall(store: ArtifactStore, published: Awaited<ReturnType<typeof publishCheckpoint>>, histories: string[][], engine: AnnConfig['index'] | undefined): Promise<{ recall: number; index: string }> {
-  if (!published.published) throw new Error('not published');
-  const served = await ModelVersion.load(store, published.model, { engine: 'onnx' });
-  const exact = await ModelVersion.load(store, published.model, { engine: 'onnx', ann: AnnConfig.parse({ index: engine ?? 'exact' }) });
-  try {
-    let sum = 0;
-    for (const history of histories) {
-      const known = history.filter((id) => served.knows(id));
-      const seen = [new Set(known)];
-      const [a] = await served.recommend([known], 10, seen);
-      const [b] = await exact.recommend([known], 10, seen);
-      const want = new Set((b ?? []).map((i) => i.itemId));
-      sum += (a ?? []).filter((i) => want.has(i.itemId)).length / Math.max(1, want.size);
-    }
-    return { recall: round(sum / Math.max(1, histories.length), 4), index: served.ranker.exact ? 'exact' : 'hnsw' };
-  } finally {
-    served.dispose();
-    exact.dispose();
+/** Mean overlap of `served`'s top-10 with `exact`'s (full ranking), over `histories` (seen items excluded, as served). */
+async function annRecall(served: ModelVersion, exact: ModelVersion, histories: string[][]): Promise<number> {
+  let sum = 0;
+  for (const history of histories) {
+    const known = history.filter((id) => served.knows(id));
+    const seen = [new Set(known)];
+    const [a] = await served.recommend([known], 10, seen);
+    const [b] = await exact.recommend([known], 10, seen);
+    const want = new Set((b ?? []).map((i) => i.itemId));
+    sum += (a ?? []).filter((i) => want.has(i.itemId)).length / Math.max(1, want.size);
   }
+  return round(sum / Math.max(1, histories.length), 4);
 }
 
 function startServer(configFile: string, dataset: string): Promise<{ child: ChildProcess; ready: Extract<ServerChildMessage, { type: 'ready' }>; messages: ServerChildMessage[] }> {
@@ -252,7 +273,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const config = AppConfig.parse({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-      serving: { port: 0, reloadPollMs: 200, engine: options.engine },
+      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index } },
     });
     const configFile = path.join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
@@ -270,16 +291,24 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const sample = rng.shuffle([...dataset.sequences]).slice(0, options.recallUsers);
     const histories = sample.map((s) => s.itemIds.slice(-MAX_HISTORY));
     t0 = performance.now();
-    const recall = await annRecall(store, first, histories, undefined);
-    log(`ann recall@10 ${recall.recall} (${recall.index} vs exact, ${histories.length} users, ${round((performance.now() - t0) / 1000, 1)} s)`);
-    const version = await ModelVersion.load(store, first.model, { engine: 'onnx' });
+    // The version as the server loads it (its index choice), and one that scores every item.
+    // The server's index cache: the server then loads what this process built, as a replica would.
+    const annCache = new AnnIndexCache(path.join(config.artifacts.dir, 'ann-cache'), config.serving.annCacheEntries);
+    const served = await ModelVersion.load(store, first.model, { engine: 'onnx', annCache, ann: config.serving.ann });
+    const exact = await ModelVersion.load(store, first.model, { engine: 'onnx', ann: AnnConfig.parse({ index: 'exact' }) });
     const engines: Record<string, number> = {};
+    let recall: { recall: number; index: string };
     try {
-      const batches = histories.map((h) => version.servable.batchOf([h.filter((id) => version.knows(id))]));
-      engines.onnx = await vectorsPerSecond(version.encoder.inner, batches, 3);
-      engines.tfjs = await vectorsPerSecond(new TfjsUserEncoder(version.servable.model), batches, 3);
+      const loadS = round((performance.now() - t0) / 1000, 1);
+      t0 = performance.now();
+      recall = { recall: await annRecall(served, exact, histories), index: served.ranker.exact ? 'exact' : 'hnsw' };
+      log(`ann recall@10 ${recall.recall} (${recall.index} vs exact, ${histories.length} users, ${round((performance.now() - t0) / 1000, 1)} s; both versions loaded in ${loadS} s)`);
+      const batches = histories.map((h) => served.servable.batchOf([h.filter((id) => served.knows(id))]));
+      engines.onnx = await vectorsPerSecond(served.encoder.inner, batches, 3);
+      engines.tfjs = await vectorsPerSecond(new TfjsUserEncoder(served.servable.model), batches, 3);
     } finally {
-      version.dispose();
+      served.dispose();
+      exact.dispose();
     }
     log(`user vectors/s at batch 1: onnx ${engines.onnx}, tfjs ${engines.tfjs}`);
 
@@ -289,27 +318,41 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     log(`server ready at ${server.ready.url} in ${round((performance.now() - t0) / 1000, 1)} s (version ${server.ready.version}, ${server.ready.engine}, ${server.ready.index} index)`);
     try {
       const users = rng.shuffle(dataset.sequences.map((s) => s.userId));
-      await load(server.ready.url, users, 3, options.connections); // warm-up
+      await load(server.ready.url, users, 5, options.connections); // warm-up (and the ranker's text-neighbour cache)
       const steady = await load(server.ready.url, users, options.duration, options.connections);
       log(`steady: ${JSON.stringify(steady)}`);
+      // The swap: the fine-tuned version published a third of the way in; the run goes on for
+      // as long again after the swap (loading a 100,000-item version takes a while).
       let publishedAt: number | undefined;
-      const swapped = new Promise<Extract<ServerChildMessage, { type: 'swapped' | 'swap_failed' }>>((resolve) =>
-        server.child.on('message', (m: ServerChildMessage) => {
-          if (m.type === 'swapped' || m.type === 'swap_failed') resolve(m);
-        }),
-      );
-      const withSwap = await load(server.ready.url, users, options.duration, options.connections, (elapsed) => {
-        if (publishedAt !== undefined || elapsed < (options.duration * 1000) / 3) return;
-        publishedAt = elapsed;
-        void publishCheckpoint({ registry, store, checkpoint: prepared.tuned, evaluation: prepared.tunedEvaluation, reason: 'bench serving: hot swap' }).then((r) => log(`published the fine-tuned checkpoint: ${r.published ? `version ${r.model.version}` : r.reason}`));
+      let swap: Extract<ServerChildMessage, { type: 'swapped' | 'swap_failed' }> | undefined;
+      let swapSeenAt: number | undefined;
+      server.child.on('message', (m: ServerChildMessage) => {
+        if (m.type === 'swapped' || m.type === 'swap_failed') swap = m;
       });
-      const swap = await Promise.race([swapped, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
-      log(`with a swap: ${JSON.stringify(withSwap)}; swap ${JSON.stringify(swap ?? 'did not finish within the run')}`);
+      const third = (options.duration * 1000) / 3;
+      const withSwap = await load(server.ready.url, users, SWAP_RUN_LIMIT_S, options.connections, (elapsed) => {
+        if (publishedAt === undefined && elapsed >= third) {
+          publishedAt = elapsed;
+          // As `streamrec publish --prepare-serving` does when options.prepare is set.
+          void publishCheckpoint({
+            registry,
+            store,
+            checkpoint: prepared.tuned,
+            evaluation: prepared.tunedEvaluation,
+            reason: 'bench serving: hot swap',
+            ...(options.prepare ? { prepare: (id: string) => prepareServing(config, id).then((steps) => log(`prepared ${id} for serving: ${JSON.stringify(steps)}`)) } : {}),
+          }).then((r) => log(`published the fine-tuned checkpoint: ${r.published ? `version ${r.model.version}` : r.reason}`));
+        }
+        if (swap && swapSeenAt === undefined) swapSeenAt = elapsed;
+        return swapSeenAt !== undefined && elapsed >= Math.max(options.duration * 1000, swapSeenAt + third);
+      });
+      log(`with a swap: ${JSON.stringify(withSwap)}; swap ${JSON.stringify(swap ?? `did not finish within ${SWAP_RUN_LIMIT_S} s`)}`);
       return {
         catalog: dataset.name,
         items: dataset.items.length,
         users: dataset.sequences.length,
         engine: server.ready.engine,
+        onnx_threads: options.onnxThreads,
         index: server.ready.index,
         connections: options.connections,
         duration_s: options.duration,
@@ -319,8 +362,11 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         errors: steady.errors,
         swap_errors: withSwap.errors,
         swap: {
+          prepared: options.prepare,
           outcome: swap?.type ?? 'unfinished',
           load_ms: swap?.type === 'swapped' ? Math.round(swap.durationMs) : null,
+          load_steps_ms: swap?.type === 'swapped' ? swap.steps : null,
+          run_s: round(withSwap.seconds, 1),
           published_at_s: publishedAt === undefined ? null : round(publishedAt / 1000, 1),
           p50_ms: withSwap.p50_ms,
           p99_ms: withSwap.p99_ms,
@@ -343,6 +389,12 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
   }
 }
 
+function indexFlag(value: string | undefined): BenchOptions['index'] {
+  if (value === undefined) return 'auto';
+  if (value === 'auto' || value === 'exact' || value === 'hnsw') return value;
+  throw new ConfigError(`--index: expected auto, exact or hnsw, got ${JSON.stringify(value)}`);
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   setLogLevel('warn');
   const flags = parseFlags(args, KNOWN);
@@ -356,6 +408,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     duration: numberFlag(flags, 'duration') ?? 15,
     connections: numberFlag(flags, 'connections') ?? 8,
     engine,
+    onnxThreads: numberFlag(flags, 'onnx-threads') ?? ServingConfig.parse({}).onnxThreads,
+    index: indexFlag(flags.get('index')),
+    prepare: (flags.get('prepare') ?? 'true') !== 'false',
     recallUsers: numberFlag(flags, 'recall-users') ?? 1000,
     seed: numberFlag(flags, 'seed') ?? 7,
     ...(flags.has('work-dir') ? { workDir: path.resolve(flags.get('work-dir') as string) } : {}),

@@ -25,6 +25,12 @@ export interface PublishJobOptions {
   readonly evaluation?: PublishEvaluation;
   readonly gate?: PublishGate;
   readonly reason?: string;
+  /**
+   * Runs once the gate has passed, before the registry names the checkpoint live (its id given):
+   * serving's `prepareServing`, so that servers swap to it without exporting or building
+   * anything while they answer. A failure stops the publication.
+   */
+  readonly prepare?: (checkpointId: string) => Promise<unknown>;
   /** Receives `model.published`. */
   readonly instrumentation?: Instrumentation;
 }
@@ -85,6 +91,7 @@ export async function publishCheckpoint(options: PublishJobOptions): Promise<Pub
       };
     }
   }
+  await options.prepare?.(artifact.id);
   const model = await registry.publish({
     checkpointId: artifact.id,
     evaluation,

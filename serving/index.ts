@@ -1,6 +1,7 @@
 export { FreshHistories, type FreshHistoriesOptions, type FreshHistoriesStats } from './histories';
 export {
   AnnConfig,
+  AnnIndexCache,
   AnnManifest,
   ExactIndex,
   HnswIndex,
@@ -22,12 +23,12 @@ export {
 } from './ann';
 export { MemoryHistories, type HistoryView } from './historyView';
 export { PopularItems } from './popular';
-export { ModelVersion, type ModelDescription, type ScoredItem } from './modelVersion';
+export { ModelVersion, type ModelDescription, type ModelVersionOptions, type ScoredItem } from './modelVersion';
 export { ModelHolder, type SwapOutcome } from './modelHolder';
 export { ServingMetrics } from './metrics';
 export { RequestError, buildServer, type ServerOptions } from './server';
 export { apiSchemas, openApiDocument, type ApiSchemas } from './api';
-export { startServing, type HistorySourceChoice, type ServingRuntime } from './run';
+export { modelVersionOptions, prepareServing, startServing, type HistorySourceChoice, type ServingRuntime } from './run';
 export {
   DEFAULT_ROWS_PER_RUN,
   OnnxEncoderSettings,

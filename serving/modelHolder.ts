@@ -19,6 +19,8 @@ export type SwapOutcome =
  */
 export class ModelHolder {
   private active: ModelVersion | undefined;
+  /** The publication of the active version. */
+  private activePublished: PublishedModel | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Versions that failed to load, so that a watch does not retry them on every check. */
   private readonly failed = new Set<number>();
@@ -61,7 +63,7 @@ export class ModelHolder {
    */
   reloadCatalog(): Promise<SwapOutcome> {
     const run = this.queue.then(() => {
-      const current = this.active?.published;
+      const current = this.activePublished;
       return current ? this.doSwap(current, true, true) : ({ kind: 'unchanged', version: undefined } as const);
     });
     this.queue = run.catch(() => undefined);
@@ -72,6 +74,7 @@ export class ModelHolder {
   close(): void {
     this.active?.retire();
     this.active = undefined;
+    this.activePublished = undefined;
   }
 
   private async doSwap(published: PublishedModel, retry: boolean, sameVersion = false): Promise<SwapOutcome> {
@@ -93,10 +96,11 @@ export class ModelHolder {
     this.failed.delete(published.version);
     const old = this.active;
     this.active = next;
+    this.activePublished = published;
     old?.retire();
     this.swaps++;
     const ms = performance.now() - started;
-    log.info({ from: from?.version, to: published.version, checkpointId: published.checkpointId, ms: Math.round(ms), oldInFlight: old?.inFlight ?? 0 }, 'model version swapped');
+    log.info({ from: from?.version, to: published.version, checkpointId: published.checkpointId, ms: Math.round(ms), steps: next.loadTimings, oldInFlight: old?.inFlight ?? 0 }, 'model version swapped');
     this.instrumentation?.emit('serving.swapped', { from: from?.version ?? 0, to: published.version, checkpointId: published.checkpointId, durationMs: ms });
     return { kind: 'swapped', from: from?.version, to: published.version };
   }

@@ -2,11 +2,10 @@ import { ValidationError } from '../errors';
 import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
-import { tf } from '../infra/tf';
 import { loadServableModel, type ServableModel } from '../jobs';
 import { AnnConfig } from '../schemas/serving';
-import { textPriorTable } from '../trainer';
-import { createAnnIndex, type AnnIndex } from './ann';
+import { hostItemTable, textPriorTable } from '../trainer';
+import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
 import { openUserEncoder, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
@@ -40,6 +39,8 @@ export interface ModelVersionOptions {
   readonly ann?: AnnConfig;
   /** With an HNSW index, candidates from each index before exact rescoring. */
   readonly candidates?: number;
+  /** Where built HNSW indexes are kept and looked up (none: every load builds). */
+  readonly annCache?: AnnIndexCache;
 }
 
 /**
@@ -57,7 +58,8 @@ export class ModelVersion {
   private disposed = false;
 
   private constructor(
-    readonly published: PublishedModel,
+    /** The publication it serves (version 0 while it is only being prepared: {@link prepare}). */
+    readonly published: Pick<PublishedModel, 'version' | 'checkpointId'>,
     readonly servable: ServableModel,
     /** What computes user vectors (the engine behind a {@link CoalescingEncoder}). */
     readonly encoder: CoalescingEncoder,
@@ -67,40 +69,58 @@ export class ModelVersion {
     readonly ranker: Ranker,
     /** Free-text search over the catalog, or why there is none for this version. */
     readonly search: TextSearch | { readonly unavailable: string },
+    /** How long each step of {@link load} took, ms. */
+    readonly loadTimings: Readonly<Record<string, number>> = {},
   ) {}
 
   /**
    * Loads the published checkpoint with the store's latest catalog (so items added since training
    * are scored), opens its user encoder, builds the indexes and warms everything up.
    */
-  static async load(store: ArtifactStore, published: PublishedModel, options: ModelVersionOptions = {}): Promise<ModelVersion> {
+  static async load(store: ArtifactStore, published: Pick<PublishedModel, 'version' | 'checkpointId'>, options: ModelVersionOptions = {}): Promise<ModelVersion> {
+    // Wall time of each step (ms), logged by the holder with the swap: where a slow load goes.
+    const timings: Record<string, number> = {};
+    let mark = performance.now();
+    const step = (name: string): void => {
+      const now = performance.now();
+      timings[name] = Math.round(now - mark);
+      mark = now;
+    };
     const servable = await loadServableModel(store, published.checkpointId, { catalog: 'latest' });
+    step('checkpoint');
     const built: AnnIndex[] = [];
     let encoder: CoalescingEncoder | undefined;
     try {
       // Concurrent requests' histories are encoded in one engine call.
       encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
+      step('encoder');
       const H = servable.model.hiddenSize;
-      const items = new Float32Array(tf.tidy(() => servable.model.itemTable().dataSync() as Float32Array)); // [N + 1, H], a copy in this realm
+      const items = await hostItemTable(servable.model); // [N + 1, H], computed a slice at a time (requests keep being answered)
+      step('itemTable');
       const ann = options.ann ?? AnnConfig.parse({});
-      const index = await createAnnIndex(withoutPadding(items, H), ann);
+      const buildIndex = (vectors: ReturnType<typeof withoutPadding>): Promise<AnnIndex> => (options.annCache ? options.annCache.getOrBuild(vectors, ann) : createAnnIndex(vectors, ann));
+      const index = await buildIndex(withoutPadding(items, H));
       built.push(index);
+      step('itemIndex');
       // The items' text vectors (what the prior and search compare), computed once for both.
       const textVectors = servable.text ? textPriorTable(servable.text) : undefined;
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
       if (servable.textPrior && textVectors) {
         const { table, dims } = textVectors;
-        const textIndex = await createAnnIndex(withoutPadding(table, dims), ann);
+        const textIndex = await buildIndex(withoutPadding(table, dims));
         built.push(textIndex);
         prior = { settings: servable.textPrior, table, dims, index: textIndex };
       }
+      step('textIndex');
       const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? 100 });
       const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors) : { unavailable: 'this server has no text encoder configured' };
-      const version = new ModelVersion(published, servable, encoder, items, built, ranker, search);
+      step('search');
+      const version = new ModelVersion(published, servable, encoder, items, built, ranker, search, timings);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;
       await version.recommend([[anyItem]], 1, [new Set()]);
       version.similar(anyItem, 1);
+      step('warmUp');
       return version;
     } catch (error) {
       for (const index of built) index.dispose();
@@ -108,6 +128,19 @@ export class ModelVersion {
       servable.dispose();
       throw error;
     }
+  }
+
+  /**
+   * Makes, ahead of publishing `checkpointId`, what loading it would make: the ONNX user encoder
+   * for the checkpoint and the store's latest catalog (written to the store) and, with
+   * `options.annCache`, its HNSW indexes (written to the cache). A server that later swaps to the
+   * publication finds both and loads in seconds, instead of exporting and building while it
+   * answers. Returns how long each step took (ms).
+   */
+  static async prepare(store: ArtifactStore, checkpointId: string, options: ModelVersionOptions = {}): Promise<Readonly<Record<string, number>>> {
+    const version = await ModelVersion.load(store, { version: 0, checkpointId }, options);
+    version.dispose();
+    return version.loadTimings;
   }
 
   describe(): ModelDescription {

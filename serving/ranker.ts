@@ -86,11 +86,17 @@ export class Ranker {
     const top = new TopK(k);
     const { items, hiddenSize: H, itemCount } = this.options;
     if (!query || query.count === 0) {
-      const ids = this.exact ? undefined : this.modelCandidates(user, exclude, k);
-      const n = ids ? ids.length : itemCount;
-      for (let j = 0; j < n; j++) {
-        const id = ids ? (ids[j] as number) : j + 1;
-        if (!exclude.has(id)) top.push(id, dot64(u, items, id, H));
+      if (this.exact) {
+        const cosines = this.allCosines(u);
+        let threshold = top.threshold;
+        for (let id = 1; id <= itemCount; id++) {
+          const cos = cosines[id] as number;
+          if (cos < threshold || exclude.has(id)) continue;
+          top.push(id, cos);
+          threshold = top.threshold;
+        }
+      } else {
+        for (const id of this.modelCandidates(user, exclude, k)) if (!exclude.has(id)) top.push(id, dot64(u, items, id, H));
       }
       return top.drain();
     }
@@ -124,18 +130,31 @@ export class Ranker {
     if (this.exact) {
       let bound = Number.NEGATIVE_INFINITY;
       for (const list of lists) bound = Math.max(bound, list.bound);
+      const lift = w * bound;
+      const cosines = this.allCosines(u); // one tight pass; the loop below mostly compares
+      let threshold = top.threshold;
       for (let id = 1; id <= itemCount; id++) {
         const s = state[id];
         if (s === 1) continue;
-        const cos = dot64(u, items, id, H);
+        const cos = cosines[id] as number;
         if (s === 2) top.push(id, cos);
-        else if (top.accepts(cos + w * bound, id)) top.push(id, cos + w * this.maxPrior(id, query, lists));
+        else if (cos + lift >= threshold && top.accepts(cos + lift, id)) top.push(id, cos + w * this.maxPrior(id, query, lists));
+        else continue;
+        threshold = top.threshold;
       }
     } else {
       const candidates = this.modelCandidates(user, exclude, k);
       for (let j = 0; j < candidates.length; j++) score(candidates[j] as number);
     }
     return top.drain();
+  }
+
+  /** The model cosine of every item 1..N (index = id). */
+  private allCosines(u: Float64Array): Float64Array {
+    const { items, hiddenSize: H, itemCount } = this.options;
+    const out = new Float64Array(itemCount + 1);
+    for (let id = 1; id <= itemCount; id++) out[id] = dot64(u, items, id, H);
+    return out;
   }
 
   /** The max-pooled prior of `id`: its best cosine to a query item, from the lists where they settle it, computed where not. */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
@@ -6,11 +7,12 @@ import { initTf } from '../infra/tf';
 import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
+import { AnnIndexCache } from './ann';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
 import { ModelHolder } from './modelHolder';
-import { ModelVersion } from './modelVersion';
+import { ModelVersion, type ModelVersionOptions } from './modelVersion';
 import { buildServer } from './server';
 
 const log = createLogger('serving.run');
@@ -29,6 +31,27 @@ export interface ServingRuntime {
   close(): Promise<void>;
 }
 
+/** How `config`'s servers load model versions: engine, ONNX threads, index settings and the index cache (in `<artifacts.dir>/ann-cache`). */
+export function modelVersionOptions(config: AppConfig): ModelVersionOptions {
+  return {
+    engine: config.serving.engine,
+    onnxThreads: config.serving.onnxThreads,
+    ann: config.serving.ann,
+    candidates: config.serving.candidates,
+    ...(config.serving.annCacheEntries > 0 ? { annCache: new AnnIndexCache(path.join(config.artifacts.dir, 'ann-cache'), config.serving.annCacheEntries) } : {}),
+  };
+}
+
+/**
+ * Makes what `config`'s servers will load for `checkpointId` before it is published (the ONNX
+ * user encoder, the HNSW indexes in the cache): {@link ModelVersion.prepare}. Returns each step's
+ * time (ms).
+ */
+export async function prepareServing(config: AppConfig, checkpointId: string): Promise<Readonly<Record<string, number>>> {
+  await initTf();
+  return ModelVersion.prepare(new ArtifactStore(config.artifacts.dir), checkpointId, modelVersionOptions(config));
+}
+
 /**
  * Starts serving: the live model from the registry (and every later one, hot-swapped), the
  * histories, the HTTP server on `serving.host:port`. Resolves once it listens; a server with no
@@ -44,13 +67,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
     log.warn({ err: error }, 'the text encoder could not be loaded: search is unavailable');
     return undefined;
   });
-  const versionOptions = {
-    ...(textSpec ? { textSpec } : {}),
-    engine: config.serving.engine,
-    onnxThreads: config.serving.onnxThreads,
-    ann: config.serving.ann,
-    candidates: config.serving.candidates,
-  };
+  const versionOptions = { ...modelVersionOptions(config), ...(textSpec ? { textSpec } : {}) };
   const models = new ModelHolder((published) => ModelVersion.load(store, published, versionOptions), instrumentation);
   let fresh: FreshHistories | undefined;
   let histories: HistoryView;

@@ -138,7 +138,10 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       expect(fresh.status).toBe(200);
 
       // A new publication is served without a restart.
-      expect(await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again'])).toContain('as version 2');
+      // Prepared for serving before it goes live: the ONNX graph is already in the store when the servers swap.
+      const republished = await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again', '--prepare-serving']);
+      expect(republished).toMatch(/prepared for serving: checkpoint \d+ ms, encoder \d+ ms, itemTable/);
+      expect(republished).toContain('as version 2');
       const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
       expect(swapped.body.model).toMatchObject({ version: 2 });
       expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);

@@ -45,7 +45,7 @@ export {
 } from './data';
 export { MASK_TOKEN_ID, maskCodes, type MaskedCodes } from './masking';
 export { sampleNegatives } from './sampler';
-export { CcfrecModel, SasrecModel, createModel, type LossResult, type ModelInputs, type SequentialRecommender } from './models';
+export { CcfrecModel, SasrecModel, checkRows, createModel, hostItemTable, type LossResult, type ModelInputs, type SequentialRecommender } from './models';
 export type { NamedWeight, WeightValues } from './layers/params';
 export { l2Normalize } from './layers/dense';
 export { MASKED_SCORE } from './layers/transformer';

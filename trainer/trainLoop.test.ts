@@ -112,6 +112,7 @@ function nanModel(inner: SequentialRecommender): SequentialRecommender {
       return { total: nan, parts: { rec: nan } };
     },
     itemTable: () => inner.itemTable(),
+    itemTableRows: (start, end) => inner.itemTableRows(start, end),
     tokenTable: () => inner.tokenTable(),
     scoreAllItems: (b, t) => inner.scoreAllItems(b, t),
     trainableVariables: () => inner.trainableVariables(),

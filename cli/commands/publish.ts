@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { openRegistry, publishCheckpoint } from '../../jobs';
+import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
 import { printTable } from '../table';
 
@@ -11,6 +12,7 @@ interface PublishFlags {
   readonly minGain?: string;
   readonly reason?: string;
   readonly list?: boolean;
+  readonly prepareServing?: boolean;
 }
 
 export function registerPublish(program: Command, globals: () => GlobalOptions): void {
@@ -22,6 +24,7 @@ export function registerPublish(program: Command, globals: () => GlobalOptions):
     .option('--min-gain <x>', 'with --gate-metric: the least gain over the live version (negative: a tolerance)', '0')
     .option('--reason <text>', 'why it is published (kept with the publication)')
     .option('--list', 'list the publications, the live one marked')
+    .option('--prepare-serving', 'before it goes live, export its ONNX user encoder and build its HNSW indexes into the index cache (serving settings of the config), so servers swap to it in seconds')
     .action(async (flags: PublishFlags) => {
       const config = commandConfig(globals());
       const registry = openRegistry(config);
@@ -55,6 +58,14 @@ export function registerPublish(program: Command, globals: () => GlobalOptions):
         checkpoint: flags.checkpoint,
         ...(flags.gateMetric ? { gate: { metric: flags.gateMetric, minGain } } : {}),
         ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
+        ...(flags.prepareServing
+          ? {
+              prepare: async (checkpointId: string) => {
+                const steps = await prepareServing(config, checkpointId);
+                out.write(`prepared for serving: ${Object.entries(steps).map(([k, v]) => `${k} ${v} ms`).join(', ')}\n`);
+              },
+            }
+          : {}),
       });
       if (!result.published) {
         out.write(`not published: ${result.reason}; version ${result.live.version} (${result.live.checkpointId}) stays live\n`);

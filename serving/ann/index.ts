@@ -1,6 +1,7 @@
 /** Candidate generation: the {@link AnnIndex} interface, its exact and HNSW implementations, settings and persistence. */
 export type { AnnExclusion, AnnHits, AnnIndex, AnnKind, AnnSaveOptions, AnnSearchOptions } from './annIndex';
 export { AnnConfig, HnswSettings, parseAnnConfig, type AnnConfigInput } from './config';
+export { AnnIndexCache } from './cache';
 export { chooseKind, createAnnIndex, loadAnnIndex } from './create';
 export { ExactIndex, type ExactIndexOptions, type ExactScorer } from './exact';
 export { HnswIndex } from './hnsw';

@@ -56,6 +56,11 @@ export class TopK {
     return this.count;
   }
 
+  /** The worst kept score once k pairs are kept (a pair must reach it to enter), -Infinity before. */
+  get threshold(): number {
+    return this.count < this.k ? Number.NEGATIVE_INFINITY : (this.scores[0] as number);
+  }
+
   /** Whether a pair with this score and id would be kept (cheap pre-check before scoring work). */
   accepts(score: number, id: number): boolean {
     if (this.count < this.k) return this.k > 0;

@@ -18,6 +18,7 @@ export abstract class BaseRecommender implements SequentialRecommender {
   abstract encodeSequences(batch: SequenceBatch): tf.Tensor2D;
   abstract computeLoss(batch: SequenceBatch, rng: Random): LossResult;
   abstract itemTable(): tf.Tensor2D;
+  abstract itemTableRows(start: number, end: number): tf.Tensor2D;
   abstract tokenTable(): tf.Tensor2D;
 
   /** Tensors the model holds besides its weights (frozen inputs). */

@@ -12,12 +12,12 @@ import { sampleNegatives } from '../sampler';
 import { globalCodeIds, validateSideInfo, type ItemSideInfo } from '../sideInfo';
 import { TextPrior } from '../textPrior';
 import { BaseRecommender } from './baseRecommender';
-import type { LossResult } from './contract';
+import { ITEM_TABLE_CHUNK, checkRows, type LossResult } from './contract';
 import { crossEntropy, fullSoftmaxLoss, sampledSoftmaxLoss, symmetricInfoNce } from './losses';
 import { SequenceEncoder, sequenceLayout, type SequenceLayout } from './sequenceEncoder';
 
 /** Items per chunk when the whole catalog is encoded (the reference uses 1024). */
-const ITEM_CHUNK = 1024;
+const ITEM_CHUNK = ITEM_TABLE_CHUNK;
 
 /**
  * CCFRec (the reference implementation, in TF.js). Each item is its semantic code digits (as
@@ -219,6 +219,21 @@ export class CcfrecModel extends BaseRecommender {
     return tf.tidy(() => {
       const table = this.codeTable();
       return l2Normalize(this.overAllItems((ids) => this.candidates(ids, table, INFERENCE))); // [N + 1, H]
+    });
+  }
+
+  itemTableRows(start: number, end: number): tf.Tensor2D {
+    checkRows(start, end, this.itemCount);
+    return tf.tidy(() => {
+      const table = this.codeTable();
+      const chunks: tf.Tensor2D[] = [];
+      // Products on the grid itemTable uses, so that the numbers are the same.
+      for (let from = start; from < end; ) {
+        const to = Math.min(end, (Math.floor(from / ITEM_CHUNK) + 1) * ITEM_CHUNK);
+        chunks.push(this.candidates(Int32Array.from({ length: to - from }, (_, i) => from + i), table, INFERENCE));
+        from = to;
+      }
+      return l2Normalize(chunks.length === 1 ? (chunks[0] as tf.Tensor2D) : (tf.concat(chunks, 0) as tf.Tensor2D));
     });
   }
 

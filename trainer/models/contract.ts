@@ -1,4 +1,5 @@
 import type { tf } from '../../infra/tf';
+import { ValidationError } from '../../errors';
 import type { Random } from '../../random';
 import type { ModelConfig, ModelType } from '../config';
 import type { SequenceBatch } from '../data';
@@ -36,6 +37,12 @@ export interface SequentialRecommender {
   itemTable(): tf.Tensor2D;
 
   /**
+   * Rows `start..end - 1` of {@link itemTable}, computed for those items only: the same numbers
+   * for ranges on the {@link ITEM_TABLE_CHUNK} grid, within float rounding elsewhere. `[end - start, H]`
+   */
+  itemTableRows(start: number, end: number): tf.Tensor2D;
+
+  /**
    * The vector each item enters the sequence encoder with at inference (before the position
    * embeddings), for every item: {@link encodeSequences} equals the sequence encoder over these
    * rows gathered by the history's ids. Row 0 (padding) is computed like the others and never
@@ -61,4 +68,43 @@ export interface SequentialRecommender {
 
   /** Frees all tensors the model holds. */
   dispose(): void;
+}
+
+/** Checks an item-row range of a table `[N + 1, H]`: `0 <= start < end <= N + 1`. */
+export function checkRows(start: number, end: number, itemCount: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end <= start || end > itemCount + 1) {
+    throw new ValidationError(`item table rows: expected integers 0 <= start < end <= ${itemCount + 1}, got ${start}..${end}`, { context: { field: 'rows' } });
+  }
+}
+
+/**
+ * Items per matrix product when a model computes vectors for all items (CCFRec's Q-Former): row
+ * ranges on this grid give bit-identical numbers however they are grouped; other ranges agree
+ * within float rounding (the products have other shapes).
+ */
+export const ITEM_TABLE_CHUNK = 1024;
+
+/**
+ * A host copy of the model's {@link SequentialRecommender.itemTable} (the same numbers), computed
+ * `rowsPerSlice` rows (a multiple of {@link ITEM_TABLE_CHUNK}) at a time with a yield to the event
+ * loop after each: a server loading a new version of a large catalog keeps answering meanwhile.
+ * `[N + 1, H]`
+ */
+export async function hostItemTable(model: SequentialRecommender, rowsPerSlice = ITEM_TABLE_CHUNK): Promise<Float32Array> {
+  if (!Number.isInteger(rowsPerSlice) || rowsPerSlice < ITEM_TABLE_CHUNK || rowsPerSlice % ITEM_TABLE_CHUNK !== 0) {
+    throw new ValidationError(`hostItemTable: rowsPerSlice must be a multiple of ${ITEM_TABLE_CHUNK}, got ${rowsPerSlice}`, { context: { field: 'rowsPerSlice' } });
+  }
+  const H = model.hiddenSize;
+  const rows = model.itemCount + 1;
+  const out = new Float32Array(rows * H);
+  for (let start = 0; start < rows; start += rowsPerSlice) {
+    const slice = model.itemTableRows(start, Math.min(rows, start + rowsPerSlice));
+    try {
+      out.set((await slice.data()) as Float32Array, start * H);
+    } finally {
+      slice.dispose();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return out;
 }

@@ -7,6 +7,7 @@ import type { SequentialRecommender } from './contract';
 import { SasrecModel } from './sasrec';
 
 export type { LossResult, SequentialRecommender } from './contract';
+export { ITEM_TABLE_CHUNK, checkRows, hostItemTable } from './contract';
 export { CcfrecModel } from './ccfrec';
 export { SasrecModel } from './sasrec';
 

@@ -8,7 +8,7 @@ import { TINY, tinyConfig, tinyData, tinySideInfo } from '../testing/fixtures';
 import { TextPrior } from '../textPrior';
 import { trainStep } from '../trainStep';
 import { createModel } from '.';
-import type { SequentialRecommender } from './contract';
+import { hostItemTable, type SequentialRecommender } from './contract';
 
 beforeAll(async () => {
   await initTf();
@@ -50,6 +50,19 @@ describe.each(['sasrec', 'ccfrec'] as const)('%s', (type) => {
       // Inference is deterministic (no dropout).
       expect(Array.from(model.encodeSequences(batch).dataSync())).toEqual(Array.from(seq.dataSync()));
     });
+    model.dispose();
+  });
+
+  it('computes any rows of the item table alone, and the whole table a slice at a time, with the same numbers', async () => {
+    const model = build(type);
+    const full = tf.tidy(() => Array.from(model.itemTable().dataSync()));
+    const H = TINY.dims;
+    const rows = tf.tidy(() => Array.from(model.itemTableRows(3, 11).dataSync()));
+    full.slice(3 * H, 11 * H).forEach((v, i) => expect(rows[i]).toBeCloseTo(v, 6)); // off the chunk grid: float rounding
+    expect(Array.from(await hostItemTable(model))).toEqual(full);
+    await expect(hostItemTable(model, 7)).rejects.toThrow(/rowsPerSlice must be a multiple of 1024, got 7/);
+    expect(() => model.itemTableRows(5, 5)).toThrow(/expected integers 0 <= start < end <= \d+, got 5..5/);
+    expect(() => model.itemTableRows(0, TINY.items + 2)).toThrow(ValidationError);
     model.dispose();
   });
 

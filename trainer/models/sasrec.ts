@@ -7,7 +7,7 @@ import { INFERENCE, trainingContext, type ForwardContext } from '../layers/dropo
 import { ParamSet, type NamedWeight } from '../layers/params';
 import { sampleNegatives } from '../sampler';
 import { BaseRecommender } from './baseRecommender';
-import type { LossResult } from './contract';
+import { checkRows, type LossResult } from './contract';
 import { fullSoftmaxLoss, sampledSoftmaxLoss } from './losses';
 import { SequenceEncoder, sequenceLayout } from './sequenceEncoder';
 
@@ -74,6 +74,11 @@ export class SasrecModel extends BaseRecommender {
 
   itemTable(): tf.Tensor2D {
     return tf.tidy(() => l2Normalize(this.itemEmbedding as tf.Tensor2D));
+  }
+
+  itemTableRows(start: number, end: number): tf.Tensor2D {
+    checkRows(start, end, this.itemCount);
+    return tf.tidy(() => l2Normalize(tf.slice(this.itemEmbedding, [start, 0], [end - start, -1]) as tf.Tensor2D));
   }
 
   /** The item embeddings themselves (a copy). `[N + 1, H]` */
