@@ -17,7 +17,8 @@
  *   exact full ranking, for `--recall-users` users; on the synthetic catalog the index is HNSW.
  * - user vectors/s of the ONNX and TF.js engines at batch 1 (one request's work).
  * - a steady run of `--duration` s: p50/p99 latency (measured per response, sub-ms), requests/s,
- *   errors (connection errors, timeouts and non-2xx answers).
+ *   errors (connection errors, timeouts and non-2xx answers); then one connection alone (a
+ *   request's latency without queueing) for half as long.
  * - a run of `--duration` s with a hot swap: the fine-tuned child is published a third of the way
  *   in; the server loads it beside the current version and switches. `swap_errors` counts errors
  *   in that run; the swap's load time and the latency of that run are reported too.
@@ -321,6 +322,9 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
       await load(server.ready.url, users, 5, options.connections); // warm-up (and the ranker's text-neighbour cache)
       const steady = await load(server.ready.url, users, options.duration, options.connections);
       log(`steady: ${JSON.stringify(steady)}`);
+      // One request at a time: the latency of a request alone, without queueing behind others.
+      const alone = await load(server.ready.url, users, Math.max(5, options.duration / 2), 1);
+      log(`one connection: ${JSON.stringify(alone)}`);
       // The swap: the fine-tuned version published a third of the way in; the run goes on for
       // as long again after the swap (loading a 100,000-item version takes a while).
       let publishedAt: number | undefined;
@@ -379,6 +383,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         onnx_user_vectors_per_s: engines.onnx,
         tfjs_user_vectors_per_s: engines.tfjs,
         steady: { ...steady, versions: undefined },
+        one_connection: { p50_ms: alone.p50_ms, p99_ms: alone.p99_ms, rps: alone.rps, errors: alone.errors },
         setup_s: { ...prepared.setupS, server_start: round(server.ready.loadMs / 1000, 1) },
       };
     } finally {

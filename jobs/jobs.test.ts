@@ -182,5 +182,22 @@ describe('jobs: rebuild, train, servable model, grown catalog, evaluate, fine-tu
     expect((await registry.live())?.version).toBe(1);
     const tolerated = await publishCheckpoint({ registry, store, checkpoint, evaluation: worse, gate: { metric: 'ndcg@10', minGain: -0.02 } });
     expect(tolerated.published && tolerated.model.version).toBe(2);
+    // The prepare step runs only past the gate, with the checkpoint's id, before it goes live; its failure stops the publication.
+    const prepared: string[] = [];
+    const refused = await publishCheckpoint({ registry, store, checkpoint, evaluation: worse, gate: { metric: 'ndcg@10', minGain: 0.5 }, prepare: async (id) => prepared.push(id) });
+    expect([refused.published, prepared]).toEqual([false, []]);
+    await expect(
+      publishCheckpoint({
+        registry,
+        store,
+        checkpoint,
+        prepare: async () => {
+          throw new Error('export failed');
+        },
+      }),
+    ).rejects.toThrow('export failed');
+    expect((await registry.live())?.version).toBe(2);
+    const third = await publishCheckpoint({ registry, store, checkpoint, prepare: async (id) => prepared.push(id) });
+    expect([third.published && third.model.version, prepared]).toEqual([3, [checkpoint]]);
   });
 });
