@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
  *   [--duration 15] [--connections 8] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
- *   [--index auto|exact|hnsw] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
+ *   [--index auto|exact|hnsw] [--ef 256] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
  * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
@@ -47,7 +47,7 @@ import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing, type User
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -55,6 +55,8 @@ interface BenchOptions {
   readonly engine: string;
   /** Whether the swapped-in version is prepared for serving before it is published (`publish --prepare-serving`). */
   readonly prepare: boolean;
+  /** HNSW search ef of the server (and of the recall check); default: the serving config's. */
+  readonly ef?: number;
   /** The server's index: auto (exact below 20,000 items), exact or hnsw. */
   readonly index: 'auto' | 'exact' | 'hnsw';
   /** ONNX Runtime intra-op threads of the server (0: its default). */
@@ -274,7 +276,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const config = AppConfig.parse({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index } },
+      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) } },
     });
     const configFile = path.join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
@@ -358,6 +360,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         engine: server.ready.engine,
         onnx_threads: options.onnxThreads,
         index: server.ready.index,
+        ef: config.serving.ann.hnsw.ef,
         connections: options.connections,
         duration_s: options.duration,
         p50_ms: steady.p50_ms,
@@ -416,6 +419,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     onnxThreads: numberFlag(flags, 'onnx-threads') ?? ServingConfig.parse({}).onnxThreads,
     index: indexFlag(flags.get('index')),
     prepare: (flags.get('prepare') ?? 'true') !== 'false',
+    ...(flags.has('ef') ? { ef: numberFlag(flags, 'ef') } : {}),
     recallUsers: numberFlag(flags, 'recall-users') ?? 1000,
     seed: numberFlag(flags, 'seed') ?? 7,
     ...(flags.has('work-dir') ? { workDir: path.resolve(flags.get('work-dir') as string) } : {}),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Random } from '../../random';
 import { AnnIndexCache } from './cache';
+import type { HnswIndex } from './hnsw';
 import { clusteredUnitVectors } from './synthetic';
 
 describe('AnnIndexCache', () => {
@@ -21,9 +22,13 @@ describe('AnnIndexCache', () => {
     const a = built.search(queries, 10);
     const b = loaded.search(queries, 10);
     a.forEach((hits, q) => expect(Array.from(b[q]?.ids ?? [])).toEqual(Array.from(hits.ids)));
+    // ef is a search setting: the same entry, searched with the ef asked for.
+    const otherEf = await cache.getOrBuild(vectors, { ...hnsw, hnsw: { ...hnsw.hnsw, ef: 20 } });
+    expect([cache.misses, cache.hits, (otherEf as HnswIndex).settings.ef]).toEqual([1, 2, 20]);
+    otherEf.dispose();
     (await cache.getOrBuild(vectors, { ...hnsw, hnsw: { ...hnsw.hnsw, m: 12 } })).dispose();
     (await cache.getOrBuild(clusteredUnitVectors(600, 16, new Random(5)), hnsw)).dispose();
-    expect([cache.misses, cache.hits]).toEqual([3, 1]);
+    expect([cache.misses, cache.hits]).toEqual([3, 2]);
     expect(readdirSync(path.join(dir, 'a'))).toHaveLength(3);
     // Exact indexes are not cached.
     (await cache.getOrBuild(vectors, { index: 'exact' })).dispose();

@@ -6,6 +6,7 @@ import { createLogger } from '../../logging';
 import type { AnnIndex } from './annIndex';
 import { parseAnnConfig, type AnnConfig, type AnnConfigInput } from './config';
 import { chooseKind, createAnnIndex, loadAnnIndex } from './create';
+import { HnswIndex } from './hnsw';
 import { ANN_MANIFEST } from './manifest';
 
 const log = createLogger('serving.ann.cache');
@@ -38,6 +39,7 @@ export class AnnIndexCache {
     if (existsSync(path.join(entry, ANN_MANIFEST))) {
       try {
         const index = await loadAnnIndex(entry);
+        if (index instanceof HnswIndex) index.setDefaultEf(settings.hnsw.ef); // ef is not part of the key: searching, not building
         this.hits++;
         const now = new Date();
         await fs.utimes(entry, now, now).catch(() => undefined); // most recently used
@@ -79,10 +81,11 @@ export class AnnIndexCache {
   }
 }
 
-/** sha256 of the vectors' shape and bytes and of the HNSW build settings. */
+/** sha256 of the vectors' shape and bytes and of the HNSW build settings (not `ef`, a search setting). */
 function cacheKey(vectors: Matrix, settings: AnnConfig): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ rows: vectors.rows, cols: vectors.cols, hnsw: settings.hnsw }));
+  const { ef: _searchOnly, ...build } = settings.hnsw;
+  hash.update(JSON.stringify({ rows: vectors.rows, cols: vectors.cols, hnsw: build }));
   const data = vectors.data.subarray(0, vectors.rows * vectors.cols);
   hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return hash.digest('hex');

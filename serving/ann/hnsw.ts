@@ -44,12 +44,21 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
   private constructor(
     rows: VectorRows,
     private graph: HierarchicalNSW,
-    /** The settings the graph was built with; `ef` is the search default. */
-    readonly settings: HnswSettings,
+    /** The settings the graph was built with; `ef` is the search default ({@link setDefaultEf}). */
+    private settingsNow: HnswSettings,
   ) {
     super(rows);
-    this.currentEf = settings.ef;
-    graph.setEf(settings.ef);
+    this.currentEf = settingsNow.ef;
+    graph.setEf(settingsNow.ef);
+  }
+
+  get settings(): HnswSettings {
+    return this.settingsNow;
+  }
+
+  /** Changes the search default `ef` (the graph is the same; a loaded index takes the serving config's). */
+  setDefaultEf(ef: number): void {
+    this.settingsNow = parseSettings({ ...this.settingsNow, ef });
   }
 
   /**
