@@ -19,6 +19,7 @@ import { setLogLevel } from '../logging';
 import { Random } from '../random';
 import { ExactIndex, HnswIndex, HnswSettings, clusteredUnitVectors, loadAnnIndex, type AnnHits, type AnnIndex, type AnnSearchOptions } from '../serving';
 import { numberFlag, parseFlags } from './_flags';
+import { percentile } from './_measure';
 
 const FLAGS = new Set(['sizes', 'dims', 'queries', 'efs', 'seed', 'clusters', 'spread', 'm', 'ef-construction']);
 const K = 10;
@@ -33,10 +34,6 @@ function listFlag(value: string | undefined, fallback: number[], name: string): 
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
 /** Per-query latency in ms (one query per call, after a warm-up): p50, p99, mean. */

@@ -31,6 +31,7 @@ import { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, TfjsUserEncoder, maxAbsDiff, wri
 import { AdamW, adamWSettings, batchIndices, createModel, leaveOneOutSplit, loadArtifactSideInfo, makeBatch, parseTrainerConfig, saveCheckpoint, trainStep, type SequenceBatch, type SequenceExamples } from '../trainer';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag, parseFlags } from './_flags';
+import { throughput } from './_measure';
 
 const KNOWN = new Set(['checkpoint', 'artifacts', 'users', 'threads', 'rows-per-run', 'model', 'train-seconds']);
 /** Scores closer than this are a tie for the top-10 comparison (float32 user vectors agree to ~1e-7). */
@@ -104,19 +105,6 @@ function top10(vectors: Float32Array, table: tf.Tensor2D, H: number): Int32Array
     const scores = tf.matMul(tf.tensor2d(vectors, [vectors.length / H, H]), tf.slice(table, [1, 0], [-1, -1]), false, true); // [U, N]
     return tf.add(tf.topk(scores, 10).indices, 1).dataSync() as Int32Array; // [U * 10]
   });
-}
-
-/** User vectors/s over `seconds` (after a warm-up), cycling through `batches`. */
-async function throughput(engine: UserEncoder, batches: readonly SequenceBatch[], seconds: number): Promise<number> {
-  for (const b of batches.slice(0, 3)) await engine.encode(b);
-  let vectors = 0;
-  const started = performance.now();
-  for (let i = 0; (performance.now() - started) / 1000 < seconds; i++) {
-    const b = batches[i % batches.length] as SequenceBatch;
-    await engine.encode(b);
-    vectors += b.size;
-  }
-  return vectors / ((performance.now() - started) / 1000);
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {

@@ -43,9 +43,10 @@ import type { PublishEvaluation } from '../infra/registry';
 import { setLogLevel } from '../logging';
 import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
-import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing, type UserEncoder } from '../serving';
+import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing } from '../serving';
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
+import { percentile, throughput } from './_measure';
 
 const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef']);
 
@@ -87,10 +88,6 @@ interface LoadResult {
   readonly errorKinds: Record<string, number>;
   /** How many 2xx answers came from each model version. */
   readonly versions: Record<string, number>;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
 }
 
 /** `GET /v1/users/{id}/recommendations?k=10` for `seconds`, the users in turn; latency of every response. */
@@ -168,15 +165,6 @@ async function load(url: string, users: readonly string[], seconds: number, conn
   } finally {
     if (ticker) clearInterval(ticker);
   }
-}
-
-/** User vectors/s of one engine at batch 1, for about `seconds`. */
-async function vectorsPerSecond(encoder: UserEncoder, batches: ReturnType<ModelVersion['servable']['batchOf']>[], seconds: number): Promise<number> {
-  for (const batch of batches.slice(0, 20)) await encoder.encode(batch);
-  let n = 0;
-  const started = performance.now();
-  while (performance.now() - started < seconds * 1000) await encoder.encode(batches[n++ % batches.length] as (typeof batches)[number]);
-  return Math.round(n / ((performance.now() - started) / 1000));
 }
 
 /** Mean overlap of `served`'s top-10 with `exact`'s (full ranking), over `histories` (seen items excluded, as served). */
@@ -307,8 +295,8 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
       recall = { recall: await annRecall(served, exact, histories), index: served.ranker.exact ? 'exact' : 'hnsw' };
       log(`ann recall@10 ${recall.recall} (${recall.index} vs exact, ${histories.length} users, ${round((performance.now() - t0) / 1000, 1)} s; both versions loaded in ${loadS} s)`);
       const batches = histories.map((h) => served.servable.batchOf([h.filter((id) => served.knows(id))]));
-      engines.onnx = await vectorsPerSecond(served.encoder.inner, batches, 3);
-      engines.tfjs = await vectorsPerSecond(new TfjsUserEncoder(served.servable.model), batches, 3);
+      engines.onnx = Math.round(await throughput(served.encoder.inner, batches, 3, 20));
+      engines.tfjs = Math.round(await throughput(new TfjsUserEncoder(served.servable.model), batches, 3, 20));
     } finally {
       served.dispose();
       exact.dispose();

@@ -1,34 +1,7 @@
 import { CoalescingEncoder } from './coalescingEncoder';
 import { OnnxUserEncoder, buildOnnxEncoder } from './onnx';
 import { L, batchOf, trainedModel, type TrainedFixture } from './onnx/testing/fixtures';
-import type { UserEncoder } from './onnx';
-import type { SequenceBatch } from '../trainer';
 import { initTf } from '../infra/tf';
-
-/** Counts the engine calls and rows a wrapped encoder receives. */
-class Counting implements UserEncoder {
-  calls: number[] = [];
-  constructor(private readonly inner: UserEncoder) {}
-  get kind(): UserEncoder['kind'] {
-    return this.inner.kind;
-  }
-  get itemCount(): number {
-    return this.inner.itemCount;
-  }
-  get hiddenSize(): number {
-    return this.inner.hiddenSize;
-  }
-  get maxHistoryLength(): number {
-    return this.inner.maxHistoryLength;
-  }
-  encode(batch: SequenceBatch): Promise<Float32Array> {
-    this.calls.push(batch.size);
-    return this.inner.encode(batch);
-  }
-  dispose(): Promise<void> {
-    return this.inner.dispose();
-  }
-}
 
 describe('CoalescingEncoder', () => {
   let fixture: TrainedFixture;
@@ -40,6 +13,13 @@ describe('CoalescingEncoder', () => {
     const built = buildOnnxEncoder({ model: fixture.model, checkpointId: 'checkpoint-test-coalescing', sideInfo: fixture.sideInfo });
     engine = await OnnxUserEncoder.create(built.bytes, built.settings, { threads: 1 });
   });
+  /** Watches the engine: the rows of each batch it receives. */
+  function watchEngine(): { rows: () => number[]; clear: () => void } {
+    const spy = jest.spyOn(engine, 'encode');
+    return { rows: () => spy.mock.calls.map(([batch]) => batch.size), clear: () => spy.mockClear() };
+  }
+
+  afterEach(() => jest.restoreAllMocks());
   afterAll(async () => {
     await engine.dispose();
     fixture.model.dispose();
@@ -48,12 +28,12 @@ describe('CoalescingEncoder', () => {
   const histories = Array.from({ length: 40 }, (_, u) => Array.from({ length: 1 + (u % L) }, (_, t) => 1 + ((u * 7 + t * 13) % 120)));
 
   it("encodes concurrent callers' batches in one engine call, each getting exactly its own rows' vectors", async () => {
-    const counting = new Counting(engine);
-    const coalescing = new CoalescingEncoder(counting, 64);
     const alone = await Promise.all(histories.map((h) => engine.encode(batchOf([h]))));
+    const watched = watchEngine();
+    const coalescing = new CoalescingEncoder(engine, 64);
     const requests = [batchOf(histories.slice(0, 3)), ...histories.slice(3).map((h) => batchOf([h]))];
     const together = await Promise.all(requests.map((b) => coalescing.encode(b)));
-    expect(counting.calls).toEqual([histories.length]); // one call for 38 callers, 40 rows
+    expect(watched.rows()).toEqual([histories.length]); // one call for 38 callers, 40 rows
     expect(coalescing.calls).toBe(1);
     expect(coalescing.batches).toBe(requests.length);
     const H = engine.hiddenSize;
@@ -66,14 +46,14 @@ describe('CoalescingEncoder', () => {
   });
 
   it('splits at maxRows, and callers in different turns get separate calls', async () => {
-    const counting = new Counting(engine);
-    const coalescing = new CoalescingEncoder(counting, 16);
+    const watched = watchEngine();
+    const coalescing = new CoalescingEncoder(engine, 16);
     await Promise.all(histories.map((h) => coalescing.encode(batchOf([h]))));
-    expect(counting.calls).toEqual([16, 16, 8]);
-    counting.calls = [];
+    expect(watched.rows()).toEqual([16, 16, 8]);
+    watched.clear();
     await coalescing.encode(batchOf([histories[0] as number[]]));
     await coalescing.encode(batchOf([histories[1] as number[]]));
-    expect(counting.calls).toEqual([1, 1]);
+    expect(watched.rows()).toEqual([1, 1]);
   });
 
   it('fails every caller of a failed engine call, and later calls still work', async () => {

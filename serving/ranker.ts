@@ -55,6 +55,7 @@ export interface RankerStats {
 
 export class Ranker {
   private readonly neighbours = new Map<number, TextNeighbours>();
+  private allIds: Int32Array | undefined;
   /** How many neighbour lists the cache keeps (least recently used dropped first). */
   private readonly neighbourCapacity: number;
   readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, priorDots: 0 };
@@ -102,9 +103,9 @@ export class Ranker {
     }
     const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
     const w = prior.settings.weight;
-    if (query.pooled.length !== query.count) {
+    if (prior.settings.pooling === 'mean') {
       // Mean pooling: one query vector, no per-item lists; candidates scored directly.
-      const ids = this.exact ? everyItem(itemCount) : this.union(this.modelCandidates(user, exclude, k), this.meanCandidates(query, exclude, k));
+      const ids = this.exact ? this.everyItem() : this.union(this.modelCandidates(user, exclude, k), this.meanCandidates(query, exclude, k));
       for (const id of ids) {
         if (exclude.has(id)) continue;
         const text = query.items.has(id) ? 0 : dot64(query.pooled[0] as Float64Array, prior.table, id, prior.dims);
@@ -147,6 +148,12 @@ export class Ranker {
       for (let j = 0; j < candidates.length; j++) score(candidates[j] as number);
     }
     return top.drain();
+  }
+
+  /** Ids 1..N (made once). */
+  private everyItem(): Int32Array {
+    this.allIds ??= Int32Array.from({ length: this.options.itemCount }, (_, i) => i + 1);
+    return this.allIds;
   }
 
   /** The model cosine of every item 1..N (index = id). */
@@ -251,11 +258,6 @@ export class Ranker {
     }
     return { ids: picked, vectors, count: picked.length, pooled, items: new Set(picked) };
   }
-}
-
-/** Ids 1..N. */
-function everyItem(n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i + 1);
 }
 
 /** Position of `id` in the ascending `ids`, or -1. */

@@ -216,33 +216,27 @@ export class CcfrecModel extends BaseRecommender {
   }
 
   itemTable(): tf.Tensor2D {
-    return tf.tidy(() => {
-      const table = this.codeTable();
-      return l2Normalize(this.overAllItems((ids) => this.candidates(ids, table, INFERENCE))); // [N + 1, H]
-    });
+    return this.itemTableRows(0, this.itemCount + 1); // [N + 1, H]
   }
 
   itemTableRows(start: number, end: number): tf.Tensor2D {
     checkRows(start, end, this.itemCount);
     return tf.tidy(() => {
       const table = this.codeTable();
-      const chunks: tf.Tensor2D[] = [];
-      // Products on the grid itemTable uses, so that the numbers are the same.
-      for (let from = start; from < end; ) {
-        const to = Math.min(end, (Math.floor(from / ITEM_CHUNK) + 1) * ITEM_CHUNK);
-        chunks.push(this.candidates(Int32Array.from({ length: to - from }, (_, i) => from + i), table, INFERENCE));
-        from = to;
-      }
-      return l2Normalize(chunks.length === 1 ? (chunks[0] as tf.Tensor2D) : (tf.concat(chunks, 0) as tf.Tensor2D));
+      return l2Normalize(this.overItems(start, end, (ids) => this.candidates(ids, table, INFERENCE)));
     });
   }
 
-  /** `rows` of every item 0..N, computed in chunks of ITEM_CHUNK items and stacked. `[N + 1, H]` */
-  private overAllItems(rows: (ids: Int32Array) => tf.Tensor2D): tf.Tensor2D {
+  /**
+   * `rows` of items `start..end - 1`, computed in chunks on the grid of ITEM_CHUNK items (the same
+   * products whatever the range, so the same numbers) and stacked. `[end - start, H]`
+   */
+  private overItems(start: number, end: number, rows: (ids: Int32Array) => tf.Tensor2D): tf.Tensor2D {
     const chunks: tf.Tensor2D[] = [];
-    for (let start = 0; start <= this.itemCount; start += ITEM_CHUNK) {
-      const end = Math.min(this.itemCount + 1, start + ITEM_CHUNK);
-      chunks.push(rows(Int32Array.from({ length: end - start }, (_, i) => start + i)));
+    for (let from = start; from < end; ) {
+      const to = Math.min(end, (Math.floor(from / ITEM_CHUNK) + 1) * ITEM_CHUNK);
+      chunks.push(rows(Int32Array.from({ length: to - from }, (_, i) => from + i)));
+      from = to;
     }
     return tf.concat(chunks, 0) as tf.Tensor2D;
   }
@@ -256,7 +250,7 @@ export class CcfrecModel extends BaseRecommender {
   tokenTable(): tf.Tensor2D {
     return tf.tidy(() => {
       const table = this.codeTable();
-      return this.overAllItems((ids) => tf.mean(this.fuse(ids, this.codesOf(ids), table, INFERENCE).fused, 1) as tf.Tensor2D); // [N + 1, H]
+      return this.overItems(0, this.itemCount + 1, (ids) => tf.mean(this.fuse(ids, this.codesOf(ids), table, INFERENCE).fused, 1) as tf.Tensor2D); // [N + 1, H]
     });
   }
 }
