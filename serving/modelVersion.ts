@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors';
+import { createLogger } from '../logging';
 import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
@@ -7,7 +8,7 @@ import { AnnConfig } from '../schemas/serving';
 import { hostItemTable, textPriorTable } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
-import { openUserEncoder, type UserEncoderChoice } from './onnx';
+import { OnnxItemScorer, openUserEncoder, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
 import { TextSearch } from './textSearch';
 
@@ -41,6 +42,23 @@ export interface ModelVersionOptions {
   readonly candidates?: number;
   /** Where built HNSW indexes are kept and looked up (none: every load builds). */
   readonly annCache?: AnnIndexCache;
+  /**
+   * With an exact index, what computes every item's cosine per request: `onnx` (default) in native
+   * float32 (serving/onnx/itemScorer.ts; the ranker scores the items that could enter the top k
+   * exactly, so answers do not change), falling back to `js` when ONNX Runtime cannot run it.
+   */
+  readonly itemScorer?: 'onnx' | 'js';
+}
+
+const log = createLogger('serving.model');
+
+/** Native cosines for the exact ranker (serving/onnx/itemScorer.ts). */
+interface NativeScorers {
+  /** Every item's model cosine to a user vector. */
+  readonly model: OnnxItemScorer;
+  /** Every item's text cosine to a query item (max-pooled prior), with the text table `[N + 1, D]` the query rows come from. */
+  readonly text?: OnnxItemScorer;
+  readonly textTable?: Float32Array;
 }
 
 /**
@@ -67,6 +85,12 @@ export class ModelVersion {
     private readonly items: Float32Array,
     private readonly indexes: readonly AnnIndex[],
     readonly ranker: Ranker,
+    /**
+     * Native cosines for the exact ranker, or none (the ranker computes them): every item's model
+     * cosine to the user vector, and every item's text cosine to a query item whose text-neighbour
+     * list is not cached yet.
+     */
+    private readonly scorers: NativeScorers | undefined,
     /** Free-text search over the catalog, or why there is none for this version. */
     readonly search: TextSearch | { readonly unavailable: string },
     /** How long each step of {@link load} took, ms. */
@@ -90,6 +114,7 @@ export class ModelVersion {
     step('checkpoint');
     const built: AnnIndex[] = [];
     let encoder: CoalescingEncoder | undefined;
+    const scorers: OnnxItemScorer[] = [];
     try {
       // Concurrent requests' histories are encoded in one engine call.
       encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
@@ -113,9 +138,22 @@ export class ModelVersion {
       }
       step('textIndex');
       const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? 100 });
+      let native: NativeScorers | undefined;
+      if (index.kind === 'exact' && (options.itemScorer ?? 'onnx') === 'onnx') {
+        try {
+          const model = await OnnxItemScorer.create(items, H);
+          scorers.push(model);
+          const text = prior?.settings.pooling === 'max' ? await OnnxItemScorer.create(prior.table, prior.dims) : undefined;
+          if (text) scorers.push(text);
+          native = { model, ...(text && prior ? { text, textTable: prior.table } : {}) };
+        } catch (error) {
+          log.warn({ checkpointId: published.checkpointId, err: error }, 'native item scores unavailable: the ranker computes every cosine in JS');
+        }
+      }
+      step('scorer');
       const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors) : { unavailable: 'this server has no text encoder configured' };
       step('search');
-      const version = new ModelVersion(published, servable, encoder, items, built, ranker, search, timings);
+      const version = new ModelVersion(published, servable, encoder, items, built, ranker, native, search, timings);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;
       await version.recommend([[anyItem]], 1, [new Set()]);
@@ -125,6 +163,7 @@ export class ModelVersion {
     } catch (error) {
       for (const index of built) index.dispose();
       await encoder?.dispose();
+      for (const scorer of scorers) await scorer.dispose();
       servable.dispose();
       throw error;
     }
@@ -172,16 +211,41 @@ export class ModelVersion {
     const batch = this.servable.batchOf(histories); // throws when a history has no known item
     const users = await this.encoder.encode(batch); // [B * H]
     const H = this.servable.model.hiddenSize;
+    const rows = this.servable.items.itemCount + 1;
+    const historyOf = (b: number): Int32Array => batch.items.subarray(b * batch.maxLength, b * batch.maxLength + (batch.lengths[b] as number));
+    const model = this.scorers?.model;
+    const cosines = model ? await model.scores(users, histories.length) : undefined; // [B * (N + 1)]
+    await this.fillNeighbours(histories.map((_, b) => historyOf(b)));
     return histories.map((_, b) => {
       const excluded = new Set<number>();
       for (const id of exclude[b] ?? []) {
         const dense = this.servable.items.denseId(id);
         if (dense !== undefined) excluded.add(dense);
       }
-      const history = batch.items.subarray(b * batch.maxLength, b * batch.maxLength + (batch.lengths[b] as number));
-      const ranked = this.ranker.rank(users.subarray(b * H, (b + 1) * H), history, excluded, k);
+      const user = users.subarray(b * H, (b + 1) * H);
+      const approximate = cosines && model ? { cosines: cosines.subarray(b * rows, (b + 1) * rows), margin: model.errorBound(norm(user)) } : undefined;
+      const ranked = this.ranker.rank(user, historyOf(b), excluded, k, approximate);
       return this.named(ranked.ids, ranked.scores);
     });
+  }
+
+  /** Computes, natively and in one run, the text-neighbour lists the histories' ranking needs and the ranker has not cached. */
+  private async fillNeighbours(histories: readonly Int32Array[]): Promise<void> {
+    const text = this.scorers?.text;
+    const table = this.scorers?.textTable;
+    if (!text || !table) return;
+    const missing = [...new Set(histories.flatMap((h) => this.ranker.missingNeighbours(h)))];
+    if (missing.length === 0) return;
+    const D = text.dims;
+    const queries = new Float32Array(missing.length * D);
+    let largest = 0;
+    missing.forEach((id, j) => {
+      const row = table.subarray(id * D, (id + 1) * D);
+      queries.set(row, j * D);
+      largest = Math.max(largest, norm(row));
+    });
+    const cosines = await text.scores(queries, missing.length);
+    this.ranker.fillNeighbours(missing, cosines, text.errorBound(largest));
   }
 
   /** The `k` items nearest to `itemId` in the model's item space (cosine of candidate vectors), itself left out. */
@@ -222,6 +286,8 @@ export class ModelVersion {
     this.disposed = true;
     for (const index of this.indexes) index.dispose();
     void this.encoder.dispose();
+    void this.scorers?.model.dispose();
+    void this.scorers?.text?.dispose();
     this.servable.dispose();
   }
 
@@ -237,4 +303,10 @@ export class ModelVersion {
     });
     return out;
   }
+}
+
+function norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (v[i] as number) * (v[i] as number);
+  return Math.sqrt(s);
 }

@@ -4,6 +4,8 @@ import { TextPrior } from '../trainer';
 import { tf } from '../infra/tf';
 import { createAnnIndex, type AnnIndex } from './ann';
 import { clusteredUnitVectors } from './ann/synthetic';
+import { OnnxItemScorer } from './onnx';
+import { dot64 } from './ann/topk';
 import { Ranker, withoutPadding } from './ranker';
 
 /** `[N + 1, D]` with a zero padding row, from `[N, D]` rows. */
@@ -106,6 +108,91 @@ describe('Ranker', () => {
       }
       expect(roomy.stats.neighbourHits).toBeGreaterThan(tight.stats.neighbourHits);
     }
+  });
+
+  describe('with approximate cosines (exact path)', () => {
+    const textTable = text;
+    const textRow = (id: number): Float32Array => textTable.subarray(id * D, (id + 1) * D);
+    const settingsOf = (weight: number) => ({ weight, lastItems: 3, pooling: 'max' as const });
+    const rankers = (weight: number | undefined) => {
+      const prior = weight === undefined ? {} : { prior: { settings: settingsOf(weight), table: text, dims: D, index: exact.text } };
+      return { reference: new Ranker({ items, hiddenSize: H, itemCount: N, index: exact.model, ...prior, candidates: 50 }), pruned: new Ranker({ items, hiddenSize: H, itemCount: N, index: exact.model, ...prior, candidates: 50 }) };
+    };
+
+    it('ranks exactly as without them when they are off by up to the margin (ids and float64 scores)', () => {
+      const margin = 0.05; // far looser than any real scorer's, so pruning errors would show
+      const noise = new Random(11);
+      for (const weight of [undefined, 0.7]) {
+        const { reference, pruned } = rankers(weight);
+        for (const user of users.slice(0, 60)) {
+          const u = Float64Array.from(user.vector);
+          const cosines = new Float32Array(N + 1);
+          // Each cosine off by up to the margin, many at its edge.
+          for (let id = 1; id <= N; id++) cosines[id] = dot64(u, items, id, H) + margin * (noise.next() < 0.3 ? (noise.next() < 0.5 ? -0.999 : 0.999) : 2 * noise.next() - 1);
+          const exclude = new Set([user.history[0] as number]);
+          // Query items' text-neighbour lists from text cosines off by up to the margin too.
+          const missing = pruned.missingNeighbours(user.history);
+          const text = new Float32Array(missing.length * (N + 1));
+          missing.forEach((q, j) => {
+            const row = Float64Array.from(textRow(q));
+            for (let id = 1; id <= N; id++) text[j * (N + 1) + id] = dot64(row, textTable, id, D) + margin * (2 * noise.next() - 1);
+          });
+          pruned.fillNeighbours(missing, text, margin);
+          const want = reference.rank(user.vector, user.history, exclude, 10);
+          const got = pruned.rank(user.vector, user.history, exclude, 10, { cosines, margin });
+          expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+          expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+        }
+        expect(pruned.stats.approximate).toBe(60);
+        if (weight !== undefined) {
+          // Every list was filled ahead, none computed in rank(), and each equals the exact one.
+          expect(pruned.stats.neighbourFills).toBeGreaterThan(50);
+          expect(pruned.stats.neighbourMisses).toBe(0);
+          for (const user of users.slice(0, 60)) {
+            for (const q of user.history) {
+              const want = reference.cachedNeighbours(q);
+              if (want) expect(pruned.cachedNeighbours(q)).toEqual(want);
+            }
+          }
+        } else {
+          expect(pruned.missingNeighbours(users[0]?.history as Int32Array)).toEqual([]);
+        }
+      }
+    });
+
+    it("ranks exactly as without them with ONNX Runtime's float32 scores, which stay within the scorer's error bound", async () => {
+      const scorer = await OnnxItemScorer.create(items, H);
+      try {
+        const { reference, pruned } = rankers(0.7);
+        const queries = new Float32Array(50 * H);
+        users.slice(0, 50).forEach((user, b) => queries.set(user.vector, b * H));
+        const scores = await scorer.scores(queries, 50);
+        expect(scores).toHaveLength(50 * (N + 1));
+        for (const [b, user] of users.slice(0, 50).entries()) {
+          const u = Float64Array.from(user.vector);
+          const cosines = scores.subarray(b * (N + 1), (b + 1) * (N + 1));
+          const margin = scorer.errorBound(Math.hypot(...user.vector));
+          let worst = 0;
+          for (let id = 0; id <= N; id++) worst = Math.max(worst, Math.abs((cosines[id] as number) - dot64(u, items, id, H)));
+          expect(worst).toBeLessThanOrEqual(margin);
+          expect(margin).toBeLessThan(1e-4);
+          const got = pruned.rank(user.vector, user.history, new Set(), 10, { cosines, margin });
+          const want = reference.rank(user.vector, user.history, new Set(), 10);
+          expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+          expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+        }
+        await expect(scorer.scores(new Float32Array(H + 1), 1)).rejects.toThrow(/expected \[1, 16\] queries/);
+      } finally {
+        await scorer.dispose();
+      }
+      await expect(scorer.scores(new Float32Array(H), 1)).rejects.toThrow(/after dispose/);
+    });
+
+    it('refuses approximate cosines of the wrong length', () => {
+      const { pruned } = rankers(undefined);
+      const user = users[0] as (typeof users)[number];
+      expect(() => pruned.rank(user.vector, user.history, new Set(), 10, { cosines: new Float32Array(N), margin: 0 })).toThrow(/3000 approximate cosines for 3000 items \(expected N \+ 1\)/);
+    });
   });
 
   it('leaves out excluded items and padding, and returns fewer than k when fewer remain', () => {

@@ -30,6 +30,16 @@ export interface RankerOptions {
   readonly neighbourCache?: number;
 }
 
+/**
+ * Every item's model cosine to the user vector (index = item id, `[N + 1]`) computed elsewhere
+ * (in float32 natively: serving/onnx/itemScorer.ts), each within `margin` of the exact float64
+ * one. The exact path then scores exactly only the items that could still enter the top k.
+ */
+export interface ApproximateCosines {
+  readonly cosines: Float32Array;
+  readonly margin: number;
+}
+
 export interface RankedItems {
   readonly ids: Int32Array;
   readonly scores: Float64Array;
@@ -49,8 +59,12 @@ export interface RankerStats {
   /** Text-neighbour lists served from the cache, and computed. */
   neighbourHits: number;
   neighbourMisses: number;
+  /** Text-neighbour lists computed ahead of ranking from approximate cosines ({@link Ranker.fillNeighbours}). */
+  neighbourFills: number;
   /** Item cosines to a query item computed because no neighbour list settled them. */
   priorDots: number;
+  /** Rankings that ruled items out with approximate cosines. */
+  approximate: number;
 }
 
 export class Ranker {
@@ -58,7 +72,7 @@ export class Ranker {
   private allIds: Int32Array | undefined;
   /** How many neighbour lists the cache keeps (least recently used dropped first). */
   private readonly neighbourCapacity: number;
-  readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, priorDots: 0 };
+  readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, neighbourFills: 0, priorDots: 0, approximate: 0 };
 
   constructor(private readonly options: RankerOptions) {
     this.neighbourCapacity = options.neighbourCache ?? 50_000;
@@ -79,8 +93,12 @@ export class Ranker {
    * other item whose model cosine + w x the largest bound could still enter the top k (the rest
    * cannot: skipping them changes nothing). The approximate path scores the union of the model
    * index's candidates and the lists. A mean-pooled prior scores its candidates directly.
+   *
+   * `approximate` (exact path): every item's cosine computed elsewhere within a known margin;
+   * items are then ruled out with it plus the margin and the rest scored exactly, so the answer
+   * is the same as without it.
    */
-  rank(user: Float32Array, history: ArrayLike<number>, exclude: ReadonlySet<number>, k: number): RankedItems {
+  rank(user: Float32Array, history: ArrayLike<number>, exclude: ReadonlySet<number>, k: number, approximate?: ApproximateCosines): RankedItems {
     this.stats.ranked++;
     const u = Float64Array.from(user);
     const query = this.options.prior ? this.priorQuery(history) : undefined;
@@ -88,12 +106,12 @@ export class Ranker {
     const { items, hiddenSize: H, itemCount } = this.options;
     if (!query || query.count === 0) {
       if (this.exact) {
-        const cosines = this.allCosines(u);
+        const { cosines, margin } = this.cosines(u, approximate);
         let threshold = top.threshold;
         for (let id = 1; id <= itemCount; id++) {
           const cos = cosines[id] as number;
-          if (cos < threshold || exclude.has(id)) continue;
-          top.push(id, cos);
+          if (cos + margin < threshold || exclude.has(id)) continue;
+          top.push(id, margin === 0 ? cos : dot64(u, items, id, H));
           threshold = top.threshold;
         }
       } else {
@@ -132,14 +150,17 @@ export class Ranker {
       let bound = Number.NEGATIVE_INFINITY;
       for (const list of lists) bound = Math.max(bound, list.bound);
       const lift = w * bound;
-      const cosines = this.allCosines(u); // one tight pass; the loop below mostly compares
+      const { cosines, margin } = this.cosines(u, approximate); // the loop below mostly compares
+      const exactCos = (id: number, cos: number): number => (margin === 0 ? cos : dot64(u, items, id, H));
       let threshold = top.threshold;
       for (let id = 1; id <= itemCount; id++) {
         const s = state[id];
         if (s === 1) continue;
         const cos = cosines[id] as number;
-        if (s === 2) top.push(id, cos);
-        else if (cos + lift >= threshold && top.accepts(cos + lift, id)) top.push(id, cos + w * this.maxPrior(id, query, lists));
+        if (s === 2) {
+          if (cos + margin < threshold) continue;
+          top.push(id, exactCos(id, cos));
+        } else if (cos + margin + lift >= threshold && top.accepts(cos + margin + lift, id)) top.push(id, exactCos(id, cos) + w * this.maxPrior(id, query, lists));
         else continue;
         threshold = top.threshold;
       }
@@ -154,6 +175,19 @@ export class Ranker {
   private everyItem(): Int32Array {
     this.allIds ??= Int32Array.from({ length: this.options.itemCount }, (_, i) => i + 1);
     return this.allIds;
+  }
+
+  /**
+   * Every item's model cosine (index = id) within `margin` of the exact one: the given
+   * approximate cosines, or exact ones (margin 0) computed in one tight pass.
+   */
+  private cosines(u: Float64Array, approximate: ApproximateCosines | undefined): { readonly cosines: ArrayLike<number>; readonly margin: number } {
+    if (!approximate) return { cosines: this.allCosines(u), margin: 0 };
+    if (approximate.cosines.length !== this.options.itemCount + 1) {
+      throw new Error(`ranker: ${approximate.cosines.length} approximate cosines for ${this.options.itemCount} items (expected N + 1)`);
+    }
+    this.stats.approximate++;
+    return approximate;
   }
 
   /** The model cosine of every item 1..N (index = id). */
@@ -182,6 +216,49 @@ export class Ranker {
     return best;
   }
 
+  /** Query item `id`'s cached text-neighbour list, if there is one (for inspection; does not count as a use). */
+  cachedNeighbours(id: number): TextNeighbours | undefined {
+    return this.neighbours.get(id);
+  }
+
+  /**
+   * The query items of `history` (exact path, max-pooled prior) whose text-neighbour lists are
+   * not cached: what {@link fillNeighbours} can compute ahead of {@link rank}, in a batch.
+   */
+  missingNeighbours(history: ArrayLike<number>): number[] {
+    const prior = this.options.prior;
+    if (!prior || !this.exact || prior.settings.pooling !== 'max') return [];
+    return this.priorQuery(history).ids.filter((id) => !this.neighbours.has(id));
+  }
+
+  /**
+   * Caches the text-neighbour lists of query items `ids` from approximate text cosines (row j of
+   * `cosines` `[ids.length, N + 1]`: item ids[j]'s cosine to every item, each within `margin` of
+   * the exact one). The list is the same as computed from exact cosines: items are ruled out
+   * with the approximate ones and the rest scored exactly.
+   */
+  fillNeighbours(ids: readonly number[], cosines: Float32Array, margin: number): void {
+    const prior = this.options.prior;
+    const N = this.options.itemCount;
+    if (ids.length === 0) return;
+    if (!prior) throw new Error('ranker: fillNeighbours without a text prior');
+    if (cosines.length !== ids.length * (N + 1)) throw new Error(`ranker: ${cosines.length} text cosines for ${ids.length} query items of ${N} items (expected ${ids.length} x (N + 1))`);
+    const M = Math.min(N, this.options.candidates);
+    ids.forEach((id, j) => {
+      if (this.neighbours.has(id)) return;
+      const row = cosines.subarray(j * (N + 1), (j + 1) * (N + 1));
+      // The M-th best approximate cosine: every item of the exact top M is within 2 x margin of it.
+      const approxTop = new TopK(M);
+      for (let i = 1; i <= N; i++) approxTop.push(i, row[i] as number);
+      const floor = approxTop.threshold - 2 * margin;
+      const q = Float64Array.from(prior.table.subarray(id * prior.dims, (id + 1) * prior.dims));
+      const top = new TopK(M);
+      for (let i = 1; i <= N; i++) if ((row[i] as number) >= floor) top.push(i, dot64(q, prior.table, i, prior.dims));
+      this.stats.neighbourFills++;
+      this.cacheNeighbours(id, top);
+    });
+  }
+
   /** Query item `id`'s text neighbours (`vector`: its text row), from the cache or computed. */
   private textNeighbours(id: number, q: Float64Array, vector: Float32Array): TextNeighbours {
     const cached = this.neighbours.get(id);
@@ -201,6 +278,11 @@ export class Ranker {
       const [hits] = prior.index.search(vector, M);
       for (const i of hits?.ids ?? []) top.push(i, dot64(q, prior.table, i, prior.dims));
     }
+    return this.cacheNeighbours(id, top);
+  }
+
+  /** Caches query item `id`'s list: the best items in `top` (exact cosines). */
+  private cacheNeighbours(id: number, top: TopK): TextNeighbours {
     const { ids: ranked, scores } = top.drain();
     const complete = ranked.length >= this.options.itemCount;
     // Sorted ids with their cosines, for binary search.

@@ -22,6 +22,7 @@ import { describeWithDatasets } from '../datasets/testing/realDatasets';
  * handler, with the HNSW indexes (forced; 4,385 items would be scored exactly by default). The
  * served top-10 must give the evaluation's Recall@10 and NDCG@10 within 0.002 and agree with
  * exact full ranking on >= 98% of each user's top-10, also with the indexes saved and reloaded.
+ * The exact path's native float32 pre-scoring gives the lists of scoring every item in JS.
  */
 describeWithDatasets('scientific')('serving parity with the offline evaluation (Amazon Scientific)', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-parity-'));
@@ -79,6 +80,19 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
       for (const metric of ['recall@10', 'ndcg@10']) {
         expect(Math.abs((viaExact.metrics[metric] as number) - (evaluated.result.metrics[metric] as number))).toBeLessThanOrEqual(0.002);
         expect(Math.abs((viaHnsw.metrics[metric] as number) - (evaluated.result.metrics[metric] as number))).toBeLessThanOrEqual(0.002);
+      }
+      // The exact ranker rules items out with native float32 cosines (ONNX Runtime) and scores the
+      // rest in float64: the same lists, item for item, as scoring every item in JS.
+      expect(versions.exact.ranker.stats.approximate).toBeGreaterThan(0);
+      expect(versions.exact.ranker.stats.neighbourFills).toBeGreaterThan(0);
+      const jsVersion = await ModelVersion.load(store, published, { ann: AnnConfig.parse({ index: 'exact' }), itemScorer: 'js' });
+      try {
+        const someUsers = histories.slice(0, 2000);
+        const viaJs = await jsVersion.recommend(someUsers, 10, someUsers.map(() => new Set()));
+        expect(jsVersion.ranker.stats.approximate).toBe(0);
+        expect(viaJs.map((list) => list.map((i) => i.itemId))).toEqual(viaExact.lists.slice(0, 2000));
+      } finally {
+        jsVersion.dispose();
       }
       const overlap = (a: string[][], b: string[][]): number => a.reduce((sum, list, u) => sum + list.filter((id) => b[u]?.includes(id)).length / 10, 0) / a.length;
       expect(overlap(viaHnsw.lists, viaExact.lists)).toBeGreaterThanOrEqual(0.98);
