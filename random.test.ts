@@ -44,3 +44,14 @@ describe('Random', () => {
     expect([...shuffled].sort((x, y) => x - y)).toEqual(items);
   });
 });
+
+describe('Random state', () => {
+  it('a restored generator draws exactly what the original draws next (normals included)', () => {
+    const a = new Random(42);
+    for (let i = 0; i < 5; i++) a.next();
+    a.normal(); // leaves a cached normal
+    const b = Random.restore(JSON.parse(JSON.stringify(a.state())));
+    expect(Array.from({ length: 20 }, () => [b.normal(), b.int(100), b.next()])).toEqual(Array.from({ length: 20 }, () => [a.normal(), a.int(100), a.next()]));
+    expect(() => Random.restore({ seed: 1, words: [1, 2, 3] })).toThrow(/four 32-bit unsigned words/);
+  });
+});

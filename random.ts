@@ -82,8 +82,32 @@ export class Random {
     return items;
   }
 
+  /** The generator's position: a {@link Random.restore}d copy draws exactly what this one draws next. */
+  state(): RandomState {
+    return { seed: this.seed, words: [this.a, this.b, this.c, this.d], ...(this.spareNormal !== undefined ? { spareNormal: this.spareNormal } : {}) };
+  }
+
+  /** A generator at a saved position (what a checkpoint keeps to continue a run). */
+  static restore(state: RandomState): Random {
+    const words = state.words;
+    if (words.length !== 4 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+      throw new RangeError(`Random.restore: expected four 32-bit unsigned words, got ${JSON.stringify(words)}`);
+    }
+    const r = new Random(state.seed);
+    [r.a, r.b, r.c, r.d] = words as [number, number, number, number];
+    r.spareNormal = state.spareNormal;
+    return r;
+  }
+
   /** A new generator whose stream is derived from this one (for independent sub-tasks). */
   fork(): Random {
     return new Random(this.nextUint32());
   }
+}
+
+/** A {@link Random}'s position: its seed, the four sfc32 words and a cached normal draw. */
+export interface RandomState {
+  readonly seed: number;
+  readonly words: readonly number[];
+  readonly spareNormal?: number;
 }

@@ -9,6 +9,8 @@ const log = createLogger('jobs.sink');
 /** Where a job's run, epoch and evaluation rows go: ClickHouse through a buffered writer, or nowhere. */
 export interface TrainingSink {
   readonly observer: TrainingObserver | undefined;
+  /** The writer behind the observer, for a job's other rows (micro-epochs); none when rows are off. */
+  readonly writer: BufferedWriter | undefined;
   close(): Promise<void>;
 }
 
@@ -18,7 +20,7 @@ export interface TrainingSink {
  * sent by the next run.
  */
 export async function openTrainingSink(config: AppConfig, enabled: boolean): Promise<TrainingSink> {
-  if (!enabled) return { observer: undefined, close: async () => undefined };
+  if (!enabled) return { observer: undefined, writer: undefined, close: async () => undefined };
   let ch: ClickHouse | undefined;
   try {
     ch = await openClickHouse(config.clickhouse);
@@ -36,6 +38,7 @@ export async function openTrainingSink(config: AppConfig, enabled: boolean): Pro
   if (client) await writer.recoverSpool();
   return {
     observer: new ClickHouseTrainingObserver(writer),
+    writer,
     close: async () => {
       await writer.close();
       await client?.close();

@@ -182,3 +182,72 @@ describe('rejected checkpoints', () => {
     await expect(loadCheckpoint(store, other.dir)).rejects.toThrow(/is a semantic_ids artifact, not a checkpoint/);
   });
 });
+
+describe('checkpoints that continue a run (optimizer and generator state)', () => {
+  const settings = { learningRate: 1e-2, warmupSteps: 3, schedule: 'constant' as const, totalSteps: 8, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4, weightDecayOn: 'all' as const };
+  const stepBatch = (s: number) => makeBatch(data.train, Int32Array.from({ length: 16 }, (_, i) => (s * 16 + i) % data.train.count), 5);
+
+  it.each(['sasrec', 'ccfrec'] as const)('%s: 3 steps, save, load, 3 more steps = 6 steps uninterrupted (same weights, schedule position and draws)', async (type) => {
+    const fresh = () => createModel(tinyConfig(type).model, { itemCount: TINY.items, sideInfo }, new Random(1));
+    // Uninterrupted: 6 steps (warm-up 3, so a restarted warm-up would show).
+    const straight = fresh();
+    const optimizer = new AdamW(straight.weights, settings);
+    const rng = new Random(9);
+    for (let s = 0; s < 6; s++) trainStep(straight, optimizer, stepBatch(s), rng);
+    optimizer.dispose();
+
+    // Interrupted after 3 steps by a checkpoint.
+    const first = fresh();
+    const before = new AdamW(first.weights, settings);
+    const rngBefore = new Random(9);
+    for (let s = 0; s < 3; s++) trainStep(first, before, stepBatch(s), rngBefore);
+    const artifact = await saveCheckpoint(store, first, { ...meta(type === 'ccfrec' ? sideInfo : undefined), runId: `run-continue-${type}`, trainingState: { optimizer: before.state(), rng: rngBefore.state() } });
+    before.dispose();
+    first.dispose();
+    const loaded = await loadCheckpoint(store, artifact.id, { ...(type === 'ccfrec' ? { sideInfo } : {}), withTrainingState: true });
+    expect(loaded.trainingState?.optimizer.step).toBe(3);
+    const after = new AdamW(loaded.model.weights, settings);
+    after.restore(loaded.trainingState!.optimizer);
+    expect(after.currentLearningRate).toBe(settings.learningRate); // past the warm-up
+    const rngAfter = Random.restore(loaded.trainingState!.rng!);
+    for (let s = 3; s < 6; s++) trainStep(loaded.model, after, stepBatch(s), rngAfter);
+    after.dispose();
+
+    const a = straight.getWeights();
+    const b = loaded.model.getWeights();
+    for (const [name, w] of a) expect(Array.from(b.get(name)!.values)).toEqual(Array.from(w.values));
+    // Without the state (a restart from the weights alone) the run differs.
+    const plain = await loadCheckpoint(store, artifact.id, type === 'ccfrec' ? { sideInfo } : {});
+    expect(plain.trainingState).toBeUndefined();
+    const restarted = new AdamW(plain.model.weights, settings);
+    const rngRestarted = new Random(9);
+    for (let s = 3; s < 6; s++) trainStep(plain.model, restarted, stepBatch(s), rngRestarted);
+    restarted.dispose();
+    const c = plain.model.getWeights();
+    expect([...a].some(([name, w]) => w.values.some((v, i) => v !== c.get(name)!.values[i]))).toBe(true);
+    for (const m of [straight, loaded.model, plain.model]) m.dispose();
+  });
+
+  it('refuses optimizer state that does not fit the model, naming the weight', async () => {
+    const model = trainedModel('sasrec');
+    const optimizer = new AdamW(model.weights, settings);
+    const state = optimizer.state();
+    const [name, moments] = [...state.moments][0]!;
+    const wrong = new Map(state.moments);
+    wrong.set(name, { m: { shape: [1], values: new Float32Array(1) }, v: moments.v });
+    expect(() => optimizer.restore({ step: 2, moments: wrong })).toThrow(new RegExp(`m of ${name.replace(/\./g, '\\.')} has shape \\[1\\]`));
+    const missing = new Map(state.moments);
+    missing.delete(name);
+    expect(() => optimizer.restore({ step: 2, moments: missing })).toThrow(/no moments for weight/);
+    expect(() => optimizer.restore({ step: -1, moments: state.moments })).toThrow(/step must be a non-negative integer/);
+    // A moment file that is not what the manifest says is a load error.
+    const artifact = await saveCheckpoint(store, model, { ...meta(), runId: 'run-bad-moments', trainingState: { optimizer: state } });
+    const manifestFile = path.join(artifact.dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+    manifest.settings.trainingState.moments[0].shape = [3, 3];
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    await expect(loadCheckpoint(store, artifact.id, { withTrainingState: true })).rejects.toThrow(/first moment of .* is float32 \[.*\], the manifest says float32 \[3, 3\]/);
+    optimizer.dispose();
+    model.dispose();
+  });
+});

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ArtifactError, StreamrecError } from '../errors';
 import { npyFile, sha256, stableStringify, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
-import { Random } from '../random';
+import { Random, type RandomState } from '../random';
+import type { OptimizerState } from './optimizer';
 import type { ArtifactInput } from '../schemas/artifacts';
 import { ModelConfig, TEXT_PRIOR_POOLINGS } from './config';
 import type { WeightValues } from './layers/params';
@@ -74,6 +75,19 @@ const CheckpointSettings = z.strictObject({
     })
     .optional()
     .describe('The text prior tuned with this model on validation (trainer/textPrior.ts): rank by model cosine + weight x text similarity to the last items.'),
+  trainingState: z
+    .strictObject({
+      step: z.number().int().nonnegative().describe('Optimizer updates applied so far (the learning-rate schedule position).'),
+      moments: z
+        .array(z.strictObject({ name: z.string().min(1), m: z.string().min(1), v: z.string().min(1), shape: z.array(z.number().int().nonnegative()) }))
+        .describe('AdamW first and second moments of each trainable weight: weight name -> files and shape.'),
+      rng: z
+        .strictObject({ seed: z.number().int(), words: z.array(z.number().int().min(0).max(0xffffffff)).length(4), spareNormal: z.number().optional() })
+        .optional()
+        .describe('The run\'s random generator position, so that a continued run draws what the uninterrupted one would.'),
+    })
+    .optional()
+    .describe('What continuing the run needs besides the weights (written by runs that can be continued: micro-epochs).'),
 });
 export type CheckpointSettings = z.infer<typeof CheckpointSettings>;
 
@@ -90,6 +104,14 @@ export interface CheckpointMeta {
   readonly job?: string;
   /** The checkpoint this one was fine-tuned from (lineage). */
   readonly parent?: string;
+  /** The optimizer and random generator where the run stopped, to continue it from this checkpoint. */
+  readonly trainingState?: TrainingState;
+}
+
+/** A run's state besides the weights: what {@link loadCheckpoint} gives back with `withTrainingState`. */
+export interface TrainingState {
+  readonly optimizer: OptimizerState;
+  readonly rng?: RandomState;
 }
 
 /**
@@ -122,6 +144,12 @@ function fingerprintSettings(fp: SideInfoFingerprint): NonNullable<CheckpointSet
 export async function saveCheckpoint(store: ArtifactStore, model: SequentialRecommender, meta: CheckpointMeta): Promise<LoadedArtifact> {
   const weights = model.getWeights();
   const files = [...weights].map(([name, w]) => npyFile(`${name}.npy`, w.values, w.shape, `weight ${name}`));
+  const state = meta.trainingState;
+  if (state) {
+    for (const [name, { m, v }] of state.optimizer.moments) {
+      files.push(npyFile(`optimizer.m.${name}.npy`, m.values, m.shape, `first moment of ${name}`), npyFile(`optimizer.v.${name}.npy`, v.values, v.shape, `second moment of ${name}`));
+    }
+  }
   const settings: CheckpointSettings = {
     format: CHECKPOINT_FORMAT,
     modelType: model.modelType,
@@ -134,6 +162,15 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
     runId: meta.runId,
     epoch: meta.epoch,
     ...(meta.textPrior ? { textPrior: { weight: meta.textPrior.weight, lastItems: meta.textPrior.lastItems, pooling: meta.textPrior.pooling } } : {}),
+    ...(state
+      ? {
+          trainingState: {
+            step: state.optimizer.step,
+            moments: [...state.optimizer.moments].map(([name, { m }]) => ({ name, m: `optimizer.m.${name}.npy`, v: `optimizer.v.${name}.npy`, shape: [...m.shape] })),
+            ...(state.rng ? { rng: { seed: state.rng.seed, words: [...state.rng.words], ...(state.rng.spareNormal !== undefined ? { spareNormal: state.rng.spareNormal } : {}) } } : {}),
+          },
+        }
+      : {}),
   };
   if (model.modelType === 'ccfrec' && !meta.sideInfo) {
     throw new ArtifactError('saveCheckpoint: a CCFRec checkpoint needs the side information it was trained on (meta.sideInfo)');
@@ -163,6 +200,8 @@ export interface LoadCheckpointOptions {
   readonly itemCount?: number;
   /** When given, the checkpoint must hold this model type. */
   readonly modelType?: 'ccfrec' | 'sasrec';
+  /** Also read the optimizer moments and generator position (`trainingState`), when the checkpoint has them. */
+  readonly withTrainingState?: boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -171,6 +210,8 @@ export interface LoadedCheckpoint {
   readonly settings: CheckpointSettings;
   /** Items the model scores beyond those it was trained on (a grown catalog; 0 otherwise). */
   readonly appendedItems: number;
+  /** With `withTrainingState`, the run's state when the checkpoint has one. */
+  readonly trainingState?: TrainingState;
 }
 
 /**
@@ -273,7 +314,23 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
       values.set(name, { shape: array.shape, values: array.data as Float32Array });
     }
     model.setWeights(values);
-    return { model, artifact, settings, appendedItems: itemCount - settings.itemCount };
+    let trainingState: TrainingState | undefined;
+    if (options.withTrainingState && settings.trainingState) {
+      const saved = settings.trainingState;
+      const moments = new Map<string, { m: WeightValues; v: WeightValues }>();
+      for (const entry of saved.moments) {
+        const read = async (file: string, which: string): Promise<WeightValues> => {
+          const array = await artifact.readNpy(file);
+          if (array.dtype !== 'float32' || array.shape.length !== entry.shape.length || array.shape.some((d, i) => d !== entry.shape[i])) {
+            fail(`${which} of ${entry.name} is ${array.dtype} [${array.shape.join(', ')}], the manifest says float32 [${entry.shape.join(', ')}]`);
+          }
+          return { shape: array.shape, values: array.data as Float32Array };
+        };
+        moments.set(entry.name, { m: await read(entry.m, 'first moment'), v: await read(entry.v, 'second moment') });
+      }
+      trainingState = { optimizer: { step: saved.step, moments }, ...(saved.rng ? { rng: saved.rng } : {}) };
+    }
+    return { model, artifact, settings, appendedItems: itemCount - settings.itemCount, ...(trainingState ? { trainingState } : {}) };
   } catch (error) {
     model.dispose();
     if (error instanceof ArtifactError) throw error;

@@ -139,7 +139,7 @@ export type ModelConfig = z.infer<typeof ModelConfig>;
 export type ModelType = ModelConfig['type'];
 
 export const METRIC_KS = [5, 10, 20, 50] as const;
-const metricName = z
+export const metricName = z
   .string()
   .regex(/^(recall|ndcg|mrr|hit)@[1-9][0-9]*$/, 'expected `<recall|ndcg|mrr|hit>@<k>`, e.g. `ndcg@10`');
 

@@ -49,7 +49,7 @@ export { CcfrecModel, SasrecModel, checkRows, createModel, hostItemTable, type L
 export type { NamedWeight, WeightValues } from './layers/params';
 export { l2Normalize } from './layers/dense';
 export { MASKED_SCORE } from './layers/transformer';
-export { AdamW, adamWSettings, learningRateAt, type AdamWSettings, type ScheduleSettings } from './optimizer';
+export { AdamW, adamWSettings, learningRateAt, type AdamWSettings, type OptimizerState, type ScheduleSettings } from './optimizer';
 export { TrainingError, trainStep, type StepOutcome } from './trainStep';
 export { fitModel, type FitOptions, type FitResult } from './trainLoop';
 export { METRIC_NAMES, MetricAccumulator, hitAtK, metricKey, mrrAtK, ndcgAtK, rankOfTarget, recallAtK, type MetricName } from './metrics';
@@ -63,7 +63,18 @@ export {
   type DataWatermark,
   type LoadCheckpointOptions,
   type LoadedCheckpoint,
+  type TrainingState,
 } from './checkpoint';
+export { IncrementalTrainer, MicroEpochConfig, type IncrementalTrainerOptions, type MicroEpochResult, type StreamInteraction } from './incremental';
+export {
+  INCREMENTAL_METHODS,
+  runIncrementalExperiment,
+  type IncrementalExperimentOptions,
+  type IncrementalExperimentResult,
+  type IncrementalMethod,
+  type IncrementalMethodSummary,
+  type IncrementalWindowRow,
+} from './incrementalExperiment';
 export {
   InMemoryObserver,
   evaluationRows,

@@ -1,6 +1,13 @@
 import { tf } from '../infra/tf';
 import type { TrainConfig } from './config';
-import type { NamedWeight } from './layers/params';
+import { ValidationError } from '../errors';
+import type { NamedWeight, WeightValues } from './layers/params';
+
+/** An optimizer's position: updates applied and, per trainable weight (by name), AdamW's two moments. */
+export interface OptimizerState {
+  readonly step: number;
+  readonly moments: ReadonlyMap<string, { readonly m: WeightValues; readonly v: WeightValues }>;
+}
 
 /**
  * AdamW (Loshchilov & Hutter, decoupled weight decay) exactly as torch.optim.AdamW steps, with the
@@ -87,6 +94,49 @@ export class AdamW {
   /** Updates applied so far. */
   get stepCount(): number {
     return this.steps;
+  }
+
+  /**
+   * The state an update depends on besides the weights: the step (the schedule's position and
+   * the bias corrections) and both moments of every trainable weight, copied to the host.
+   */
+  state(): OptimizerState {
+    const moments = new Map<string, { m: WeightValues; v: WeightValues }>();
+    for (const slot of this.slots) {
+      const shape = [...slot.weight.variable.shape];
+      moments.set(slot.weight.name, { m: { shape, values: Float32Array.from(slot.m.dataSync() as Float32Array) }, v: { shape, values: Float32Array.from(slot.v.dataSync() as Float32Array) } });
+    }
+    return { step: this.steps, moments };
+  }
+
+  /**
+   * Continues from a saved state: the step and the moments of every trainable weight, which must
+   * all be there with their shapes (a ValidationError names what differs). Weights the state has
+   * but this optimizer does not train are an error too.
+   */
+  restore(state: OptimizerState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new ValidationError(`optimizer state: step must be a non-negative integer, got ${state.step}`);
+    const names = new Set(this.slots.map((s) => s.weight.name));
+    const unknown = [...state.moments.keys()].filter((n) => !names.has(n));
+    if (unknown.length > 0) throw new ValidationError(`optimizer state: moments of weights this model does not train: ${unknown.join(', ')}`);
+    for (const slot of this.slots) {
+      const saved = state.moments.get(slot.weight.name);
+      if (!saved) throw new ValidationError(`optimizer state: no moments for weight ${slot.weight.name}`);
+      const shape = slot.weight.variable.shape;
+      for (const [which, w] of [['m', saved.m], ['v', saved.v]] as const) {
+        if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]) || w.values.length !== slot.m.size) {
+          throw new ValidationError(`optimizer state: ${which} of ${slot.weight.name} has shape [${w.shape.join(', ')}], the weight is [${shape.join(', ')}]`);
+        }
+      }
+    }
+    for (const slot of this.slots) {
+      const saved = state.moments.get(slot.weight.name) as { m: WeightValues; v: WeightValues };
+      tf.tidy(() => {
+        slot.m.assign(tf.tensor(saved.m.values, slot.m.shape));
+        slot.v.assign(tf.tensor(saved.v.values, slot.v.shape));
+      });
+    }
+    this.steps = state.step;
   }
 
   /** The learning rate the next update will use. */

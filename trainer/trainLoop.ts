@@ -7,7 +7,7 @@ import { evaluateFullRanking, type EvaluationResult } from './evaluate';
 import type { WeightValues } from './layers/params';
 import type { SequentialRecommender } from './models/contract';
 import { evaluationRows, type EpochRow, type ProgressCallback, type RunStatus, type TrainingObserver } from './observer';
-import { AdamW, adamWSettings } from './optimizer';
+import { AdamW, adamWSettings, type OptimizerState } from './optimizer';
 import { TrainingError, trainStep } from './trainStep';
 
 const log = createLogger('trainer');
@@ -28,6 +28,11 @@ export interface FitOptions {
   readonly observer?: TrainingObserver;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal;
+  /**
+   * Continue an earlier run's optimizer (its step, so the schedule goes on where it was instead of
+   * warming up again, and its moments) instead of starting from zero.
+   */
+  readonly resume?: OptimizerState;
 }
 
 export interface FitResult {
@@ -39,6 +44,8 @@ export interface FitResult {
   readonly bestValid: Record<string, number>;
   readonly history: EpochRow[];
   readonly skippedSteps: number;
+  /** The optimizer where training stopped (after the last step, whichever epoch's weights were kept): what a later run resumes. */
+  readonly optimizerState: OptimizerState;
 }
 
 function checkValidMetric(train: TrainConfig, evalConfig: EvalConfig): void {
@@ -63,7 +70,9 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   const { model, data, train, rng, observer, onProgress, runId } = options;
   checkValidMetric(train, options.eval);
   const stepsPerEpoch = Math.ceil(data.train.count / train.batchSize);
-  const optimizer = new AdamW(model.weights, adamWSettings(train, train.epochs * stepsPerEpoch));
+  const optimizer = new AdamW(model.weights, adamWSettings(train, (options.resume?.step ?? 0) + train.epochs * stepsPerEpoch));
+  if (options.resume) optimizer.restore(options.resume);
+  let optimizerState: OptimizerState | undefined;
   const started = performance.now();
   const history: EpochRow[] = [];
   let best = Number.NEGATIVE_INFINITY;
@@ -175,11 +184,12 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
         break;
       }
     }
+    optimizerState = optimizer.state();
   } finally {
     optimizer.dispose();
   }
   if (bestWeights) model.setWeights(bestWeights);
-  return { status, epochs: epoch, bestEpoch, bestValid, history, skippedSteps: skippedTotal };
+  return { status, epochs: epoch, bestEpoch, bestValid, history, skippedSteps: skippedTotal, optimizerState };
 }
 
 async function evaluateValid(options: FitOptions, epoch: number): Promise<EvaluationResult> {

@@ -3,6 +3,7 @@ import { migration001 } from './001_ingest';
 import { migration002 } from './002_training';
 import { migration003 } from './003_text_prior';
 import { migration004 } from './004_text_prior_pooling';
+import { migration005 } from './005_micro_epochs';
 
 /** All migrations, in order. New ones are appended; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];

@@ -1,0 +1,338 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+import type { Random } from '../random';
+import { metricName, type TrainConfig } from './config';
+import { examplesFrom, historyOf, makeBatch, type SequenceExamples } from './data';
+import { evaluateFullRanking, type EvaluationResult } from './evaluate';
+import type { WeightValues } from './layers/params';
+import type { SequentialRecommender } from './models/contract';
+import { AdamW, adamWSettings, type OptimizerState } from './optimizer';
+import { trainStep } from './trainStep';
+
+/**
+ * Micro-epochs: a trained model follows the stream. Each micro-epoch takes the interactions that
+ * arrived since the last one (in time order) and
+ *
+ * 1. scores the live model on them first (prequential: test, then train): every event whose user
+ *    has a history is ranked against the full catalog from the history before it;
+ * 2. holds out the last event of a sample of the window's users (the gate's recent slice; trained
+ *    at the next micro-epoch, so no event is left out of training);
+ * 3. fine-tunes from the live weights and the optimizer's running state (moments, step: the
+ *    schedule goes on, no new warm-up) on the window's other events plus the previous window's
+ *    held-out ones, each batch mixed with a replay sample of older examples (a bounded uniform
+ *    reservoir), for a bounded number of steps;
+ * 4. gates: the fine-tuned model must not be worse than the live one on the held-out slice by more
+ *    than a margin on the gate metric; otherwise the weights and optimizer go back to the live
+ *    ones. The decision and both numbers are in the result.
+ *
+ * Memory is bounded: per user the last `maxHistoryLength` items, the reservoir's examples, and one
+ * window. Compute is bounded by `maxSteps` per micro-epoch.
+ */
+
+export const MicroEpochConfig = z
+  .strictObject({
+    maxSteps: z.number().int().min(1).default(40).describe('Most optimiser steps in one micro-epoch (bounds its compute).'),
+    passes: z.number().positive().default(2).describe("Passes over the window's new examples, within maxSteps."),
+    batchSize: z.number().int().min(2).default(128).describe('Examples per step, new and replayed together.'),
+    learningRate: z.number().positive().default(3e-4).describe('AdamW peak learning rate while fine-tuning (the schedule continues from the live run: no new warm-up).'),
+    replayRatio: z.number().min(0).max(16).default(1).describe('Replayed older examples per new example in each batch (0: new examples only).'),
+    replayCapacity: z.number().int().min(0).default(50_000).describe('Older examples kept for replay: a uniform reservoir sample of every example trained on.'),
+    holdoutFraction: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0.1)
+      .describe("Share of the window's users whose last event is held out for the gate (and trained at the next micro-epoch)."),
+    gateMetric: metricName.default('ndcg@10').describe('What the gate compares on the held-out slice.'),
+    gateMargin: z.number().min(0).default(0.01).describe('How far (absolute) below the live model the fine-tuned one may be on the gate metric and still pass.'),
+    ks: z.array(z.number().int().min(1)).min(1).default([10, 20]).describe('Cut-offs of the prequential and held-out metrics.'),
+  })
+  .describe('Micro-epoch fine-tuning on the stream.');
+export type MicroEpochConfig = z.infer<typeof MicroEpochConfig>;
+
+/** One interaction as the micro-epochs take it: dense item id, in time order. */
+export interface StreamInteraction {
+  readonly userId: string;
+  readonly item: number;
+  readonly timestampMs: number;
+}
+
+export interface MicroEpochResult {
+  readonly microEpoch: number;
+  /** Interactions in the window, and the examples they made (events of users with a history). */
+  readonly events: number;
+  readonly examples: number;
+  /** First and last event time of the window (epoch ms); the last is the watermark once it is trained. */
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  /** The live model on the window before training on it (empty with no examples). */
+  readonly prequential: EvaluationResult | undefined;
+  /** Examples trained on (the window's minus the held-out ones, plus the previous window's held-out) and replayed. */
+  readonly trained: number;
+  readonly replayed: number;
+  readonly steps: number;
+  readonly skippedSteps: number;
+  /** Mean training loss over the steps. */
+  readonly loss: number;
+  readonly trainSeconds: number;
+  /** Held-out slice: its size and the gate metric of the live and the fine-tuned model. */
+  readonly holdout: number;
+  readonly liveGate: number;
+  readonly candidateGate: number;
+  /** Whether the fine-tuned weights were kept (gate passed, or nothing to gate on). */
+  readonly accepted: boolean;
+  /** Seconds of the whole micro-epoch, and of what it adds to scoring the window: fine-tuning and the gate. */
+  readonly seconds: number;
+  readonly computeSeconds: number;
+}
+
+export interface IncrementalTrainerOptions {
+  readonly model: SequentialRecommender;
+  readonly maxHistoryLength: number;
+  readonly micro: MicroEpochConfig;
+  /** The live run's training settings (AdamW betas, decay, schedule); the learning rate is `micro.learningRate`. */
+  readonly train: TrainConfig;
+  readonly rng: Random;
+  /** The live run's optimizer where it stopped (a checkpoint's training state); fresh moments without it. */
+  readonly optimizer?: OptimizerState;
+  readonly evalBatchSize?: number;
+}
+
+/** A bounded uniform sample of every example offered to it (reservoir sampling). */
+class Reservoir {
+  private readonly histories: Int32Array[] = [];
+  private readonly targets: number[] = [];
+  private offered = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly rng: Random,
+  ) {}
+
+  get size(): number {
+    return this.targets.length;
+  }
+
+  offer(history: Int32Array, target: number): void {
+    this.offered++;
+    if (this.capacity === 0) return;
+    if (this.targets.length < this.capacity) {
+      this.histories.push(history);
+      this.targets.push(target);
+      return;
+    }
+    const slot = this.rng.int(this.offered);
+    if (slot < this.capacity) {
+      this.histories[slot] = history;
+      this.targets[slot] = target;
+    }
+  }
+
+  sample(): { history: Int32Array; target: number } {
+    const i = this.rng.int(this.targets.length);
+    return { history: this.histories[i] as Int32Array, target: this.targets[i] as number };
+  }
+}
+
+export class IncrementalTrainer {
+  private readonly histories = new Map<string, number[]>();
+  private readonly reservoir: Reservoir;
+  private pending: Array<{ history: Int32Array; target: number }> = [];
+  private readonly optimizer: AdamW;
+  private count = 0;
+  private disposed = false;
+
+  constructor(private readonly options: IncrementalTrainerOptions) {
+    const { micro, train } = options;
+    if (!micro.ks.includes(Number(micro.gateMetric.split('@')[1]))) {
+      throw new ConfigError(`micro.gateMetric ${micro.gateMetric} needs its k in micro.ks (got [${micro.ks.join(', ')}])`, { context: { field: 'micro.gateMetric' } });
+    }
+    this.reservoir = new Reservoir(micro.replayCapacity, options.rng);
+    // The schedule runs on from the live run's step: constant after its warm-up.
+    this.optimizer = new AdamW(options.model.weights, { ...adamWSettings(train, Number.MAX_SAFE_INTEGER), learningRate: micro.learningRate, schedule: 'constant' });
+    if (options.optimizer) this.optimizer.restore(options.optimizer);
+  }
+
+  /** Micro-epochs run so far. */
+  get microEpochs(): number {
+    return this.count;
+  }
+
+  /** Examples waiting to be trained (held out by the last micro-epoch). */
+  get pendingExamples(): number {
+    return this.pending.length;
+  }
+
+  get replaySize(): number {
+    return this.reservoir.size;
+  }
+
+  /** The optimizer where it is now (what a checkpoint keeps to continue from here). */
+  optimizerState(): OptimizerState {
+    return this.optimizer.state();
+  }
+
+  /** The user's current history (dense ids, oldest first, at most maxHistoryLength). */
+  historyOf(userId: string): readonly number[] {
+    return this.histories.get(userId) ?? [];
+  }
+
+  /**
+   * What the live model already knows: users' histories (dense ids, oldest first) and examples it
+   * was trained on (replayed from now on). `untrained` examples (e.g. the live run's validation
+   * and test rows) are trained at the next micro-epoch.
+   */
+  seed(histories: Iterable<readonly [string, ArrayLike<number>]>, trained?: SequenceExamples, untrained?: readonly SequenceExamples[]): void {
+    const L = this.options.maxHistoryLength;
+    for (const [user, items] of histories) this.histories.set(user, Array.from(items).slice(-L));
+    const cut = (examples: SequenceExamples, i: number): Int32Array => historyOf(examples, i).slice(-L);
+    if (trained) for (let i = 0; i < trained.count; i++) this.reservoir.offer(cut(trained, i), trained.targets[i] as number);
+    for (const examples of untrained ?? []) for (let i = 0; i < examples.count; i++) this.pending.push({ history: cut(examples, i), target: examples.targets[i] as number });
+  }
+
+  /**
+   * Appends the window's interactions to the histories and returns its examples (history before
+   * each event, the event's item), with the user of each.
+   */
+  private absorb(events: readonly StreamInteraction[]): { rows: Array<{ history: Int32Array; target: number }>; users: string[] } {
+    const L = this.options.maxHistoryLength;
+    const rows: Array<{ history: Int32Array; target: number }> = [];
+    const users: string[] = [];
+    for (const e of events) {
+      let history = this.histories.get(e.userId);
+      if (!history) {
+        history = [];
+        this.histories.set(e.userId, history);
+      }
+      if (history.length > 0) {
+        rows.push({ history: Int32Array.from(history), target: e.item });
+        users.push(e.userId);
+      }
+      history.push(e.item);
+      if (history.length > L) history.splice(0, history.length - L);
+    }
+    return { rows, users };
+  }
+
+  /** The live model's full-ranking metrics on examples. */
+  evaluate(examples: SequenceExamples): Promise<EvaluationResult> {
+    return evaluateFullRanking(this.options.model, examples, this.options.maxHistoryLength, {
+      ks: this.options.micro.ks,
+      excludeHistory: false,
+      batchSize: this.options.evalBatchSize ?? 512,
+    });
+  }
+
+  /**
+   * Scores the live model on `events` without training on them (the static baseline of the
+   * incremental experiment): histories move on, the weights do not.
+   */
+  async observe(events: readonly StreamInteraction[]): Promise<EvaluationResult | undefined> {
+    this.checkLive();
+    const { rows } = this.absorb(events);
+    return rows.length > 0 ? this.evaluate(examplesFrom(rows)) : undefined;
+  }
+
+  /** One micro-epoch over `events` (time order): prequential metrics, fine-tuning, gate. */
+  async microEpoch(events: readonly StreamInteraction[]): Promise<MicroEpochResult> {
+    this.checkLive();
+    const started = performance.now();
+    const { micro, model, rng } = this.options;
+    const { rows, users } = this.absorb(events);
+    const window = examplesFrom(rows);
+    const prequential = rows.length > 0 ? await this.evaluate(window) : undefined;
+    const computeStarted = performance.now();
+
+    // The held-out slice: the last example of a sample of the window's users.
+    const lastOf = new Map<string, number>();
+    users.forEach((u, i) => lastOf.set(u, i));
+    const heldOut = new Set<number>();
+    for (const i of lastOf.values()) if (rng.next() < micro.holdoutFraction) heldOut.add(i);
+    const holdoutRows = [...heldOut].sort((a, b) => a - b).map((i) => rows[i] as { history: Int32Array; target: number });
+    const trainRows = [...this.pending, ...rows.filter((_, i) => !heldOut.has(i))];
+    const holdout = examplesFrom(holdoutRows);
+    const metric = micro.gateMetric;
+    const liveGate = holdout.count > 0 ? ((await this.evaluate(holdout)).metrics[metric] as number) : Number.NaN;
+
+    const snapshot: { weights: Map<string, WeightValues>; optimizer: OptimizerState } | undefined = holdout.count > 0 ? { weights: model.getWeights(), optimizer: this.optimizer.state() } : undefined;
+    const trainStarted = performance.now();
+    const fit = await this.fineTune(trainRows);
+    const trainSeconds = (performance.now() - trainStarted) / 1000;
+    const candidateGate = holdout.count > 0 ? ((await this.evaluate(holdout)).metrics[metric] as number) : Number.NaN;
+    const accepted = snapshot === undefined || candidateGate >= liveGate - micro.gateMargin;
+    if (!accepted && snapshot) {
+      model.setWeights(snapshot.weights);
+      this.optimizer.restore(snapshot.optimizer);
+    }
+    for (const r of trainRows) this.reservoir.offer(r.history, r.target);
+    this.pending = holdoutRows;
+    const result: MicroEpochResult = {
+      microEpoch: this.count++,
+      events: events.length,
+      examples: rows.length,
+      windowStartMs: events[0]?.timestampMs ?? 0,
+      windowEndMs: events[events.length - 1]?.timestampMs ?? 0,
+      prequential,
+      trained: trainRows.length,
+      replayed: fit.replayed,
+      steps: fit.steps,
+      skippedSteps: fit.skipped,
+      loss: fit.loss,
+      trainSeconds,
+      holdout: holdout.count,
+      liveGate,
+      candidateGate,
+      accepted,
+      seconds: (performance.now() - started) / 1000,
+      computeSeconds: (performance.now() - computeStarted) / 1000,
+    };
+    return result;
+  }
+
+  /** Bounded fine-tuning: new examples (shuffled, up to `passes` times) mixed with replayed ones in every batch. */
+  private async fineTune(rows: ReadonlyArray<{ history: Int32Array; target: number }>): Promise<{ steps: number; skipped: number; loss: number; replayed: number }> {
+    const { micro, model, rng, maxHistoryLength } = this.options;
+    if (rows.length === 0) return { steps: 0, skipped: 0, loss: Number.NaN, replayed: 0 };
+    const replayShare = this.reservoir.size > 0 ? micro.replayRatio / (1 + micro.replayRatio) : 0;
+    const perStepNew = Math.max(1, Math.round(micro.batchSize * (1 - replayShare)));
+    const perStepReplay = micro.batchSize - perStepNew;
+    const steps = Math.min(micro.maxSteps, Math.ceil((micro.passes * rows.length) / perStepNew));
+    const order = rng.shuffle(Array.from({ length: rows.length }, (_, i) => i));
+    let cursor = 0;
+    let lossSum = 0;
+    let applied = 0;
+    let skipped = 0;
+    let replayed = 0;
+    for (let s = 0; s < steps; s++) {
+      const batchRows: Array<{ history: Int32Array; target: number }> = [];
+      for (let j = 0; j < perStepNew; j++) {
+        if (cursor === order.length) {
+          rng.shuffle(order);
+          cursor = 0;
+        }
+        batchRows.push(rows[order[cursor++] as number] as { history: Int32Array; target: number });
+      }
+      for (let j = 0; j < perStepReplay; j++) batchRows.push(this.reservoir.sample());
+      replayed += perStepReplay;
+      const examples = examplesFrom(batchRows);
+      const batch = makeBatch(examples, Int32Array.from({ length: examples.count }, (_, i) => i), maxHistoryLength);
+      const outcome = trainStep(model, this.optimizer, batch, rng);
+      if (outcome.applied) {
+        applied++;
+        lossSum += outcome.loss.total as number;
+      } else skipped++;
+      if (s % 8 === 7) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return { steps, skipped, loss: applied > 0 ? lossSum / applied : Number.NaN, replayed };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.optimizer.dispose();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new Error('incremental trainer: used after dispose');
+  }
+}
