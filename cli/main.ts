@@ -12,6 +12,7 @@ import { registerTrain } from './commands/train';
 import { registerEval } from './commands/eval';
 import { registerPublish } from './commands/publish';
 import { registerServe } from './commands/serve';
+import { registerExperiment } from './commands/experiment';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerEval(program, globals);
   registerPublish(program, globals);
   registerServe(program, globals);
+  registerExperiment(program, globals);
   registerDoctor(program, globals);
   return program;
 }

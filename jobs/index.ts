@@ -15,3 +15,4 @@ export { historiesBatch, loadServableModel, type LoadServableOptions, type Serva
 export { runFineTuneJob, type FineTuneJobOptions, type FineTuneJobResult } from './finetune';
 export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobOptions, type PublishJobResult } from './publish';
 export { openRegistry } from './registry';
+export { runIncrementalJob, summarizeIncremental, type IncrementalJobOptions, type IncrementalSummary } from './incremental';

@@ -36,7 +36,7 @@ export interface TrainJobResult extends TrainAndEvaluateResult {
  * The side information of the store's latest rebuild when it covers every item of the dataset;
  * CCFRec (and a text prior) cannot do without it, SASRec alone goes without.
  */
-async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, trainer: TrainerConfig, source: DataSource): Promise<ArtifactSideInfo | undefined> {
+export async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, trainer: TrainerConfig, source: DataSource): Promise<ArtifactSideInfo | undefined> {
   const needed = trainer.model.type === 'ccfrec' || trainer.eval.textPrior.weights.length > 0;
   const why = trainer.model.type === 'ccfrec' ? 'CCFRec needs' : 'the text prior needs';
   let artifacts: ArtifactSideInfo;

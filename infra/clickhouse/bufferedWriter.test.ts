@@ -42,6 +42,28 @@ describe('BufferedWriter against embedded ClickHouse with an outage', () => {
     await writer.close();
   });
 
+  it('keeps rows written while a send of the same table is in flight (none dropped with the batch being sent)', async () => {
+    // A slow sink: rows queued during its insert must go in the next batch, not into the one being sent.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const slow: RowSink = async (table, rows) => {
+      const copy = [...rows];
+      if (first) {
+        first = false;
+        await gate;
+      }
+      await ch.insert(table, copy);
+    };
+    const writer = new BufferedWriter({ sink: slow, intervalMs: 5, batchRows: 1000 });
+    writer.write('training_epochs', [epoch('run-inflight', 0)]);
+    await new Promise((r) => setTimeout(r, 30)); // the first send is now waiting on the gate
+    for (let e = 1; e < 6; e++) writer.write('training_epochs', [epoch('run-inflight', e)]);
+    release();
+    await writer.close();
+    expect(await count('run-inflight')).toBe(6);
+  });
+
   it('spools rows it could not send by close, and the next writer sends them', async () => {
     const spoolDir = mkdtempSync(path.join(tmpdir(), 'streamrec-spool-'));
     down = true;

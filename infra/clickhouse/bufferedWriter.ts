@@ -40,6 +40,8 @@ interface Pending {
 export class BufferedWriter {
   private readonly queue: Pending[] = [];
   private sending: Promise<void> | undefined;
+  /** The batch the sink is writing now. */
+  private inFlight: Pending | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private nextAttemptAt = 0;
@@ -64,7 +66,8 @@ export class BufferedWriter {
     if (this.closed) throw new StoreError(`buffered writer is closed; cannot queue rows for ${table}`);
     if (rows.length === 0) return;
     const last = this.queue[this.queue.length - 1];
-    if (last && last.table === table) last.rows.push(...rows);
+    // Never into the batch being sent: its rows are what the sink was given (a push would be dropped with it).
+    if (last && last.table === table && last !== this.inFlight) last.rows.push(...rows);
     else this.queue.push({ table, rows: [...rows] });
     if (this.waiting >= (this.options.batchRows ?? 1000)) void this.pump();
   }
@@ -100,6 +103,7 @@ export class BufferedWriter {
     this.sending = (async () => {
       while (this.queue.length > 0) {
         const head = this.queue[0] as Pending;
+        this.inFlight = head;
         try {
           await this.options.sink(head.table, head.rows);
         } catch (error) {
@@ -108,6 +112,8 @@ export class BufferedWriter {
           log.warn({ table: head.table, rows: head.rows.length, retryInMs: this.retryDelay, err: (error as Error).message }, 'send failed; rows kept for retry');
           this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryMs ?? 30_000);
           return;
+        } finally {
+          this.inFlight = undefined;
         }
         this.queue.shift();
         this.sent.set(head.table, (this.sent.get(head.table) ?? 0) + head.rows.length);
