@@ -84,7 +84,8 @@ export class Random {
 
   /** The generator's position: a {@link Random.restore}d copy draws exactly what this one draws next. */
   state(): RandomState {
-    return { seed: this.seed, words: [this.a, this.b, this.c, this.d], ...(this.spareNormal !== undefined ? { spareNormal: this.spareNormal } : {}) };
+    // As unsigned words (`a` is kept signed after its xor; only its value mod 2^32 matters).
+    return { seed: this.seed, words: [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0], ...(this.spareNormal !== undefined ? { spareNormal: this.spareNormal } : {}) };
   }
 
   /** A generator at a saved position (what a checkpoint keeps to continue a run). */

@@ -13,6 +13,7 @@ import { registerEval } from './commands/eval';
 import { registerPublish } from './commands/publish';
 import { registerServe } from './commands/serve';
 import { registerExperiment } from './commands/experiment';
+import { registerTrainer } from './commands/trainer';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPublish(program, globals);
   registerServe(program, globals);
   registerExperiment(program, globals);
+  registerTrainer(program, globals);
   registerDoctor(program, globals);
   return program;
 }

@@ -8,13 +8,16 @@ import type { LoadedDataset, UserSequence } from './types';
  * event id. Batch jobs (rebuild, train) read this instead of a dataset directory.
  */
 export async function loadArchiveDataset(ch: ClickHouse, options: { readonly types?: readonly string[] } = {}): Promise<LoadedDataset> {
+  // The stream position first, then only what lies below it: rows archived meanwhile are left
+  // for the next reader (the live loop continues from these offsets).
+  const offsets = await archiveOffsets(ch);
   const items = await new IngestArchive(ch).readItems();
   const rows = await ch.query<{ user_id: string; items: string[]; ts: string[]; values: number[] }>(
     `SELECT user_id, groupArray(item_id) AS items, groupArray(toUnixTimestamp64Milli(ts)) AS ts, groupArray(ifNull(value, 1)) AS values
      FROM (SELECT user_id, item_id, ts, value, event_id FROM ${ch.table('interactions')} FINAL
-           ${options.types ? 'WHERE type IN {types:Array(String)}' : ''} ORDER BY user_id, ts, event_id)
+           WHERE ${BELOW_OFFSETS} ${options.types ? 'AND type IN {types:Array(String)}' : ''} ORDER BY user_id, ts, event_id)
      GROUP BY user_id ORDER BY user_id`,
-    options.types ? { types: options.types } : undefined,
+    { offsets, ...(options.types ? { types: options.types } : {}) },
   );
   const sequences: UserSequence[] = rows.map((r) => ({
     userId: r.user_id,
@@ -39,5 +42,15 @@ export async function loadArchiveDataset(ch: ClickHouse, options: { readonly typ
     sequences,
     eventType: 'view',
     timestampRule: 'real: event times as archived',
+    streamOffsets: offsets,
   };
+}
+
+/** Rows below the `{offsets:Map(String, UInt64)}` parameter (topic/partition -> first offset not included; absent: none). */
+export const BELOW_OFFSETS = "offset < {offsets:Map(String, UInt64)}[concat(topic, '/', toString(partition))]";
+
+/** Per `topic/partition` of the archived interactions, the offset after the last one archived. */
+export async function archiveOffsets(ch: ClickHouse): Promise<Record<string, number>> {
+  const rows = await ch.query<{ key: string; next: string }>(`SELECT concat(topic, '/', toString(partition)) AS key, max(offset) + 1 AS next FROM ${ch.table('interactions')} GROUP BY key`);
+  return Object.fromEntries(rows.map((r) => [r.key, Number(r.next)]));
 }

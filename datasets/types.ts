@@ -36,4 +36,9 @@ export interface LoadedDataset {
   readonly split?: DatasetSplit;
   /** How timestamps were obtained (real, or generated and by which rule). */
   readonly timestampRule: string;
+  /**
+   * The ClickHouse archive read as a dataset: per `topic/partition`, the first offset not in it
+   * (the interactions are exactly those below). What a model trained on it has seen of the stream.
+   */
+  readonly streamOffsets?: Readonly<Record<string, number>>;
 }

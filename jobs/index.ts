@@ -4,7 +4,7 @@
  * rebuild, train, evaluate, fine-tune, publish, and loading a checkpoint as a servable model.
  * The CLI, the benchmarks, the demo, serving and the live loop call these.
  */
-export { AppConfig, ModelRegistryConfig, TrainerSection, loadAppConfig, withOverrides, type AppConfigSources } from './config';
+export { AppConfig, LiveTrainerConfig, ModelRegistryConfig, TrainerSection, loadAppConfig, withOverrides, type AppConfigSources } from './config';
 export { TRAINER_FLAGS, camelFlag, modelTypeOf, trainerConfigFromFlags, trainerFlagNames, type TrainerFlag } from './trainerFlags';
 export { dataSourceOf, loadSource, sourceFlag, type DataSource } from './data';
 export { combineObservers, openTrainingSink, type TrainingSink } from './sink';
@@ -16,3 +16,4 @@ export { runFineTuneJob, type FineTuneJobOptions, type FineTuneJobResult } from 
 export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobOptions, type PublishJobResult } from './publish';
 export { openRegistry } from './registry';
 export { runIncrementalJob, summarizeIncremental, type IncrementalJobOptions, type IncrementalSummary } from './incremental';
+export { LiveTrainer, type LiveStep, type LiveTrainerOptions } from './liveTrainer';

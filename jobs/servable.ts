@@ -8,6 +8,7 @@ import {
   loadArtifactSideInfo,
   loadCheckpoint,
   type CheckpointSettings,
+  type TrainingState,
   type ItemIdMapping,
   type ItemSideInfo,
   type ModelConfig,
@@ -31,6 +32,8 @@ export type ServableCatalog = 'trained' | 'latest' | { readonly embeddings: stri
 
 export interface LoadServableOptions {
   readonly catalog?: ServableCatalog;
+  /** Also read the run's state (optimizer, generator, stream position) when the checkpoint has one: the live loop continues it. */
+  readonly withTrainingState?: boolean;
 }
 
 /** A checkpoint made ready to score: the model with everything it needs to rank items for histories. */
@@ -59,6 +62,8 @@ export interface ServableModel {
   readonly lineage: { readonly embeddings?: string; readonly semanticIds?: string; readonly pca?: string };
   readonly settings: CheckpointSettings;
   readonly manifest: ArtifactManifest;
+  /** With `withTrainingState`: the run's state, when the checkpoint has one. */
+  readonly trainingState?: TrainingState;
   /**
    * A batch of histories (external item ids, oldest first): ids the catalog does not know are
    * dropped, each history cut to its last `maxHistoryLength` items. A history with no known item
@@ -115,7 +120,7 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     embeddings = trained.artifact.manifest.inputs.find((i) => i.role.startsWith('embeddings:'))?.artifactId;
     if (embeddings) pca = (await store.open(embeddings)).manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
   }
-  const loaded = await loadCheckpoint(store, trained.artifact.dir, { ...(sideInfo ? { sideInfo } : {}) });
+  const loaded = await loadCheckpoint(store, trained.artifact.dir, { ...(sideInfo ? { sideInfo } : {}), ...(options.withTrainingState ? { withTrainingState: true } : {}) });
   const { model, settings } = loaded;
   if (!items) {
     model.dispose();
@@ -153,6 +158,7 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     },
     settings,
     manifest: trained.artifact.manifest,
+    ...(loaded.trainingState ? { trainingState: loaded.trainingState } : {}),
     batchOf: (histories) => historiesBatch(histories, mapping, maxHistoryLength),
     scores: (batch, itemTable) =>
       tf.tidy(() => {

@@ -205,9 +205,9 @@ describe('checkpoints that continue a run (optimizer and generator state)', () =
     before.dispose();
     first.dispose();
     const loaded = await loadCheckpoint(store, artifact.id, { ...(type === 'ccfrec' ? { sideInfo } : {}), withTrainingState: true });
-    expect(loaded.trainingState?.optimizer.step).toBe(3);
+    expect(loaded.trainingState?.optimizer?.step).toBe(3);
     const after = new AdamW(loaded.model.weights, settings);
-    after.restore(loaded.trainingState!.optimizer);
+    after.restore(loaded.trainingState!.optimizer!);
     expect(after.currentLearningRate).toBe(settings.learningRate); // past the warm-up
     const rngAfter = Random.restore(loaded.trainingState!.rng!);
     for (let s = 3; s < 6; s++) trainStep(loaded.model, after, stepBatch(s), rngAfter);

@@ -43,6 +43,18 @@ const CheckpointModel = z.preprocess((raw) => {
   return raw;
 }, ModelConfig);
 
+/**
+ * Where a model is in the interaction stream: per archive partition (`topic/partition`) the first
+ * offset it has not seen, and the examples it has seen but not trained on yet (a micro-epoch's
+ * held-out slice, dense ids). The live loop resumes from here: nothing before is read again,
+ * nothing after is skipped.
+ */
+export const StreamState = z.strictObject({
+  offsets: z.record(z.string().regex(/^.+\/\d+$/, 'expected topic/partition'), z.number().int().nonnegative()).describe('topic/partition -> next offset.'),
+  pending: z.array(z.strictObject({ history: z.array(z.number().int().positive()).min(1), target: z.number().int().positive() })).default([]),
+});
+export type StreamState = z.infer<typeof StreamState>;
+
 const CheckpointSettings = z.strictObject({
   format: z.literal(CHECKPOINT_FORMAT).describe('Checkpoint layout version.'),
   modelType: z.enum(['ccfrec', 'sasrec']).describe('Which model the weights belong to.'),
@@ -85,6 +97,7 @@ const CheckpointSettings = z.strictObject({
         .strictObject({ seed: z.number().int(), words: z.array(z.number().int().min(0).max(0xffffffff)).length(4), spareNormal: z.number().optional() })
         .optional()
         .describe('The run\'s random generator position, so that a continued run draws what the uninterrupted one would.'),
+      stream: StreamState.optional().describe('Where in the stream the model is (the live loop continues from here).'),
     })
     .optional()
     .describe('What continuing the run needs besides the weights (written by runs that can be continued: micro-epochs).'),
@@ -110,8 +123,10 @@ export interface CheckpointMeta {
 
 /** A run's state besides the weights: what {@link loadCheckpoint} gives back with `withTrainingState`. */
 export interface TrainingState {
-  readonly optimizer: OptimizerState;
+  /** Absent for a checkpoint that only records its stream position. */
+  readonly optimizer?: OptimizerState;
   readonly rng?: RandomState;
+  readonly stream?: StreamState;
 }
 
 /**
@@ -145,7 +160,7 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
   const weights = model.getWeights();
   const files = [...weights].map(([name, w]) => npyFile(`${name}.npy`, w.values, w.shape, `weight ${name}`));
   const state = meta.trainingState;
-  if (state) {
+  if (state?.optimizer) {
     for (const [name, { m, v }] of state.optimizer.moments) {
       files.push(npyFile(`optimizer.m.${name}.npy`, m.values, m.shape, `first moment of ${name}`), npyFile(`optimizer.v.${name}.npy`, v.values, v.shape, `second moment of ${name}`));
     }
@@ -165,8 +180,9 @@ export async function saveCheckpoint(store: ArtifactStore, model: SequentialReco
     ...(state
       ? {
           trainingState: {
-            step: state.optimizer.step,
-            moments: [...state.optimizer.moments].map(([name, { m }]) => ({ name, m: `optimizer.m.${name}.npy`, v: `optimizer.v.${name}.npy`, shape: [...m.shape] })),
+            step: state.optimizer?.step ?? 0,
+            moments: [...(state.optimizer?.moments ?? [])].map(([name, { m }]) => ({ name, m: `optimizer.m.${name}.npy`, v: `optimizer.v.${name}.npy`, shape: [...m.shape] })),
+            ...(state.stream ? { stream: state.stream } : {}),
             ...(state.rng ? { rng: { seed: state.rng.seed, words: [...state.rng.words], ...(state.rng.spareNormal !== undefined ? { spareNormal: state.rng.spareNormal } : {}) } } : {}),
           },
         }
@@ -328,7 +344,7 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
         };
         moments.set(entry.name, { m: await read(entry.m, 'first moment'), v: await read(entry.v, 'second moment') });
       }
-      trainingState = { optimizer: { step: saved.step, moments }, ...(saved.rng ? { rng: saved.rng } : {}) };
+      trainingState = { ...(saved.moments.length > 0 ? { optimizer: { step: saved.step, moments } } : {}), ...(saved.rng ? { rng: saved.rng } : {}), ...(saved.stream ? { stream: saved.stream } : {}) };
     }
     return { model, artifact, settings, appendedItems: itemCount - settings.itemCount, ...(trainingState ? { trainingState } : {}) };
   } catch (error) {

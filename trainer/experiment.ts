@@ -156,6 +156,8 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
         runId,
         epoch: fit.bestEpoch,
         ...(fused ? { textPrior: fused } : {}),
+        // What continuing the run needs: micro-epochs go on from this optimizer and stream position.
+        trainingState: { optimizer: fit.optimizerState, ...(dataset.streamOffsets ? { stream: { offsets: { ...dataset.streamOffsets }, pending: [] } } : {}) },
         metrics: {
           valid: fit.bestValid,
           test: test.metrics,

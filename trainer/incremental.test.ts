@@ -116,6 +116,9 @@ describe('IncrementalTrainer (micro-epochs)', () => {
       expect(result.accepted).toBe(false);
       expect(weightsEqual(model, live)).toBe(true);
       expect(trainer.optimizerState().step).toBe(stepBefore);
+      // Nothing of the refused window was learnt: all of it waits for the next one.
+      expect(trainer.pendingExamples).toBe(result.trained + result.holdout);
+      expect(Object.keys(result.liveHoldout)).toEqual(expect.arrayContaining(['ndcg@10', 'recall@20']));
     } finally {
       trainer.dispose();
       model.dispose();

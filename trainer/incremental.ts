@@ -46,6 +46,12 @@ export const MicroEpochConfig = z
     gateMetric: metricName.default('ndcg@10').describe('What the gate compares on the held-out slice.'),
     gateMargin: z.number().min(0).default(0.01).describe('How far (absolute) below the live model the fine-tuned one may be on the gate metric and still pass.'),
     ks: z.array(z.number().int().min(1)).min(1).default([10, 20]).describe('Cut-offs of the prequential and held-out metrics.'),
+    maxPending: z
+      .number()
+      .int()
+      .min(0)
+      .default(100_000)
+      .describe('Most examples kept to train again after refused micro-epochs (beyond it the oldest are dropped and counted).'),
   })
   .describe('Micro-epoch fine-tuning on the stream.');
 export type MicroEpochConfig = z.infer<typeof MicroEpochConfig>;
@@ -79,6 +85,9 @@ export interface MicroEpochResult {
   readonly holdout: number;
   readonly liveGate: number;
   readonly candidateGate: number;
+  /** Every metric of the live and the fine-tuned model on the held-out slice (empty without one). */
+  readonly liveHoldout: Record<string, number>;
+  readonly candidateHoldout: Record<string, number>;
   /** Whether the fine-tuned weights were kept (gate passed, or nothing to gate on). */
   readonly accepted: boolean;
   /** Seconds of the whole micro-epoch, and of what it adds to scoring the window: fine-tuning and the gate. */
@@ -140,6 +149,7 @@ export class IncrementalTrainer {
   private pending: Array<{ history: Int32Array; target: number }> = [];
   private readonly optimizer: AdamW;
   private count = 0;
+  private dropped = 0;
   private disposed = false;
 
   constructor(private readonly options: IncrementalTrainerOptions) {
@@ -158,9 +168,19 @@ export class IncrementalTrainer {
     return this.count;
   }
 
-  /** Examples waiting to be trained (held out by the last micro-epoch). */
+  /** Examples waiting to be trained (held out by the last micro-epoch, or all of a refused one). */
   get pendingExamples(): number {
     return this.pending.length;
+  }
+
+  /** The waiting examples (dense ids), what a checkpoint keeps so that a restart trains them too. */
+  pendingRows(): Array<{ history: number[]; target: number }> {
+    return this.pending.map((r) => ({ history: Array.from(r.history), target: r.target }));
+  }
+
+  /** Examples dropped because more than maxPending waited. */
+  get droppedExamples(): number {
+    return this.dropped;
   }
 
   get replaySize(): number {
@@ -252,20 +272,31 @@ export class IncrementalTrainer {
     const trainRows = [...this.pending, ...rows.filter((_, i) => !heldOut.has(i))];
     const holdout = examplesFrom(holdoutRows);
     const metric = micro.gateMetric;
-    const liveGate = holdout.count > 0 ? ((await this.evaluate(holdout)).metrics[metric] as number) : Number.NaN;
+    const liveHoldout = holdout.count > 0 ? (await this.evaluate(holdout)).metrics : {};
+    const liveGate = liveHoldout[metric] ?? Number.NaN;
 
     const snapshot: { weights: Map<string, WeightValues>; optimizer: OptimizerState } | undefined = holdout.count > 0 ? { weights: model.getWeights(), optimizer: this.optimizer.state() } : undefined;
     const trainStarted = performance.now();
     const fit = await this.fineTune(trainRows);
     const trainSeconds = (performance.now() - trainStarted) / 1000;
-    const candidateGate = holdout.count > 0 ? ((await this.evaluate(holdout)).metrics[metric] as number) : Number.NaN;
+    const candidateHoldout = holdout.count > 0 ? (await this.evaluate(holdout)).metrics : {};
+    const candidateGate = candidateHoldout[metric] ?? Number.NaN;
     const accepted = snapshot === undefined || candidateGate >= liveGate - micro.gateMargin;
-    if (!accepted && snapshot) {
+    if (accepted) {
+      for (const r of trainRows) this.reservoir.offer(r.history, r.target);
+      this.pending = holdoutRows;
+    } else if (snapshot) {
+      // Refused: back to the live weights and optimizer; nothing of this window was learnt, so all
+      // of it is trained again with the next window (the oldest beyond maxPending dropped).
       model.setWeights(snapshot.weights);
       this.optimizer.restore(snapshot.optimizer);
+      this.pending = [...trainRows, ...holdoutRows];
+      const excess = this.pending.length - micro.maxPending;
+      if (excess > 0) {
+        this.dropped += excess;
+        this.pending = this.pending.slice(excess);
+      }
     }
-    for (const r of trainRows) this.reservoir.offer(r.history, r.target);
-    this.pending = holdoutRows;
     const result: MicroEpochResult = {
       microEpoch: this.count++,
       events: events.length,
@@ -282,6 +313,8 @@ export class IncrementalTrainer {
       holdout: holdout.count,
       liveGate,
       candidateGate,
+      liveHoldout,
+      candidateHoldout,
       accepted,
       seconds: (performance.now() - started) / 1000,
       computeSeconds: (performance.now() - computeStarted) / 1000,

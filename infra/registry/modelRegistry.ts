@@ -13,7 +13,7 @@ import { RegistryError } from '../../errors';
 /** The evaluation a publication rests on: one split's full-ranking metrics. */
 export const PublishEvaluation = z
   .strictObject({
-    split: z.enum(['valid', 'test']).describe('Which split the metrics are from.'),
+    split: z.enum(['valid', 'test', 'stream']).describe('Which split the metrics are from: valid or test of a training run, or stream (a micro-epoch\'s held-out recent events).'),
     metrics: z.record(z.string(), z.number().finite()).describe('Metric values keyed `recall@10`, `ndcg@10`, ...'),
     users: z.number().int().nonnegative().describe('Users evaluated.'),
     dataset: z.string().min(1).optional().describe('What the split was made from.'),

@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { ConfigError } from '../../errors';
+import { LiveTrainer, openRegistry, withOverrides, type LiveStep } from '../../jobs';
+import { prepareServing } from '../../serving';
+import { commandConfig, type GlobalOptions } from '../config';
+
+interface TrainerFlags {
+  readonly registry?: string;
+  readonly interval?: string;
+  readonly once?: boolean;
+  readonly prepareServing?: boolean;
+  readonly clickhouse: boolean;
+}
+
+/** One line per look for a person: what was read, trained and published. */
+export function describeStep(step: LiveStep): string {
+  const r = step.result;
+  if (!r) return `no new interactions (${step.read} read)`;
+  const prequential = r.prequential ? `prequential ndcg@10 ${(r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4)}` : 'no examples to score';
+  const outcome = step.published ? `published as version ${step.published.version} (${step.checkpointId})` : `not published: ${step.notPublished ?? 'no checkpoint'}`;
+  return `micro-epoch ${r.microEpoch}: ${step.read} interactions read${step.unknownItems > 0 ? ` (${step.unknownItems} of unknown items left out)` : ''}, ${r.examples} examples, ${prequential}; ${r.steps} steps in ${r.computeSeconds.toFixed(1)} s; ${outcome}`;
+}
+
+export function registerTrainer(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('trainer')
+    .description(
+      'The live loop\'s trainer: continue the live model on the interactions archived since its stream position, in micro-epochs (prequential score, fine-tune, gate), ' +
+        'publishing each one that passes the gate; rows go to ClickHouse (micro_epochs). Restarts continue from the live checkpoint.',
+    )
+    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)')
+    .option('--interval <seconds>', 'how often to look for new interactions (default: live.intervalSeconds)')
+    .option('--once', 'one look (and micro-epoch when there is something new), then exit')
+    .option('--prepare-serving', 'before publishing, export the ONNX encoder and build the serving indexes (servers then swap without building)')
+    .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
+    .action(async (flags: TrainerFlags) => {
+      const interval = flags.interval === undefined ? undefined : Number(flags.interval);
+      if (interval !== undefined && !(Number.isFinite(interval) && interval > 0)) throw new ConfigError(`--interval: expected a positive number of seconds, got ${JSON.stringify(flags.interval)}`);
+      const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
+      const config = withOverrides(commandConfig(globals()), {
+        ...(registryUrl ? { modelRegistry: { url: registryUrl } } : {}),
+        ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
+      });
+      const trainer = await LiveTrainer.start({
+        config,
+        registry: openRegistry(config),
+        live: config.live,
+        writeRows: flags.clickhouse,
+        ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
+      });
+      const offsets = Object.entries(trainer.streamOffsets).map(([k, v]) => `${k}@${v}`).join(', ') || 'the start';
+      process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
+      const stop = new AbortController();
+      const onSignal = (): void => {
+        process.stdout.write('stopping after the current look\n');
+        stop.abort();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
+        else await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await trainer.close();
+      }
+      process.stdout.write('live trainer stopped\n');
+    });
+}

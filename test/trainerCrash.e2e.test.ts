@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { loadDataset } from '../datasets';
+import { ArtifactStore } from '../infra/artifacts';
+import { IngestArchive, openClickHouse, type InteractionRow } from '../infra/clickhouse';
+import { openModelRegistry, storeCheckpoints } from '../infra/registry';
+import { AppConfig, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
+import { exited, spawnCli } from './cli';
+import { writeTinyScientific } from './tinyScientific';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface CheckpointState {
+  trainingState?: { stream?: { offsets: Record<string, number>; pending: unknown[] } };
+}
+
+/**
+ * Restart safety of `streamrec trainer`: a backlog of archived interactions is worked off in small
+ * micro-epochs; the trainer is SIGKILLed right after its first publication (in the middle of the
+ * next micro-epoch) and started again. The published lineage must be one chain (each version's
+ * checkpoint the child of the one before), its stream positions strictly increasing, and the last
+ * one covering every archived interaction: nothing skipped, nothing read into it twice.
+ */
+describe('streamrec trainer killed and restarted', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamrec-trainer-crash-'));
+  const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')), { users: 160 });
+  const configFile = path.join(root, 'config.json');
+  const raw = {
+    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+    clickhouse: { url: `chdb:${path.join(root, 'ch')}` },
+    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
+    quantizer: { levels: 2, codesPerLevel: 8 },
+    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 2, batchSize: 64, warmupSteps: 5 } },
+    modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+    // Small micro-epochs: the backlog takes several, so there is a middle to be killed in.
+    live: { intervalSeconds: 1, maxEvents: 80, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } },
+  };
+  writeFileSync(configFile, JSON.stringify(raw));
+  const config = AppConfig.parse(raw);
+  const store = new ArtifactStore(config.artifacts.dir);
+  const registry = openModelRegistry(config.modelRegistry.url, storeCheckpoints(store));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('publishes one unbroken lineage that covers every interaction exactly once', async () => {
+    const dataset = await loadDataset(data);
+    const events = dataset.sequences.flatMap((s, u) => s.itemIds.map((item, t) => ({ user: s.userId, u, t, item, ts: s.timestamps[t] as number })));
+    events.sort((a, b) => a.ts - b.ts || a.u - b.u || a.t - b.t);
+    const next = [0, 0, 0];
+    const rows: InteractionRow[] = events.map((e) => {
+      const partition = e.u % 3;
+      const offset = next[partition]!++;
+      return { event_id: `${e.user}:${e.t}`, user_id: e.user, item_id: e.item, type: 'view', value: null, ts: e.ts, session_index: 0, source: 'test', context: '', topic: 'interactions', partition, offset, ingested_at: Date.now() };
+    });
+    const everything = Object.fromEntries(next.map((n, p) => [`interactions/${p}`, n]));
+    const cut = Math.floor(rows.length * 0.6);
+
+    // The first model on 60% of the archive, published; then the rest is archived (the backlog).
+    const ch = await openClickHouse(config.clickhouse);
+    const archive = new IngestArchive(ch);
+    await archive.insertItems(dataset.items.map((item, i) => ({ item_id: item.itemId, ts: item.ts, title: '', brand: '', categories: [], description: '', features: [], meta: item.meta ?? '', topic: 'catalog', partition: 0, offset: i, ingested_at: Date.now() })));
+    await archive.insertInteractions(rows.slice(0, cut));
+    await runRebuildJob(config, { source: { kind: 'archive' } });
+    const trained = await runTrainJob({ config, trainer: trainerConfigFromFlags(config.trainer, 'ccfrec', {}), source: { kind: 'archive' }, writeRows: false });
+    await publishCheckpoint({ registry, store, checkpoint: trained.checkpointId as string });
+    await archive.insertInteractions(rows.slice(cut));
+    await ch.close();
+
+    // First trainer: killed as soon as it has published once (it goes straight on with the backlog).
+    const first = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse']);
+    const deadline = Date.now() + 120_000;
+    while (!/published as version 2/.test(first.output()) && first.exitCode === null && Date.now() < deadline) await sleep(50);
+    expect(first.output()).toMatch(/published as version 2/);
+    first.kill('SIGKILL');
+    await exited(first);
+
+    // Second trainer: works off the rest from the live checkpoint's position, then stops on SIGTERM.
+    const second = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse']);
+    const stateOf = async (checkpointId: string): Promise<CheckpointState> => (await store.open(checkpointId)).manifest.settings as CheckpointState;
+    let live = await registry.live();
+    const until = Date.now() + 180_000;
+    while (Date.now() < until && second.exitCode === null) {
+      live = await registry.live();
+      if (live && isDeepStrictEqual((await stateOf(live.checkpointId)).trainingState?.stream?.offsets, everything)) break;
+      await sleep(500);
+    }
+    second.kill('SIGTERM');
+    const { code } = await exited(second);
+    if (code !== 0) throw new Error(`the second trainer exited with ${code}:\n${second.output().slice(-3000)}`);
+    expect(second.output()).toMatch(/continuing version \d+/);
+    expect(second.output()).not.toMatch(/MaxListenersExceeded/);
+
+    // The lineage: versions 1..n, each checkpoint the child of the one before, positions strictly increasing, the last one everything.
+    const history = await registry.history();
+    expect(history.length).toBeGreaterThanOrEqual(3);
+    let previous: Record<string, number> | undefined;
+    for (const [i, version] of history.entries()) {
+      const manifest = (await store.open(version.checkpointId)).manifest;
+      if (i > 0) expect(manifest.inputs.find((input) => input.role === 'parent_checkpoint')?.artifactId).toBe(history[i - 1]?.checkpointId);
+      const offsets = (manifest.settings as CheckpointState).trainingState?.stream?.offsets as Record<string, number>;
+      if (previous) {
+        const grew = Object.keys(everything).some((k) => (offsets[k] ?? 0) > (previous?.[k] ?? 0));
+        const shrank = Object.keys(everything).some((k) => (offsets[k] ?? 0) < (previous?.[k] ?? 0));
+        expect([grew, shrank]).toEqual([true, false]);
+      }
+      previous = offsets;
+    }
+    expect(previous).toEqual(everything);
+    expect(history[0]?.checkpointId).toBe(trained.checkpointId);
+  }, 420_000);
+});
