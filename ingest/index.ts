@@ -4,7 +4,7 @@ export { BatchPipeline } from './batchPipeline';
 export { IngestProcessor, type CommitOffset, type DeadLetterSink, type IngestProcessorOptions, type IngestTotals } from './processor';
 export { KafkaSource, InProcessSource, type EventSource, type BatchHandler, type Assignment } from './sources';
 export { startIngest, type IngestRuntime, type RunIngestOptions } from './run';
-export { replayToKafka, replayBatches, pacedReplayBatches, limitInteractions, ReplayClock, type PacingOptions, encodeReplayEvent, parseSpeed, partitionOf, type EncodedMessage, type ReplaySpeed, type ReplayProgress } from './replay';
+export { replayToKafka, replayBatches, pacedReplayBatches, stagedReplayBatches, limitInteractions, ReplayClock, type PacingOptions, encodeReplayEvent, parseSpeed, partitionOf, type EncodedMessage, type ReplaySpeed, type ReplayProgress } from './replay';
 export { FAULT_KINDS, FAULT_CODES, faultyMessage, type FaultKind, type InjectedMessage } from './faults';
 export { syntheticInteractions, type SyntheticStreamOptions } from './synthetic';
 export { IngestMetrics } from './metrics';

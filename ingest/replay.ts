@@ -246,6 +246,21 @@ export function* replayBatches(messages: Iterable<EncodedMessage>, options: Repl
 }
 
 /**
+ * Messages in stages as raw batches for the in-process source, offsets running on across stages
+ * (one producer): each stage's batches are all given out at its end, and `before(s)` is awaited
+ * before stage s > 0 starts. What the demo uses to let a model be trained between two parts of
+ * the stream.
+ */
+export async function* stagedReplayBatches(stages: ReadonlyArray<Iterable<EncodedMessage>>, options: ReplayBatchOptions, before: (stage: number) => Promise<void>): AsyncGenerator<RawBatch> {
+  const partitioner = new ReplayPartitioner(options);
+  for (const [s, stage] of stages.entries()) {
+    if (s > 0) await before(s);
+    for (const m of stage) yield* partitioner.add(m);
+    yield* partitioner.drain();
+  }
+}
+
+/**
  * Dataset events as raw batches for the in-process source, paced like {@link replayToKafka}:
  * before each pause, what is buffered goes out, so the stream's consumer sees events about when
  * they are due. Ends early when `signal` aborts.

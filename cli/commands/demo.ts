@@ -6,9 +6,9 @@ import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { openClickHouse } from '../../infra/clickhouse';
 import { initTf } from '../../infra/tf';
-import { encodeReplayEvent, replayBatches, startIngest, type EncodedMessage } from '../../ingest';
+import { encodeReplayEvent, stagedReplayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
-import { openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
+import { LiveTrainer, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
 import { logToFile } from '../../logging';
 import { Random } from '../../random';
 import type { ItemEvent } from '../../schemas/events';
@@ -31,20 +31,32 @@ FROM streamrec.evaluation_results FINAL
 WHERE run_id = {run:String} AND k = 10 AND metric IN ('recall', 'ndcg') AND split = 'test'
 ORDER BY text_prior_weight, metric`;
 
+/** The micro-epoch rows of the demo's live loop. */
+export const MICRO_QUERY = `SELECT micro_epoch, events, examples, round(prequential['ndcg@10'], 4) AS prequential_ndcg10,
+       steps, round(train_s, 1) AS train_s, accepted, published_version
+FROM streamrec.micro_epochs FINAL
+WHERE method = 'live'
+ORDER BY window_end`;
+
+/** Share of the interactions (in time order) archived before the first model is trained; the rest streams in afterwards. */
+const FIRST_PART = 0.8;
+/** Parts the rest of the stream arrives in, one micro-epoch each. */
+const LATER_PARTS = 4;
+
 /** The demo's default: the built-in synthetic world with 600 users (about 14k interactions). */
 export const DEMO_WORLD = 'synthetic:users=600';
 
-/** Mixes bad messages into a replay so that dead-lettering shows up in the demo. */
-function* withFaults(events: Iterable<ReplayEvent>, rate: number, seed: number): Generator<EncodedMessage> {
+/** Mixes bad messages into a replay so that dead-lettering shows up in the demo; each message says whether it is a (good) interaction. */
+function* withFaults(events: Iterable<ReplayEvent>, rate: number, seed: number): Generator<{ readonly message: EncodedMessage; readonly interaction: boolean }> {
   const rng = new Random(seed);
   const kinds = FAULT_KINDS.filter((k) => k !== 'late');
   let n = 0;
   for (const e of events) {
-    yield encodeReplayEvent(e);
+    yield { message: encodeReplayEvent(e), interaction: e.kind === 'interaction' };
     if (e.kind === 'interaction' && rng.next() < rate) {
       const kind = kinds[rng.int(kinds.length)]!;
       const bad = faultyMessage(kind, e.event, rng, { now: Date.now(), lateByMs: 0, maxMessageBytes: 64 * 1024, eventId: `demo-bad-${n++}` });
-      yield { stream: 'interactions', key: bad.key, value: bad.value };
+      yield { message: { stream: 'interactions', key: bad.key, value: bad.value }, interaction: false };
     }
   }
 }
@@ -95,6 +107,9 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
       const logFile = path.join(dataDir, 'demo.log');
       const restoreLogs = opts.verbose ? () => undefined : logToFile(logFile);
       const out = process.stdout;
+      let openAll = (): void => undefined;
+      let stopIngest = async (): Promise<void> => undefined;
+      let finished = false;
       try {
         // Where the demo keeps everything; written out so that later commands find it (--config).
         const places = {
@@ -109,16 +124,31 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         const db = config.clickhouse.database;
         out.write(`streamrec demo: everything under ${dataDir}${opts.verbose ? '' : `; logs in ${logFile}`}\n\n`);
 
-        // 1. Ingest: the dataset as a stream, through the same operators that consume Kafka.
+        // 1. Ingest: the dataset as a stream, through the same operators that consume Kafka. The
+        // first part now; the rest keeps arriving while the live loop trains (step 5).
         const dataset = await loadDataset(opts.dataset);
-        out.write(`[1/5] Ingest: ${dataset.name} replayed through the ingest operators (decode, validate, dedupe, rolling histories, sessions) into ClickHouse\n`);
-        const total = dataset.items.length + interactionCount(dataset);
-        const bar = progressBar(`ingest ${dataset.name}`.padEnd(16), Math.round(total * (1 + badRate)), 'messages');
-        const batches = replayBatches(withFaults(datasetEvents(dataset), badRate, 7), { topics: config.ingest.topics, partitions: 4 });
+        const stages = streamStages(withFaults(datasetEvents(dataset), badRate, 7), interactionCount(dataset));
+        out.write(
+          `[1/6] Ingest: ${dataset.name} replayed through the ingest operators (decode, validate, dedupe, rolling histories, sessions) into ClickHouse; ` +
+            `the catalog and the first ${FIRST_PART * 100}% of the interactions now, the rest in step 5\n`,
+        );
+        const firstMessages = stages[0]?.length ?? 0;
+        const bar = progressBar(`ingest ${dataset.name}`.padEnd(16), firstMessages, 'messages');
+        let released = firstMessages;
+        const gates = stages.map(() => gate());
+        const batches = stagedReplayBatches(stages, { topics: config.ingest.topics, partitions: 4 }, (stage) => (gates[stage] as ReturnType<typeof gate>).promise);
         const started = Date.now();
         const runtime = await startIngest({ config, batches });
+        // However the demo ends, the replay is let go so that ingest can finish.
+        openAll = () => gates.forEach((g) => g.open());
+        stopIngest = () => runtime.stop();
         const off = runtime.instrumentation.on('ingest.batch_end', () => bar.update(runtime.processor.totals.messages));
-        await runtime.done;
+        /** Waits until every message released so far is processed and archived (flushed). */
+        const archived = async (): Promise<void> => {
+          while (runtime.processor.totals.messages < released) await new Promise((r) => setTimeout(r, 20));
+          await runtime.processor.flush();
+        };
+        await archived();
         off();
         bar.stop();
         const seconds = (Date.now() - started) / 1000;
@@ -137,17 +167,21 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         } finally {
           await ch.close();
         }
-        if (opts.ingestOnly) return;
+        if (opts.ingestOnly) {
+          openAll();
+          await runtime.done;
+          return;
+        }
 
         // 2. Semantic IDs of the archived catalog.
-        out.write('\n[2/5] Semantic IDs of the archived catalog (streamrec rebuild --from-clickhouse): text -> embeddings -> PCA -> RQ-KMeans codes\n');
+        out.write('\n[2/6] Semantic IDs of the archived catalog (streamrec rebuild --from-clickhouse): text -> embeddings -> PCA -> RQ-KMeans codes\n');
         const progress = jobProgress();
         const rebuilt = await runRebuildJob(config, { source: { kind: 'archive' }, instrumentation: progress.instrumentation });
         progress.stop();
         printRebuild(rebuilt);
 
         // 3. Train and evaluate on the archive.
-        out.write(`\n[3/5] Training ${opts.model} on the archive (streamrec train --model ${opts.model} --from-clickhouse --epochs ${opts.epochs}), full-ranking evaluation:\n`);
+        out.write(`\n[3/6] Training ${opts.model} on the archive (streamrec train --model ${opts.model} --from-clickhouse --epochs ${opts.epochs}), full-ranking evaluation:\n`);
         const backend = await initTf();
         if (backend.backend !== 'tensorflow') {
           out.write(`  note: TensorFlow.js runs on its ${backend.backend} backend (${backend.reason}); training is several times slower than on the native one (npm run setup:tfjs-node)\n`);
@@ -174,17 +208,65 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         if (!trained.checkpointId) throw new ConfigError('the training run wrote no checkpoint');
 
         // 4. Publish it as the live model version.
-        out.write('\n[4/5] Publishing the checkpoint as the live model (streamrec publish):\n');
+        out.write('\n[4/6] Publishing the checkpoint as the live model (streamrec publish):\n');
         const store = new ArtifactStore(config.artifacts.dir);
         const registry = openRegistry(config);
         const publication = await publishCheckpoint({ registry, store, checkpoint: trained.checkpointId, reason: 'demo' });
         if (!publication.published) throw new ConfigError(`not published: ${publication.reason}`);
         out.write(`  version ${publication.model.version} is live: ${publication.model.checkpointId} (${registry.url})\n`);
 
-        // 5. Recommendations for users' live histories from the published model.
-        out.write('\n[5/5] Recommendations from the live model for users\' rolling histories (what serving will answer):\n');
+        // 5. The stream goes on: each later part is archived, then a micro-epoch continues the live model.
+        out.write(
+          `\n[5/6] The stream goes on: the other ${100 - FIRST_PART * 100}% of the interactions arrive in ${LATER_PARTS} parts; after each, a micro-epoch (streamrec trainer) scores the live model on it first, ` +
+            'fine-tunes it from its optimizer state with replay, gates it on held-out recent events and publishes it:\n',
+        );
+        const live = await LiveTrainer.start({
+          config,
+          registry,
+          // Sized for the demo's parts: at most 20 steps each, everything of a part in one micro-epoch.
+          live: { ...config.live, maxEvents: 1_000_000, micro: { ...config.live.micro, maxSteps: 20 } },
+        });
+        const microRows: Array<Record<string, string | number>> = [];
+        let liveModel = publication.model;
+        try {
+          for (let part = 1; part < stages.length; part++) {
+            released += stages[part]?.length ?? 0;
+            gates[part]?.open();
+            await archived();
+            const step = await live.step();
+            const r = step.result;
+            if (step.published) liveModel = step.published;
+            microRows.push({
+              part: `${part}/${LATER_PARTS}`,
+              interactions: fmt(step.read),
+              'prequential ndcg@10': r?.prequential ? (r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4) : '-',
+              steps: r?.steps ?? 0,
+              seconds: r ? r.computeSeconds.toFixed(1) : '0.0',
+              gate: r ? (r.accepted ? 'passed' : 'refused') : '-',
+              published: step.published ? `version ${step.published.version}` : '-',
+            });
+            out.write(`  part ${part}/${LATER_PARTS}: ${fmt(step.read)} interactions, ${step.published ? `published as version ${step.published.version}` : `not published (${step.notPublished ?? 'nothing new'})`}\n`);
+          }
+        } finally {
+          await live.close();
+        }
+        out.write('\n');
+        printTable(microRows);
+        await runtime.done;
+        const all = runtime.processor.totals;
+        out.write(`\n  ingest in all: ${fmt(all.accepted)} interactions accepted, ${fmt(all.deadLetters)} dead letters, ${fmt(runtime.store.size)} users with rolling histories\n`);
+        const ch3 = await openClickHouse(config.clickhouse);
+        try {
+          out.write(`\nThe micro-epochs are rows in ClickHouse too:\n\n${MICRO_QUERY}\n\n`);
+          printTable(cells(await ch3.query<Record<string, unknown>>(MICRO_QUERY.replace(/streamrec\./g, `${db}.`))));
+        } finally {
+          await ch3.close();
+        }
+
+        // 6. Recommendations for users' live histories from the live model.
+        out.write(`\n[6/6] Recommendations from the live model (version ${liveModel.version}) for users' rolling histories (what serving will answer):\n`);
         // The model version serving loads: the live publication, its user encoder and ranker.
-        const version = await ModelVersion.load(store, publication.model, { engine: config.serving.engine, ann: config.serving.ann, candidates: config.serving.candidates });
+        const version = await ModelVersion.load(store, liveModel, { engine: config.serving.engine, ann: config.serving.ann, candidates: config.serving.candidates });
         try {
           await showRecommendations(version, runtime.store, dataset, out);
         } finally {
@@ -195,10 +277,45 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         out.write(`\nDone. The demo's stores stay in ${dataDir}; for example:\n`);
         out.write(`  npx streamrec --config ${cfg} eval --checkpoint ${trained.checkpointId} --from-clickhouse --text-prior tuned\n`);
         out.write(`  npx streamrec --config ${cfg} publish --list\n`);
+        out.write(`  npx streamrec --config ${cfg} trainer --once          # another micro-epoch when more is archived\n`);
+        out.write(`  npx streamrec --config ${cfg} serve --histories memory --port 8080\n`);
+        finished = true;
       } finally {
+        if (!finished) {
+          openAll();
+          await stopIngest().catch(() => undefined);
+        }
         restoreLogs();
       }
     });
+}
+
+/**
+ * The replay in stages: the catalog and the first {@link FIRST_PART} of the interactions (with
+ * their bad messages), then the rest in {@link LATER_PARTS} equal parts.
+ */
+function streamStages(messages: Iterable<{ readonly message: EncodedMessage; readonly interaction: boolean }>, interactions: number): EncodedMessage[][] {
+  const firstEnd = Math.floor(interactions * FIRST_PART);
+  const bounds = [firstEnd, ...Array.from({ length: LATER_PARTS }, (_, p) => firstEnd + Math.round(((p + 1) * (interactions - firstEnd)) / LATER_PARTS))];
+  const stages: EncodedMessage[][] = bounds.map(() => []);
+  let seen = 0;
+  let stage = 0;
+  for (const { message, interaction } of messages) {
+    if (interaction) {
+      // A good interaction moves the count; bad messages travel with the interaction before them.
+      while (stage < bounds.length - 1 && seen >= (bounds[stage] as number)) stage++;
+      seen++;
+    }
+    stages[stage]?.push(message);
+  }
+  return stages;
+}
+
+/** A promise with its resolve function: the gate before one stage of the replay. */
+function gate(): { readonly promise: Promise<void>; readonly open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
 }
 
 /** Top-5 items for three users' live histories, beside their last items, as serving ranks them (seen items left out). */
