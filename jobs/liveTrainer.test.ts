@@ -8,6 +8,7 @@ import { openModelRegistry, storeCheckpoints } from '../infra/registry';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { AppConfig, LiveTrainerConfig } from './config';
 import { LiveTrainer } from './liveTrainer';
+import { loadServableModel } from './servable';
 import { publishCheckpoint } from './publish';
 import { runRebuildJob } from './rebuild';
 import { runTrainJob } from './train';
@@ -127,5 +128,48 @@ describe('LiveTrainer', () => {
     // The rows of the live micro-epochs in ClickHouse: two published ones.
     const written = await ch.query<{ n: string; published: string }>(`SELECT count() AS n, countIf(published_version > 0) AS published FROM ${ch.table('micro_epochs')} WHERE method = 'live'`);
     expect(written.map((r) => [Number(r.n), Number(r.published)])).toEqual([[2, 2]]);
+  }, 300_000);
+
+  it('codes catalog items archived after the rebuild, joins them to the model and trains on their interactions', async () => {
+    const archive = new IngestArchive(ch);
+    const before = (await registry.live())?.version as number;
+    const NEW = 4;
+    await archive.insertItems(
+      Array.from({ length: NEW }, (_, i) => ({
+        item_id: `NEW${i}`, ts: Date.now(), title: '', brand: '', categories: [], description: '', features: [],
+        meta: `lamp red kit model${200 + i}. Industrial & Scientific lamp supplies. Brand${i % 4}.`, topic: 'catalog', partition: 0, offset: 1000 + i, ingested_at: Date.now(),
+      })),
+    );
+    // Users go on to the new items.
+    const last = rows.at(-1) as InteractionRow;
+    const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 20);
+    const more: InteractionRow[] = Array.from({ length: 40 }, (_, j) => ({
+      ...last, event_id: `new:${j}`, user_id: users[j % 20] as string, item_id: `NEW${j % NEW}`, ts: last.ts + 60_000 * (j + 1), partition: 0, offset: 10_000 + j,
+    }));
+    await archive.insertInteractions(more);
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false });
+    try {
+      const step = await trainer.step();
+      expect(step.newItems).toBe(NEW);
+      expect(step.read).toBe(more.length);
+      expect(step.unknownItems).toBe(0); // the new items are known by then
+      expect(step.result?.examples).toBe(more.length);
+      expect(step.published?.version).toBe(before + 1);
+    } finally {
+      await trainer.close();
+    }
+    // The published model scores the new items (the catalog it loads with has them).
+    const servable = await loadServableModel(store, (await registry.live())?.checkpointId as string, { catalog: 'latest' });
+    try {
+      // The checkpoint itself was trained over the grown catalog (nothing appended on top of it).
+      expect([servable.items.itemCount, servable.trainedItems, servable.appendedItems]).toEqual([dataset.items.length + NEW, dataset.items.length + NEW, 0]);
+      for (let i = 0; i < NEW; i++) expect(servable.items.denseId(`NEW${i}`)).toBeDefined();
+      const scores = servable.scores(servable.batchOf([['ITEM1', 'NEW0']]));
+      const row = scores.dataSync();
+      scores.dispose();
+      expect(Number.isFinite(row[servable.items.denseId('NEW1') as number] as number)).toBe(true);
+    } finally {
+      servable.dispose();
+    }
   }, 300_000);
 });

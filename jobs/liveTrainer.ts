@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { ArtifactError, ConfigError, RegistryError } from '../errors';
 import { BELOW_OFFSETS } from '../datasets/archive';
 import { ArtifactStore } from '../infra/artifacts';
-import { openClickHouse, type BufferedWriter, type ClickHouse } from '../infra/clickhouse';
+import { IngestArchive, openClickHouse, type BufferedWriter, type ClickHouse } from '../infra/clickhouse';
+import { codeNewItems } from '../quantizer/rebuild';
 import type { ModelRegistry, PublishedModel } from '../infra/registry';
 import { initTf } from '../infra/tf';
 import type { Instrumentation } from '../instrumentation';
@@ -35,6 +36,8 @@ export interface LiveStep {
   readonly read: number;
   /** Interactions of items the model does not score (left out). */
   readonly unknownItems: number;
+  /** Catalog items that joined the model before this look (coded with the existing codebooks). */
+  readonly newItems: number;
   readonly result?: MicroEpochResult;
   /** The checkpoint written for an accepted micro-epoch, and the version it was published as. */
   readonly checkpointId?: string;
@@ -67,6 +70,8 @@ export class LiveTrainer {
   /** The checkpoint the next one continues (its parent), and what the lineage has seen. */
   private lineage: { parent: string; latestEventMs: number; trainExamples: number };
   private stepCount = 0;
+  /** Catalog rows in the archive at the last look (new items are coded when it changes). */
+  private catalogSeen = -1;
   private closed = false;
 
   private constructor(
@@ -166,9 +171,45 @@ export class LiveTrainer {
     return this.offsets;
   }
 
+  /**
+   * Items archived in the catalog since the model's catalog (CCFRec): coded with the existing
+   * codebooks (`rebuild --new-items`: embedded with the stored encoder and PCA, no refit) and
+   * joined to the model, which scores them from their codes and text; its weights and optimizer
+   * are those of the lineage's last checkpoint, which the model in memory always equals (a
+   * refused micro-epoch goes back to it). SASRec learns one embedding per item: its new items wait
+   * for a retrained model. Returns how many items joined.
+   */
+  private async growCatalog(): Promise<number> {
+    if (this.servable.modelType !== 'ccfrec') return 0;
+    const [row] = await this.ch.query<{ n: string }>(`SELECT count() AS n FROM ${this.ch.table('items')} FINAL`);
+    const archived = Number(row?.n ?? 0);
+    if (archived === this.catalogSeen) return 0;
+    this.catalogSeen = archived;
+    const coded = await codeNewItems({
+      events: await new IngestArchive(this.ch).readItems(),
+      store: this.store,
+      registryFile: this.options.config.artifacts.registryFile,
+      features: this.options.config.features,
+      job: 'streamrec trainer',
+    });
+    if (!coded) return 0;
+    const grown = await loadServableModel(this.store, this.lineage.parent, { catalog: 'latest', withTrainingState: true });
+    if (grown.items.itemCount <= this.servable.items.itemCount) {
+      grown.dispose();
+      return 0;
+    }
+    this.trainer.replaceModel(grown.model, grown.trainingState?.optimizer);
+    const joined = grown.items.itemCount - this.servable.items.itemCount;
+    this.servable.dispose();
+    this.servable = grown;
+    log.info({ joined, items: grown.items.itemCount, semanticIds: coded.semanticIds.id }, 'new catalog items joined the model');
+    return joined;
+  }
+
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
   async step(): Promise<LiveStep> {
     if (this.closed) throw new Error('live trainer: step after close');
+    const newItems = await this.growCatalog();
     // The next offsets of each partition (a prefix per partition keeps the position exact), shared
     // fairly between the partitions known so far; the window is then put in time order.
     const perPartition = Math.max(1, Math.ceil(this.settings.maxEvents / Math.max(1, Object.keys(this.offsets).length)));
@@ -178,7 +219,7 @@ export class LiveTrainer {
        ORDER BY topic, partition, offset LIMIT {perPartition:UInt32} BY topic, partition LIMIT {limit:UInt32}`,
       { offsets: this.offsets, perPartition, limit: this.settings.maxEvents },
     );
-    if (rows.length < this.settings.minEvents) return { read: rows.length, unknownItems: 0 };
+    if (rows.length < this.settings.minEvents) return { read: rows.length, unknownItems: 0, newItems };
     const next = { ...this.offsets };
     for (const r of rows) next[r.key] = Math.max(next[r.key] ?? 0, Number(r.offset) + 1);
     const ordered = [...rows].sort((a, b) => Number(a.ts) - Number(b.ts) || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
@@ -193,7 +234,7 @@ export class LiveTrainer {
     this.offsets = next;
     const index = this.stepCount++;
     this.options.instrumentation?.emit('trainer.micro_epoch_end', { runId: this.runId, epoch: index, samples: result.trained, loss: result.loss, durationMs: result.seconds * 1000 });
-    let step: LiveStep = { read: rows.length, unknownItems, result };
+    let step: LiveStep = { read: rows.length, unknownItems, newItems, result };
     if (result.accepted && result.steps > 0) {
       const checkpointId = await this.checkpoint(result, events);
       this.lineage = { parent: checkpointId, latestEventMs: Math.max(this.lineage.latestEventMs, result.windowEndMs), trainExamples: this.lineage.trainExamples + result.trained };

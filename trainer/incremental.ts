@@ -147,20 +147,41 @@ export class IncrementalTrainer {
   private readonly histories = new Map<string, number[]>();
   private readonly reservoir: Reservoir;
   private pending: Array<{ history: Int32Array; target: number }> = [];
-  private readonly optimizer: AdamW;
+  private optimizer: AdamW;
+  private model: SequentialRecommender;
   private count = 0;
   private dropped = 0;
   private disposed = false;
 
   constructor(private readonly options: IncrementalTrainerOptions) {
-    const { micro, train } = options;
+    const { micro } = options;
     if (!micro.ks.includes(Number(micro.gateMetric.split('@')[1]))) {
       throw new ConfigError(`micro.gateMetric ${micro.gateMetric} needs its k in micro.ks (got [${micro.ks.join(', ')}])`, { context: { field: 'micro.gateMetric' } });
     }
     this.reservoir = new Reservoir(micro.replayCapacity, options.rng);
-    // The schedule runs on from the live run's step: constant after its warm-up.
-    this.optimizer = new AdamW(options.model.weights, { ...adamWSettings(train, Number.MAX_SAFE_INTEGER), learningRate: micro.learningRate, schedule: 'constant' });
-    if (options.optimizer) this.optimizer.restore(options.optimizer);
+    this.model = options.model;
+    this.optimizer = this.optimizerFor(options.model, options.optimizer);
+  }
+
+  /** AdamW over the model's weights; the schedule runs on from the live run's step (constant after its warm-up). */
+  private optimizerFor(model: SequentialRecommender, state: OptimizerState | undefined): AdamW {
+    const { micro, train } = this.options;
+    const optimizer = new AdamW(model.weights, { ...adamWSettings(train, Number.MAX_SAFE_INTEGER), learningRate: micro.learningRate, schedule: 'constant' });
+    if (state) optimizer.restore(state);
+    return optimizer;
+  }
+
+  /**
+   * Continues with another model of the same weights' shapes, e.g. the same weights over a grown
+   * catalog (CCFRec scores new items from their codes and text): histories, replay and pending
+   * examples are kept, the optimizer continues from `optimizer`. The caller owns both models.
+   */
+  replaceModel(model: SequentialRecommender, optimizer: OptimizerState | undefined): void {
+    this.checkLive();
+    const next = this.optimizerFor(model, optimizer);
+    this.optimizer.dispose();
+    this.optimizer = next;
+    this.model = model;
   }
 
   /** Micro-epochs run so far. */
@@ -236,7 +257,7 @@ export class IncrementalTrainer {
 
   /** The live model's full-ranking metrics on examples. */
   evaluate(examples: SequenceExamples): Promise<EvaluationResult> {
-    return evaluateFullRanking(this.options.model, examples, this.options.maxHistoryLength, {
+    return evaluateFullRanking(this.model, examples, this.options.maxHistoryLength, {
       ks: this.options.micro.ks,
       excludeHistory: false,
       batchSize: this.options.evalBatchSize ?? 512,
@@ -257,7 +278,8 @@ export class IncrementalTrainer {
   async microEpoch(events: readonly StreamInteraction[]): Promise<MicroEpochResult> {
     this.checkLive();
     const started = performance.now();
-    const { micro, model, rng } = this.options;
+    const { micro, rng } = this.options;
+    const model = this.model;
     const { rows, users } = this.absorb(events);
     const window = examplesFrom(rows);
     const prequential = rows.length > 0 ? await this.evaluate(window) : undefined;
@@ -324,7 +346,8 @@ export class IncrementalTrainer {
 
   /** Bounded fine-tuning: new examples (shuffled, up to `passes` times) mixed with replayed ones in every batch. */
   private async fineTune(rows: ReadonlyArray<{ history: Int32Array; target: number }>): Promise<{ steps: number; skipped: number; loss: number; replayed: number }> {
-    const { micro, model, rng, maxHistoryLength } = this.options;
+    const { micro, rng, maxHistoryLength } = this.options;
+    const model = this.model;
     if (rows.length === 0) return { steps: 0, skipped: 0, loss: Number.NaN, replayed: 0 };
     const replayShare = this.reservoir.size > 0 ? micro.replayRatio / (1 + micro.replayRatio) : 0;
     const perStepNew = Math.max(1, Math.round(micro.batchSize * (1 - replayShare)));
