@@ -80,8 +80,17 @@ export function summarizeIncremental(result: IncrementalExperimentResult): Incre
   };
 }
 
-/** One `micro_epochs` row (infra/clickhouse/migrations/005_micro_epochs.ts) of the experiment. */
-function microEpochRow(runId: string, result: { dataset: string; model: string }, row: IncrementalWindowRow, gateMetric: string): object {
+/** What a `micro_epochs` row is made of: a window of the experiment, or a live micro-epoch (method `live`). */
+export type MicroEpochRowInput = Omit<IncrementalWindowRow, 'method'> & { readonly method: IncrementalWindowRow['method'] | 'live' };
+
+/** One `micro_epochs` row (infra/clickhouse/migrations/005_micro_epochs.ts). */
+export function microEpochRow(
+  runId: string,
+  result: { dataset: string; model: string },
+  row: MicroEpochRowInput,
+  gateMetric: string,
+  publication?: { readonly checkpointId?: string | undefined; readonly version?: number | undefined },
+): object {
   const micro = row.micro;
   return {
     run_id: runId,
@@ -104,8 +113,8 @@ function microEpochRow(runId: string, result: { dataset: string; model: string }
     live_gate: micro && Number.isFinite(micro.liveGate) ? micro.liveGate : 0,
     candidate_gate: micro && Number.isFinite(micro.candidateGate) ? micro.candidateGate : 0,
     accepted: micro ? (micro.accepted ? 1 : 0) : 1,
-    checkpoint_id: '',
-    published_version: -1,
+    checkpoint_id: publication?.checkpointId ?? '',
+    published_version: publication?.version ?? -1,
     ended_at: Date.now(),
   };
 }

@@ -5,6 +5,7 @@ import { loadDataset, type LoadedDataset } from '../datasets';
 import { ArtifactStore } from '../infra/artifacts';
 import { IngestArchive, openClickHouse, type ClickHouse, type InteractionRow } from '../infra/clickhouse';
 import { openModelRegistry, storeCheckpoints } from '../infra/registry';
+import { tinyArchiveRows, tinyLiveConfig } from '../test/tinyArchive';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { AppConfig, LiveTrainerConfig } from './config';
 import { LiveTrainer } from './liveTrainer';
@@ -23,14 +24,7 @@ import { trainerConfigFromFlags } from './trainerFlags';
 describe('LiveTrainer', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-live-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
-  const config = AppConfig.parse({
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    clickhouse: { url: `chdb:${path.join(root, 'ch')}` },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 2, batchSize: 64, warmupSteps: 5 } },
-    modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-  });
+  const config = AppConfig.parse(tinyLiveConfig(root));
   const live = LiveTrainerConfig.parse({ micro: { maxSteps: 5, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } });
   const store = new ArtifactStore(config.artifacts.dir);
   const registry = openModelRegistry(config.modelRegistry.url, storeCheckpoints(store));
@@ -42,21 +36,9 @@ describe('LiveTrainer', () => {
   beforeAll(async () => {
     ch = await openClickHouse(config.clickhouse);
     dataset = await loadDataset(data);
-    const archive = new IngestArchive(ch);
-    await archive.insertItems(
-      dataset.items.map((item, i) => ({
-        item_id: item.itemId, ts: item.ts, title: item.title ?? '', brand: item.brand ?? '', categories: item.categories ?? [], description: item.description ?? '',
-        features: item.features ?? [], meta: item.meta ?? '', topic: 'catalog', partition: 0, offset: i, ingested_at: Date.now(),
-      })),
-    );
-    const events = dataset.sequences.flatMap((s, u) => s.itemIds.map((item, t) => ({ user: s.userId, u, t, item, ts: s.timestamps[t] as number })));
-    events.sort((a, b) => a.ts - b.ts || a.u - b.u || a.t - b.t);
-    const next = [0, 0];
-    rows = events.map((e) => {
-      const partition = e.u % 2;
-      const offset = next[partition]!++;
-      return { event_id: `${e.user}:${e.t}`, user_id: e.user, item_id: e.item, type: 'view', value: null, ts: e.ts, session_index: 0, source: 'test', context: '', topic: 'interactions', partition, offset, ingested_at: Date.now() };
-    });
+    const archived = tinyArchiveRows(dataset, 2);
+    await new IngestArchive(ch).insertItems(archived.items);
+    rows = archived.interactions;
   }, 60_000);
   afterAll(async () => {
     await ch.close();

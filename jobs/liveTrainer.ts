@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ArtifactError, ConfigError, RegistryError } from '../errors';
 import { BELOW_OFFSETS } from '../datasets/archive';
 import { ArtifactStore } from '../infra/artifacts';
-import { IngestArchive, openClickHouse, type BufferedWriter, type ClickHouse } from '../infra/clickhouse';
+import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
 import { codeNewItems } from '../quantizer/rebuild';
 import type { ModelRegistry, PublishedModel } from '../infra/registry';
 import { initTf } from '../infra/tf';
@@ -11,6 +11,7 @@ import { createLogger } from '../logging';
 import { Random } from '../random';
 import { IncrementalTrainer, examplesFrom, saveCheckpoint, type MicroEpochResult, type StreamInteraction } from '../trainer';
 import { LiveTrainerConfig, type AppConfig } from './config';
+import { microEpochRow, type MicroEpochRowInput } from './incremental';
 import { publishCheckpoint } from './publish';
 import { loadServableModel, type ServableModel } from './servable';
 import { openTrainingSink, type TrainingSink } from './sink';
@@ -308,33 +309,20 @@ export class LiveTrainer {
   }
 
   private writeRow(index: number, result: MicroEpochResult, step: LiveStep): void {
-    const writer: BufferedWriter | undefined = this.sink.writer;
-    writer?.write('micro_epochs', [
-      {
-        run_id: this.runId,
-        method: 'live',
-        micro_epoch: index,
-        dataset: `clickhouse:${this.ch.database}`,
-        model: this.servable.modelType,
-        window_start: result.windowStartMs,
-        window_end: result.windowEndMs,
-        events: result.events,
-        examples: result.examples,
-        prequential: result.prequential?.metrics ?? {},
-        trained: result.trained,
-        replayed: result.replayed,
-        steps: result.steps,
-        loss: Number.isFinite(result.loss) ? result.loss : 0,
-        train_s: result.computeSeconds,
-        holdout: result.holdout,
-        gate_metric: this.settings.micro.gateMetric,
-        live_gate: Number.isFinite(result.liveGate) ? result.liveGate : 0,
-        candidate_gate: Number.isFinite(result.candidateGate) ? result.candidateGate : 0,
-        accepted: result.accepted ? 1 : 0,
-        checkpoint_id: step.checkpointId ?? '',
-        published_version: step.published?.version ?? -1,
-        ended_at: Date.now(),
-      },
+    const row: MicroEpochRowInput = {
+      method: 'live',
+      window: index,
+      windowStartMs: result.windowStartMs,
+      windowEndMs: result.windowEndMs,
+      events: result.events,
+      examples: result.examples,
+      metrics: result.prequential?.metrics ?? {},
+      trainSeconds: result.computeSeconds,
+      steps: result.steps,
+      micro: result,
+    };
+    this.sink.writer?.write('micro_epochs', [
+      microEpochRow(this.runId, { dataset: `clickhouse:${this.ch.database}`, model: this.servable.modelType }, row, this.settings.micro.gateMetric, { checkpointId: step.checkpointId, version: step.published?.version }),
     ]);
   }
 

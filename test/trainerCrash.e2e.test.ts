@@ -4,10 +4,11 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { loadDataset } from '../datasets';
 import { ArtifactStore } from '../infra/artifacts';
-import { IngestArchive, openClickHouse, type InteractionRow } from '../infra/clickhouse';
+import { IngestArchive, openClickHouse } from '../infra/clickhouse';
 import { openModelRegistry, storeCheckpoints } from '../infra/registry';
 import { AppConfig, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
 import { exited, spawnCli } from './cli';
+import { tinyArchiveRows, tinyLiveConfig } from './tinyArchive';
 import { writeTinyScientific } from './tinyScientific';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -28,12 +29,7 @@ describe('streamrec trainer killed and restarted', () => {
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')), { users: 160 });
   const configFile = path.join(root, 'config.json');
   const raw = {
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    clickhouse: { url: `chdb:${path.join(root, 'ch')}` },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 2, batchSize: 64, warmupSteps: 5 } },
-    modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+    ...tinyLiveConfig(root),
     // Small micro-epochs: the backlog takes several, so there is a middle to be killed in.
     live: { intervalSeconds: 1, maxEvents: 80, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } },
   };
@@ -45,21 +41,13 @@ describe('streamrec trainer killed and restarted', () => {
 
   it('publishes one unbroken lineage that covers every interaction exactly once', async () => {
     const dataset = await loadDataset(data);
-    const events = dataset.sequences.flatMap((s, u) => s.itemIds.map((item, t) => ({ user: s.userId, u, t, item, ts: s.timestamps[t] as number })));
-    events.sort((a, b) => a.ts - b.ts || a.u - b.u || a.t - b.t);
-    const next = [0, 0, 0];
-    const rows: InteractionRow[] = events.map((e) => {
-      const partition = e.u % 3;
-      const offset = next[partition]!++;
-      return { event_id: `${e.user}:${e.t}`, user_id: e.user, item_id: e.item, type: 'view', value: null, ts: e.ts, session_index: 0, source: 'test', context: '', topic: 'interactions', partition, offset, ingested_at: Date.now() };
-    });
-    const everything = Object.fromEntries(next.map((n, p) => [`interactions/${p}`, n]));
+    const { items, interactions: rows, nextOffsets: everything } = tinyArchiveRows(dataset, 3);
     const cut = Math.floor(rows.length * 0.6);
 
     // The first model on 60% of the archive, published; then the rest is archived (the backlog).
     const ch = await openClickHouse(config.clickhouse);
     const archive = new IngestArchive(ch);
-    await archive.insertItems(dataset.items.map((item, i) => ({ item_id: item.itemId, ts: item.ts, title: '', brand: '', categories: [], description: '', features: [], meta: item.meta ?? '', topic: 'catalog', partition: 0, offset: i, ingested_at: Date.now() })));
+    await archive.insertItems(items);
     await archive.insertInteractions(rows.slice(0, cut));
     await runRebuildJob(config, { source: { kind: 'archive' } });
     const trained = await runTrainJob({ config, trainer: trainerConfigFromFlags(config.trainer, 'ccfrec', {}), source: { kind: 'archive' }, writeRows: false });
