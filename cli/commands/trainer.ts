@@ -10,6 +10,7 @@ interface TrainerFlags {
   readonly interval?: string;
   readonly once?: boolean;
   readonly prepareServing?: boolean;
+  readonly waitForModel?: boolean;
   readonly clickhouse: boolean;
 }
 
@@ -33,6 +34,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
     .option('--interval <seconds>', 'how often to look for new interactions (default: live.intervalSeconds)')
     .option('--once', 'one look (and micro-epoch when there is something new), then exit')
     .option('--prepare-serving', 'before publishing, export the ONNX encoder and build the serving indexes (servers then swap without building)')
+    .option('--wait-for-model', 'with no live model yet, wait for the first publication instead of failing (a trainer started beside a fresh stack)')
     .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
     .action(async (flags: TrainerFlags) => {
       const interval = flags.interval === undefined ? undefined : Number(flags.interval);
@@ -42,9 +44,19 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         ...(registryUrl ? { modelRegistry: { url: registryUrl } } : {}),
         ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
       });
+      const registry = openRegistry(config);
+      if (flags.waitForModel && !(await registry.live())) {
+        process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
+        await new Promise<void>((resolve) => {
+          const stop = registry.watch(() => {
+            stop();
+            resolve();
+          });
+        });
+      }
       const trainer = await LiveTrainer.start({
         config,
-        registry: openRegistry(config),
+        registry,
         live: config.live,
         writeRows: flags.clickhouse,
         ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),

@@ -1,0 +1,80 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { loadAppConfig } from '../jobs';
+import { buildProgram } from './main';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface Service {
+  readonly build?: unknown;
+  readonly image?: string;
+  readonly command?: string[];
+  readonly environment?: Record<string, string>;
+  readonly ports?: string[];
+  readonly volumes?: string[];
+  readonly healthcheck?: { readonly test: string[] };
+  readonly profiles?: string[];
+}
+
+/**
+ * docker-compose.yml as the CLI and the config schema read it (Docker is not needed): every
+ * streamrec role runs a command the CLI has, with options it knows; its STREAMREC__* environment is
+ * a valid config; published ports are the ones it listens on; the roles that share the model
+ * registry and the artifacts see the same volume at the paths their config names.
+ */
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  const roles = Object.entries(compose.services).filter(([, s]) => s.image === 'streamrec:local');
+  const program = buildProgram();
+
+  it('runs the three roles (and a tools service) from the image built from this repository, with health checks', () => {
+    expect(roles.map(([name]) => name).sort()).toEqual(['ingest', 'serve', 'tools', 'trainer']);
+    expect(roles.filter(([, s]) => s.build !== undefined).map(([name]) => name)).toEqual(['ingest']);
+    for (const [name, s] of roles) if (!s.profiles) expect({ name, healthcheck: Array.isArray(s.healthcheck?.test) }).toEqual({ name, healthcheck: true });
+    expect(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toMatch(/ENTRYPOINT \["node", "bin\/streamrec\.js"\]/);
+  });
+
+  it.each(['ingest', 'trainer', 'serve'])("%s: a CLI command with options it knows", (name) => {
+    const command = compose.services[name]?.command ?? [];
+    const sub = program.commands.find((c) => c.name() === command[0]);
+    expect(sub?.name()).toBe(command[0]);
+    const known = new Set(sub?.options.flatMap((o) => [o.long, o.short]).filter(Boolean));
+    for (const arg of command.slice(1)) if (arg.startsWith('-')) expect({ name, option: arg, known: known.has(arg) }).toEqual({ name, option: arg, known: true });
+  });
+
+  it.each(['ingest', 'trainer', 'serve', 'tools'])('%s: its environment is a valid config', (name) => {
+    const env = compose.services[name]?.environment ?? {};
+    for (const key of Object.keys(env)) expect(key).toMatch(/^STREAMREC__[A-Z0-9_]+(__[A-Z0-9_]+)*$/);
+    const config = loadAppConfig({ env });
+    if (env.STREAMREC__KAFKA__BROKERS) expect(config.kafka.brokers).toEqual(['kafka:29092']);
+    if (env.STREAMREC__MODEL_REGISTRY__URL) expect(config.modelRegistry.url).toBe('dir:/data/model-registry');
+    // The stores named in the config lie on the shared volume.
+    if (env.STREAMREC__ARTIFACTS__DIR) {
+      expect(compose.services[name]?.volumes).toContain('streamrec-data:/data');
+      expect(config.artifacts.dir.startsWith('/data/')).toBe(true);
+    }
+  });
+
+  it('publishes the ports the roles listen on', () => {
+    const serve = compose.services.serve as Service;
+    const port = Number(serve.command?.[serve.command.indexOf('--port') + 1]);
+    expect(serve.ports).toEqual([`${port}:${port}`]);
+    expect(serve.command?.[serve.command.indexOf('--host') + 1]).toBe('0.0.0.0');
+    expect(serve.healthcheck?.test.join(' ')).toContain(`localhost:${port}/healthz`);
+    const ingest = compose.services.ingest as Service;
+    const metrics = Number(ingest.command?.[ingest.command.indexOf('--metrics-port') + 1]);
+    expect(ingest.ports).toEqual([`${metrics}:${metrics}`]);
+    expect(Object.keys(compose.volumes)).toEqual(expect.arrayContaining(['streamrec-data', 'clickhouse-data']));
+  });
+
+  it('passes `docker compose config` where Docker is installed', () => {
+    const docker = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+    if (docker.status !== 0) {
+      process.stderr.write('[compose] docker compose is not installed here: `docker compose config` not run\n');
+      return;
+    }
+    expect(() => execFileSync('docker', ['compose', 'config', '--quiet'], { cwd: ROOT })).not.toThrow();
+  });
+});
