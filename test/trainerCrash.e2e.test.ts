@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -97,4 +97,28 @@ describe('streamrec trainer killed and restarted', () => {
     expect(previous).toEqual(everything);
     expect(history[0]?.checkpointId).toBe(trained.checkpointId);
   }, 420_000);
+
+  it('--wait-for-model waits for the first publication (then continues it), and stops cleanly on SIGTERM while it waits', async () => {
+    const waitFor = async (child: ReturnType<typeof spawnCli>, pattern: RegExp): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while (!pattern.test(child.output()) && child.exitCode === null && Date.now() < deadline) await sleep(50);
+      expect(child.output()).toMatch(pattern);
+    };
+    // Stopped while waiting.
+    const idle = spawnCli(['--config', configFile, 'trainer', '--wait-for-model', '--registry', path.join(root, 'empty-registry'), '--no-clickhouse']);
+    await waitFor(idle, /no live model in dir:.*empty-registry yet: waiting for the first publication/);
+    await sleep(1500);
+    expect(idle.exitCode).toBeNull(); // still waiting
+    idle.kill('SIGTERM');
+    expect((await exited(idle)).code).toBe(0);
+    expect(idle.output()).toMatch(/live trainer stopped/);
+    // A publication arrives while it waits (the registry of the test above appears): it continues that version.
+    const later = path.join(root, 'later-registry');
+    const waiting = spawnCli(['--config', configFile, 'trainer', '--wait-for-model', '--registry', later, '--no-clickhouse']);
+    await waitFor(waiting, /waiting for the first publication/);
+    cpSync(path.join(root, 'registry'), later, { recursive: true });
+    await waitFor(waiting, /continuing version \d+/);
+    waiting.kill('SIGTERM');
+    expect((await exited(waiting)).code).toBe(0);
+  }, 180_000);
 });

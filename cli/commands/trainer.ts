@@ -45,24 +45,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
       });
       const registry = openRegistry(config);
-      if (flags.waitForModel && !(await registry.live())) {
-        process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
-        await new Promise<void>((resolve) => {
-          const stop = registry.watch(() => {
-            stop();
-            resolve();
-          });
-        });
-      }
-      const trainer = await LiveTrainer.start({
-        config,
-        registry,
-        live: config.live,
-        writeRows: flags.clickhouse,
-        ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
-      });
-      const offsets = Object.entries(trainer.streamOffsets).map(([k, v]) => `${k}@${v}`).join(', ') || 'the start';
-      process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
+      // SIGINT / SIGTERM: stop after the current look (or stop waiting for a model).
       const stop = new AbortController();
       const onSignal = (): void => {
         process.stdout.write('stopping after the current look\n');
@@ -71,12 +54,43 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
-        else await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+        if (flags.waitForModel && !(await registry.live())) {
+          process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
+          // The registry's watch does not hold the process open; this timer does while it waits.
+          const keepAlive = setInterval(() => undefined, 60_000);
+          await new Promise<void>((resolve) => {
+            const unwatch = registry.watch(
+              () => {
+                unwatch();
+                resolve();
+              },
+              { signal: stop.signal },
+            );
+            stop.signal.addEventListener('abort', () => resolve(), { once: true });
+          }).finally(() => clearInterval(keepAlive));
+          if (stop.signal.aborted) {
+            process.stdout.write('live trainer stopped\n');
+            return;
+          }
+        }
+        const trainer = await LiveTrainer.start({
+          config,
+          registry,
+          live: config.live,
+          writeRows: flags.clickhouse,
+          ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
+        });
+        const offsets = Object.entries(trainer.streamOffsets).map(([k, v]) => `${k}@${v}`).join(', ') || 'the start';
+        process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
+        try {
+          if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
+          else await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+        } finally {
+          await trainer.close();
+        }
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await trainer.close();
       }
       process.stdout.write('live trainer stopped\n');
     });
