@@ -14,8 +14,9 @@
  * of at most 160 steps of 128 examples. Goal (issue 18): micro within 2% of retrain on NDCG@10 at
  * <= 10% of its compute, and above static.
  *
- * Last stdout line: `{"dataset", "static": {"ndcg@10", "recall@10"}, "micro": {..., "train_s"},
- * "retrain": {..., "train_s"}, "micro_vs_retrain_ndcg", "micro_compute_share", ...}`.
+ * Last stdout line: `{"dataset", "static": {"ndcg@10", "recall@10"}, "micro": {..., "train_s", "train_samples"},
+ * "retrain": {..., "train_s", "train_samples"}, "micro_vs_retrain_ndcg", "micro_compute_share",
+ * "micro_sample_share", ...}` (the sample share is the compute share without the machine's load).
  */
 import { ConfigError } from '../errors';
 import { AppConfig, runIncrementalJob, trainerConfigFromFlags } from '../jobs';

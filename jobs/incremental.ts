@@ -40,12 +40,14 @@ export interface IncrementalSummary {
   readonly windows: number;
   readonly stream_events: number;
   readonly static?: { readonly 'ndcg@10': number; readonly 'recall@10': number };
-  readonly micro?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number };
-  readonly retrain?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number };
+  readonly micro?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number; readonly train_samples: number };
+  readonly retrain?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number; readonly train_samples: number };
   /** micro NDCG@10 / retrain NDCG@10 (goal: >= 0.98). */
   readonly micro_vs_retrain_ndcg?: number;
   /** micro training seconds / retrain training seconds (goal: <= 0.1). */
   readonly micro_compute_share?: number;
+  /** micro / retrain examples trained through: the same share measured without the machine's load. */
+  readonly micro_sample_share?: number;
   /** micro NDCG@10 / static NDCG@10 (goal: > 1). */
   readonly micro_vs_static_ndcg?: number;
 }
@@ -64,6 +66,7 @@ export function summarizeIncremental(result: IncrementalExperimentResult): Incre
   const micro = metrics('micro');
   const retrain = metrics('retrain');
   const share = ratio(m.micro?.trainSeconds, m.retrain?.trainSeconds);
+  const sampleShare = ratio(m.micro?.trainSamples, m.retrain?.trainSamples);
   const vsRetrain = ratio(ndcg('micro'), ndcg('retrain'));
   const vsStatic = ratio(ndcg('micro'), ndcg('static'));
   return {
@@ -72,10 +75,11 @@ export function summarizeIncremental(result: IncrementalExperimentResult): Incre
     windows: result.windows,
     stream_events: result.streamEvents,
     ...(fixed ? { static: fixed } : {}),
-    ...(micro ? { micro: { ...micro, train_s: round(m.micro?.trainSeconds ?? 0, 1) } } : {}),
-    ...(retrain ? { retrain: { ...retrain, train_s: round(m.retrain?.trainSeconds ?? 0, 1) } } : {}),
+    ...(micro ? { micro: { ...micro, train_s: round(m.micro?.trainSeconds ?? 0, 1), train_samples: m.micro?.trainSamples ?? 0 } } : {}),
+    ...(retrain ? { retrain: { ...retrain, train_s: round(m.retrain?.trainSeconds ?? 0, 1), train_samples: m.retrain?.trainSamples ?? 0 } } : {}),
     ...(vsRetrain !== undefined ? { micro_vs_retrain_ndcg: vsRetrain } : {}),
     ...(share !== undefined ? { micro_compute_share: share } : {}),
+    ...(sampleShare !== undefined ? { micro_sample_share: sampleShare } : {}),
     ...(vsStatic !== undefined ? { micro_vs_static_ndcg: vsStatic } : {}),
   };
 }

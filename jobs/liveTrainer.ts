@@ -319,6 +319,7 @@ export class LiveTrainer {
       metrics: result.prequential?.metrics ?? {},
       trainSeconds: result.computeSeconds,
       steps: result.steps,
+      trainSamples: result.steps * this.settings.micro.batchSize,
       micro: result,
     };
     this.sink.writer?.write('micro_epochs', [

@@ -34,7 +34,7 @@ describe('streamrec experiment incremental', () => {
     expect(out).toMatch(/^method\s+ndcg@10\s+recall@10\s+examples\s+training s$/m);
     const summary = JSON.parse(out.trim().split('\n').at(-1) as string) as Record<string, unknown>;
     expect(summary).toMatchObject({ model: 'sasrec', windows: 3 });
-    expect(Object.keys(summary)).toEqual(expect.arrayContaining(['static', 'micro', 'retrain', 'micro_vs_retrain_ndcg', 'micro_compute_share']));
+    expect(Object.keys(summary)).toEqual(expect.arrayContaining(['static', 'micro', 'retrain', 'micro_vs_retrain_ndcg', 'micro_compute_share', 'micro_sample_share']));
 
     const ch = await openClickHouse(ClickHouseConfig.parse({ url: `chdb:${chDir}` }));
     try {

@@ -195,6 +195,9 @@ describe('the incremental experiment', () => {
     expect(later('retrain')).toBeGreaterThan(Math.max(2 * later('static'), later('static') + 0.1));
     expect(micro?.trainSeconds).toBeGreaterThan(0);
     expect(micro?.trainSeconds as number).toBeLessThan(retrain?.trainSeconds as number);
+    // Examples trained through: micro-epochs' steps of 32; each retrain's epochs over everything before its window.
+    expect(micro?.trainSamples).toBe(result.rows.filter((r) => r.method === 'micro').reduce((n, r) => n + r.steps * 32, 0));
+    expect(micro?.trainSamples as number).toBeLessThan(retrain?.trainSamples as number);
     expect(result.rows.filter((r) => r.method === 'micro').every((r) => r.micro !== undefined && r.steps <= 20)).toBe(true);
   }, 120_000);
 

@@ -62,6 +62,8 @@ export interface IncrementalWindowRow {
   /** Seconds this method spent training for this window (micro: after it; retrain: before it). */
   readonly trainSeconds: number;
   readonly steps: number;
+  /** Examples this method's training steps went through for this window (a CPU-load-free measure of its compute). */
+  readonly trainSamples: number;
   /** micro: the micro-epoch's details. */
   readonly micro?: MicroEpochResult;
 }
@@ -71,6 +73,7 @@ export interface IncrementalMethodSummary {
   readonly metrics: Record<string, number>;
   readonly examples: number;
   readonly trainSeconds: number;
+  readonly trainSamples: number;
 }
 
 export interface IncrementalExperimentResult {
@@ -200,7 +203,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
     if (methods.includes('static')) {
       for (let w = 0; w < windowCount; w++) {
         const result = await evaluate(first.model, windowExamples[w] as SequenceExamples);
-        await emit({ method: 'static', ...base(w), metrics: result?.metrics ?? {}, trainSeconds: 0, steps: 0 });
+        await emit({ method: 'static', ...base(w), metrics: result?.metrics ?? {}, trainSeconds: 0, steps: 0, trainSamples: 0 });
       }
     }
     if (methods.includes('micro')) {
@@ -214,7 +217,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
           const result = await trainer.microEpoch(windows[w] as StreamInteraction[]);
           const check = base(w);
           if (result.examples !== check.examples) throw new Error(`incremental experiment: window ${w} made ${result.examples} examples in the trainer, ${check.examples} here`);
-          await emit({ method: 'micro', ...check, metrics: result.prequential?.metrics ?? {}, trainSeconds: result.computeSeconds, steps: result.steps, micro: result });
+          await emit({ method: 'micro', ...check, metrics: result.prequential?.metrics ?? {}, trainSeconds: result.computeSeconds, steps: result.steps, trainSamples: result.steps * micro.batchSize, micro: result });
         }
       } finally {
         trainer.dispose();
@@ -228,7 +231,14 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
         const fresh = w === 0 ? undefined : await trainUpTo(bounds[w] as number, config.train.seed);
         try {
           const result = await evaluate(fresh?.model ?? first.model, windowExamples[w] as SequenceExamples);
-          await emit({ method: 'retrain', ...base(w), metrics: result?.metrics ?? {}, trainSeconds: fresh?.seconds ?? 0, steps: fresh ? fresh.fit.history.reduce((n, e) => n + e.steps, 0) : 0 });
+          await emit({
+            method: 'retrain',
+            ...base(w),
+            metrics: result?.metrics ?? {},
+            trainSeconds: fresh?.seconds ?? 0,
+            steps: fresh ? fresh.fit.history.reduce((n, e) => n + e.steps, 0) : 0,
+            trainSamples: fresh ? fresh.fit.history.reduce((n, e) => n + e.samples, 0) : 0,
+          });
           log.info({ window: w, epochs: fresh?.fit.epochs ?? first.fit.epochs, seconds: fresh?.seconds ?? 0, ndcg10: result?.metrics['ndcg@10'] }, 'retrained');
         } finally {
           fresh?.model.dispose();
@@ -242,7 +252,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
   for (const method of methods) {
     const mine = rows.filter((r) => r.method === method);
     const { metrics, examples } = weightedMean(mine);
-    summaries[method] = { metrics, examples, trainSeconds: mine.reduce((s, r) => s + r.trainSeconds, 0) };
+    summaries[method] = { metrics, examples, trainSeconds: mine.reduce((s, r) => s + r.trainSeconds, 0), trainSamples: mine.reduce((s, r) => s + r.trainSamples, 0) };
   }
   return {
     dataset: dataset.name,
