@@ -63,6 +63,8 @@ describe('IncrementalTrainer (micro-epochs)', () => {
       expect(r1.examples).toBe(61);
       expect(r1.steps).toBeLessThanOrEqual(6);
       expect(r1.steps).toBeGreaterThan(0);
+      // 30% of 20 users is 6, but the gate gets at least minHoldout (100) or half the users: 10.
+      expect(r1.holdout).toBe(10);
       expect(r1.holdout).toBe(trainer.pendingExamples);
       expect(r1.trained).toBe(r1.examples - r1.holdout);
       expect(r1.accepted).toBe(true); // margin 1: always

@@ -43,6 +43,12 @@ export const MicroEpochConfig = z
       .max(0.5)
       .default(0.1)
       .describe("Share of the window's users whose last event is held out for the gate (and trained at the next micro-epoch)."),
+    minHoldout: z
+      .number()
+      .int()
+      .min(0)
+      .default(100)
+      .describe('Held-out events the gate decides on at least (when the window has twice as many users; else half of them).'),
     gateMetric: metricName.default('ndcg@10').describe('What the gate compares on the held-out slice.'),
     gateMargin: z.number().min(0).default(0.01).describe('How far (absolute) below the live model the fine-tuned one may be on the gate metric and still pass.'),
     ks: z.array(z.number().int().min(1)).min(1).default([10, 20]).describe('Cut-offs of the prequential and held-out metrics.'),
@@ -288,8 +294,11 @@ export class IncrementalTrainer {
     // The held-out slice: the last example of a sample of the window's users.
     const lastOf = new Map<string, number>();
     users.forEach((u, i) => lastOf.set(u, i));
-    const heldOut = new Set<number>();
-    for (const i of lastOf.values()) if (rng.next() < micro.holdoutFraction) heldOut.add(i);
+    // A sample of the window's users: holdoutFraction of them, but at least minHoldout (at most
+    // half of them) so that the gate does not decide on a handful of events.
+    const candidates = rng.shuffle([...lastOf.values()]);
+    const wanted = micro.holdoutFraction === 0 ? 0 : Math.max(Math.ceil(micro.holdoutFraction * candidates.length), Math.min(micro.minHoldout, Math.floor(candidates.length / 2)));
+    const heldOut = new Set<number>(candidates.slice(0, wanted));
     const holdoutRows = [...heldOut].sort((a, b) => a - b).map((i) => rows[i] as { history: Int32Array; target: number });
     const trainRows = [...this.pending, ...rows.filter((_, i) => !heldOut.has(i))];
     const holdout = examplesFrom(holdoutRows);
