@@ -18,8 +18,6 @@ import { openTrainingSink, type TrainingSink } from './sink';
 
 const log = createLogger('jobs.live');
 
-
-
 export interface LiveTrainerOptions {
   readonly config: AppConfig;
   readonly registry: ModelRegistry;
@@ -237,8 +235,9 @@ export class LiveTrainer {
     this.options.instrumentation?.emit('trainer.micro_epoch_end', { runId: this.runId, epoch: index, samples: result.trained, loss: result.loss, durationMs: result.seconds * 1000 });
     let step: LiveStep = { read: rows.length, unknownItems, newItems, result };
     if (result.accepted && result.steps > 0) {
-      const checkpointId = await this.checkpoint(result, events);
-      this.lineage = { parent: checkpointId, latestEventMs: Math.max(this.lineage.latestEventMs, result.windowEndMs), trainExamples: this.lineage.trainExamples + result.trained };
+      const seen = { latestEventMs: Math.max(this.lineage.latestEventMs, result.windowEndMs), trainExamples: this.lineage.trainExamples + result.trained };
+      const checkpointId = await this.checkpoint(result, seen);
+      this.lineage = { parent: checkpointId, ...seen };
       step = { ...step, checkpointId, ...(await this.publish(checkpointId, result)) };
     } else {
       step = { ...step, notPublished: result.steps === 0 ? 'nothing to train' : `refused by the gate: ${this.settings.micro.gateMetric} ${result.candidateGate.toFixed(4)} vs live ${result.liveGate.toFixed(4)} on ${result.holdout} held-out events` };
@@ -252,7 +251,7 @@ export class LiveTrainer {
   }
 
   /** Saves the model with its optimizer, generator and stream position, its parent the live checkpoint. */
-  private async checkpoint(result: MicroEpochResult, events: readonly StreamInteraction[]): Promise<string> {
+  private async checkpoint(result: MicroEpochResult, seen: { readonly latestEventMs: number; readonly trainExamples: number }): Promise<string> {
     const { servable } = this;
     const backend = await initTf();
     const artifact = await saveCheckpoint(this.store, servable.model, {
@@ -260,8 +259,7 @@ export class LiveTrainer {
       dataWatermark: {
         dataset: `clickhouse:${this.ch.database}`,
         protocol: 'micro-epoch on the interactions archived since the parent checkpoint\'s stream position',
-        latestEventMs: Math.max(this.lineage.latestEventMs, events.at(-1)?.timestampMs ?? 0),
-        trainExamples: this.lineage.trainExamples + result.trained,
+        ...seen,
       },
       backend: backend.backend,
       runId: this.runId,

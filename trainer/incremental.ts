@@ -113,6 +113,34 @@ export interface IncrementalTrainerOptions {
   readonly evalBatchSize?: number;
 }
 
+/**
+ * Appends `events` (time order) to the users' `histories` (dense ids, oldest first, the last
+ * `maxLength` kept) and returns the examples they make: every event of a user who has a history,
+ * with that history as it was before the event, and the user of each.
+ */
+export function appendEvents(
+  histories: Map<string, number[]>,
+  events: readonly StreamInteraction[],
+  maxLength: number,
+): { rows: Array<{ history: Int32Array; target: number }>; users: string[] } {
+  const rows: Array<{ history: Int32Array; target: number }> = [];
+  const users: string[] = [];
+  for (const e of events) {
+    let history = histories.get(e.userId);
+    if (!history) {
+      history = [];
+      histories.set(e.userId, history);
+    }
+    if (history.length > 0) {
+      rows.push({ history: Int32Array.from(history), target: e.item });
+      users.push(e.userId);
+    }
+    history.push(e.item);
+    if (history.length > maxLength) history.splice(0, history.length - maxLength);
+  }
+  return { rows, users };
+}
+
 /** A bounded uniform sample of every example offered to it (reservoir sampling). */
 class Reservoir {
   private readonly histories: Int32Array[] = [];
@@ -190,11 +218,6 @@ export class IncrementalTrainer {
     this.model = model;
   }
 
-  /** Micro-epochs run so far. */
-  get microEpochs(): number {
-    return this.count;
-  }
-
   /** Examples waiting to be trained (held out by the last micro-epoch, or all of a refused one). */
   get pendingExamples(): number {
     return this.pending.length;
@@ -237,28 +260,9 @@ export class IncrementalTrainer {
     for (const examples of untrained ?? []) for (let i = 0; i < examples.count; i++) this.pending.push({ history: cut(examples, i), target: examples.targets[i] as number });
   }
 
-  /**
-   * Appends the window's interactions to the histories and returns its examples (history before
-   * each event, the event's item), with the user of each.
-   */
+  /** Appends the window's interactions to the histories and returns its examples, with the user of each. */
   private absorb(events: readonly StreamInteraction[]): { rows: Array<{ history: Int32Array; target: number }>; users: string[] } {
-    const L = this.options.maxHistoryLength;
-    const rows: Array<{ history: Int32Array; target: number }> = [];
-    const users: string[] = [];
-    for (const e of events) {
-      let history = this.histories.get(e.userId);
-      if (!history) {
-        history = [];
-        this.histories.set(e.userId, history);
-      }
-      if (history.length > 0) {
-        rows.push({ history: Int32Array.from(history), target: e.item });
-        users.push(e.userId);
-      }
-      history.push(e.item);
-      if (history.length > L) history.splice(0, history.length - L);
-    }
-    return { rows, users };
+    return appendEvents(this.histories, events, this.options.maxHistoryLength);
   }
 
   /** The live model's full-ranking metrics on examples. */
@@ -268,16 +272,6 @@ export class IncrementalTrainer {
       excludeHistory: false,
       batchSize: this.options.evalBatchSize ?? 512,
     });
-  }
-
-  /**
-   * Scores the live model on `events` without training on them (the static baseline of the
-   * incremental experiment): histories move on, the weights do not.
-   */
-  async observe(events: readonly StreamInteraction[]): Promise<EvaluationResult | undefined> {
-    this.checkLive();
-    const { rows } = this.absorb(events);
-    return rows.length > 0 ? this.evaluate(examplesFrom(rows)) : undefined;
   }
 
   /** One micro-epoch over `events` (time order): prequential metrics, fine-tuning, gate. */

@@ -6,7 +6,7 @@ import { Random } from '../random';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
 import { examplesFrom, leaveOneOutSplit, type SequenceExamples } from './data';
 import { evaluateFullRanking, type EvaluationResult } from './evaluate';
-import { IncrementalTrainer, MicroEpochConfig, type MicroEpochResult, type StreamInteraction } from './incremental';
+import { IncrementalTrainer, MicroEpochConfig, appendEvents, type MicroEpochResult, type StreamInteraction } from './incremental';
 import { createModel } from './models';
 import type { SequentialRecommender } from './models/contract';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo } from './sideInfo';
@@ -163,25 +163,12 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
     return { model, fit, seconds: (performance.now() - started) / 1000, data };
   };
 
-  // Each window's examples: every event with the user's history (last L items) before it.
+  // Each window's examples: every event with the user's history (last L items) before it, as the
+  // micro-epochs make them.
   const histories = new Map<string, number[]>();
-  const push = (user: string, item: number): void => {
-    const h = histories.get(user) ?? [];
-    h.push(item);
-    if (h.length > L) h.splice(0, h.length - L);
-    histories.set(user, h);
-  };
-  for (const e of all.slice(0, cut)) push(dataset.sequences[e.user]?.userId as string, dense(e.item));
+  appendEvents(histories, all.slice(0, cut).map(toStream), L);
   const seededHistories = [...histories].map(([u, h]) => [u, [...h]] as const);
-  const windowExamples: SequenceExamples[] = windows.map((events) => {
-    const rows: Array<{ history: number[]; target: number }> = [];
-    for (const e of events) {
-      const h = histories.get(e.userId);
-      if (h && h.length > 0) rows.push({ history: [...h], target: e.item });
-      push(e.userId, e.item);
-    }
-    return examplesFrom(rows);
-  });
+  const windowExamples: SequenceExamples[] = windows.map((events) => examplesFrom(appendEvents(histories, events, L).rows));
   const evaluate = async (model: SequentialRecommender, examples: SequenceExamples): Promise<EvaluationResult | undefined> =>
     examples.count > 0 ? evaluateFullRanking(model, examples, L, { ks: micro.ks, excludeHistory: false, batchSize: config.eval.batchSize }) : undefined;
 

@@ -28,11 +28,6 @@ export interface FitOptions {
   readonly observer?: TrainingObserver;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal;
-  /**
-   * Continue an earlier run's optimizer (its step, so the schedule goes on where it was instead of
-   * warming up again, and its moments) instead of starting from zero.
-   */
-  readonly resume?: OptimizerState;
 }
 
 export interface FitResult {
@@ -70,8 +65,7 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   const { model, data, train, rng, observer, onProgress, runId } = options;
   checkValidMetric(train, options.eval);
   const stepsPerEpoch = Math.ceil(data.train.count / train.batchSize);
-  const optimizer = new AdamW(model.weights, adamWSettings(train, (options.resume?.step ?? 0) + train.epochs * stepsPerEpoch));
-  if (options.resume) optimizer.restore(options.resume);
+  const optimizer = new AdamW(model.weights, adamWSettings(train, train.epochs * stepsPerEpoch));
   let optimizerState: OptimizerState | undefined;
   const started = performance.now();
   const history: EpochRow[] = [];
