@@ -1,11 +1,6 @@
 import type { SequenceBatch } from '../trainer';
+import { Coalescer } from './coalesce';
 import type { UserEncoder } from './onnx';
-
-interface Waiting {
-  readonly batch: SequenceBatch;
-  readonly resolve: (vectors: Float32Array) => void;
-  readonly reject: (error: unknown) => void;
-}
 
 /**
  * A {@link UserEncoder} that encodes the batches of concurrent requests together: batches asked
@@ -18,17 +13,23 @@ interface Waiting {
  * every caller of that call.
  */
 export class CoalescingEncoder implements UserEncoder {
-  private waiting: Waiting[] = [];
-  private rowsWaiting = 0;
-  /** Engine calls made, and the caller batches they served (for tests and metrics). */
-  calls = 0;
-  batches = 0;
+  private readonly coalescer: Coalescer<SequenceBatch, Float32Array>;
 
   constructor(
     /** The engine itself. */
     readonly inner: UserEncoder,
-    private readonly maxRows = 64,
-  ) {}
+    maxRows = 64,
+  ) {
+    this.coalescer = new Coalescer((batches) => this.run(batches), (batch) => batch.size, maxRows, (batch) => batch.maxLength === inner.maxHistoryLength);
+  }
+
+  /** Engine calls made, and the caller batches they served (for tests and metrics). */
+  get calls(): number {
+    return this.coalescer.calls;
+  }
+  get batches(): number {
+    return this.coalescer.inputs;
+  }
 
   get kind(): UserEncoder['kind'] {
     return this.inner.kind;
@@ -44,34 +45,15 @@ export class CoalescingEncoder implements UserEncoder {
   }
 
   encode(batch: SequenceBatch): Promise<Float32Array> {
-    if (batch.size >= this.maxRows || batch.maxLength !== this.inner.maxHistoryLength) return this.run([batch]).then(([vectors]) => vectors as Float32Array);
-    return new Promise((resolve, reject) => {
-      if (this.waiting.length === 0) setImmediate(() => this.flush());
-      this.waiting.push({ batch, resolve, reject });
-      this.rowsWaiting += batch.size;
-      if (this.rowsWaiting >= this.maxRows) this.flush();
-    });
+    return this.coalescer.submit(batch);
   }
 
   dispose(): Promise<void> {
     return this.inner.dispose();
   }
 
-  private flush(): void {
-    const waiting = this.waiting;
-    if (waiting.length === 0) return;
-    this.waiting = [];
-    this.rowsWaiting = 0;
-    this.run(waiting.map((w) => w.batch)).then(
-      (vectors) => waiting.forEach((w, i) => w.resolve(vectors[i] as Float32Array)),
-      (error: unknown) => waiting.forEach((w) => w.reject(error)),
-    );
-  }
-
   /** One engine call for `batches` (same maxLength): each batch's `[B * H]` vectors. */
   private async run(batches: readonly SequenceBatch[]): Promise<Float32Array[]> {
-    this.calls++;
-    this.batches += batches.length;
     if (batches.length === 1) return [await this.inner.encode(batches[0] as SequenceBatch)];
     const L = (batches[0] as SequenceBatch).maxLength;
     const size = batches.reduce((n, b) => n + b.size, 0);

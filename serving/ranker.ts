@@ -65,14 +65,18 @@ export interface RankerStats {
   priorDots: number;
   /** Rankings that ruled items out with approximate cosines. */
   approximate: number;
+  /** Items given an exact score (model cosine, and the prior where it counts). */
+  scored: number;
 }
 
 export class Ranker {
   private readonly neighbours = new Map<number, TextNeighbours>();
   private allIds: Int32Array | undefined;
+  /** Scratch of {@link gatherLists}: every item's best listed cosine in the ranking under way, -Infinity when unlisted. */
+  private listed = new Float64Array(0);
   /** How many neighbour lists the cache keeps (least recently used dropped first). */
   private readonly neighbourCapacity: number;
-  readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, neighbourFills: 0, priorDots: 0, approximate: 0 };
+  readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, neighbourFills: 0, priorDots: 0, approximate: 0, scored: 0 };
 
   constructor(private readonly options: RankerOptions) {
     this.neighbourCapacity = options.neighbourCache ?? 50_000;
@@ -138,35 +142,66 @@ export class Ranker {
     state[0] = 1;
     for (const id of exclude) if (id > 0 && id <= itemCount) state[id] = 1;
     for (const id of query.ids) if (state[id] === 0) state[id] = 2;
-    const score = (id: number): void => {
-      const s = state[id];
-      if (s === 1) return;
-      state[id] = 1;
-      const cos = dot64(u, items, id, H);
-      top.push(id, s === 2 ? cos : cos + w * this.maxPrior(id, query, lists));
-    };
-    for (const list of lists) for (let j = 0; j < list.ids.length; j++) score(list.ids[j] as number);
-    if (this.exact) {
+    const listed = this.gatherLists(lists);
+    try {
+      const known = this.listed; // known[id]: the item's best cosine to a query item in the lists
+      const bounds = lists.map((l) => l.bound);
       let bound = Number.NEGATIVE_INFINITY;
-      for (const list of lists) bound = Math.max(bound, list.bound);
-      const lift = w * bound;
-      const { cosines, margin } = this.cosines(u, approximate); // the loop below mostly compares
-      const exactCos = (id: number, cos: number): number => (margin === 0 ? cos : dot64(u, items, id, H));
-      let threshold = top.threshold;
-      for (let id = 1; id <= itemCount; id++) {
-        const s = state[id];
-        if (s === 1) continue;
-        const cos = cosines[id] as number;
-        if (s === 2) {
-          if (cos + margin < threshold) continue;
-          top.push(id, exactCos(id, cos));
-        } else if (cos + margin + lift >= threshold && top.accepts(cos + margin + lift, id)) top.push(id, exactCos(id, cos) + w * this.maxPrior(id, query, lists));
-        else continue;
-        threshold = top.threshold;
+      for (const b of bounds) bound = Math.max(bound, b);
+      const priorOf = (id: number): number => this.maxPrior(id, query, bounds);
+      if (this.exact) {
+        const { cosines, margin } = this.cosines(u, approximate);
+        const exactCos = (id: number, cos: number): number => (margin === 0 ? cos : dot64(u, items, id, H));
+        // A floor under the final k-th score: the k-th best lower bound of the listed items and
+        // the query items (each at least its cosine - margin + w x its best listed cosine).
+        const floor = new TopK(k);
+        for (const id of listed) if (state[id] === 0) floor.push(id, (cosines[id] as number) - margin + w * (known[id] as number));
+        for (const id of query.ids) if (state[id] === 2) floor.push(id, (cosines[id] as number) - margin);
+        let threshold = floor.threshold;
+        // The listed items and the query items (whose priors the lists bound item by item)...
+        const consider = (id: number, upper: number, queryItem: boolean): void => {
+          state[id] = 1;
+          if (upper < threshold || !top.accepts(upper, id)) return;
+          const cos = exactCos(id, cosines[id] as number);
+          top.push(id, queryItem ? cos : cos + w * priorOf(id));
+          this.stats.scored++;
+          threshold = Math.max(threshold, top.threshold);
+        };
+        for (const id of query.ids) if (state[id] === 2) consider(id, (cosines[id] as number) + margin, true);
+        for (const id of listed) {
+          if (state[id] !== 0) continue;
+          const best = known[id] as number;
+          // Its prior is at most its best listed cosine or, for a list it is not in, that list's bound.
+          consider(id, (cosines[id] as number) + margin + w * (best > bound ? best : bound), false);
+        }
+        // ...then every other item, whose prior is at most the largest bound: only a cosine of at
+        // least `cutoff` can enter the top k, and the loop mostly compares.
+        const lift = margin + w * bound;
+        let cutoff = threshold - lift;
+        for (let id = 1; id <= itemCount; id++) {
+          const cos = cosines[id] as number;
+          if (cos < cutoff || state[id] !== 0) continue;
+          if (!top.accepts(cos + lift, id)) continue;
+          top.push(id, exactCos(id, cos) + w * priorOf(id));
+          this.stats.scored++;
+          threshold = Math.max(threshold, top.threshold);
+          cutoff = threshold - lift;
+        }
+      } else {
+        const score = (id: number): void => {
+          const s = state[id];
+          if (s === 1) return;
+          state[id] = 1;
+          const cos = dot64(u, items, id, H);
+          top.push(id, s === 2 ? cos : cos + w * priorOf(id));
+          this.stats.scored++;
+        };
+        for (const id of listed) score(id);
+        const candidates = this.modelCandidates(user, exclude, k);
+        for (let j = 0; j < candidates.length; j++) score(candidates[j] as number);
       }
-    } else {
-      const candidates = this.modelCandidates(user, exclude, k);
-      for (let j = 0; j < candidates.length; j++) score(candidates[j] as number);
+    } finally {
+      for (const id of listed) this.listed[id] = Number.NEGATIVE_INFINITY;
     }
     return top.drain();
   }
@@ -198,18 +233,37 @@ export class Ranker {
     return out;
   }
 
-  /** The max-pooled prior of `id`: its best cosine to a query item, from the lists where they settle it, computed where not. */
-  private maxPrior(id: number, query: PriorQuery, lists: readonly TextNeighbours[]): number {
-    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
-    let best = Number.NEGATIVE_INFINITY;
-    for (let j = 0; j < lists.length; j++) {
-      const list = lists[j] as TextNeighbours;
-      const at = indexIn(list.ids, id);
-      if (at >= 0) best = Math.max(best, list.sims[at] as number);
+  /**
+   * Writes every listed item's best cosine to a query item into {@link listed} (index = id; the
+   * rest stay -Infinity) and returns the listed ids, each once. The caller resets them.
+   */
+  private gatherLists(lists: readonly TextNeighbours[]): number[] {
+    if (this.listed.length !== this.options.itemCount + 1) this.listed = new Float64Array(this.options.itemCount + 1).fill(Number.NEGATIVE_INFINITY);
+    const known = this.listed;
+    const ids: number[] = [];
+    for (const list of lists) {
+      for (let j = 0; j < list.ids.length; j++) {
+        const id = list.ids[j] as number;
+        const sim = list.sims[j] as number;
+        const was = known[id] as number;
+        if (was === Number.NEGATIVE_INFINITY) ids.push(id);
+        if (sim > was) known[id] = sim;
+      }
     }
-    for (let j = 0; j < lists.length; j++) {
-      const list = lists[j] as TextNeighbours;
-      if (list.bound <= best || indexIn(list.ids, id) >= 0) continue; // settled: its cosine cannot beat what is known
+    return ids;
+  }
+
+  /**
+   * The max-pooled prior of `id` (its best cosine to a query item): the best listed cosine
+   * ({@link gatherLists}), and a computed cosine for each query item whose list's bound is above
+   * it. An item in list j has a cosine of at least bounds[j] there, so a list whose bound is above
+   * the best listed cosine does not hold the item; one whose bound is not cannot raise it.
+   */
+  private maxPrior(id: number, query: PriorQuery, bounds: readonly number[]): number {
+    const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
+    let best = this.listed[id] as number;
+    for (let j = 0; j < bounds.length; j++) {
+      if ((bounds[j] as number) <= best) continue;
       best = Math.max(best, dot64(query.pooled[j] as Float64Array, prior.table, id, prior.dims));
       this.stats.priorDots++;
     }
@@ -340,20 +394,6 @@ export class Ranker {
     }
     return { ids: picked, vectors, count: picked.length, pooled, items: new Set(picked) };
   }
-}
-
-/** Position of `id` in the ascending `ids`, or -1. */
-function indexIn(ids: Int32Array, id: number): number {
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const v = ids[mid] as number;
-    if (v === id) return mid;
-    if (v < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 interface PriorQuery {

@@ -3,6 +3,7 @@ import { BackendError, ValidationError } from '../../errors';
 import { ENCODER_IR_VERSION, ENCODER_OPSET } from './encoderGraph';
 import { OnnxGraphBuilder } from './onnxGraph';
 import { STREAMREC_VERSION } from '../../version';
+import { Coalescer } from '../coalesce';
 
 const QUERIES = 'queries';
 const SCORES = 'scores';
@@ -17,9 +18,13 @@ const SCORES = 'scores';
  * bound cannot enter the top k is skipped) and scores the rest exactly, so its answers stay those
  * of scoring every item in float64. On a 4,385-item catalog at H = 64 a run takes ~0.1 ms where
  * the JS loop takes ~0.8 ms (`npm run bench -- serving`; docs/benchmarks.md).
+ *
+ * Queries of concurrent callers asked for in the same event-loop turn run as one batch
+ * (serving/coalesce.ts): under load one session run scores the user vectors of several requests.
  */
 export class OnnxItemScorer {
   private released = false;
+  private readonly coalescer = new Coalescer<Float32Array, Float32Array>((queries) => this.runAll(queries), (queries) => queries.length / this.dims, 64);
 
   private constructor(
     private readonly ort: typeof import('onnxruntime-node'),
@@ -85,16 +90,36 @@ export class OnnxItemScorer {
     return 2 * (this.dims + 2) * 2 ** -24 * queryNorm * this.maxRowNorm;
   }
 
+  /** Session runs made, and the callers' query batches they served (for tests and metrics). */
+  get runs(): { readonly calls: number; readonly batches: number } {
+    return { calls: this.coalescer.calls, batches: this.coalescer.inputs };
+  }
+
   /** `[B, rows]` scores of `queries` `[B, dims]`. */
   async scores(queries: Float32Array, batch: number): Promise<Float32Array> {
     if (this.released) throw new BackendError('item scorer: scores after dispose');
-    if (queries.length !== batch * this.dims) throw new ValidationError(`item scorer: expected [${batch}, ${this.dims}] queries (${batch * this.dims} values), got ${queries.length}`);
+    if (queries.length !== batch * this.dims || batch < 1) throw new ValidationError(`item scorer: expected [${batch}, ${this.dims}] queries (${batch * this.dims} values), got ${queries.length}`);
+    return this.coalescer.submit(queries);
+  }
+
+  /** One session run for several callers' queries: each caller's `[B_i, rows]` scores (views of one output). */
+  private async runAll(parts: readonly Float32Array[]): Promise<Float32Array[]> {
+    const queries = parts.length === 1 ? (parts[0] as Float32Array) : concat(parts);
+    const batch = queries.length / this.dims;
     const result = await this.session.run({ [QUERIES]: new this.ort.Tensor('float32', queries, [batch, this.dims]) });
     const output = result[SCORES];
     if (!output || output.type !== 'float32' || output.dims[0] !== batch || output.dims[1] !== this.rows) {
       throw new BackendError(`item scorer: expected float32 [${batch}, ${this.rows}] scores, got ${output ? `${output.type} [${output.dims.join(', ')}]` : 'nothing'}`);
     }
-    return output.data as Float32Array;
+    const data = output.data as Float32Array;
+    const out: Float32Array[] = [];
+    let row = 0;
+    for (const part of parts) {
+      const rows = part.length / this.dims;
+      out.push(data.subarray(row * this.rows, (row + rows) * this.rows));
+      row += rows;
+    }
+    return out;
   }
 
   async dispose(): Promise<void> {
@@ -102,4 +127,14 @@ export class OnnxItemScorer {
     this.released = true;
     await this.session.release();
   }
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
