@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
- *   [--duration 15] [--connections 8] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
+ *   [--duration 15] [--connections 8] [--rate 2000] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
  *   [--index auto|exact|hnsw] [--ef 256] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
@@ -17,8 +17,14 @@
  *   exact full ranking, for `--recall-users` users; on the synthetic catalog the index is HNSW.
  * - user vectors/s of the ONNX and TF.js engines at batch 1 (one request's work).
  * - a steady run of `--duration` s: p50/p99 latency (measured per response, sub-ms), requests/s,
- *   errors (connection errors, timeouts and non-2xx answers); then one connection alone (a
- *   request's latency without queueing) for half as long.
+ *   errors (connection errors, timeouts and non-2xx answers) with `--connections` connections each
+ *   sending its next request as soon as the last is answered (the server saturated: its most
+ *   requests/s; the latency is mostly queueing, `connections / rps` on average); then one
+ *   connection alone (a request's latency without queueing) for half as long.
+ * - a run of `--duration` s at a fixed offered rate (`--rate` requests/s, open loop:
+ *   bench/_openLoop.ts, 32 connections): the latency users see at that load, counted from when
+ *   each request was due, so waiting for a slow server counts. The top-level `p50_ms`/`p99_ms`
+ *   are this run's (`latency_at_rps` says the rate), `rps` the saturated run's.
  * - a run of `--duration` s with a hot swap: the fine-tuned child is published a third of the way
  *   in; the server loads it beside the current version and switches. `swap_errors` counts errors
  *   in that run; the swap's load time and the latency of that run are reported too.
@@ -46,9 +52,10 @@ import { AnnConfig, ServingConfig } from '../schemas/serving';
 import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing } from '../serving';
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
+import { openLoop } from './_openLoop';
 import { percentile, throughput } from './_measure';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -62,6 +69,8 @@ interface BenchOptions {
   readonly index: 'auto' | 'exact' | 'hnsw';
   /** ONNX Runtime intra-op threads of the server (0: its default). */
   readonly onnxThreads: number;
+  /** Offered requests/s of the open-loop run (0: no such run). */
+  readonly rate: number;
   readonly recallUsers: number;
   readonly seed: number;
   /** Where the stores are kept between runs (default: a temporary directory, removed). */
@@ -165,6 +174,22 @@ async function load(url: string, users: readonly string[], seconds: number, conn
   } finally {
     if (ticker) clearInterval(ticker);
   }
+}
+
+/** The open-loop run: `rate` requests/s offered for `seconds`, the users in turn. */
+async function loadAtRate(url: string, users: readonly string[], rate: number, seconds: number): Promise<Record<string, number>> {
+  const { hostname, port } = new URL(url);
+  const r = await openLoop({ host: hostname, port: Number(port), rate, seconds, connections: 32, path: (i) => `/v1/users/${encodeURIComponent(users[i % users.length] as string)}/recommendations?k=10` });
+  return {
+    offered_rps: rate,
+    rps: Math.round(r.completed / r.seconds),
+    requests: r.offered,
+    p50_ms: round(percentile(r.latencies, 0.5)),
+    p90_ms: round(percentile(r.latencies, 0.9)),
+    p99_ms: round(percentile(r.latencies, 0.99)),
+    max_ms: round(r.latencies[r.latencies.length - 1] ?? Number.NaN),
+    errors: r.errors + r.non2xx,
+  };
 }
 
 /** Mean overlap of `served`'s top-10 with `exact`'s (full ranking), over `histories` (seen items excluded, as served). */
@@ -315,6 +340,8 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
       // One request at a time: the latency of a request alone, without queueing behind others.
       const alone = await load(server.ready.url, users, Math.max(5, options.duration / 2), 1);
       log(`one connection: ${JSON.stringify(alone)}`);
+      const atRate = options.rate > 0 ? await loadAtRate(server.ready.url, users, options.rate, options.duration) : undefined;
+      if (atRate) log(`at ${options.rate} requests/s offered: ${JSON.stringify(atRate)}`);
       // The swap: the fine-tuned version published a third of the way in; the run goes on for
       // as long again after the swap (loading a 100,000-item version takes a while).
       let publishedAt: number | undefined;
@@ -351,8 +378,9 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         ef: config.serving.ann.hnsw.ef,
         connections: options.connections,
         duration_s: options.duration,
-        p50_ms: steady.p50_ms,
-        p99_ms: steady.p99_ms,
+        latency_at_rps: atRate ? options.rate : null,
+        p50_ms: atRate ? atRate.p50_ms : steady.p50_ms,
+        p99_ms: atRate ? atRate.p99_ms : steady.p99_ms,
         rps: steady.rps,
         errors: steady.errors,
         swap_errors: withSwap.errors,
@@ -374,6 +402,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         onnx_user_vectors_per_s: engines.onnx,
         tfjs_user_vectors_per_s: engines.tfjs,
         steady: { ...steady, versions: undefined },
+        at_rate: atRate ?? null,
         one_connection: { p50_ms: alone.p50_ms, p99_ms: alone.p99_ms, rps: alone.rps, errors: alone.errors },
         setup_s: { ...prepared.setupS, server_start: round(server.ready.loadMs / 1000, 1) },
       };
@@ -403,6 +432,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const options = {
     duration: numberFlag(flags, 'duration') ?? 15,
     connections: numberFlag(flags, 'connections') ?? 8,
+    rate: numberFlag(flags, 'rate') ?? 2000,
     engine,
     onnxThreads: numberFlag(flags, 'onnx-threads') ?? ServingConfig.parse({}).onnxThreads,
     index: indexFlag(flags.get('index')),

@@ -74,6 +74,8 @@ export class Ranker {
   private allIds: Int32Array | undefined;
   /** Scratch of {@link gatherLists}: every item's best listed cosine in the ranking under way, -Infinity when unlisted. */
   private listed = new Float64Array(0);
+  /** Scratch of {@link rank}: each item's state in the ranking under way. */
+  private states = new Uint8Array(0);
   /** How many neighbour lists the cache keeps (least recently used dropped first). */
   private readonly neighbourCapacity: number;
   readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, neighbourFills: 0, priorDots: 0, approximate: 0, scored: 0 };
@@ -137,8 +139,11 @@ export class Ranker {
       return top.drain();
     }
     const lists = query.ids.map((id, j) => this.textNeighbours(id, query.pooled[j] as Float64Array, query.vectors.subarray(j * prior.dims, (j + 1) * prior.dims)));
-    // Per item: 0 not scored yet, 1 scored or excluded, 2 a query item (its prior is 0).
-    const state = new Uint8Array(itemCount + 1);
+    // Per item: 0 not scored yet, 1 scored or excluded, 2 a query item (its prior is 0). Reused
+    // between rankings (rank is synchronous), so that requests do not churn array buffers.
+    if (this.states.length !== itemCount + 1) this.states = new Uint8Array(itemCount + 1);
+    const state = this.states;
+    state.fill(0);
     state[0] = 1;
     for (const id of exclude) if (id > 0 && id <= itemCount) state[id] = 1;
     for (const id of query.ids) if (state[id] === 0) state[id] = 2;
