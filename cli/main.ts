@@ -14,6 +14,7 @@ import { registerPublish } from './commands/publish';
 import { registerServe } from './commands/serve';
 import { registerExperiment } from './commands/experiment';
 import { registerTrainer } from './commands/trainer';
+import { registerRun } from './commands/run';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerServe(program, globals);
   registerExperiment(program, globals);
   registerTrainer(program, globals);
+  registerRun(program, globals);
   registerDoctor(program, globals);
   return program;
 }

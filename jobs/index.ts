@@ -17,3 +17,4 @@ export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobO
 export { openRegistry } from './registry';
 export { runIncrementalJob, summarizeIncremental, type IncrementalJobOptions, type IncrementalSummary } from './incremental';
 export { LiveTrainer, type LiveStep, type LiveTrainerOptions } from './liveTrainer';
+export { bootstrapModel, firstModelTrainer, type BootstrapResult } from './bootstrap';

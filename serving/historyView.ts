@@ -38,3 +38,25 @@ export class MemoryHistories implements HistoryView {
     return { users: this.histories.size, caughtUp: true, newestChangeAgeMs: this.newest === undefined ? undefined : this.now() - this.newest };
   }
 }
+
+/**
+ * The histories of an ingest running in this process (its history store), read as they are
+ * updated: a request sees an event as soon as ingest has applied it (`streamrec run`, the demo).
+ * Always caught up; the newest change is the newest event time among the histories read by
+ * `values()` (popular items), so staleness is not tracked per change.
+ */
+export class LocalHistories implements HistoryView {
+  constructor(private readonly store: { get(userId: string): Pick<UserHistory, 'itemIds' | 'timestamps'> | undefined; values(): Iterable<Pick<UserHistory, 'itemIds' | 'timestamps'>>; readonly size: number }) {}
+
+  get(userId: string): Pick<UserHistory, 'itemIds' | 'timestamps'> | undefined {
+    return this.store.get(userId);
+  }
+
+  values(): Iterable<Pick<UserHistory, 'itemIds' | 'timestamps'>> {
+    return this.store.values();
+  }
+
+  stats(): { users: number; caughtUp: boolean; newestChangeAgeMs: number | undefined } {
+    return { users: this.store.size, caughtUp: true, newestChangeAgeMs: undefined };
+  }
+}

@@ -21,7 +21,7 @@ export {
   type ExactIndexOptions,
   type ExactScorer,
 } from './ann';
-export { MemoryHistories, type HistoryView } from './historyView';
+export { LocalHistories, MemoryHistories, type HistoryView } from './historyView';
 export { PopularItems } from './popular';
 export { ModelVersion, type ModelDescription, type ModelVersionOptions, type ScoredItem } from './modelVersion';
 export { ModelHolder, type SwapOutcome } from './modelHolder';

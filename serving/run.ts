@@ -18,7 +18,10 @@ import { buildServer } from './server';
 const log = createLogger('serving.run');
 
 /** Where serving reads users' histories: the changelog ingest writes (Kafka), or an in-memory view (stateless use, tests). */
-export type HistorySourceChoice = { readonly kind: 'kafka'; readonly brokers?: string[] } | { readonly kind: 'memory'; readonly histories?: MemoryHistories };
+export type HistorySourceChoice =
+  | { readonly kind: 'kafka'; readonly brokers?: string[] }
+  /** Histories held in this process: given ones (an ingest running beside serving: {@link LocalHistories}), or none (stateless requests, the popular fallback). */
+  | { readonly kind: 'memory'; readonly histories?: HistoryView };
 
 export interface ServingRuntime {
   readonly app: FastifyInstance;

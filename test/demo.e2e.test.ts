@@ -20,12 +20,12 @@ describe('streamrec demo (the main job)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-demo-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('ingests, rebuilds, trains CCFRec, evaluates, publishes, runs micro-epochs as the stream goes on and recommends, with logs in a file', async () => {
+  it('ingests, rebuilds, trains CCFRec, evaluates, publishes, serves, runs micro-epochs as the stream goes on (the server swapping to each) and answers over HTTP, with logs in a file', async () => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.STREAMREC_LOG_LEVEL;
     delete env.TF_CPP_MIN_LOG_LEVEL;
     delete env.JEST_WORKER_ID; // the CLI silences its logs under jest
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir, '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -84,7 +84,12 @@ describe('streamrec demo (the main job)', () => {
     expect(published).toEqual(published.map((_, i) => i + 2));
     const microRows = [...out.matchAll(/^(\d)\s+\d+\s+\d+\s+[\d.]+\s+\d+\s+[\d.]+\s+[01]\s+-?\d+$/gm)];
     expect(microRows).toHaveLength(4);
-    expect(out).toContain(`Recommendations from the live model (version ${1 + published.length})`);
+    // Served over HTTP by the demo's server, which swapped to each publication as it came.
+    const served = /Serving: recommendations over HTTP \((http:\/\/[^)]+)\) from the live model \(version (\d+)\)/.exec(out);
+    expect(Number(served?.[2])).toBe(1 + published.length);
+    expect([...out.matchAll(/recommended by version (\d+)/g)].map((m) => Number(m[1]))).toEqual([1, 1, 1].map(() => 1 + published.length));
+    expect(out).toContain(`curl '${served?.[1]}/v1/users/`);
+    expect(out).toMatch(/server on http:\/\/\S+ stopped/);
     // Recommendations from the live model: 5 catalog items per user, none it already has.
     const users = [...out.matchAll(/user (\S+), last items/g)].map((m) => m[1] as string);
     expect(users).toHaveLength(3);

@@ -8,11 +8,11 @@ import { openClickHouse } from '../../infra/clickhouse';
 import { initTf } from '../../infra/tf';
 import { encodeReplayEvent, stagedReplayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
-import { LiveTrainer, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags, withOverrides } from '../../jobs';
+import { LiveTrainer, firstModelTrainer, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, withOverrides, type AppConfig } from '../../jobs';
 import { logToFile } from '../../logging';
 import { Random } from '../../random';
 import type { ItemEvent } from '../../schemas/events';
-import { ModelVersion } from '../../serving';
+import { LocalHistories, startServing, type ServingRuntime } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
 import { progressBar } from '../progress';
 import { jobProgress, printRebuild, printTrainResult } from '../report';
@@ -69,6 +69,8 @@ interface DemoFlags {
   epochs: string;
   ingestOnly?: boolean;
   verbose?: boolean;
+  port: string;
+  duration: string;
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -89,7 +91,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
     .command('demo')
     .description(
       'The main job on embedded defaults: a built-in synthetic world replayed through the ingest operators into rolling histories and embedded ClickHouse, ' +
-        'semantic IDs rebuilt from the archive, CCFRec trained and evaluated, the model published and asked for recommendations',
+        'semantic IDs rebuilt from the archive, CCFRec trained and evaluated and published, micro-epochs as the rest of the stream arrives, the live model served over HTTP (hot-swapped as micro-epochs publish)',
     )
     .option('-d, --dataset <name|dir>', 'what to replay: the built-in synthetic world (synthetic:<key=value,...> to change it), ml-100k, scientific, or a directory', DEMO_WORLD)
     .option('--bad-rate <fraction>', 'fraction of extra malformed messages mixed in to show dead-lettering', '0.01')
@@ -97,11 +99,29 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
     .option('--model <ccfrec|sasrec>', 'model trained on the archive after ingest', 'ccfrec')
     .option('--epochs <n>', 'training epochs', '3')
     .option('--ingest-only', 'stop after the ingest stage')
+    .option('--port <n>', 'HTTP port of the demo\'s server (0: any free port; a busy port falls back to a free one)', '8080')
+    .option('--duration <seconds>', 'how long to keep serving after the stream has ended (Ctrl-C stops earlier); 0: stop after the sample requests', '0')
     .option('--verbose', 'logs on the terminal (JSON lines) instead of in <data-dir>/demo.log')
     .action(async (opts: DemoFlags) => {
       const badRate = Number(opts.badRate);
       if (!Number.isFinite(badRate) || badRate < 0 || badRate > 1) throw new ConfigError(`--bad-rate: expected a fraction in [0, 1], got ${JSON.stringify(opts.badRate)}`);
       if (opts.model !== 'ccfrec' && opts.model !== 'sasrec') throw new ConfigError(`--model must be ccfrec or sasrec, got ${JSON.stringify(opts.model)}`);
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`--port: expected 0..65535, got ${JSON.stringify(opts.port)}`);
+      const epochs = Number(opts.epochs);
+      if (!Number.isInteger(epochs) || epochs < 1) throw new ConfigError(`--epochs: expected a whole number >= 1, got ${JSON.stringify(opts.epochs)}`);
+      const duration = Number(opts.duration);
+      if (!Number.isFinite(duration) || duration < 0) throw new ConfigError(`--duration: expected seconds >= 0, got ${JSON.stringify(opts.duration)}`);
+      // Ctrl-C: the step under way finishes, then everything stops cleanly (ingest flushed, server drained).
+      const interrupt = new AbortController();
+      const onSignal = (): void => {
+        if (!interrupt.signal.aborted) process.stdout.write('\nstopping: finishing the step under way, then closing ingest and the server\n');
+        interrupt.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const interrupted = (): boolean => interrupt.signal.aborted;
+      let serving: ServingRuntime | undefined;
       const dataDir = path.resolve(opts.dataDir);
       rmSync(dataDir, { recursive: true, force: true });
       const logFile = path.join(dataDir, 'demo.log');
@@ -186,15 +206,8 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         if (backend.backend !== 'tensorflow') {
           out.write(`  note: TensorFlow.js runs on its ${backend.backend} backend (${backend.reason}); training is several times slower than on the native one (npm run setup:tfjs-node)\n`);
         }
-        // Sized for a few minutes on 2 cores: a short warm-up (the default's 500 steps are several
-        // epochs here) and the last 10 items of each history. The text prior is tuned on validation.
-        const trainer = trainerConfigFromFlags(config.trainer, opts.model, {
-          epochs: opts.epochs,
-          warmup: '50',
-          'max-history': '10',
-          'text-prior': '0.25,0.5,1',
-          'text-prior-last': '1,3',
-        });
+        // Sized for a few minutes on 2 cores, the text prior tuned on validation (as streamrec run --bootstrap).
+        const trainer = firstModelTrainer(config, opts.model, epochs);
         const trained = await runTrainJob({ config, trainer, source: { kind: 'archive' }, writeRows: true, instrumentation: progress.instrumentation });
         progress.stop();
         printTrainResult(trained);
@@ -214,6 +227,12 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         const publication = await publishCheckpoint({ registry, store, checkpoint: trained.checkpointId, reason: 'demo' });
         if (!publication.published) throw new ConfigError(`not published: ${publication.reason}`);
         out.write(`  version ${publication.model.version} is live: ${publication.model.checkpointId} (${registry.url})\n`);
+        if (interrupted()) return;
+        // Served from now on (streamrec serve), over ingest's rolling histories in this process; the
+        // server swaps to each version the micro-epochs publish.
+        serving = await startDemoServer(config, new LocalHistories(runtime.store), port, out);
+        out.write(`  served on ${serving.url} (streamrec serve; histories straight from ingest's rolling store)\n`);
+        if (interrupted()) return;
 
         // 5. The stream goes on: each later part is archived, then a micro-epoch continues the live model.
         out.write(
@@ -229,13 +248,14 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         const microRows: Array<Record<string, string | number>> = [];
         let liveModel = publication.model;
         try {
-          for (let part = 1; part < stages.length; part++) {
+          for (let part = 1; part < stages.length && !interrupted(); part++) {
             released += stages[part]?.length ?? 0;
             gates[part]?.open();
             await archived();
             const step = await live.step();
             const r = step.result;
             if (step.published) liveModel = step.published;
+            const served = await servedVersion(serving, liveModel.version);
             microRows.push({
               part: `${part}/${LATER_PARTS}`,
               interactions: fmt(step.read),
@@ -244,6 +264,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
               seconds: r ? r.computeSeconds.toFixed(1) : '0.0',
               gate: r ? (r.accepted ? 'passed' : 'refused') : '-',
               published: step.published ? `version ${step.published.version}` : '-',
+              served: served === undefined ? '-' : `version ${served}`,
             });
             out.write(`  part ${part}/${LATER_PARTS}: ${fmt(step.read)} interactions, ${step.published ? `published as version ${step.published.version}` : `not published (${step.notPublished ?? 'nothing new'})`}\n`);
           }
@@ -263,15 +284,10 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
           await ch3.close();
         }
 
-        // 6. Recommendations for users' live histories from the live model.
-        out.write(`\n[6/6] Recommendations from the live model (version ${liveModel.version}) for users' rolling histories (what serving will answer):\n`);
-        // The model version serving loads: the live publication, its user encoder and ranker.
-        const version = await ModelVersion.load(store, liveModel, { engine: config.serving.engine, ann: config.serving.ann, candidates: config.serving.candidates });
-        try {
-          await showRecommendations(version, runtime.store, dataset, out);
-        } finally {
-          version.dispose();
-        }
+        // 6. Recommendations over HTTP from the server, for users' live histories.
+        if (interrupted()) return;
+        out.write(`\n[6/6] Serving: recommendations over HTTP (${serving.url}) from the live model (version ${liveModel.version}) for users' rolling histories:\n`);
+        const sampleUser = await showRecommendations(serving.url, runtime.store, dataset, out);
         const relative = path.relative(process.cwd(), configFile);
         const cfg = relative.startsWith('..') ? configFile : relative;
         out.write(`\nDone. The demo's stores stay in ${dataDir}; for example:\n`);
@@ -279,11 +295,26 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         out.write(`  npx streamrec --config ${cfg} publish --list\n`);
         out.write(`  npx streamrec --config ${cfg} trainer --once          # another micro-epoch when more is archived\n`);
         out.write(`  npx streamrec --config ${cfg} serve --histories memory --port 8080\n`);
+        out.write(`\nAsk the demo's server yourself while it runs:\n  curl '${serving.url}/v1/users/${encodeURIComponent(sampleUser ?? 'u1')}/recommendations?k=5'\n  curl ${serving.url}/metrics\n`);
+        if (duration > 0 && !interrupted()) {
+          out.write(`\nServing on ${serving.url} for ${duration} s (Ctrl-C stops it)...\n`);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, duration * 1000);
+            interrupt.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+          });
+        }
         finished = true;
       } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        if (serving) {
+          await serving.close().catch(() => undefined);
+          out.write(`server on ${serving.url} stopped\n`);
+        }
         if (!finished) {
           openAll();
           await stopIngest().catch(() => undefined);
+          if (interrupted()) out.write('demo stopped (Ctrl-C)\n');
         }
         restoreLogs();
       }
@@ -318,23 +349,51 @@ function gate(): { readonly promise: Promise<void>; readonly open: () => void } 
   return { promise, open };
 }
 
-/** Top-5 items for three users' live histories, beside their last items, as serving ranks them (seen items left out). */
+/**
+ * The demo's server: `streamrec serve` in this process on `port`, or on a free port when that one
+ * is taken (the demo should not fail because something else listens on 8080).
+ */
+async function startDemoServer(config: AppConfig, histories: LocalHistories, port: number, out: NodeJS.WritableStream): Promise<ServingRuntime> {
+  const at = (p: number): AppConfig => withOverrides(config, { serving: { port: p } });
+  try {
+    return await startServing(at(port), { histories: { kind: 'memory', histories } });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EADDRINUSE' || port === 0) throw error;
+    out.write(`  port ${port} is taken; serving on a free port instead\n`);
+    return startServing(at(0), { histories: { kind: 'memory', histories } });
+  }
+}
+
+/** The version the server answers with once it has swapped to `version` (it polls the registry), or what it still answers with after 30 s. */
+async function servedVersion(serving: ServingRuntime | undefined, version: number): Promise<number | undefined> {
+  if (!serving) return undefined;
+  const deadline = Date.now() + 30_000;
+  while ((serving.models.current?.published.version ?? 0) < version && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return serving.models.current?.published.version;
+}
+
+/**
+ * Top-5 items for three users with live histories, asked of the server over HTTP
+ * (`GET /v1/users/{id}/recommendations`), beside their last items. Returns one of the users.
+ */
 async function showRecommendations(
-  version: ModelVersion,
+  url: string,
   histories: { get(userId: string): { itemIds: string[] } | undefined },
   dataset: LoadedDataset,
   out: NodeJS.WritableStream,
-): Promise<void> {
+): Promise<string | undefined> {
   const byId = new Map(dataset.items.map((i) => [i.itemId, i]));
   const users = dataset.sequences.filter((s) => (histories.get(s.userId)?.itemIds.length ?? 0) >= 3).slice(0, 3).map((s) => s.userId);
-  const lists = users.map((u) => histories.get(u)?.itemIds ?? []);
-  const ranked = await version.recommend(lists, 5, lists.map((list) => new Set(list)));
-  users.forEach((userId, b) => {
-    const recent = (lists[b] ?? []).slice(-3).map((id) => itemLabel(byId.get(id), id));
-    out.write(`\n  user ${userId}, last items: ${recent.map((r) => `"${r}"`).join(', ')}; recommended (items the user has are left out):\n`);
+  for (const userId of users) {
+    const response = await fetch(`${url}/v1/users/${encodeURIComponent(userId)}/recommendations?k=5`);
+    const body = (await response.json()) as { model?: { version?: number }; items?: Array<{ itemId: string; score: number }>; error?: { message?: string } };
+    if (!response.ok) throw new ConfigError(`the demo's server answered ${response.status} for user ${userId}: ${body.error?.message ?? JSON.stringify(body)}`);
+    const recent = (histories.get(userId)?.itemIds ?? []).slice(-3).map((id) => itemLabel(byId.get(id), id));
+    out.write(`\n  user ${userId}, last items: ${recent.map((r) => `"${r}"`).join(', ')}; recommended by version ${body.model?.version} (items the user has are left out):\n`);
     printTable(
-      (ranked[b] ?? []).map((item, rank) => ({ rank: rank + 1, item: item.itemId, title: itemLabel(byId.get(item.itemId), item.itemId) })),
+      (body.items ?? []).map((item, rank) => ({ rank: rank + 1, item: item.itemId, score: item.score.toFixed(3), title: itemLabel(byId.get(item.itemId), item.itemId) })),
       out,
     );
-  });
+  }
+  return users[0];
 }

@@ -4,7 +4,8 @@ import type { Registry } from 'prom-client';
 import { parseKafkaUrl } from '../../infra/kafka';
 import { ConfigError } from '../../errors';
 import { pacedReplayBatches, progressSummary, ReplayClock, startIngest, type IngestRuntime, type ProgressSample, type RawBatch } from '../../ingest';
-import type { StreamrecConfig, TopicsConfig } from '../../schemas/config';
+import type { TopicsConfig } from '../../schemas/config';
+import type { AppConfig } from '../../jobs';
 import { createLogger } from '../../logging';
 import { commandConfig, kafkaTarget, type GlobalOptions } from '../config';
 import { replayFlags, replaySelection, type ReplayOptions } from '../replayOptions';
@@ -12,7 +13,7 @@ import { replayFlags, replaySelection, type ReplayOptions } from '../replayOptio
 const log = createLogger('cli.ingest');
 
 /** Serves `registry` in the Prometheus text format on /metrics. */
-function serveMetrics(registry: Registry, port: number): Server {
+export function serveMetrics(registry: Registry, port: number): Server {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
@@ -35,7 +36,7 @@ function sample(runtime: IngestRuntime): ProgressSample {
 }
 
 /** Logs a progress summary every `intervalMs` (see `progressSummary`). */
-function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout {
+export function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout {
   let previous = sample(runtime);
   const timer = setInterval(() => {
     const next = sample(runtime);
@@ -54,13 +55,13 @@ function logProgress(runtime: IngestRuntime, intervalMs: number): NodeJS.Timeout
 const MEMORY_SCHEME = 'memory:';
 
 /** The replayed dataset as in-process batches (paced at `--speed`), logging what it replays. */
-async function replayedBatches(opts: ReplayOptions, topics: TopicsConfig, signal: AbortSignal): Promise<AsyncIterable<RawBatch>> {
+export async function replayedBatches(opts: ReplayOptions, topics: TopicsConfig, signal: AbortSignal): Promise<AsyncIterable<RawBatch>> {
   const { dataset, events, total, speed } = await replaySelection(opts);
   log.info({ dataset: dataset.name, events: total, speed: opts.speed, timestamps: dataset.timestampRule }, 'replaying in-process');
   return pacedReplayBatches(events, { topics, clock: new ReplayClock(speed), signal });
 }
 
-interface IngestOptions extends Omit<ReplayOptions, 'dataset'> {
+export interface IngestOptions extends Omit<ReplayOptions, 'dataset'> {
   readonly source?: string;
   readonly catalogTopic?: string;
   readonly group?: string;
@@ -80,7 +81,7 @@ const REPLAY_ONLY = { speed: '--speed', seed: '--seed', limit: '--limit' } as co
  * The configuration `streamrec ingest` runs with, and the dataset of a `memory:` source. Flags
  * that do not apply to the chosen source are errors rather than silently ignored.
  */
-function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions): { config: StreamrecConfig; replayed: string | undefined; progressMs: number } {
+export function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions): { config: AppConfig; replayed: string | undefined; progressMs: number } {
   const progressMs = Number(opts.progressMs);
   if (!Number.isInteger(progressMs) || progressMs < 0) throw new ConfigError(`--progress-ms must be a whole number of milliseconds >= 0, got ${JSON.stringify(opts.progressMs)}`);
   const replayed = opts.source?.startsWith(MEMORY_SCHEME) ? opts.source.slice(MEMORY_SCHEME.length) : undefined;
@@ -112,10 +113,9 @@ function ingestConfig(opts: IngestOptions, cmd: Command, globals: GlobalOptions)
   return { config, replayed, progressMs };
 }
 
-export function registerIngest(program: Command, globals: () => GlobalOptions): void {
-  const command = program
-    .command('ingest')
-    .description('Run the ingest stage: Kafka -> validated events -> rolling histories, dead letters, ClickHouse archive')
+/** The ingest flags (`streamrec ingest` and `streamrec run`). */
+export function ingestOptions(command: Command): Command {
+  return command
     .option('--source <url>', 'kafka://host:port[,host:port]/<interactions topic>, or memory:<dataset|dir> (replay a dataset in-process, no Kafka; see --speed)')
     .option('--catalog-topic <name>', 'catalog topic')
     .option('--group <id>', 'consumer group id')
@@ -125,6 +125,11 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
     .option('--idle-exit-ms <ms>', 'stop by itself after this long without new messages')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics')
     .option('--progress-ms <ms>', 'log rates, dead letters and consumer lag this often (0: never)', '10000');
+}
+
+export function registerIngest(program: Command, globals: () => GlobalOptions): void {
+  const command = program.command('ingest').description('Run the ingest stage: Kafka -> validated events -> rolling histories, dead letters, ClickHouse archive');
+  ingestOptions(command);
   replayFlags(command, 'memory: source')
     .action(async (opts: IngestOptions, cmd: Command) => {
       // Signals from the start: one during start-up (restore, migrations) stops ingest once it is up.

@@ -1,0 +1,163 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { ConfigError } from '../../errors';
+import { startIngest, type IngestRuntime } from '../../ingest';
+import { LiveTrainer, bootstrapModel, openRegistry, withOverrides, type AppConfig } from '../../jobs';
+import { createLogger } from '../../logging';
+import type { ModelRegistry } from '../../infra/registry';
+import { LocalHistories, startServing, type ServingRuntime } from '../../serving';
+import type { GlobalOptions } from '../config';
+import { replayFlags } from '../replayOptions';
+import { ingestConfig, ingestOptions, logProgress, replayedBatches, serveMetrics, type IngestOptions } from './ingest';
+import { describeStep } from './trainer';
+
+const log = createLogger('cli.run');
+
+interface RunFlags extends IngestOptions {
+  readonly registry?: string;
+  readonly port?: string;
+  readonly host?: string;
+  readonly interval?: string;
+  readonly bootstrap: string;
+  readonly bootstrapModel: string;
+  readonly bootstrapEpochs: string;
+  readonly duration?: string;
+}
+
+/** A whole number >= `min` from flag `name`. */
+function wholeFlag(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * The live model the trainer continues: the registry's, or with none, one trained from the archive
+ * once `bootstrap` interactions are in it (ingest flushed first), or the first one someone else
+ * publishes. Undefined when stopped before there is one.
+ */
+async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: IngestRuntime, flags: { bootstrap: number; model: 'ccfrec' | 'sasrec'; epochs: number }, stop: AbortSignal): Promise<boolean> {
+  if (await registry.live()) return true;
+  if (flags.bootstrap === 0) {
+    process.stdout.write(`no live model in ${registry.url}: waiting for one to be published (streamrec train, then streamrec publish; or run with --bootstrap <interactions>)\n`);
+    while (!stop.aborted && !(await registry.live())) await sleep(config.serving.reloadPollMs, stop);
+    return !stop.aborted;
+  }
+  process.stdout.write(`no live model in ${registry.url}: the first one is trained once ${flags.bootstrap} interactions are archived\n`);
+  let ended = false;
+  void ingest.done.finally(() => (ended = true));
+  while (!stop.aborted && !ended && ingest.processor.totals.accepted < flags.bootstrap) await sleep(200, stop);
+  if (stop.aborted) return false;
+  await ingest.processor.flush();
+  if (ingest.processor.totals.accepted === 0) throw new ConfigError('bootstrap: ingest ended with no interactions to train on');
+  process.stdout.write(`training the first model on ${ingest.processor.totals.accepted} archived interactions (rebuild, ${flags.model} for ${flags.epochs} epochs, publish)\n`);
+  const started = Date.now();
+  const { publication, train } = await bootstrapModel(config, registry, { model: flags.model, epochs: flags.epochs });
+  process.stdout.write(`version ${publication.model.version} is live (${train.checkpointId}, ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  return true;
+}
+
+export function registerRun(program: Command, globals: () => GlobalOptions): void {
+  const command = program
+    .command('run')
+    .description(
+      'The live loop in one process: ingest (Kafka, or a dataset replayed in-process) into rolling histories and the ClickHouse archive, ' +
+        'the trainer continuing the live model in micro-epochs and publishing what passes the gate, and serving over ingest\'s histories (hot-swapping each publication)',
+    );
+  ingestOptions(command);
+  replayFlags(command, 'memory: source')
+    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)')
+    .option('--port <n>', 'HTTP port (default: serving.port)')
+    .option('--host <address>', 'interface to listen on (default: serving.host)')
+    .option('--interval <seconds>', 'how often the trainer looks for new interactions (default: live.intervalSeconds)')
+    .option('--bootstrap <interactions>', 'with no live model, train the first one from the archive once this many interactions are in it (0: wait for one to be published)', '0')
+    .option('--bootstrap-model <ccfrec|sasrec>', 'the model --bootstrap trains', 'ccfrec')
+    .option('--bootstrap-epochs <n>', 'epochs of the model --bootstrap trains', '3')
+    .option('--duration <seconds>', 'stop by itself after this long (default: until SIGINT / SIGTERM)')
+    .action(async (flags: RunFlags, cmd: Command) => {
+      const port = flags.port === undefined ? undefined : wholeFlag('--port', flags.port, 0);
+      if (port !== undefined && port > 65_535) throw new ConfigError(`--port: expected 0..65535, got ${port}`);
+      const interval = flags.interval === undefined ? undefined : Number(flags.interval);
+      if (interval !== undefined && !(Number.isFinite(interval) && interval > 0)) throw new ConfigError(`--interval: expected a positive number of seconds, got ${JSON.stringify(flags.interval)}`);
+      const duration = flags.duration === undefined ? undefined : Number(flags.duration);
+      if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) throw new ConfigError(`--duration: expected a positive number of seconds, got ${JSON.stringify(flags.duration)}`);
+      if (flags.bootstrapModel !== 'ccfrec' && flags.bootstrapModel !== 'sasrec') throw new ConfigError(`--bootstrap-model: expected ccfrec or sasrec, got ${JSON.stringify(flags.bootstrapModel)}`);
+      const bootstrap = { bootstrap: wholeFlag('--bootstrap', flags.bootstrap, 0), model: flags.bootstrapModel, epochs: wholeFlag('--bootstrap-epochs', flags.bootstrapEpochs, 1) } as const;
+      const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
+      const base = ingestConfig(flags, cmd, globals());
+      if (!base.config.ingest.archive) throw new ConfigError('--no-archive: the trainer of streamrec run reads the archive (run streamrec ingest --no-archive beside streamrec serve instead)');
+      const config = withOverrides(base.config, {
+        ...(registryUrl ? { modelRegistry: { url: registryUrl } } : {}),
+        ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
+        serving: { ...(port !== undefined ? { port } : {}), ...(flags.host ? { host: flags.host } : {}) },
+      });
+
+      // SIGINT / SIGTERM (or --duration): the trainer finishes its look, the server drains, ingest flushes and commits.
+      const stop = new AbortController();
+      const onSignal = (signal: string): void => {
+        if (!stop.signal.aborted) process.stdout.write(`${signal}: stopping (the trainer finishes its look, the server drains, ingest flushes and commits)\n`);
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const limit = duration === undefined ? undefined : setTimeout(() => onSignal('--duration reached'), duration * 1000);
+      let ingest: IngestRuntime | undefined;
+      let serving: ServingRuntime | undefined;
+      let metricsServer: ReturnType<typeof serveMetrics> | undefined;
+      let progress: NodeJS.Timeout | undefined;
+      try {
+        const batches = base.replayed === undefined ? undefined : await replayedBatches({ ...flags, dataset: base.replayed }, config.ingest.topics, stop.signal);
+        ingest = await startIngest({ config, ...(batches ? { batches } : {}), ...(flags.idleExitMs ? { idleExitMs: Number(flags.idleExitMs) } : {}) });
+        metricsServer = flags.metricsPort ? serveMetrics(ingest.metrics.registry, Number(flags.metricsPort)) : undefined;
+        progress = base.progressMs > 0 ? logProgress(ingest, base.progressMs) : undefined;
+        const ingestEnded = ingest.done.then(
+          () => log.info({ totals: ingest?.processor.totals }, 'ingest ended: serving and training go on'),
+          (error: unknown) => {
+            log.error({ err: error }, 'ingest failed: stopping');
+            process.exitCode = 1;
+            onSignal('ingest failed');
+          },
+        );
+        serving = await startServing(config, { histories: { kind: 'memory', histories: new LocalHistories(ingest.store) } });
+        const current = serving.models.current;
+        process.stdout.write(`serving on ${serving.url} (${current ? `version ${current.published.version}` : 'no model yet: 503 until one is published'}; histories from ingest in this process)\n`);
+        const registry = openRegistry(config);
+        if (await firstModel(config, registry, ingest, bootstrap, stop.signal)) {
+          const trainer = await LiveTrainer.start({ config, registry, live: config.live });
+          process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} every ${config.live.intervalSeconds} s\n`);
+          try {
+            await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+          } finally {
+            await trainer.close();
+          }
+        }
+        void ingestEnded;
+        if (!stop.signal.aborted) await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      } finally {
+        if (limit) clearTimeout(limit);
+        if (progress) clearInterval(progress);
+        metricsServer?.close();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await serving?.close().catch((error: unknown) => log.error({ err: error }, 'closing the server failed'));
+        await ingest?.stop().catch((error: unknown) => log.error({ err: error }, 'stopping ingest failed'));
+        process.stdout.write(`stopped${ingest ? `: ${JSON.stringify({ totals: ingest.processor.totals, users: ingest.store.size })}` : ''}\n`);
+        // Kafka and chDB clients may hold the process open a while after closing.
+        setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+      }
+    });
+}
