@@ -11,6 +11,7 @@
  * hide behind fewer requests (no coordinated omission). Plain sockets and a minimal HTTP/1.1
  * reader (status line, content-length bodies), so the generator costs the machine little.
  */
+import { fork } from 'node:child_process';
 import net from 'node:net';
 
 export interface OpenLoopOptions {
@@ -164,4 +165,31 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   errors += unanswered;
   for (const c of connections) c.close();
   return { latencies: Float64Array.from(latencies).sort(), offered, completed, errors, non2xx, seconds };
+}
+
+/**
+ * Runs {@link openLoop} in a child process of its own (this file forked with `--child`), so that
+ * the caller's heap (a benchmark holding datasets and models: its collections pause its event
+ * loop for tens of ms) never delays reading an answer and adds to a measured latency.
+ */
+export function openLoopInChild(options: Omit<OpenLoopOptions, 'path'> & { readonly paths: readonly string[] }): Promise<OpenLoopResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: OpenLoopResult | undefined;
+    child.on('message', (m: { latencies: number[] } & Omit<OpenLoopResult, 'latencies'>) => {
+      result = { ...m, latencies: Float64Array.from(m.latencies) };
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`open-loop load generator exited with code ${code} and no result`))));
+    child.send(options);
+  });
+}
+
+if (process.argv[2] === '--child') {
+  process.once('message', (options: Omit<OpenLoopOptions, 'path'> & { readonly paths: readonly string[] }) => {
+    const { paths } = options;
+    void openLoop({ ...options, path: (i) => paths[i % paths.length] as string }).then((r) => {
+      process.send?.({ ...r, latencies: Array.from(r.latencies) }, () => process.exit(0));
+    });
+  });
 }

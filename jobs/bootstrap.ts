@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { ArtifactError, ConfigError } from '../errors';
 import { ArtifactStore } from '../infra/artifacts';
 import type { ModelRegistry } from '../infra/registry';
 import type { Instrumentation } from '../instrumentation';
@@ -6,7 +6,7 @@ import type { TrainerConfig } from '../trainer';
 import type { AppConfig } from './config';
 import { publishCheckpoint, type PublishJobResult } from './publish';
 import { runRebuildJob, type RebuildJobResult } from './rebuild';
-import { runTrainJob, type TrainJobResult } from './train';
+import { UNCOVERED_ITEMS, runTrainJob, type TrainJobResult } from './train';
 import { trainerConfigFromFlags } from './trainerFlags';
 
 /**
@@ -33,7 +33,8 @@ export interface BootstrapResult {
 /**
  * A live loop's first model from what is archived: semantic IDs rebuilt from the archived
  * catalog, a model trained and evaluated on the archive ({@link firstModelTrainer}; rows to
- * ClickHouse), published as the live version. Fails when there is nothing to train on or the
+ * ClickHouse), published as the live version. Catalog items archived after the rebuild are coded
+ * with its codebooks before training again (up to twice). Fails when there is nothing to train on or the
  * registry refuses the publication (someone else published first: the caller continues that one).
  */
 export async function bootstrapModel(
@@ -43,7 +44,17 @@ export async function bootstrapModel(
 ): Promise<BootstrapResult> {
   const extra = options.instrumentation ? { instrumentation: options.instrumentation } : {};
   const rebuild = await runRebuildJob(config, { source: { kind: 'archive' }, ...extra });
-  const train = await runTrainJob({ config, trainer: firstModelTrainer(config, options.model, options.epochs), source: { kind: 'archive' }, writeRows: true, ...extra });
+  // The archive keeps growing while ingest runs: catalog items archived after the rebuild get
+  // codes from its codebooks (no refit) before training tries again.
+  let train: TrainJobResult | undefined;
+  for (let attempt = 1; !train; attempt++) {
+    try {
+      train = await runTrainJob({ config, trainer: firstModelTrainer(config, options.model, options.epochs), source: { kind: 'archive' }, writeRows: true, ...extra });
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof ArtifactError && error.context.reason === UNCOVERED_ITEMS)) throw error;
+      await runRebuildJob(config, { source: { kind: 'archive' }, newItemsOnly: true, ...extra });
+    }
+  }
   if (!train.checkpointId) throw new ConfigError('bootstrap: the training run wrote no checkpoint');
   const publication = await publishCheckpoint({ registry, store: new ArtifactStore(config.artifacts.dir), checkpoint: train.checkpointId, reason: 'bootstrap: the first model of the live loop' });
   if (!publication.published) throw new ConfigError(`bootstrap: not published: ${publication.reason}`);

@@ -32,6 +32,9 @@ export interface TrainJobResult extends TrainAndEvaluateResult {
   readonly artifacts?: ArtifactSideInfo;
 }
 
+/** The context reason of the error {@link sideInfoFor} throws when items have no semantic IDs. */
+export const UNCOVERED_ITEMS = 'uncovered_items';
+
 /**
  * The side information of the store's latest rebuild when it covers every item of the dataset;
  * CCFRec (and a text prior) cannot do without it, SASRec alone goes without.
@@ -49,7 +52,7 @@ export async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, 
   const missing = dataset.items.filter((i) => artifacts.itemIds.denseId(i.itemId) === undefined).length;
   if (missing === 0) return artifacts;
   if (!needed) return undefined;
-  throw new ArtifactError(`the latest semantic IDs do not cover ${missing} items of ${dataset.name}: run \`streamrec rebuild ${sourceFlag(source)}\``);
+  throw new ArtifactError(`the latest semantic IDs do not cover ${missing} items of ${dataset.name}: run \`streamrec rebuild ${sourceFlag(source)}\``, { context: { reason: UNCOVERED_ITEMS, missing } });
 }
 
 /**

@@ -132,6 +132,9 @@ export async function evaluateFusedRankings(
         for (const v of values) accs[i]?.add(v);
       }
       options.onBatch?.(start + indices.length, examples.count);
+      // Lets the event loop run between batches (tfjs-node computes synchronously): a process that
+      // also ingests and serves (streamrec run) keeps answering while a window is evaluated.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     table.dispose();

@@ -380,7 +380,9 @@ export class IncrementalTrainer {
         applied++;
         lossSum += outcome.loss.total as number;
       } else skipped++;
-      if (s % 8 === 7) await new Promise<void>((resolve) => setImmediate(resolve));
+      // Every step lets the event loop run (a step computes synchronously): in one process with
+      // ingest and serving (streamrec run), they go on between steps.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return { steps, skipped, loss: applied > 0 ? lossSum / applied : Number.NaN, replayed };
   }

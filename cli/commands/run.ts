@@ -61,6 +61,10 @@ async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: In
   let ended = false;
   void ingest.done.finally(() => (ended = true));
   while (!stop.aborted && !ended && ingest.processor.totals.accepted < flags.bootstrap) await sleep(200, stop);
+  // Caught up with what was there (the catalog topic included) before the archive is read; a
+  // stream that never lets the lag reach 0 gets 30 s.
+  const caughtUpBy = Date.now() + 30_000;
+  while (!stop.aborted && !ended && ingest.processor.consumerLag() !== 0 && Date.now() < caughtUpBy) await sleep(200, stop);
   if (stop.aborted) return false;
   await ingest.processor.flush();
   if (ingest.processor.totals.accepted === 0) throw new ConfigError('bootstrap: ingest ended with no interactions to train on');
@@ -114,6 +118,14 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      if (process.env.STREAMREC_STALL_LOG) {
+        let last = performance.now();
+        setInterval(() => {
+          const now = performance.now();
+          if (now - last > 110) process.stderr.write(`STALL ${new Date().toISOString().slice(11, 23)} ${(now - last - 10).toFixed(0)} ms\n`);
+          last = now;
+        }, 10).unref();
+      }
       const limit = duration === undefined ? undefined : setTimeout(() => onSignal('--duration reached'), duration * 1000);
       let ingest: IngestRuntime | undefined;
       let serving: ServingRuntime | undefined;
@@ -140,7 +152,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
           const trainer = await LiveTrainer.start({ config, registry, live: config.live });
           process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} every ${config.live.intervalSeconds} s\n`);
           try {
-            await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+            await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${describeStep(step)}\n`)));
           } finally {
             await trainer.close();
           }
