@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of a serving process (its own registry: several servers can share a process in tests). */
 export class ServingMetrics {
@@ -18,4 +18,10 @@ export class ServingMetrics {
   readonly failedSwaps = new Gauge({ name: 'streamrec_serving_failed_swaps', help: 'Published versions that could not be loaded since start', registers: [this.registry] });
   readonly historyStaleness = new Gauge({ name: 'streamrec_serving_history_staleness_seconds', help: 'Age of the newest history change serving has read', registers: [this.registry] });
   readonly historyUsers = new Gauge({ name: 'streamrec_serving_history_users', help: 'Users with a history', registers: [this.registry] });
+
+  constructor() {
+    // The process's own: event-loop lag (nodejs_eventloop_lag_*: what a request waits behind, e.g. a
+    // training step in `streamrec run`), heap, GC, CPU.
+    collectDefaultMetrics({ register: this.registry });
+  }
 }

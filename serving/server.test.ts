@@ -203,6 +203,7 @@ describe('serving HTTP API', () => {
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/streamrec_serving_model_version 1/);
     expect(metrics).toMatch(/streamrec_serving_items 60/);
+    expect(metrics).toMatch(/nodejs_eventloop_lag_p99_seconds/);
     expect(metrics).toMatch(/streamrec_serving_request_seconds_bucket\{le="0.005",route="\/v1\/users\/:userId\/recommendations"\}/);
     expect(metrics).toMatch(/streamrec_serving_responses_total\{route="\/v1\/recommendations",status="400"\}/);
     const openapi = (await app.inject({ url: '/openapi.json' })).json();

@@ -118,14 +118,6 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      if (process.env.STREAMREC_STALL_LOG) {
-        let last = performance.now();
-        setInterval(() => {
-          const now = performance.now();
-          if (now - last > 110) process.stderr.write(`STALL ${new Date().toISOString().slice(11, 23)} ${(now - last - 10).toFixed(0)} ms\n`);
-          last = now;
-        }, 10).unref();
-      }
       const limit = duration === undefined ? undefined : setTimeout(() => onSignal('--duration reached'), duration * 1000);
       let ingest: IngestRuntime | undefined;
       let serving: ServingRuntime | undefined;
