@@ -117,6 +117,25 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
   });
 
+  it('applies batches while a timed flush is being written: the timer starts the flush and does not hold processing for it', async () => {
+    const { steps, archive, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 40 });
+    const store = (processor as unknown as { options: { store: MemoryHistoryStore } }).options.store;
+    await processor.process(batch(0, 3));
+    archive.hold(); // the flush's archive insert waits until released
+    clock.now += 40;
+    processor.startTimer();
+    await new Promise((r) => setTimeout(r, 30)); // the timer (every 10 ms) has started the flush
+    const before = store.get('u0')?.itemIds.length ?? 0;
+    // Processed while the flush is held (a processor that waited for the flush would not get here).
+    const processed = await Promise.race([processor.process(batch(3, 3)).then(() => 'processed'), new Promise((r) => setTimeout(() => r('waiting for the flush'), 2000))]);
+    expect(processed).toBe('processed');
+    expect(store.get('u0')?.itemIds.length).toBe(before + 1);
+    expect(steps).toEqual([]);
+    archive.release();
+    await processor.close();
+    expect(steps).toEqual(['archive 3', 'histories 3', 'commit in/0@3', 'archive 3', 'histories 3', 'commit in/0@6']);
+  });
+
   it('flushes by the catch-up interval while the source is at least catchUpLag messages behind, and by intervalMs again once it has caught up', async () => {
     const { steps, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 10_000, catchUpLag: 1000 });
     await processor.process(batch(0, 2, 700, 0));

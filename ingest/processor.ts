@@ -155,7 +155,9 @@ export class IngestProcessor {
   /** Starts the timer that flushes pending work at least every flush interval (see {@link flushInterval}). */
   startTimer(): void {
     this.timer ??= setInterval(() => {
-      if (this.flushIsDue()) this.flush().catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
+      // Started, not awaited: batches go on being processed (and histories applied) while the
+      // flush writes, as after a flush that process() starts.
+      if (this.flushIsDue()) this.serialise(() => this.startFlush()).catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
     }, Math.max(10, Math.floor(this.options.config.flush.intervalMs / 4)));
     this.timer.unref();
   }
