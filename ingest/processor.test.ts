@@ -136,6 +136,24 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual(['archive 3', 'histories 3', 'commit in/0@3', 'archive 3', 'histories 3', 'commit in/0@6']);
   });
 
+  it('goes on applying batches when a flush falls due while another is being written; the timer starts it after, in order', async () => {
+    const { steps, archive, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 40 });
+    await processor.process(batch(0, 3));
+    archive.hold();
+    clock.now += 40;
+    await processor.process(batch(3, 3)); // due: the first flush starts (6 messages) and is held
+    await processor.process(batch(6, 3));
+    clock.now += 40;
+    const processed = await Promise.race([processor.process(batch(9, 3)).then(() => 'processed'), new Promise((r) => setTimeout(() => r('waiting for the flush'), 2000))]);
+    expect(processed).toBe('processed'); // due again, but the first is being written: not waited for
+    expect(steps).toEqual([]);
+    processor.startTimer();
+    archive.release();
+    await until(() => steps.length === 6); // the timer starts the second once the first is written
+    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6', 'archive 6', 'histories 3', 'commit in/0@12']);
+    await processor.close();
+  });
+
   it('flushes by the catch-up interval while the source is at least catchUpLag messages behind, and by intervalMs again once it has caught up', async () => {
     const { steps, processor, clock } = setup({ maxEvents: 500_000, intervalMs: 2000, catchUpIntervalMs: 10_000, catchUpLag: 1000 });
     await processor.process(batch(0, 2, 700, 0));

@@ -157,7 +157,7 @@ export class IngestProcessor {
     this.timer ??= setInterval(() => {
       // Started, not awaited: batches go on being processed (and histories applied) while the
       // flush writes, as after a flush that process() starts.
-      if (this.flushIsDue()) this.serialise(() => this.startFlush()).catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
+      if (this.flushIsDue() && !this.inFlight) this.serialise(() => this.startFlush({ whenIdle: true })).catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
     }, Math.max(10, Math.floor(this.options.config.flush.intervalMs / 4)));
     this.timer.unref();
   }
@@ -187,14 +187,17 @@ export class IngestProcessor {
 
   /**
    * Processes one source batch (serialised with flushes). When the flush policy says so, the
-   * pending work starts flushing in the background while the next batches are processed; a
-   * second flush waits for the first, so flushes (and commits) stay in order.
+   * pending work starts flushing in the background while the next batches are processed. One
+   * flush writes at a time, so flushes (and commits) stay in order: a flush due by time while
+   * another is being written starts after it (the timer's check), and batches go on being applied
+   * meanwhile; only `maxEvents` pending messages make processing wait for the flush in flight.
    */
   process(batch: RawBatch): Promise<void> {
     return this.serialise(async () => {
       this.throwIfFailed();
       await this.apply(batch);
-      if (this.pending.messages >= this.options.config.flush.maxEvents || this.flushIsDue()) await this.startFlush();
+      if (this.pending.messages >= this.options.config.flush.maxEvents) await this.startFlush();
+      else if (this.flushIsDue()) await this.startFlush({ whenIdle: true });
     });
   }
 
@@ -305,13 +308,17 @@ export class IngestProcessor {
   }
 
   /**
-   * Takes the pending work and starts writing it: the history changes are serialised now (so
+   * Takes the pending work and starts writing it (`whenIdle`: unless a flush is being written):
+   * the history changes are serialised now (so
    * later batches cannot leak into this flush), then archive rows and dead letters, then the
    * history changelog, then the offset commit are each written only after the step before is
    * durable. A failure stops the processor: later calls reject with it.
    */
-  private async startFlush(): Promise<void> {
-    if (this.inFlight) await this.inFlight;
+  private async startFlush(options: { readonly whenIdle?: boolean } = {}): Promise<void> {
+    if (this.inFlight) {
+      if (options.whenIdle) return; // the timer starts it once the one in flight is written
+      await this.inFlight;
+    }
     this.throwIfFailed();
     const p = this.pending;
     if (p.messages === 0 && p.offsets.size === 0) return;
@@ -333,6 +340,11 @@ export class IngestProcessor {
       const offsets = [...p.offsets.values()];
       await this.options.commit(offsets);
       this.totals.flushes++;
+      const durationMs = this.now() - started;
+      // A flush longer than the interval holds up the next one, and with it the batches behind it.
+      if (durationMs > Math.max(1000, intervalMs)) {
+        log.warn({ durationMs, archiveMs: archived - started, historiesMs: written - archived, commitMs: this.now() - written, messages: p.messages }, 'slow flush: processing waits for it before the next flush');
+      }
       this.instrumentation.emit('ingest.flush_end', {
         messages: p.messages,
         archived: p.archivedRows + p.interactions.length + p.items.length,
