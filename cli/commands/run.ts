@@ -59,7 +59,10 @@ async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: In
   }
   process.stdout.write(`no live model in ${registry.url}: the first one is trained once ${flags.bootstrap} interactions are archived\n`);
   let ended = false;
-  void ingest.done.finally(() => (ended = true));
+  ingest.done.then(
+    () => (ended = true),
+    () => (ended = true), // the failure itself is reported by the caller
+  );
   while (!stop.aborted && !ended && ingest.processor.totals.accepted < flags.bootstrap) await sleep(200, stop);
   // Caught up with what was there (the catalog topic included) before the archive is read; a
   // stream that never lets the lag reach 0 gets 30 s.
