@@ -295,7 +295,10 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         out.write(`  npx streamrec --config ${cfg} publish --list\n`);
         out.write(`  npx streamrec --config ${cfg} trainer --once          # another micro-epoch when more is archived\n`);
         out.write(`  npx streamrec --config ${cfg} serve --histories memory --port 8080\n`);
-        out.write(`\nAsk the demo's server yourself while it runs:\n  curl '${serving.url}/v1/users/${encodeURIComponent(sampleUser ?? 'u1')}/recommendations?k=5'\n  curl ${serving.url}/metrics\n`);
+        out.write(
+          `\nAsk the demo's server yourself while it runs${duration > 0 ? '' : ' (it stops with the demo: npm run demo -- --duration 600 keeps it up 10 minutes)'}:\n` +
+            `  curl '${serving.url}/v1/users/${encodeURIComponent(sampleUser ?? 'u1')}/recommendations?k=5'\n  curl ${serving.url}/metrics\n`,
+        );
         if (duration > 0 && !interrupted()) {
           out.write(`\nServing on ${serving.url} for ${duration} s (Ctrl-C stops it)...\n`);
           await new Promise<void>((resolve) => {
