@@ -157,7 +157,7 @@ export class IngestProcessor {
     this.timer ??= setInterval(() => {
       // Started, not awaited: batches go on being processed (and histories applied) while the
       // flush writes, as after a flush that process() starts.
-      if (this.flushIsDue() && !this.inFlight) this.serialise(() => this.startFlush({ whenIdle: true })).catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
+      if (this.flushIsDue()) this.serialise(() => this.startFlush({ whenIdle: true })).catch((error: unknown) => log.error({ err: error }, 'timed flush failed'));
     }, Math.max(10, Math.floor(this.options.config.flush.intervalMs / 4)));
     this.timer.unref();
   }
@@ -309,8 +309,8 @@ export class IngestProcessor {
 
   /**
    * Takes the pending work and starts writing it (`whenIdle`: unless a flush is being written):
-   * the history changes are serialised now (so
-   * later batches cannot leak into this flush), then archive rows and dead letters, then the
+   * the history changes are serialised now (so later batches cannot leak into this flush), then
+   * archive rows and dead letters, then the
    * history changelog, then the offset commit are each written only after the step before is
    * durable. A failure stops the processor: later calls reject with it.
    */

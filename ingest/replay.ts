@@ -1,6 +1,7 @@
 import type { Message, Producer } from 'kafkajs';
 import { ConfigError } from '../errors';
 import { sendChunked } from '../infra/kafka';
+import { sleep } from '../infra/retry';
 import type { TopicsConfig } from '../schemas/config';
 import type { ReplayEvent } from '../datasets';
 import type { RawBatch, RawMessage } from './types';
@@ -28,20 +29,6 @@ export interface ReplayProgress {
 function toMessage(e: ReplayEvent): Message {
   const m = encodeReplayEvent(e);
   return { key: m.key, value: m.value };
-}
-
-/** Resolves after `ms`, or as soon as `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Waits shorter than this are not worth a pause: the events go out with the next send. */

@@ -317,7 +317,7 @@ export class LiveTrainer {
       metrics: result.prequential?.metrics ?? {},
       trainSeconds: result.computeSeconds,
       steps: result.steps,
-      trainSamples: result.steps * this.settings.micro.batchSize,
+      trainSamples: result.samples,
       micro: result,
     };
     this.sink.writer?.write('micro_epochs', [

@@ -42,8 +42,8 @@ export class MemoryHistories implements HistoryView {
 /**
  * The histories of an ingest running in this process (its history store), read as they are
  * updated: a request sees an event as soon as ingest has applied it (`streamrec run`, the demo).
- * Always caught up; the newest change is the newest event time among the histories read by
- * `values()` (popular items), so staleness is not tracked per change.
+ * Always caught up; the age of the newest change is not tracked (undefined): the store keeps no
+ * change time that serving could read.
  */
 export class LocalHistories implements HistoryView {
   constructor(private readonly store: { get(userId: string): Pick<UserHistory, 'itemIds' | 'timestamps'> | undefined; values(): Iterable<Pick<UserHistory, 'itemIds' | 'timestamps'>>; readonly size: number }) {}

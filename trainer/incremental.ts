@@ -83,6 +83,8 @@ export interface MicroEpochResult {
   readonly trained: number;
   readonly replayed: number;
   readonly steps: number;
+  /** Examples the steps went through: steps x batchSize (new and replayed). */
+  readonly samples: number;
   readonly skippedSteps: number;
   /** Mean training loss over the steps. */
   readonly loss: number;
@@ -332,6 +334,7 @@ export class IncrementalTrainer {
       trained: trainRows.length,
       replayed: fit.replayed,
       steps: fit.steps,
+      samples: fit.steps * micro.batchSize,
       skippedSteps: fit.skipped,
       loss: fit.loss,
       trainSeconds,

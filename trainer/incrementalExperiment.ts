@@ -204,7 +204,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
           const result = await trainer.microEpoch(windows[w] as StreamInteraction[]);
           const check = base(w);
           if (result.examples !== check.examples) throw new Error(`incremental experiment: window ${w} made ${result.examples} examples in the trainer, ${check.examples} here`);
-          await emit({ method: 'micro', ...check, metrics: result.prequential?.metrics ?? {}, trainSeconds: result.computeSeconds, steps: result.steps, trainSamples: result.steps * micro.batchSize, micro: result });
+          await emit({ method: 'micro', ...check, metrics: result.prequential?.metrics ?? {}, trainSeconds: result.computeSeconds, steps: result.steps, trainSamples: result.samples, micro: result });
         }
       } finally {
         trainer.dispose();

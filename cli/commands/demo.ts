@@ -5,6 +5,7 @@ import { datasetEvents, interactionCount, loadDataset, type LoadedDataset, type 
 import { ConfigError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { openClickHouse } from '../../infra/clickhouse';
+import { sleep } from '../../infra/retry';
 import { initTf } from '../../infra/tf';
 import { encodeReplayEvent, stagedReplayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
@@ -301,10 +302,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         );
         if (duration > 0 && !interrupted()) {
           out.write(`\nServing on ${serving.url} for ${duration} s (Ctrl-C stops it)...\n`);
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, duration * 1000);
-            interrupt.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-          });
+          await sleep(duration * 1000, interrupt.signal);
         }
         finished = true;
       } finally {
@@ -371,7 +369,7 @@ async function startDemoServer(config: AppConfig, histories: LocalHistories, por
 async function servedVersion(serving: ServingRuntime | undefined, version: number): Promise<number | undefined> {
   if (!serving) return undefined;
   const deadline = Date.now() + 30_000;
-  while ((serving.models.current?.published.version ?? 0) < version && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while ((serving.models.current?.published.version ?? 0) < version && Date.now() < deadline) await sleep(50);
   return serving.models.current?.published.version;
 }
 

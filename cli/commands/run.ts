@@ -5,11 +5,12 @@ import { startIngest, type IngestRuntime } from '../../ingest';
 import { LiveTrainer, bootstrapModel, openRegistry, withOverrides, type AppConfig } from '../../jobs';
 import { createLogger } from '../../logging';
 import type { ModelRegistry } from '../../infra/registry';
+import { sleep } from '../../infra/retry';
 import { LocalHistories, startServing, type ServingRuntime } from '../../serving';
 import type { GlobalOptions } from '../config';
 import { replayFlags } from '../replayOptions';
 import { ingestConfig, ingestOptions, logProgress, replayedBatches, serveMetrics, type IngestOptions } from './ingest';
-import { describeStep } from './trainer';
+import { describeStep, waitForLiveModel } from './trainer';
 
 const log = createLogger('cli.run');
 
@@ -31,31 +32,16 @@ function wholeFlag(name: string, value: string, min: number): number {
   return n;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * The live model the trainer continues: the registry's, or with none, one trained from the archive
  * once `bootstrap` interactions are in it (ingest flushed first), or the first one someone else
- * publishes. Undefined when stopped before there is one.
+ * publishes. False when stopped before there is one.
  */
 async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: IngestRuntime, flags: { bootstrap: number; model: 'ccfrec' | 'sasrec'; epochs: number }, stop: AbortSignal): Promise<boolean> {
   if (await registry.live()) return true;
   if (flags.bootstrap === 0) {
     process.stdout.write(`no live model in ${registry.url}: waiting for one to be published (streamrec train, then streamrec publish; or run with --bootstrap <interactions>)\n`);
-    while (!stop.aborted && !(await registry.live())) await sleep(config.serving.reloadPollMs, stop);
-    return !stop.aborted;
+    return waitForLiveModel(registry, stop);
   }
   process.stdout.write(`no live model in ${registry.url}: the first one is trained once ${flags.bootstrap} interactions are archived\n`);
   let ended = false;

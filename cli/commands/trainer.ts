@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { ConfigError } from '../../errors';
+import type { ModelRegistry } from '../../infra/registry';
 import { LiveTrainer, openRegistry, withOverrides, type LiveStep } from '../../jobs';
 import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
@@ -21,6 +22,30 @@ export function describeStep(step: LiveStep): string {
   const prequential = r.prequential ? `prequential ndcg@10 ${(r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4)}` : 'no examples to score';
   const outcome = step.published ? `published as version ${step.published.version} (${step.checkpointId})` : `not published: ${step.notPublished ?? 'no checkpoint'}`;
   return `micro-epoch ${r.microEpoch}: ${step.read} interactions read${step.unknownItems > 0 ? ` (${step.unknownItems} of unknown items left out)` : ''}, ${r.examples} examples, ${prequential}; ${r.steps} steps in ${r.computeSeconds.toFixed(1)} s; ${outcome}`;
+}
+
+/**
+ * Waits until `registry` has a live model (the first publication), or `signal` aborts: whether
+ * there is one. The registry's watch does not hold the process open; a timer does while it waits.
+ */
+export async function waitForLiveModel(registry: ModelRegistry, signal: AbortSignal): Promise<boolean> {
+  if (await registry.live()) return true;
+  const keepAlive = setInterval(() => undefined, 60_000);
+  try {
+    await new Promise<void>((resolve) => {
+      const unwatch = registry.watch(
+        () => {
+          unwatch();
+          resolve();
+        },
+        { signal },
+      );
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
+  return !signal.aborted;
 }
 
 export function registerTrainer(program: Command, globals: () => GlobalOptions): void {
@@ -56,19 +81,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       try {
         if (flags.waitForModel && !(await registry.live())) {
           process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
-          // The registry's watch does not hold the process open; this timer does while it waits.
-          const keepAlive = setInterval(() => undefined, 60_000);
-          await new Promise<void>((resolve) => {
-            const unwatch = registry.watch(
-              () => {
-                unwatch();
-                resolve();
-              },
-              { signal: stop.signal },
-            );
-            stop.signal.addEventListener('abort', () => resolve(), { once: true });
-          }).finally(() => clearInterval(keepAlive));
-          if (stop.signal.aborted) {
+          if (!(await waitForLiveModel(registry, stop.signal))) {
             process.stdout.write('live trainer stopped\n');
             return;
           }
