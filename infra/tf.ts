@@ -60,6 +60,9 @@ async function select(): Promise<TfBackendInfo> {
       try {
         if (await tf.setBackend(backend)) {
           await tf.ready();
+          // One op at once: tfjs-node loaded on a worker thread that never ran one crashes the
+          // process at exit (SIGSEGV in its teardown; measured with tfjs-node 4.22 on Node 20).
+          tf.tidy(() => tf.scalar(1).add(1).dataSync());
           const reason = wanted
             ? `chosen by STREAMREC_TF_BACKEND=${wanted}`
             : attempts.length === 0

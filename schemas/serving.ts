@@ -123,7 +123,7 @@ export const ServingConfig = z
       .min(0)
       .default(8)
       .describe(
-        'Built HNSW indexes kept in <artifacts.dir>/ann-cache, keyed by their vectors and settings: a restart, a replica or a reload of the same vectors loads the graph instead of building it. 0: no cache.',
+        'Built HNSW indexes kept in <artifacts.dir>/ann-cache, keyed by their vectors and settings, and host item tables in <artifacts.dir>/item-table-cache, keyed by checkpoint and catalog: a restart, a replica, a reload of the same vectors or a publication its trainer prepared loads them instead of computing them. 0: no caches.',
       ),
   })
   .describe('The serving stage: recommendations over HTTP.');

@@ -23,6 +23,7 @@ export {
 } from './ann';
 export { LocalHistories, MemoryHistories, type HistoryView } from './historyView';
 export { PopularItems } from './popular';
+export { ItemTableCache } from './itemTableCache';
 export { ModelVersion, type ModelDescription, type ModelVersionOptions, type ScoredItem } from './modelVersion';
 export { ModelHolder, type SwapOutcome } from './modelHolder';
 export { ServingMetrics } from './metrics';

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors';
+import { tf } from '../infra/tf';
 import { createLogger } from '../logging';
 import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
@@ -10,6 +11,7 @@ import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
 import { OnnxItemScorer, openUserEncoder, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
+import type { ItemTableCache } from './itemTableCache';
 import { TextSearch } from './textSearch';
 
 /** One recommended item: its external id and the score it was ranked by. */
@@ -42,6 +44,8 @@ export interface ModelVersionOptions {
   readonly candidates?: number;
   /** Where built HNSW indexes are kept and looked up (none: every load builds). */
   readonly annCache?: AnnIndexCache;
+  /** Where host item tables are kept by checkpoint and catalog (a prepared publication's is read, not computed). */
+  readonly tableCache?: ItemTableCache;
   /**
    * With an exact index, what computes every item's cosine per request: `onnx` (default) in native
    * float32 (serving/onnx/itemScorer.ts; the ranker scores the items that could enter the top k
@@ -120,7 +124,8 @@ export class ModelVersion {
       encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
       step('encoder');
       const H = servable.model.hiddenSize;
-      const items = await hostItemTable(servable.model); // [N + 1, H], computed a slice at a time (requests keep being answered)
+      // [N + 1, H]: read when prepared, else computed a slice at a time (requests keep being answered)
+      const items = options.tableCache ? await options.tableCache.getOrCompute(servable, tf.getBackend()) : await hostItemTable(servable.model);
       step('itemTable');
       const ann = options.ann ?? AnnConfig.parse({});
       const buildIndex = (vectors: ReturnType<typeof withoutPadding>): Promise<AnnIndex> => (options.annCache ? options.annCache.getOrBuild(vectors, ann) : createAnnIndex(vectors, ann));
@@ -172,9 +177,9 @@ export class ModelVersion {
   /**
    * Makes, ahead of publishing `checkpointId`, what loading it would make: the ONNX user encoder
    * for the checkpoint and the store's latest catalog (written to the store) and, with
-   * `options.annCache`, its HNSW indexes (written to the cache). A server that later swaps to the
-   * publication finds both and loads in seconds, instead of exporting and building while it
-   * answers. Returns how long each step took (ms).
+   * `options.annCache`, its HNSW indexes (written to the cache) and, with `options.tableCache`,
+   * its host item table. A server that later swaps to the publication finds them and loads in
+   * seconds, instead of exporting, computing and building while it answers. Returns how long each step took (ms).
    */
   static async prepare(store: ArtifactStore, checkpointId: string, options: ModelVersionOptions = {}): Promise<Readonly<Record<string, number>>> {
     const version = await ModelVersion.load(store, { version: 0, checkpointId }, options);

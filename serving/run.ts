@@ -7,6 +7,7 @@ import { initTf } from '../infra/tf';
 import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
+import { ItemTableCache } from './itemTableCache';
 import { AnnIndexCache } from './ann';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
@@ -41,7 +42,12 @@ export function modelVersionOptions(config: AppConfig): ModelVersionOptions {
     onnxThreads: config.serving.onnxThreads,
     ann: config.serving.ann,
     candidates: config.serving.candidates,
-    ...(config.serving.annCacheEntries > 0 ? { annCache: new AnnIndexCache(path.join(config.artifacts.dir, 'ann-cache'), config.serving.annCacheEntries) } : {}),
+    ...(config.serving.annCacheEntries > 0
+      ? {
+          annCache: new AnnIndexCache(path.join(config.artifacts.dir, 'ann-cache'), config.serving.annCacheEntries),
+          tableCache: new ItemTableCache(path.join(config.artifacts.dir, 'item-table-cache'), config.serving.annCacheEntries),
+        }
+      : {}),
   };
 }
 

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../errors';
 import { startIngest, type IngestRuntime } from '../../ingest';
-import { LiveTrainer, bootstrapModel, openRegistry, withOverrides, type AppConfig } from '../../jobs';
+import { openRegistry, withOverrides } from '../../jobs';
 import { createLogger } from '../../logging';
 import type { ModelRegistry } from '../../infra/registry';
 import { sleep } from '../../infra/retry';
@@ -10,6 +11,7 @@ import { LocalHistories, startServing, type ServingRuntime } from '../../serving
 import type { GlobalOptions } from '../config';
 import { replayFlags } from '../replayOptions';
 import { ingestConfig, ingestOptions, logProgress, replayedBatches, serveMetrics, type IngestOptions } from './ingest';
+import { TrainerThread } from '../trainerThread';
 import { describeStep, waitForLiveModel } from './trainer';
 
 const log = createLogger('cli.run');
@@ -37,7 +39,7 @@ function wholeFlag(name: string, value: string, min: number): number {
  * once `bootstrap` interactions are in it (ingest flushed first), or the first one someone else
  * publishes. False when stopped before there is one.
  */
-async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: IngestRuntime, flags: { bootstrap: number; model: 'ccfrec' | 'sasrec'; epochs: number }, stop: AbortSignal): Promise<boolean> {
+async function firstModel(registry: ModelRegistry, ingest: IngestRuntime, trainer: TrainerThread, flags: { bootstrap: number; model: 'ccfrec' | 'sasrec'; epochs: number }, stop: AbortSignal): Promise<boolean> {
   if (await registry.live()) return true;
   if (flags.bootstrap === 0) {
     process.stdout.write(`no live model in ${registry.url}: waiting for one to be published (streamrec train, then streamrec publish; or run with --bootstrap <interactions>)\n`);
@@ -58,10 +60,22 @@ async function firstModel(config: AppConfig, registry: ModelRegistry, ingest: In
   await ingest.processor.flush();
   if (ingest.processor.totals.accepted === 0) throw new ConfigError('bootstrap: ingest ended with no interactions to train on');
   process.stdout.write(`training the first model on ${ingest.processor.totals.accepted} archived interactions (rebuild, ${flags.model} for ${flags.epochs} epochs, publish)\n`);
-  const started = Date.now();
-  const { publication, train } = await bootstrapModel(config, registry, { model: flags.model, epochs: flags.epochs });
-  process.stdout.write(`version ${publication.model.version} is live (${train.checkpointId}, ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  const first = await trainer.bootstrap(flags.model, flags.epochs, stop);
+  if (!first) return false;
+  process.stdout.write(`version ${first.version} is live (${first.checkpointId}, ${first.seconds.toFixed(0)} s)\n`);
   return true;
+}
+
+/**
+ * TensorFlow's thread pools default to every core and spin while they wait: the trainer thread's
+ * steps then starve the thread that ingests and serves (event-loop stalls of 100-500 ms every
+ * micro-epoch on 2 cores). Unless the environment says otherwise, TF gets one core fewer than the
+ * machine has (at least one); read when TF creates its context, so before anything loads it.
+ */
+function reserveCoreForStream(): void {
+  const threads = String(Math.max(1, os.availableParallelism() - 1));
+  process.env.TF_NUM_INTRAOP_THREADS ??= threads;
+  process.env.TF_NUM_INTEROP_THREADS ??= threads;
 }
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
@@ -73,7 +87,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     );
   ingestOptions(command);
   replayFlags(command, 'memory: source')
-    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)')
+    .option('--registry <dir>', 'model registry: a directory or dir:<directory>, which the trainer thread and the server both read (default: modelRegistry.url)')
     .option('--port <n>', 'HTTP port (default: serving.port)')
     .option('--host <address>', 'interface to listen on (default: serving.host)')
     .option('--interval <seconds>', 'how often the trainer looks for new interactions (default: live.intervalSeconds)')
@@ -99,6 +113,8 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         serving: { ...(port !== undefined ? { port } : {}), ...(flags.host ? { host: flags.host } : {}) },
       });
 
+      reserveCoreForStream();
+
       // SIGINT / SIGTERM (or --duration): the trainer finishes its look, the server drains, ingest flushes and commits.
       const stop = new AbortController();
       const onSignal = (signal: string): void => {
@@ -110,6 +126,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       const limit = duration === undefined ? undefined : setTimeout(() => onSignal('--duration reached'), duration * 1000);
       let ingest: IngestRuntime | undefined;
       let serving: ServingRuntime | undefined;
+      let trainer: TrainerThread | undefined;
       let metricsServer: ReturnType<typeof serveMetrics> | undefined;
       let progress: NodeJS.Timeout | undefined;
       try {
@@ -129,14 +146,13 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         const current = serving.models.current;
         process.stdout.write(`serving on ${serving.url} (${current ? `version ${current.published.version}` : 'no model yet: 503 until one is published'}; histories from ingest in this process)\n`);
         const registry = openRegistry(config);
-        if (await firstModel(config, registry, ingest, bootstrap, stop.signal)) {
-          const trainer = await LiveTrainer.start({ config, registry, live: config.live });
-          process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} every ${config.live.intervalSeconds} s\n`);
-          try {
-            await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${describeStep(step)}\n`)));
-          } finally {
-            await trainer.close();
-          }
+        // The trainer's TF.js steps run on a thread of their own: ingest and serving here never wait for one.
+        trainer = new TrainerThread(config, { prepare: true });
+        if (await firstModel(registry, ingest, trainer, bootstrap, stop.signal)) {
+          await trainer.run(config.live, stop.signal, {
+            onStart: (s) => process.stdout.write(`live trainer ${s.runId} (its own thread): continuing version ${s.version} every ${config.live.intervalSeconds} s\n`),
+            onStep: (step) => void (step.result && process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${describeStep(step)}\n`)),
+          });
         }
         void ingestEnded;
         if (!stop.signal.aborted) await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -146,6 +162,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         metricsServer?.close();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        await trainer?.close().catch((error: unknown) => log.error({ err: error }, 'closing the trainer thread failed'));
         await serving?.close().catch((error: unknown) => log.error({ err: error }, 'closing the server failed'));
         await ingest?.stop().catch((error: unknown) => log.error({ err: error }, 'stopping ingest failed'));
         process.stdout.write(`stopped${ingest ? `: ${JSON.stringify({ totals: ingest.processor.totals, users: ingest.store.size })}` : ''}\n`);

@@ -13,6 +13,18 @@ const log = createLogger('infra.clickhouse');
 export type ClickHouseKind = 'chdb' | 'server';
 
 /**
+ * How a {@link ClickHouse} reaches the engine: the official client (embedded chDB or a server),
+ * or a relay to the thread that holds the embedded engine (see `relay.ts`).
+ */
+export interface ClickHouseTransport {
+  command(query: string, params?: Record<string, unknown>): Promise<void>;
+  query<T>(query: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** One attempt at an insert (the caller retries). */
+  insert<T extends object>(table: string, rows: readonly T[], options: InsertOptions<T>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
  * The ClickHouse layer: one `@clickhouse/client` client, either on embedded chDB (a data
  * directory, no server) or on a server URL, with the streamrec database migrated.
  */
@@ -20,14 +32,11 @@ export class ClickHouse {
   private closed = false;
 
   constructor(
-    readonly client: ClickHouseClient,
+    private readonly transport: ClickHouseTransport,
     readonly kind: ClickHouseKind,
     readonly url: string,
     readonly database: string,
     private readonly insertPolicy: RetryPolicy,
-    private readonly release: () => Promise<void>,
-    /** Embedded chDB's direct insert: the payload bytes go to its parser without a stream. */
-    private readonly rawInsert?: RawInsert,
   ) {}
 
   /** Fully qualified, quoted table name. */
@@ -37,7 +46,7 @@ export class ClickHouse {
 
   async command(query: string, params?: Record<string, unknown>): Promise<void> {
     try {
-      await this.client.command({ query, ...(params ? { query_params: params } : {}) });
+      await this.transport.command(query, params);
     } catch (cause) {
       throw toStoreError(cause, `command failed: ${query.slice(0, 120)}`);
     }
@@ -45,8 +54,7 @@ export class ClickHouse {
 
   async query<T>(query: string, params?: Record<string, unknown>): Promise<T[]> {
     try {
-      const result = await this.client.query({ query, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) });
-      return (await result.json()) as T[];
+      return await this.transport.query<T>(query, params);
     } catch (cause) {
       throw toStoreError(cause, `query failed: ${query.slice(0, 120)}`);
     }
@@ -59,22 +67,10 @@ export class ClickHouse {
    */
   async insert<T extends object>(table: string, rows: readonly T[], options: InsertOptions<T> = {}): Promise<void> {
     if (rows.length === 0) return;
-    const { shape, settings } = options;
     const policy = this.insertPolicy;
     await retry(async () => {
       try {
-        const plainName = `${this.database}.${table}`; // chDB's raw insert takes unquoted names only
-        if (this.rawInsert && /^\w+\.\w+$/.test(plainName)) {
-          const columns = shape?.columns ?? Object.keys(rows[0] as object);
-          await this.rawInsert(plainName, columns, jsonCompactEachRow(rows, columns, shape), settings);
-        } else {
-          await this.client.insert({
-            table: this.table(table),
-            values: rows as unknown as object[],
-            format: 'JSONEachRow',
-            ...(settings ? { clickhouse_settings: settings } : {}),
-          });
-        }
+        await this.transport.insert(table, rows, options);
       } catch (cause) {
         throw toStoreError(cause, `insert of ${rows.length} rows into ${table} failed`);
       }
@@ -90,8 +86,36 @@ export class ClickHouse {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.release();
+    await this.transport.close();
   }
+}
+
+/** The official client's transport; embedded chDB's direct insert (`rawInsert`) passes the payload bytes to its parser without a stream. */
+function clientTransport(client: ClickHouseClient, database: string, release: () => Promise<void>, rawInsert?: RawInsert): ClickHouseTransport {
+  return {
+    async command(query, params) {
+      await client.command({ query, ...(params ? { query_params: params } : {}) });
+    },
+    async query<T>(query: string, params?: Record<string, unknown>): Promise<T[]> {
+      const result = await client.query({ query, format: 'JSONEachRow', ...(params ? { query_params: params } : {}) });
+      return (await result.json()) as T[];
+    },
+    async insert(table, rows, { shape, settings }) {
+      const plainName = `${database}.${table}`; // chDB's raw insert takes unquoted names only
+      if (rawInsert && /^\w+\.\w+$/.test(plainName)) {
+        const columns = shape?.columns ?? Object.keys(rows[0] as object);
+        await rawInsert(plainName, columns, jsonCompactEachRow(rows, columns, shape), settings);
+      } else {
+        await client.insert({
+          table: `\`${database}\`.\`${table}\``,
+          values: rows as unknown as object[],
+          format: 'JSONEachRow',
+          ...(settings ? { clickhouse_settings: settings } : {}),
+        });
+      }
+    },
+    close: release,
+  };
 }
 
 type RawInsert = (table: string, columns: readonly string[], body: Buffer, settings?: ClickHouseSettings) => Promise<unknown>;
@@ -179,6 +203,35 @@ function openChdb(dataPath: string): { client: ClickHouseClient; rawInsert: Chdb
   };
 }
 
+/**
+ * What a worker thread opens instead of the embedded engine: a transport relayed to the thread
+ * that holds it (installed with `useClickHouseRelay`, see `relay.ts`).
+ */
+export interface ClickHouseRelay {
+  transport(config: ClickHouseConfig): ClickHouseTransport;
+}
+
+let relayInThread: ClickHouseRelay | undefined;
+
+/** Routes this thread's `chdb:` opens through `relay` (undefined: open the engine here again). */
+export function setClickHouseRelay(relay: ClickHouseRelay | undefined): void {
+  relayInThread = relay;
+}
+
+function clickHouseRelay(): ClickHouseRelay | undefined {
+  return relayInThread;
+}
+
+/**
+ * The embedded engine's transport for `config` (a `chdb:` URL), without the retrying layer or
+ * migrations: what a relay serves to another thread. Closing it releases this thread's reference.
+ */
+export function openChdbTransport(config: ClickHouseConfig): ClickHouseTransport {
+  if (!config.url.startsWith('chdb:')) throw new ConfigError(`clickhouse.url: only embedded chDB is relayed between threads (a server is opened by each thread); got ${config.url}`);
+  const { client, rawInsert, release } = openChdb(config.url.slice('chdb:'.length));
+  return clientTransport(client, config.database, release, rawInsert);
+}
+
 export interface OpenClickHouseOptions {
   /** Migrations to apply (default: all of streamrec's). */
   readonly migrations?: readonly Migration[];
@@ -194,11 +247,17 @@ export async function openClickHouse(config: ClickHouseConfig, options: OpenClic
   if (config.url.startsWith('chdb:')) {
     const dataPath = config.url.slice('chdb:'.length);
     if (dataPath.length === 0) throw new ConfigError('clickhouse.url: chdb: needs a directory (chdb:./data) or chdb::memory:');
-    const { client, rawInsert, release } = openChdb(dataPath);
-    ch = new ClickHouse(client, 'chdb', config.url, config.database, policy, release, rawInsert);
+    const relay = clickHouseRelay();
+    if (relay) {
+      // A worker thread: the embedded engine is the main thread's (one per process and directory).
+      ch = new ClickHouse(relay.transport(config), 'chdb', config.url, config.database, policy);
+    } else {
+      const { client, rawInsert, release } = openChdb(dataPath);
+      ch = new ClickHouse(clientTransport(client, config.database, release, rawInsert), 'chdb', config.url, config.database, policy);
+    }
   } else {
     const client = createClient({ url: config.url, username: config.username, password: config.password });
-    ch = new ClickHouse(client, 'server', config.url, config.database, policy, () => client.close());
+    ch = new ClickHouse(clientTransport(client, config.database, () => client.close()), 'server', config.url, config.database, policy);
   }
   try {
     await ch.command(`CREATE DATABASE IF NOT EXISTS \`${config.database}\``);

@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../errors';
+import { AppConfig, withOverrides } from '../jobs';
+import { TrainerThread, TrainerThreadError } from './trainerThread';
+
+describe('TrainerThread', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamrec-trainer-thread-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const config = withOverrides(AppConfig.parse({}), {
+    clickhouse: { url: `chdb:${path.join(root, 'ch')}` },
+    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+    modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+  });
+
+  it('refuses a memory: registry, which the server on the other thread would not see', () => {
+    expect(() => new TrainerThread(withOverrides(config, { modelRegistry: { url: 'memory:' } }))).toThrow(ConfigError);
+  });
+
+  it('reports what failed on the thread (no live model to continue; nothing archived to bootstrap from) and stays usable for the next request', async () => {
+    const thread = new TrainerThread(config);
+    try {
+      const stop = new AbortController();
+      const live = thread.run(config.live, stop.signal);
+      await expect(live).rejects.toThrow(TrainerThreadError);
+      await expect(live).rejects.toThrow(/the live trainer needs a live model/);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('answers a bootstrap asked after the stop with nothing, and one stopped mid-way by closing the thread', async () => {
+    const thread = new TrainerThread(config);
+    try {
+      const stopped = new AbortController();
+      stopped.abort();
+      await expect(thread.bootstrap('ccfrec', 1, stopped.signal)).resolves.toBeUndefined();
+      const stop = new AbortController();
+      const first = thread.bootstrap('ccfrec', 1, stop.signal);
+      stop.abort();
+      await expect(first).resolves.toBeUndefined();
+    } finally {
+      await thread.close();
+    }
+  });
+});
