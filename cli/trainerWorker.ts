@@ -16,15 +16,17 @@ const port = parentPort as NonNullable<typeof parentPort>;
 const registry = openRegistry(config);
 const stop = new AbortController();
 const post = (message: FromTrainer): void => port.postMessage(message);
+/** What the main thread's server loads for a checkpoint, made here before it is published. */
+const prepareFor = (checkpointId: string): Promise<unknown> => prepareServing(config, checkpointId);
 
 async function bootstrap(model: 'ccfrec' | 'sasrec', epochs: number): Promise<void> {
   const started = Date.now();
-  const { publication, train } = await bootstrapModel(config, registry, { model, epochs });
+  const { publication, train } = await bootstrapModel(config, registry, { model, epochs, ...(prepare ? { prepare: prepareFor } : {}) });
   post({ type: 'bootstrapped', version: publication.model.version, checkpointId: train.checkpointId ?? publication.model.checkpointId, seconds: (Date.now() - started) / 1000 });
 }
 
 async function live(settings: AppConfig['live']): Promise<void> {
-  const trainer = await LiveTrainer.start({ config, registry, live: settings, ...(prepare ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}) });
+  const trainer = await LiveTrainer.start({ config, registry, live: settings, ...(prepare ? { prepare: prepareFor } : {}) });
   try {
     post({ type: 'started', runId: trainer.runId, version: trainer.liveVersion.version, checkpointId: trainer.liveVersion.checkpointId });
     await trainer.run(stop.signal, (step) => post({ type: 'step', step }));

@@ -40,7 +40,13 @@ export interface BootstrapResult {
 export async function bootstrapModel(
   config: AppConfig,
   registry: ModelRegistry,
-  options: { readonly model: 'ccfrec' | 'sasrec'; readonly epochs: number; readonly instrumentation?: Instrumentation },
+  options: {
+    readonly model: 'ccfrec' | 'sasrec';
+    readonly epochs: number;
+    readonly instrumentation?: Instrumentation;
+    /** Runs before the registry names the model live (serving's prepare: servers then swap without exporting or computing). */
+    readonly prepare?: (checkpointId: string) => Promise<unknown>;
+  },
 ): Promise<BootstrapResult> {
   const extra = options.instrumentation ? { instrumentation: options.instrumentation } : {};
   const rebuild = await runRebuildJob(config, { source: { kind: 'archive' }, ...extra });
@@ -56,7 +62,7 @@ export async function bootstrapModel(
     }
   }
   if (!train.checkpointId) throw new ConfigError('bootstrap: the training run wrote no checkpoint');
-  const publication = await publishCheckpoint({ registry, store: new ArtifactStore(config.artifacts.dir), checkpoint: train.checkpointId, reason: 'bootstrap: the first model of the live loop' });
+  const publication = await publishCheckpoint({ registry, store: new ArtifactStore(config.artifacts.dir), checkpoint: train.checkpointId, reason: 'bootstrap: the first model of the live loop', ...(options.prepare ? { prepare: options.prepare } : {}) });
   if (!publication.published) throw new ConfigError(`bootstrap: not published: ${publication.reason}`);
   return { rebuild, train, publication };
 }

@@ -35,6 +35,12 @@ export const ModelRegistryConfig = z
       .regex(/^(dir:.+|memory:)$/, 'expected dir:<directory> or memory:')
       .default('dir:.streamrec/model-registry')
       .describe('Where the published (live) model version is kept: `dir:<directory>` (shared by every process on the host) or `memory:` (this process only).'),
+    announce: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Announce each publication on the Kafka topic ingest.topics.models (brokers: kafka.brokers), and have servers follow it: a server swaps as soon as a version is published instead of at its next registry poll (serving.reloadPollMs), which stays as the fallback.',
+      ),
   })
   .describe('The model registry: which checkpoint is live, with the evaluation that justified publishing it.');
 export type ModelRegistryConfig = z.infer<typeof ModelRegistryConfig>;

@@ -60,6 +60,11 @@ export const TopicsConfig = z
       .default('streamrec.histories.changelog')
       .describe('Compacted topic holding the latest history of each user (key = userId).'),
     deadLetterSuffix: z.string().min(1).default('.dlq').describe('Dead letters of topic T go to T + this suffix.'),
+    models: z
+      .string()
+      .min(1)
+      .default('streamrec.models')
+      .describe('Announcements of model publications (key = registry URL) when modelRegistry.announce is on: servers swap on them instead of at their next registry poll.'),
   })
   .describe('Topic names.');
 export type TopicsConfig = z.infer<typeof TopicsConfig>;

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { createKafka } from '../infra/kafka';
+import { followAnnouncements } from '../infra/registry';
 import { initTf } from '../infra/tf';
 import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
@@ -95,6 +96,15 @@ export async function startServing(config: AppConfig, options: { readonly histor
       void models.swapTo(published).catch((error: unknown) => log.error({ err: error }, 'model swap failed')),
     { pollMs: config.serving.reloadPollMs },
   );
+  // Announced publications (modelRegistry.announce): swap at once; the watch's poll stays the fallback.
+  const announcements = config.modelRegistry.announce
+    ? await followAnnouncements(createKafka(config.kafka, 'serving-models'), config.ingest.topics.models, registry.url, (announced) =>
+        void models.syncWith(registry).then(
+          (outcome) => log.info({ announced: announced.version, outcome: outcome.kind }, 'model publication announced'),
+          (error: unknown) => log.error({ err: error }, 'model swap failed'),
+        ),
+      )
+    : undefined;
   // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
   // the catalog): the active publication is loaded again with them, no retraining.
   let lastCatalogTried: string | undefined;
@@ -134,6 +144,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
           clearTimeout(grace);
         }
         await fresh?.stop();
+        await announcements?.stop();
         models.close();
         await textSpec?.dispose();
         log.info('serving stopped');

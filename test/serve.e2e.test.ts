@@ -38,17 +38,21 @@ function slowPost(url: string, route: string, body: string, between: () => Promi
     });
   });
 }
+/** A replica that swaps on announcements (`modelRegistry.announce`) and polls the registry only every 10 minutes; logs at info. */
+const ANNOUNCED_REPLICA = { STREAMREC__MODEL_REGISTRY__ANNOUNCE: 'true', STREAMREC__SERVING__RELOAD_POLL_MS: '600000', STREAMREC_LOG_LEVEL: 'info' };
+
 describe(`streamrec serve on ${kafkaKind()}`, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
   const changelog = uniqueName('serve-changelog');
+  const models = uniqueName('serve-models');
   const config = path.join(root, 'config.json');
   writeFileSync(
     config,
     JSON.stringify({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       kafka: { brokers: testBrokers() },
-      ingest: { topics: { changelog } },
+      ingest: { topics: { changelog, models } },
       features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
       quantizer: { levels: 2, codesPerLevel: 8 },
       trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
@@ -58,8 +62,8 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
   );
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  async function cli(args: string[]): Promise<string> {
-    const { code, output } = await runCli(['--config', config, ...args], {}, 180_000);
+  async function cli(args: string[], env: Record<string, string> = {}): Promise<string> {
+    const { code, output } = await runCli(['--config', config, ...args], env, 180_000);
     if (code !== 0) throw new Error(`streamrec ${args.join(' ')} exited with ${code}:\n${output.slice(-3000)}`);
     return output;
   }
@@ -91,8 +95,9 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
         return last;
       };
       await until('/readyz', (r) => r.status === 200, 'readiness');
-      // A second replica beside it: the same registry and changelog, its own port.
-      const replica = spawnCli(['--config', config, 'serve', '--histories', 'kafka']);
+      // A second replica beside it: the same registry and changelog, its own port; it follows the
+      // model-published topic, its registry poll 10 minutes apart.
+      const replica = spawnCli(['--config', config, 'serve', '--histories', 'kafka'], ANNOUNCED_REPLICA);
       replicas.push(replica);
       await waitFor(() => /serving on http:\/\/\S+/.test(replica.output()), 60_000, 'the replica to listen');
       const replicaUrl = /serving on (http:\/\/\S+)/.exec(replica.output())?.[1] as string;
@@ -139,13 +144,15 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
 
       // A new publication is served without a restart.
       // Prepared for serving before it goes live: the ONNX graph is already in the store when the servers swap.
-      const republished = await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again', '--prepare-serving']);
+      const republished = await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again', '--prepare-serving'], { STREAMREC__MODEL_REGISTRY__ANNOUNCE: 'true' });
       expect(republished).toMatch(/prepared for serving: checkpoint \d+ ms, encoder \d+ ms, itemTable/);
       expect(republished).toContain('as version 2');
       const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
       expect(swapped.body.model).toMatchObject({ version: 2 });
       expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);
       await untilReplica('/v1/users/u1/recommendations', (b) => (b.model as { version: number }).version === 2, 'version 2 on the replica');
+      // The replica heard the announcement (its poll is minutes away).
+      expect(replica.output()).toMatch(/"announced":2[^\n]*model publication announced/);
 
       // SIGTERM while a request is in flight: it is answered, then the process exits.
       const stopping = exited(server);

@@ -9,3 +9,4 @@ export {
 export { DirectoryModelRegistry, type DirectoryRegistryOptions } from './directory';
 export { MemoryModelRegistry } from './memory';
 export { openModelRegistry, storeCheckpoints } from './open';
+export { AnnouncingRegistry, ModelAnnouncement, followAnnouncements, type AnnouncementFollower } from './announce';
