@@ -13,6 +13,26 @@ export type InteractionType = z.infer<typeof InteractionType>;
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * What is out of range in an ISO-8601 date-time's fields, or undefined. `Date.parse` rolls an
+ * impossible date over (2018-02-30 becomes 2018-03-02) instead of refusing it.
+ */
+function calendarError(value: string): string | undefined {
+  const [date = '', time = ''] = value.split('T');
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  if (month < 1 || month > 12) return `month ${month}`;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 && !leap ? 28 : (DAYS_IN_MONTH[month - 1] as number);
+  if (day < 1 || day > days) return `day ${day} of a month with ${days}`;
+  const [hour, minute, second = 0] = time.slice(0, 8).split(':').map((p) => Number.parseInt(p, 10)) as [number, number, number?];
+  if (hour > 23 || minute > 59 || (second as number) > 59) return `time ${time.slice(0, 8)}`;
+  const zone = /([+-])(\d{2}):?(\d{2})$/.exec(time);
+  if (zone && (Number(zone[2]) > 23 || Number(zone[3]) > 59)) return `zone offset ${zone[0]}`;
+  return undefined;
+}
+
 /** Epoch milliseconds, or an ISO-8601 date-time with a zone, normalised to epoch milliseconds. */
 export const Timestamp = z
   .union([
@@ -22,19 +42,33 @@ export const Timestamp = z
   .transform((value, ctx) => {
     if (typeof value === 'number') return Math.round(value);
     const ms = Date.parse(value);
-    if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: 'custom', message: `not a valid date-time: ${JSON.stringify(value)}` });
+    const wrong = Number.isNaN(ms) ? 'not a date-time' : calendarError(value);
+    if (wrong) {
+      ctx.addIssue({ code: 'custom', message: `not a valid date-time: ${JSON.stringify(value)} (${wrong})` });
       return z.NEVER;
     }
     return ms;
   })
   .describe('Event time: epoch milliseconds or ISO-8601.');
 
+/**
+ * What an id must not contain: control characters (C0, DEL, C1) and the bidirectional embedding,
+ * override and isolate controls, which make an id display as another one.
+ */
+export const ID_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/** Whether `value` is an id that {@link interactionEventSchema} accepts (as a string of at most `max` characters). */
+export function isValidId(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= max && value.trim().length > 0 && !ID_FORBIDDEN.test(value);
+}
+
 function id(limits: EventLimits, what: string) {
   return z
     .string()
     .min(1, `${what} must not be empty`)
     .max(limits.maxIdLength, `${what} is longer than ${limits.maxIdLength} characters`)
+    .refine((v) => v.trim().length > 0, `${what} must not be blank`)
+    .refine((v) => !ID_FORBIDDEN.test(v), `${what} must not contain control or bidirectional-override characters`)
     .describe(`${what} (opaque string).`);
 }
 
@@ -104,11 +138,13 @@ export const DEAD_LETTER_CODES = [
   'ts_out_of_range',
   'duplicate',
   'late',
+  'internal',
 ] as const;
 export const DeadLetterCode = z.enum(DEAD_LETTER_CODES).describe(
   'Why an event was rejected: invalid_json (not UTF-8 JSON), schema (a field is missing or has the wrong type), ' +
     'too_large (message over maxMessageBytes), unknown_type (interaction type not known), ts_out_of_range (negative ' +
-    'or too far in the future), duplicate (eventId seen within the dedupe window), late (older than the out-of-order tolerance).',
+    'or too far in the future), duplicate (eventId seen within the dedupe window), late (older than the out-of-order tolerance), ' +
+    'internal (checking the message failed: the error is the message; the consumer goes on).',
 );
 export type DeadLetterCode = z.infer<typeof DeadLetterCode>;
 

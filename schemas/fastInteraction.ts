@@ -1,12 +1,8 @@
-import { INTERACTION_TYPES, type InteractionEvent } from './events';
+import { INTERACTION_TYPES, isValidId, type InteractionEvent } from './events';
 import type { EventLimits } from './limits';
 
 const TYPES: ReadonlySet<string> = new Set(INTERACTION_TYPES);
 const KNOWN_KEYS: ReadonlySet<string> = new Set(['eventId', 'userId', 'itemId', 'type', 'value', 'ts', 'source', 'context']);
-
-function isId(v: unknown, max: number): v is string {
-  return typeof v === 'string' && v.length >= 1 && v.length <= max;
-}
 
 /**
  * The common case of {@link interactionEventSchema}, checked without zod: a plain object whose
@@ -17,7 +13,7 @@ function isId(v: unknown, max: number): v is string {
  */
 export function fastInteraction(input: Record<string, unknown>, limits: EventLimits): InteractionEvent | undefined {
   const { eventId, userId, itemId, type, value, ts, source } = input;
-  if (!isId(eventId, limits.maxIdLength) || !isId(userId, limits.maxIdLength) || !isId(itemId, limits.maxIdLength)) return undefined;
+  if (!isValidId(eventId, limits.maxIdLength) || !isValidId(userId, limits.maxIdLength) || !isValidId(itemId, limits.maxIdLength)) return undefined;
   if (typeof type !== 'string' || !TYPES.has(type)) return undefined;
   if (typeof ts !== 'number' || !Number.isFinite(ts)) return undefined;
   if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) return undefined;

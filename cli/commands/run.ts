@@ -67,10 +67,11 @@ async function firstModel(registry: ModelRegistry, ingest: IngestRuntime, traine
 }
 
 /**
- * TensorFlow's thread pools default to every core and spin while they wait: the trainer thread's
- * steps then starve the thread that ingests and serves (event-loop stalls of 100-500 ms every
- * micro-epoch on 2 cores). Unless the environment says otherwise, TF gets one core fewer than the
- * machine has (at least one); read when TF creates its context, so before anything loads it.
+ * TensorFlow's thread pools default to every core: the trainer thread's steps would take them all
+ * from the thread that ingests and serves. Unless the environment says otherwise, TF gets one core
+ * fewer than the machine has (at least one); read when TF creates its context, so before anything
+ * loads it. (Measured on 2 cores: micro-epochs no slower; its effect on the history tail was
+ * within the run-to-run noise, see docs/live-loop.md.)
  */
 function reserveCoreForStream(): void {
   const threads = String(Math.max(1, os.availableParallelism() - 1));

@@ -56,6 +56,73 @@ describe('decodeEvents', () => {
     expect(first).toMatchObject({ offset: 0, event: { eventId: 'e0', userId: 'u1', itemId: 'i1', type: 'view', ts: NOW - 1000 } });
   });
 
+  it('dead-letters poison pills (a ts beyond the Date range, lone surrogates, impossible dates, hostile ids) on both topics and keeps the good events around them', () => {
+    const item = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ itemId: id, ts: NOW - 1000, title: 'a beaker', ...extra });
+    const cases = [
+      { topic: 'interactions', schema: interactionEventSchema(DEFAULT_LIMITS), fastPath: fastInteraction, ok: (id: string) => good(id), make: good, idField: 'userId' },
+      { topic: 'catalog', schema: itemEventSchema(DEFAULT_LIMITS), fastPath: undefined, ok: (id: string) => item(id), make: item, idField: 'itemId' },
+    ] as const;
+    for (const c of cases) {
+      const batch = { ...rawBatch([
+        c.ok('g0'),
+        c.make('p1', { ts: 1e20 }), // new Date(1e20).toISOString() throws RangeError
+        c.make('p2', { ts: -1e20 }),
+        c.make('p3', { ts: '2018-02-30T00:00:00Z' }), // Date.parse rolls it over to March 2
+        c.make('p4', { ts: '2019-02-29T00:00:00Z' }), // not a leap year
+        c.make('p5', { ts: '2024-01-01T24:00:00Z' }),
+        c.ok('g6').replace('"ts"', '"note":"\\ud800","ts"'), // a lone surrogate escape, in an unknown field too
+        c.make('p7', { [c.idField]: '   ' }), // blank id
+        c.make('p8', { [c.idField]: 'a\u0007b' }), // control character
+        c.make('p9', { [c.idField]: 'admin\u202egnp' }), // right-to-left override
+        c.ok('g10').replace('"ts"', '"pair":"\\ud83d\\ude00","ts"'), // a well-formed pair is fine
+        c.ok('g11'),
+      ]), topic: c.topic };
+      let out: ReturnType<typeof summary> | undefined;
+      let letters: readonly DeadLetter[] = [];
+      testScheduler().run(({ cold }) => {
+        cold('a|', { a: batch })
+          .pipe(decodeEvents({ schema: c.schema, limits: DEFAULT_LIMITS, now: () => NOW, ...(c.fastPath ? { fastPath: c.fastPath } : {}) }) as never)
+          .subscribe((value: unknown) => {
+            const b = value as Parameters<typeof summary>[0];
+            out = summary(b);
+            letters = b.deadLetters;
+          });
+      });
+      const ids = c.topic === 'interactions' ? ['g0', 'g10', 'g11'] : undefined;
+      if (ids) expect(out?.ids).toEqual(ids);
+      expect(out?.dead).toEqual(['1:ts_out_of_range', '2:ts_out_of_range', '3:schema', '4:schema', '5:schema', '6:schema', '7:schema', '8:schema', '9:schema']);
+      const why = (offset: string) => letters.find((d) => d.origin.offset === offset)?.error.message;
+      expect(why('1')).toMatch(/^ts: 100000000000000000000 ms is \d+\.\d h ahead of the ingest clock \(limit \d+ ms\)$/);
+      expect(why('3')).toMatch(/not a valid date-time: "2018-02-30T00:00:00Z" \(day 30 of a month with 28\)/);
+      expect(why('4')).toMatch(/day 29 of a month with 28/);
+      expect(why('6')).toBe('note: expected well-formed Unicode text, got a lone surrogate (an unpaired \\uD800-\\uDFFF escape)');
+      expect(why('7')).toMatch(new RegExp(`${c.idField} must not be blank`));
+      expect(why('8')).toMatch(/must not contain control or bidirectional-override characters/);
+      expect(why('9')).toMatch(/must not contain control or bidirectional-override characters/);
+    }
+  });
+
+  it('dead-letters a message whose check throws (code internal) and goes on with the batch', () => {
+    const throwing = DEFAULT_LIMITS;
+    let calls = 0;
+    const fastPath = (json: Record<string, unknown>) => {
+      if (calls++ === 1) throw new TypeError('a check that fails');
+      return fastInteraction(json, DEFAULT_LIMITS);
+    };
+    let out: ReturnType<typeof summary> | undefined;
+    let letter: DeadLetter | undefined;
+    testScheduler().run(({ cold }) => {
+      cold('a|', { a: rawBatch([good('e0'), good('e1'), good('e2')]) })
+        .pipe(decodeEvents({ schema: interactionEventSchema(throwing), limits: throwing, now: () => NOW, fastPath }))
+        .subscribe((b) => {
+          out = summary(b);
+          letter = b.deadLetters[0];
+        });
+    });
+    expect(out).toEqual({ ids: ['e0', 'e2'], dead: ['1:internal'], skipped: 0 });
+    expect(letter?.error).toEqual({ code: 'internal', message: 'checking the message failed: a check that fails', path: null });
+  });
+
   it('gives events their origin and dead letters a plain copy of it with the message key (UTF-8)', () => {
     const batch = { topic: 'interactions', partition: 3, messages: [
       { offset: '7', key: Buffer.from('usér-1'), value: Buffer.from(good('e0')) },

@@ -70,13 +70,34 @@ function explain(issue: z.core.$ZodIssue, input: unknown): Rejection {
   return { code: 'schema', message: `${path ?? '(event)'}: ${detail}, got ${got}`, path };
 }
 
+/** ISO-8601 for a time a Date can hold (|ms| <= 8.64e15), else the number itself: never throws. */
+export function describeTime(ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;
+}
+
+/** A `\uD800`-`\uDFFF` escape: the only way a lone surrogate gets into JSON that is valid UTF-8. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The path of the first string (value or key) in `node` that is not well-formed Unicode (a lone surrogate), or undefined. */
+function illFormedAt(node: unknown, path: string[] = []): string[] | undefined {
+  if (typeof node === 'string') return LONE_SURROGATE.test(node) ? path : undefined;
+  if (node === null || typeof node !== 'object') return undefined;
+  for (const [key, value] of Object.entries(node)) {
+    if (LONE_SURROGATE.test(key)) return [...path, key];
+    const found = illFormedAt(value, [...path, key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function checkTimestamp(ts: number, limits: EventLimits, now: number): Rejection | undefined {
   if (ts < 0) return { code: 'ts_out_of_range', message: `ts: ${ts} is negative (expected epoch milliseconds >= 0)`, path: 'ts' };
   if (ts > now + limits.maxFutureSkewMs) {
     const hours = ((ts - now) / 3_600_000).toFixed(1);
     return {
       code: 'ts_out_of_range',
-      message: `ts: ${new Date(ts).toISOString()} is ${hours} h ahead of the ingest clock (limit ${limits.maxFutureSkewMs} ms)`,
+      message: `ts: ${describeTime(ts)} is ${hours} h ahead of the ingest clock (limit ${limits.maxFutureSkewMs} ms)`,
       path: 'ts',
     };
   }
@@ -104,13 +125,23 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
     }
     if (!isUtf8(raw)) return new Rejected({ code: 'invalid_json', message: 'message value is not valid UTF-8', path: null });
     let json: unknown;
+    const text = raw.toString('utf8');
     try {
-      json = JSON.parse(raw.toString('utf8'));
+      json = JSON.parse(text);
     } catch (error) {
       return new Rejected({ code: 'invalid_json', message: `not JSON: ${(error as Error).message}`, path: null });
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
       return new Rejected({ code: 'schema', message: `expected a JSON object, got ${describeValue(json)}`, path: null });
+    }
+    // Text must be well-formed Unicode before it reaches a sink (ClickHouse refuses a lone
+    // surrogate, and with it the whole batch); only a \uD8xx-style escape can make one.
+    if (SURROGATE_ESCAPE.test(text)) {
+      const at = illFormedAt(json);
+      if (at) {
+        const path = at.length > 0 ? at.join('.') : null;
+        return new Rejected({ code: 'schema', message: `${path ?? '(event)'}: expected well-formed Unicode text, got a lone surrogate (an unpaired \\uD800-\\uDFFF escape)`, path });
+      }
     }
     let event = options.fastPath?.(json as Record<string, unknown>, limits);
     if (event === undefined) {
@@ -132,7 +163,13 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
     for (const message of batch.messages) {
       const origin = new SourceOrigin(batch.topic, batch.partition, message.offset, message.key);
       const raw = message.value;
-      const decoded = decode(raw, clock);
+      let decoded: z.output<S> | Rejected;
+      try {
+        decoded = decode(raw, clock);
+      } catch (error) {
+        // A check that throws rejects its message, never the batch: the consumer goes on past it.
+        decoded = new Rejected({ code: 'internal', message: `checking the message failed: ${error instanceof Error ? error.message : String(error)}`, path: null });
+      }
       if (decoded instanceof Rejected) {
         const { code, message: why, path } = decoded.rejection;
         deadLetters.push(deadLetter(origin, raw, code, why, path, clock));
