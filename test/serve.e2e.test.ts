@@ -151,8 +151,9 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       expect(swapped.body.model).toMatchObject({ version: 2 });
       expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);
       await untilReplica('/v1/users/u1/recommendations', (b) => (b.model as { version: number }).version === 2, 'version 2 on the replica');
-      // The replica heard the announcement (its poll is minutes away).
-      expect(replica.output()).toMatch(/"announced":2[^\n]*model publication announced/);
+      // The replica hears the announcement (its poll is minutes away; the registry directory's
+      // change notification may have swapped it first).
+      await waitFor(() => /"announced":2[^\n]*model publication announced/.test(replica.output()), 20_000, 'the announcement on the replica');
 
       // SIGTERM while a request is in flight: it is answered, then the process exits.
       const stopping = exited(server);

@@ -56,7 +56,7 @@ describe('decodeEvents', () => {
     expect(first).toMatchObject({ offset: 0, event: { eventId: 'e0', userId: 'u1', itemId: 'i1', type: 'view', ts: NOW - 1000 } });
   });
 
-  it('dead-letters poison pills (a ts beyond the Date range, lone surrogates, impossible dates, hostile ids) on both topics and keeps the good events around them', () => {
+  it('dead-letters poison pills (a ts beyond the Date range, lone surrogates, impossible dates, hostile ids, duplicate keys, __proto__) on both topics and keeps the good events around them', () => {
     const item = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ itemId: id, ts: NOW - 1000, title: 'a beaker', ...extra });
     const cases = [
       { topic: 'interactions', schema: interactionEventSchema(DEFAULT_LIMITS), fastPath: fastInteraction, ok: (id: string) => good(id), make: good, idField: 'userId' },
@@ -76,6 +76,8 @@ describe('decodeEvents', () => {
         c.make('p9', { [c.idField]: 'admin\u202egnp' }), // right-to-left override
         c.ok('g10').replace('"ts"', '"pair":"\\ud83d\\ude00","ts"'), // a well-formed pair is fine
         c.ok('g11'),
+        c.ok('p12').replace('"ts"', `"${c.idField}":"other","ts"`), // the id given twice
+        c.ok('p13').replace('"ts"', '"context":{"__proto__":{"admin":true}},"ts"'), // would be dropped by a copy
       ]), topic: c.topic };
       let out: ReturnType<typeof summary> | undefined;
       let letters: readonly DeadLetter[] = [];
@@ -90,7 +92,7 @@ describe('decodeEvents', () => {
       });
       const ids = c.topic === 'interactions' ? ['g0', 'g10', 'g11'] : undefined;
       if (ids) expect(out?.ids).toEqual(ids);
-      expect(out?.dead).toEqual(['1:ts_out_of_range', '2:ts_out_of_range', '3:schema', '4:schema', '5:schema', '6:schema', '7:schema', '8:schema', '9:schema']);
+      expect(out?.dead).toEqual(['1:ts_out_of_range', '2:ts_out_of_range', '3:schema', '4:schema', '5:schema', '6:schema', '7:schema', '8:schema', '9:schema', '12:schema', '13:schema']);
       const why = (offset: string) => letters.find((d) => d.origin.offset === offset)?.error.message;
       expect(why('1')).toMatch(/^ts: 100000000000000000000 ms is \d+\.\d h ahead of the ingest clock \(limit \d+ ms\)$/);
       expect(why('3')).toMatch(/not a valid date-time: "2018-02-30T00:00:00Z" \(day 30 of a month with 28\)/);
@@ -99,6 +101,8 @@ describe('decodeEvents', () => {
       expect(why('7')).toMatch(new RegExp(`${c.idField} must not be blank`));
       expect(why('8')).toMatch(/must not contain control or bidirectional-override characters/);
       expect(why('9')).toMatch(/must not contain control or bidirectional-override characters/);
+      expect(why('12')).toBe(`${c.idField}: the key is given more than once (which value is meant is ambiguous)`);
+      expect(why('13')).toBe('context.__proto__: __proto__ is not allowed as a key (a copy of the event would drop it)');
     }
   });
 

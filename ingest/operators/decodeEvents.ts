@@ -5,6 +5,7 @@ import { describeValue } from '../../errors';
 import type { DeadLetter, DeadLetterCode, MessageOrigin } from '../../schemas/events';
 import type { EventLimits } from '../../schemas/limits';
 import { deadLetter, type IngestBatch, type RawBatch, type Sourced } from '../types';
+import { suspiciousKey } from './jsonKeys';
 
 export interface DecodeOptions<S extends z.ZodType<{ ts: number }>> {
   /** The event schema (built with the same limits), e.g. `interactionEventSchema(limits)`. */
@@ -133,6 +134,12 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
       return new Rejected({ code: 'schema', message: `expected a JSON object, got ${describeValue(json)}`, path: null });
+    }
+    // A key given twice is ambiguous (JSON.parse keeps the last); __proto__ would be dropped by a copy.
+    const odd = suspiciousKey(text);
+    if (odd) {
+      const message = odd.reason === 'duplicate' ? `${odd.path}: the key is given more than once (which value is meant is ambiguous)` : `${odd.path}: __proto__ is not allowed as a key (a copy of the event would drop it)`;
+      return new Rejected({ code: 'schema', message, path: odd.path });
     }
     // Text must be well-formed Unicode before it reaches a sink (ClickHouse refuses a lone
     // surrogate, and with it the whole batch); only a \uD8xx-style escape can make one.
