@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ServableModel } from '../jobs';
 import { createLogger } from '../logging';
 import { ITEM_TABLE_CHUNK, hostItemTable } from '../trainer/models/contract';
+import { pruneLeastRecentlyUsed } from './ann/cache';
 
 const log = createLogger('serving.item-table-cache');
 
@@ -58,11 +59,7 @@ export class ItemTableCache {
     } finally {
       await fs.rm(staging, { force: true });
     }
-    const names = (await fs.readdir(this.dir)).filter((n) => n.endsWith('.f32') && !n.startsWith('.'));
-    if (names.length <= this.keep) return;
-    const dated = await Promise.all(names.map(async (name) => ({ name, mtime: (await fs.stat(path.join(this.dir, name))).mtimeMs })));
-    dated.sort((a, b) => b.mtime - a.mtime);
-    for (const old of dated.slice(this.keep)) await fs.rm(path.join(this.dir, old.name), { force: true });
+    await pruneLeastRecentlyUsed(this.dir, this.keep, '.f32');
   }
 }
 

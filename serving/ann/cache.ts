@@ -72,13 +72,22 @@ export class AnnIndexCache {
   }
 
   /** Removes the least recently used entries beyond `keep`. */
-  private async prune(): Promise<void> {
-    const names = (await fs.readdir(this.dir)).filter((n) => !n.startsWith('.'));
-    if (names.length <= this.keep) return;
-    const dated = await Promise.all(names.map(async (name) => ({ name, mtime: (await fs.stat(path.join(this.dir, name))).mtimeMs })));
-    dated.sort((a, b) => b.mtime - a.mtime);
-    for (const old of dated.slice(this.keep)) await fs.rm(path.join(this.dir, old.name), { recursive: true, force: true });
+  private prune(): Promise<void> {
+    return pruneLeastRecentlyUsed(this.dir, this.keep);
   }
+}
+
+/**
+ * Removes the entries of a cache directory beyond the `keep` most recently used (by mtime, which
+ * a hit refreshes); names starting with `.` (staging) and, with `suffix`, names without it are
+ * left alone.
+ */
+export async function pruneLeastRecentlyUsed(dir: string, keep: number, suffix = ''): Promise<void> {
+  const names = (await fs.readdir(dir)).filter((n) => !n.startsWith('.') && n.endsWith(suffix));
+  if (names.length <= keep) return;
+  const dated = await Promise.all(names.map(async (name) => ({ name, mtime: (await fs.stat(path.join(dir, name))).mtimeMs })));
+  dated.sort((a, b) => b.mtime - a.mtime);
+  for (const old of dated.slice(keep)) await fs.rm(path.join(dir, old.name), { recursive: true, force: true });
 }
 
 /** sha256 of the vectors' shape and bytes and of the HNSW build settings (not `ef`, a search setting). */
