@@ -15,6 +15,8 @@ export interface InstrumentationEvents {
     /** Dead letters of this batch by error code. */
     deadLetterCodes: Record<string, number>;
     skipped: number;
+    /** Accepted messages whose key is absent or not their id (ingest.keyCheck `count`). */
+    keyMismatches: number;
     durationMs: number;
   };
   /** Pending work was made durable and offsets committed. */

@@ -10,6 +10,7 @@ export class IngestMetrics {
   readonly users: Gauge;
   readonly consumerRestarts: Gauge;
   readonly fetches: Counter<'broker'>;
+  readonly keyMismatches: Counter<'topic'>;
   readonly fetchSeconds: Histogram;
   readonly lag: Gauge<'topic' | 'partition'>;
   /** What the scrape-time gauges read (set once the runtime has its store and source). */
@@ -27,6 +28,12 @@ export class IngestMetrics {
       name: 'streamrec_ingest_dead_letters_total',
       help: 'Dead letters by error code.',
       labelNames: ['topic', 'code'],
+      registers: [registry],
+    });
+    this.keyMismatches = new Counter({
+      name: 'streamrec_ingest_key_mismatches_total',
+      help: 'Messages accepted although their key is absent or not their id (ingest.keyCheck count).',
+      labelNames: ['topic'],
       registers: [registry],
     });
     this.flushSeconds = new Histogram({
@@ -89,6 +96,7 @@ export class IngestMetrics {
       this.messages.inc({ topic: b.topic, result: 'accepted' }, b.accepted);
       this.messages.inc({ topic: b.topic, result: 'dead_letter' }, b.deadLetters);
       this.messages.inc({ topic: b.topic, result: 'skipped' }, b.skipped);
+      if (b.keyMismatches > 0) this.keyMismatches.inc({ topic: b.topic }, b.keyMismatches);
       for (const [code, n] of Object.entries(b.deadLetterCodes)) this.deadLetters.inc({ topic: b.topic, code }, n);
     });
     const offFlush = instrumentation.on('ingest.flush_end', (f) => this.flushSeconds.observe(f.durationMs / 1000));

@@ -215,3 +215,29 @@ describe('IngestProcessor flush policy', () => {
     await expect(processor.process(batch(2, 2))).rejects.toThrow('clickhouse down');
   });
 });
+
+describe('IngestProcessor key check (ingest.keyCheck)', () => {
+  const unkeyed = (b: RawBatch): RawBatch => ({ ...b, messages: b.messages.map((m, i) => ({ ...m, key: i === 0 ? null : Buffer.from('someone-else') })) });
+  const run = async (keyCheck?: 'dead_letter' | 'count' | 'off') => {
+    const processor = new IngestProcessor({
+      config: { ...ingestConfig({ maxEvents: 1000, intervalMs: 60_000 }), ...(keyCheck ? { keyCheck } : {}) },
+      store: new MemoryHistoryStore(),
+      archive: new HeldArchive([]),
+      deadLetters: [],
+      commit: async () => undefined,
+      now: () => T0 + 86_400_000,
+    });
+    try {
+      await processor.process(unkeyed(batch(0, 3)));
+      return processor.totals;
+    } finally {
+      await processor.close();
+    }
+  };
+
+  it('dead-letters messages whose key is absent or not the userId by default, counts and accepts them with count, ignores keys with off', async () => {
+    expect(await run()).toMatchObject({ messages: 3, accepted: 0, deadLetters: 3, keyMismatches: 0, deadLetterCodes: { key_mismatch: 3 } });
+    expect(await run('count')).toMatchObject({ messages: 3, accepted: 3, deadLetters: 0, keyMismatches: 3 });
+    expect(await run('off')).toMatchObject({ messages: 3, accepted: 3, deadLetters: 0, keyMismatches: 0 });
+  });
+});

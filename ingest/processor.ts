@@ -24,7 +24,7 @@ export interface DeadLetterSink {
 }
 
 export interface IngestProcessorOptions {
-  readonly config: Pick<IngestConfig, 'topics' | 'history' | 'dedupe' | 'flush' | 'limits'>;
+  readonly config: Pick<IngestConfig, 'topics' | 'history' | 'dedupe' | 'flush' | 'limits'> & Partial<Pick<IngestConfig, 'keyCheck'>>;
   /** Restored before the processor is created: its users' event ids seed the dedupe window. */
   readonly store: HistoryStore;
   /** Where validated events are archived (the ClickHouse tables through `IngestArchive`). */
@@ -42,6 +42,8 @@ export interface IngestTotals {
   items: number;
   deadLetters: number;
   skipped: number;
+  /** Accepted messages whose key is absent or not their id (ingest.keyCheck `count`). */
+  keyMismatches: number;
   flushes: number;
   deadLetterCodes: Record<string, number>;
 }
@@ -115,7 +117,7 @@ function itemRow(e: Sourced<ItemEvent>, ingestedAt: number): ItemRow {
  * recognised (per-user applied offsets), so nothing is lost or applied twice.
  */
 export class IngestProcessor {
-  readonly totals: IngestTotals = { messages: 0, accepted: 0, items: 0, deadLetters: 0, skipped: 0, flushes: 0, deadLetterCodes: {} };
+  readonly totals: IngestTotals = { messages: 0, accepted: 0, items: 0, deadLetters: 0, skipped: 0, keyMismatches: 0, flushes: 0, deadLetterCodes: {} };
   private readonly interactions: BatchPipeline<RawBatch, IngestBatch<InteractionEvent>>;
   private readonly catalog: BatchPipeline<RawBatch, IngestBatch<ItemEvent>>;
   private readonly instrumentation: Instrumentation;
@@ -134,12 +136,14 @@ export class IngestProcessor {
     const { config, store } = options;
     this.now = options.now ?? Date.now;
     this.instrumentation = options.instrumentation ?? new Instrumentation();
+    const policy = config.keyCheck ?? 'dead_letter';
+    const keyCheck = (field: string) => (policy === 'off' ? {} : { keyCheck: { field, policy } });
     const initialIds = function* (): Generator<{ eventId: string; ts: number }> {
       for (const h of store.values()) for (let i = 0; i < h.eventIds.length; i++) yield { eventId: h.eventIds[i]!, ts: h.timestamps[i]! };
     };
     this.interactions = new BatchPipeline((raw$) =>
       raw$.pipe(
-        decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now, fastPath: fastInteraction }),
+        decodeEvents({ schema: interactionEventSchema(config.limits), limits: config.limits, now: this.now, fastPath: fastInteraction, ...keyCheck('userId') }),
         skipApplied({
           isApplied: (e) => store.appliedOffset(e.event.userId, e.origin.topic, e.origin.partition) >= e.offset,
           highestApplied: (topic, partition) => store.highestApplied(topic, partition),
@@ -149,7 +153,7 @@ export class IngestProcessor {
         sessionize({ gapMs: config.history.sessionGapMs, state: store }),
       ),
     );
-    this.catalog = new BatchPipeline((raw$) => raw$.pipe(decodeEvents({ schema: itemEventSchema(config.limits), limits: config.limits, now: this.now })));
+    this.catalog = new BatchPipeline((raw$) => raw$.pipe(decodeEvents({ schema: itemEventSchema(config.limits), limits: config.limits, now: this.now, ...keyCheck('itemId') })));
   }
 
   /** Starts the timer that flushes pending work at least every flush interval (see {@link flushInterval}). */
@@ -291,6 +295,7 @@ export class IngestProcessor {
     else this.totals.accepted += out.events.length;
     this.totals.deadLetters += out.deadLetters.length;
     this.totals.skipped += out.skipped;
+    this.totals.keyMismatches += out.keyMismatches ?? 0;
     this.instrumentation.emit('ingest.batch_end', {
       topic: raw.topic,
       partition: raw.partition,
@@ -299,6 +304,7 @@ export class IngestProcessor {
       deadLetters: out.deadLetters.length,
       deadLetterCodes: codes,
       skipped: out.skipped,
+      keyMismatches: out.keyMismatches ?? 0,
       durationMs: this.now() - started,
     });
   }

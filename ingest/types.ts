@@ -40,6 +40,8 @@ export interface IngestBatch<T> {
   readonly deadLetters: readonly DeadLetter[];
   /** Redelivered messages skipped because their effects were already durable. */
   readonly skipped: number;
+  /** Accepted events whose message key is absent or not their own id (key check `count`). */
+  readonly keyMismatches?: number;
   /** Number of messages in the source batch. */
   readonly size: number;
   /** Offset of the batch's last message (undefined for an empty batch). */
@@ -78,6 +80,7 @@ export function withEvents<T, U>(
     events,
     deadLetters: extraDeadLetters.length > 0 ? [...batch.deadLetters, ...extraDeadLetters] : batch.deadLetters,
     skipped: batch.skipped + extraSkipped,
+    ...(batch.keyMismatches ? { keyMismatches: batch.keyMismatches } : {}),
     size: batch.size,
     lastOffset: batch.lastOffset,
   };

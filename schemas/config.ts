@@ -203,6 +203,14 @@ export const IngestConfig = z
       .default('changelog')
       .describe('`changelog`: histories survive restarts through the changelog topic; `memory`: one process only.'),
     archive: z.boolean().default(true).describe('Archive validated events in ClickHouse.'),
+    keyCheck: z
+      .enum(['dead_letter', 'count', 'off'])
+      .default('dead_letter')
+      .describe(
+        'A message whose key is absent or is not its userId (interactions) / itemId (catalog): `dead_letter` it (key_mismatch); ' +
+          '`count` it and accept it (streamrec_ingest_key_mismatches_total); `off`: no check. Histories rely on one key per user: ' +
+          'a mismatched key puts a user\'s events on several partitions, out of order.',
+      ),
     changelogCompression: z
       .enum(['gzip', 'none'])
       .default('none')

@@ -106,6 +106,31 @@ describe('decodeEvents', () => {
     }
   });
 
+  it('checks the message key against the event\'s id: a wrong or absent key is dead-lettered (key_mismatch), or counted and accepted', () => {
+    const keyed = (keys: Array<string | null>) => ({
+      ...rawBatch([good('e0'), good('e1'), good('e2'), good('e3', { userId: 'u2' })]),
+      messages: rawBatch([good('e0'), good('e1'), good('e2'), good('e3', { userId: 'u2' })]).messages.map((m, i) => ({ ...m, key: keys[i] === null ? null : Buffer.from(keys[i] as string) })),
+    });
+    const batch = keyed(['u1', 'u2', null, 'u2']);
+    const run = (policy: 'dead_letter' | 'count') => {
+      let result: { out: ReturnType<typeof summary>; keyMismatches?: number; letters: readonly DeadLetter[] } | undefined;
+      testScheduler().run(({ cold }) => {
+        cold('a|', { a: batch })
+          .pipe(decodeEvents({ schema: interactionEventSchema(DEFAULT_LIMITS), limits: DEFAULT_LIMITS, now: () => NOW, fastPath: fastInteraction, keyCheck: { field: 'userId', policy } }))
+          .subscribe((b) => (result = { out: summary(b), ...(b.keyMismatches ? { keyMismatches: b.keyMismatches } : {}), letters: b.deadLetters }));
+      });
+      return result;
+    };
+    const rejected = run('dead_letter');
+    expect(rejected?.out).toEqual({ ids: ['e0', 'e3'], dead: ['1:key_mismatch', '2:key_mismatch'], skipped: 0 });
+    expect(rejected?.letters[0]?.error).toEqual({ code: 'key_mismatch', message: 'key: the message key "u2" is not the userId "u1": the events of one id must share its key (one partition, in order)', path: 'key' });
+    expect(rejected?.letters[1]?.error.message).toMatch(/^key: the message has no key \(expected the userId, "u1"\)/);
+    expect(rejected?.keyMismatches).toBeUndefined();
+    const counted = run('count');
+    expect(counted?.out).toEqual({ ids: ['e0', 'e1', 'e2', 'e3'], dead: [], skipped: 0 });
+    expect(counted?.keyMismatches).toBe(2);
+  });
+
   it('dead-letters a message whose check throws (code internal) and goes on with the batch', () => {
     const throwing = DEFAULT_LIMITS;
     let calls = 0;

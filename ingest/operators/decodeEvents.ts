@@ -18,6 +18,11 @@ export interface DecodeOptions<S extends z.ZodType<{ ts: number }>> {
    * to fall back to `schema` (e.g. `fastInteraction`).
    */
   readonly fastPath?: (json: Record<string, unknown>, limits: EventLimits) => z.output<S> | undefined;
+  /**
+   * The event field the message key must equal (`userId`, `itemId`), and what a message whose key
+   * is absent or differs gets: dead-lettered (`key_mismatch`, default) or counted and accepted.
+   */
+  readonly keyCheck?: { readonly field: string; readonly policy: 'dead_letter' | 'count' };
 }
 
 interface Rejection {
@@ -167,6 +172,8 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
     const events: Array<Sourced<z.output<S>>> = [];
     const deadLetters: DeadLetter[] = [];
     const clock = now();
+    let keyMismatches = 0;
+    const keyCheck = options.keyCheck;
     for (const message of batch.messages) {
       const origin = new SourceOrigin(batch.topic, batch.partition, message.offset, message.key);
       const raw = message.value;
@@ -176,6 +183,17 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
       } catch (error) {
         // A check that throws rejects its message, never the batch: the consumer goes on past it.
         decoded = new Rejected({ code: 'internal', message: `checking the message failed: ${error instanceof Error ? error.message : String(error)}`, path: null });
+      }
+      if (keyCheck && !(decoded instanceof Rejected)) {
+        const expected = String((decoded as Record<string, unknown>)[keyCheck.field]);
+        const key = message.key === null ? null : message.key.toString('utf8');
+        if (key !== expected) {
+          if (keyCheck.policy === 'count') keyMismatches++;
+          else {
+            const why = key === null ? `the message has no key (expected the ${keyCheck.field}, ${JSON.stringify(expected)})` : `the message key ${JSON.stringify(key.slice(0, 200))} is not the ${keyCheck.field} ${JSON.stringify(expected)}`;
+            decoded = new Rejected({ code: 'key_mismatch', message: `key: ${why}: the events of one id must share its key (one partition, in order)`, path: 'key' });
+          }
+        }
       }
       if (decoded instanceof Rejected) {
         const { code, message: why, path } = decoded.rejection;
@@ -188,6 +206,7 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
       events,
       deadLetters,
       skipped: 0,
+      ...(keyMismatches > 0 ? { keyMismatches } : {}),
       size: batch.messages.length,
       lastOffset: batch.messages[batch.messages.length - 1]?.offset,
     };
