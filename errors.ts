@@ -86,6 +86,11 @@ export class AbortedError extends StreamrecError {
   override readonly code = 'aborted';
 }
 
+/** ISO-8601 for a time a Date can hold (|ms| <= 8.64e15), else the number itself: never throws. */
+export function describeTime(ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;
+}
+
 /**
  * Short, bounded description of a received value for error messages:
  * `string "abc"`, `number 3`, `array(2)`, `object {a, b}`, `null`.

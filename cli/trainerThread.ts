@@ -48,13 +48,14 @@ export class TrainerThread {
   constructor(config: AppConfig, options: { readonly prepare?: boolean } = {}) {
     if (config.modelRegistry.url === 'memory:') throw new ConfigError('modelRegistry.url: the trainer thread and the server need a registry both see (dir:<directory>); memory: is one thread\'s', { context: { field: 'modelRegistry.url' } });
     const data: TrainerThreadData = { config, prepare: options.prepare ?? true };
-    if (config.clickhouse.url.startsWith('chdb:')) {
-      const { port1, port2 } = new MessageChannel();
-      this.closeRelay = serveClickHouseRelay(config.clickhouse, port1);
-      this.worker = startWorker(path.join(__dirname, 'trainerWorker'), { workerData: { ...data, relay: port2 }, transferList: [port2], name: 'streamrec trainer' });
-    } else {
-      this.worker = startWorker(path.join(__dirname, 'trainerWorker'), { workerData: data, name: 'streamrec trainer' });
-    }
+    // Embedded ClickHouse is relayed from this thread; a server the worker opens itself.
+    const relay = config.clickhouse.url.startsWith('chdb:') ? new MessageChannel() : undefined;
+    if (relay) this.closeRelay = serveClickHouseRelay(config.clickhouse, relay.port1);
+    this.worker = startWorker(path.join(__dirname, 'trainerWorker'), {
+      workerData: relay ? { ...data, relay: relay.port2 } : data,
+      ...(relay ? { transferList: [relay.port2] } : {}),
+      name: 'streamrec trainer',
+    });
     this.worker.on('message', (message: FromTrainer) => this.listener?.(message));
     this.worker.on('error', (error) => this.fail(error));
     this.exited = new Promise<void>((resolve) => this.worker.once('exit', (code) => {

@@ -21,8 +21,8 @@ const prepareFor = (checkpointId: string): Promise<unknown> => prepareServing(co
 
 async function bootstrap(model: 'ccfrec' | 'sasrec', epochs: number): Promise<void> {
   const started = Date.now();
-  const { publication, train } = await bootstrapModel(config, registry, { model, epochs, ...(prepare ? { prepare: prepareFor } : {}) });
-  post({ type: 'bootstrapped', version: publication.model.version, checkpointId: train.checkpointId ?? publication.model.checkpointId, seconds: (Date.now() - started) / 1000 });
+  const { publication } = await bootstrapModel(config, registry, { model, epochs, ...(prepare ? { prepare: prepareFor } : {}) });
+  post({ type: 'bootstrapped', version: publication.model.version, checkpointId: publication.model.checkpointId, seconds: (Date.now() - started) / 1000 });
 }
 
 async function live(settings: AppConfig['live']): Promise<void> {

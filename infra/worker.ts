@@ -11,5 +11,5 @@ export function startWorker(moduleWithoutExtension: string, options: WorkerOptio
   if (existsSync(compiled)) return new Worker(compiled, options);
   const source = `${moduleWithoutExtension}.ts`;
   if (!existsSync(source)) throw new Error(`worker module ${moduleWithoutExtension}: neither .js nor .ts exists`);
-  return new Worker(`require('tsx/cjs'); require(${JSON.stringify(source)});`, { ...options, eval: true });
+  return new Worker(source, { ...options, execArgv: [...(options.execArgv ?? []), '--require', 'tsx/cjs'] });
 }

@@ -218,10 +218,6 @@ export function setClickHouseRelay(relay: ClickHouseRelay | undefined): void {
   relayInThread = relay;
 }
 
-function clickHouseRelay(): ClickHouseRelay | undefined {
-  return relayInThread;
-}
-
 /**
  * The embedded engine's transport for `config` (a `chdb:` URL), without the retrying layer or
  * migrations: what a relay serves to another thread. Closing it releases this thread's reference.
@@ -247,10 +243,9 @@ export async function openClickHouse(config: ClickHouseConfig, options: OpenClic
   if (config.url.startsWith('chdb:')) {
     const dataPath = config.url.slice('chdb:'.length);
     if (dataPath.length === 0) throw new ConfigError('clickhouse.url: chdb: needs a directory (chdb:./data) or chdb::memory:');
-    const relay = clickHouseRelay();
-    if (relay) {
+    if (relayInThread) {
       // A worker thread: the embedded engine is the main thread's (one per process and directory).
-      ch = new ClickHouse(relay.transport(config), 'chdb', config.url, config.database, policy);
+      ch = new ClickHouse(relayInThread.transport(config), 'chdb', config.url, config.database, policy);
     } else {
       const { client, rawInsert, release } = openChdb(dataPath);
       ch = new ClickHouse(clientTransport(client, config.database, release, rawInsert), 'chdb', config.url, config.database, policy);

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Kafka, Producer } from 'kafkajs';
 import { KafkaError } from '../../errors';
 import { createLogger } from '../../logging';
 import type { KafkaConfig } from '../../schemas/config';
+import { startWorker } from '../worker';
 import { sendChunked } from './client';
 
 const log = createLogger('infra.kafka.worker');
@@ -63,13 +63,6 @@ export type ProducerWorkerReply =
   | { readonly type: 'failed'; readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly retriable: boolean } }
   | { readonly type: 'closed' };
 
-/** Where the worker's code is: the compiled file next to this one, or the TypeScript source (run through tsx). */
-function workerEntry(): { file: string; execArgv: string[] } {
-  const js = path.join(__dirname, 'producerWorker.js');
-  if (existsSync(js)) return { file: js, execArgv: [] };
-  return { file: path.join(__dirname, 'producerWorker.ts'), execArgv: ['--require', 'tsx/cjs'] };
-}
-
 interface Pending {
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
@@ -96,8 +89,7 @@ export class WorkerProducer implements RecordWriter {
   ) {}
 
   private start(): Worker {
-    const { file, execArgv } = workerEntry();
-    const worker = new Worker(file, { workerData: { config: this.config, clientIdSuffix: this.clientIdSuffix }, execArgv });
+    const worker = startWorker(path.join(__dirname, 'producerWorker'), { workerData: { config: this.config, clientIdSuffix: this.clientIdSuffix } });
     worker.on('message', (reply: ProducerWorkerReply) => {
       if (reply.type === 'closed') return;
       const p = this.pending.get(reply.id);

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { map, type OperatorFunction } from 'rxjs';
 import type { z } from 'zod';
-import { describeValue } from '../../errors';
+import { describeTime, describeValue } from '../../errors';
 import type { DeadLetter, DeadLetterCode, MessageOrigin } from '../../schemas/events';
 import type { EventLimits } from '../../schemas/limits';
 import { deadLetter, type IngestBatch, type RawBatch, type Sourced } from '../types';
@@ -76,11 +76,6 @@ function explain(issue: z.core.$ZodIssue, input: unknown): Rejection {
   return { code: 'schema', message: `${path ?? '(event)'}: ${detail}, got ${got}`, path };
 }
 
-/** ISO-8601 for a time a Date can hold (|ms| <= 8.64e15), else the number itself: never throws. */
-export function describeTime(ms: number): string {
-  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;
-}
-
 /** A `\uD800`-`\uDFFF` escape: the only way a lone surrogate gets into JSON that is valid UTF-8. */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -95,6 +90,18 @@ function illFormedAt(node: unknown, path: string[] = []): string[] | undefined {
     if (found) return found;
   }
   return undefined;
+}
+
+/** Whether the message key's bytes are `id` in UTF-8; an ASCII key is compared without decoding it (one string less per event). */
+function keyIs(key: Buffer | null, id: string): boolean {
+  if (key === null) return false;
+  if (key.length !== id.length) return key.toString('utf8') === id; // multi-byte characters, or different
+  for (let i = 0; i < key.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c > 0x7f) return key.toString('utf8') === id;
+    if (key[i] !== c) return false;
+  }
+  return true;
 }
 
 function checkTimestamp(ts: number, limits: EventLimits, now: number): Rejection | undefined {
@@ -186,10 +193,10 @@ export function decodeEvents<S extends z.ZodType<{ ts: number }>>(
       }
       if (keyCheck && !(decoded instanceof Rejected)) {
         const expected = String((decoded as Record<string, unknown>)[keyCheck.field]);
-        const key = message.key === null ? null : message.key.toString('utf8');
-        if (key !== expected) {
+        if (!keyIs(message.key, expected)) {
           if (keyCheck.policy === 'count') keyMismatches++;
           else {
+            const key = message.key === null ? null : message.key.toString('utf8');
             const why = key === null ? `the message has no key (expected the ${keyCheck.field}, ${JSON.stringify(expected)})` : `the message key ${JSON.stringify(key.slice(0, 200))} is not the ${keyCheck.field} ${JSON.stringify(expected)}`;
             decoded = new Rejected({ code: 'key_mismatch', message: `key: ${why}: the events of one id must share its key (one partition, in order)`, path: 'key' });
           }

@@ -1,4 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
+import { describeTime } from '../../errors';
 import type { DeadLetter, InteractionEvent } from '../../schemas/events';
 import { emptyHistory, partitionKey, type UserHistory } from '../../schemas/history';
 import { deadLetter, withEvents, type IngestBatch, type Sourced } from '../types';
@@ -67,7 +68,7 @@ export function rollingHistory(options: RollingHistoryOptions): OperatorFunction
             e.origin,
             e.raw,
             'late',
-            `ts: ${new Date(ts).toISOString()} is ${h.newestTs - ts} ms older than the user's newest event (tolerance ${toleranceMs} ms)`,
+            `ts: ${describeTime(ts)} is ${h.newestTs - ts} ms older than the user's newest event (tolerance ${toleranceMs} ms)`,
             'ts',
             clock,
           ),
