@@ -86,6 +86,18 @@ export class AbortedError extends StreamrecError {
   override readonly code = 'aborted';
 }
 
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * `text` with each lone surrogate replaced by U+FFFD (what String.prototype.toWellFormed does):
+ * text quoted from a bad input (a key in an error's path) must not make the error itself
+ * unstorable (ClickHouse refuses a lone surrogate) or unencodable.
+ */
+export function wellFormed(text: string): string {
+  LONE_SURROGATES.lastIndex = 0;
+  return LONE_SURROGATES.test(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
+}
+
 /** ISO-8601 for a time a Date can hold (|ms| <= 8.64e15), else the number itself: never throws. */
 export function describeTime(ms: number): string {
   return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${ms} ms`;

@@ -34,6 +34,8 @@ export interface InstrumentationEvents {
     /** The flush interval in force when it started (the catch-up interval while far behind). */
     intervalMs: number;
   };
+  /** The archive refused a validated event's row for its content: it was dead-lettered as `sink_refused`. */
+  'ingest.sink_refused': { topic: string; partition: number; offset: string };
   /** The Kafka consumer got a fetch response from a broker (`broker`: its node id). */
   'ingest.fetch_end': { broker: number; durationMs: number };
   /**

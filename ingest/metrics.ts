@@ -99,6 +99,8 @@ export class IngestMetrics {
       if (b.keyMismatches > 0) this.keyMismatches.inc({ topic: b.topic }, b.keyMismatches);
       for (const [code, n] of Object.entries(b.deadLetterCodes)) this.deadLetters.inc({ topic: b.topic, code }, n);
     });
+    // Counted as accepted when validated; the archive refusing the row makes it a dead letter too.
+    const offRefused = instrumentation.on('ingest.sink_refused', (r) => this.deadLetters.inc({ topic: r.topic, code: 'sink_refused' }));
     const offFlush = instrumentation.on('ingest.flush_end', (f) => this.flushSeconds.observe(f.durationMs / 1000));
     const offFetch = instrumentation.on('ingest.fetch_end', (f) => {
       this.fetches.inc({ broker: String(f.broker) });
@@ -111,6 +113,7 @@ export class IngestMetrics {
     });
     return () => {
       offBatch();
+      offRefused();
       offFlush();
       offFetch();
       offLag();

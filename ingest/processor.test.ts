@@ -1,4 +1,6 @@
+import { StoreError } from '../errors';
 import type { InteractionRow, ItemRow } from '../infra/clickhouse';
+import type { DeadLetter } from '../schemas/events';
 import { MemoryHistoryStore } from '../infra/history';
 import type { PreparedHistories } from '../infra/history/store';
 import { StreamrecConfig } from '../schemas/config';
@@ -239,5 +241,62 @@ describe('IngestProcessor key check (ingest.keyCheck)', () => {
     expect(await run()).toMatchObject({ messages: 3, accepted: 0, deadLetters: 3, keyMismatches: 0, deadLetterCodes: { key_mismatch: 3 } });
     expect(await run('count')).toMatchObject({ messages: 3, accepted: 3, deadLetters: 0, keyMismatches: 3 });
     expect(await run('off')).toMatchObject({ messages: 3, accepted: 3, deadLetters: 0, keyMismatches: 0 });
+  });
+});
+
+describe('IngestProcessor when the archive refuses rows (sink_refused)', () => {
+  /** Refuses any insert holding a row of `badUser`, as ClickHouse refuses a value it cannot parse. */
+  class RefusingArchive {
+    readonly written: InteractionRow[] = [];
+    inserts = 0;
+    constructor(private readonly badUser: string, private readonly error: (rows: number) => Error) {}
+    async insertInteractions(rows: readonly InteractionRow[]): Promise<void> {
+      this.inserts++;
+      if (rows.some((r) => r.user_id === this.badUser)) throw this.error(rows.length);
+      this.written.push(...rows);
+    }
+    async insertItems(): Promise<void> {}
+  }
+  const contentError = (rows: number) =>
+    new StoreError(`insert of ${rows} rows into interactions failed: Code: 25. DB::Exception: Cannot parse escape sequence\nRow 1: ...`, { context: { clickhouseCode: 25, rowContent: true } });
+
+  const setupRefusing = (archive: RefusingArchive) => {
+    const letters: DeadLetter[] = [];
+    const commits: CommitOffset[][] = [];
+    const processor = new IngestProcessor({
+      config: { ...ingestConfig({ maxEvents: 1000, intervalMs: 60_000 }), keyCheck: 'off' },
+      store: new MemoryHistoryStore(),
+      archive,
+      deadLetters: [{ publish: async (l) => void letters.push(...l) }],
+      commit: async (offsets) => void commits.push(offsets),
+      now: () => T0 + 86_400_000,
+    });
+    return { processor, letters, commits };
+  };
+
+  it('writes the other rows, dead-letters the refused ones with their original bytes, and commits past them', async () => {
+    const archive = new RefusingArchive('u1', contentError);
+    const { processor, letters, commits } = setupRefusing(archive);
+    const b = batch(0, 9); // users u0, u1, u2 in turn: three rows of u1
+    await processor.process(b);
+    await processor.flush();
+    expect(archive.written.map((r) => r.offset).sort((x, y) => x - y)).toEqual([0, 2, 3, 5, 6, 8]);
+    expect(letters.map((d) => d.origin.offset).sort()).toEqual(['1', '4', '7']);
+    expect(letters[0]).toMatchObject({ error: { code: 'sink_refused', path: null }, payload: b.messages[Number(letters[0]!.origin.offset)]!.value!.toString('base64') });
+    expect(letters[0]!.error.message).toMatch(/^the archive refused the validated event: insert of \d+ rows into interactions failed: Code: 25/);
+    expect(letters[0]!.error.message).not.toContain('Row 1');
+    expect(commits).toEqual([[{ topic: 'in', partition: 0, offset: '9' }]]);
+    expect(processor.totals).toMatchObject({ messages: 9, accepted: 6, deadLetters: 3, deadLetterCodes: { sink_refused: 3 } });
+    await processor.close();
+  });
+
+  it('stops as before when the archive fails for another reason (not the rows\' content): nothing is dead-lettered or committed', async () => {
+    const archive = new RefusingArchive('u1', () => new StoreError('insert failed: Code: 60. DB::Exception: Table x.interactions does not exist', { context: { clickhouseCode: 60, rowContent: false } }));
+    const { processor, letters, commits } = setupRefusing(archive);
+    await processor.process(batch(0, 3));
+    await expect(processor.flush()).rejects.toThrow('does not exist');
+    expect(archive.inserts).toBe(1);
+    expect(letters).toEqual([]);
+    expect(commits).toEqual([]);
   });
 });

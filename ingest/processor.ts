@@ -1,4 +1,6 @@
 import type { IngestArchive, InteractionRow, ItemRow } from '../infra/clickhouse';
+import { refusesRowContent } from '../infra/clickhouse/client';
+import { writeIsolating } from '../infra/clickhouse/isolate';
 import type { HistoryStore } from '../infra/history';
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
@@ -7,7 +9,7 @@ import { interactionEventSchema, itemEventSchema, type DeadLetter, type Interact
 import { fastInteraction } from '../schemas/fastInteraction';
 import { BatchPipeline } from './batchPipeline';
 import { decodeEvents, dedupeEvents, rollingHistory, sessionize, skipApplied } from './operators';
-import type { IngestBatch, RawBatch, Sourced } from './types';
+import { deadLetter, type IngestBatch, type RawBatch, type Sourced } from './types';
 
 const log = createLogger('ingest.processor');
 
@@ -49,12 +51,14 @@ export interface IngestTotals {
 }
 
 interface Pending {
-  /** Archive rows not yet sent. */
+  /** Archive rows not yet sent, and the events they were made from (to dead-letter a refused row). */
   interactions: InteractionRow[];
-  /** Archive inserts already started for this pending set (sent in chunks while processing). */
-  archiveWrites: Array<Promise<void>>;
+  interactionSources: Array<Sourced<InteractionEvent>>;
+  /** Archive inserts already started for this pending set (sent in chunks while processing): the rows they had refused. */
+  archiveWrites: Array<Promise<DeadLetter[]>>;
   archivedRows: number;
   items: ItemRow[];
+  itemSources: Array<Sourced<ItemEvent>>;
   deadLetters: DeadLetter[];
   offsets: Map<string, CommitOffset>;
   messages: number;
@@ -63,9 +67,11 @@ interface Pending {
 
 const emptyPending = (): Pending => ({
   interactions: [],
+  interactionSources: [],
   archiveWrites: [],
   archivedRows: 0,
   items: [],
+  itemSources: [],
   deadLetters: [],
   offsets: new Map(),
   messages: 0,
@@ -223,8 +229,12 @@ export class IngestProcessor {
       const gone = new Set(partitions);
       const p = this.pending;
       const keep = (origin: { topic: string; partition: number }): boolean => origin.topic !== topic || !gone.has(origin.partition);
-      p.interactions = p.interactions.filter((r) => keep(r));
-      p.items = p.items.filter((r) => keep(r));
+      const kept = <R extends { topic: string; partition: number }, S>(rows: R[], sources: S[]): [R[], S[]] => {
+        const at = rows.flatMap((r, i) => (keep(r) ? [i] : []));
+        return [at.map((i) => rows[i] as R), at.map((i) => sources[i] as S)];
+      };
+      [p.interactions, p.interactionSources] = kept(p.interactions, p.interactionSources);
+      [p.items, p.itemSources] = kept(p.items, p.itemSources);
       p.deadLetters = p.deadLetters.filter((d) => keep(d.origin));
       for (const part of partitions) {
         p.offsets.delete(`${topic}/${part}`);
@@ -266,15 +276,26 @@ export class IngestProcessor {
     const at = this.now();
     const { archive } = this.options;
     if (archive) {
-      if (isCatalog) for (const e of out.events as Array<Sourced<ItemEvent>>) p.items.push(itemRow(e, at));
-      else for (const e of out.events as Array<Sourced<InteractionEvent>>) p.interactions.push(interactionRow(e, at));
+      if (isCatalog) {
+        for (const e of out.events as Array<Sourced<ItemEvent>>) {
+          p.items.push(itemRow(e, at));
+          p.itemSources.push(e);
+        }
+      } else {
+        for (const e of out.events as Array<Sourced<InteractionEvent>>) {
+          p.interactions.push(interactionRow(e, at));
+          p.interactionSources.push(e);
+        }
+      }
       // Send archive rows in chunks as they accumulate, so the insert overlaps with processing;
       // the flush waits for every chunk before it writes the changelog.
       if (p.interactions.length >= this.options.config.flush.archiveChunkRows) {
         const chunk = p.interactions;
+        const sources = p.interactionSources;
         p.interactions = [];
+        p.interactionSources = [];
         p.archivedRows += chunk.length;
-        const write = archive.insertInteractions(chunk);
+        const write = this.archiveIsolating((rows) => archive.insertInteractions(rows), chunk, sources);
         write.catch(() => undefined); // handled when the flush awaits it
         p.archiveWrites.push(write);
       }
@@ -309,8 +330,35 @@ export class IngestProcessor {
     });
   }
 
+  /**
+   * Writes archive rows; rows the archive refuses for their content (ClickHouse cannot parse or
+   * store a value) are isolated by halving the batch and come back as `sink_refused` dead letters
+   * of their messages, while the rest is written. Their history entries, already applied, stay.
+   */
+  private async archiveIsolating<R>(write: (rows: readonly R[]) => Promise<void>, rows: readonly R[], sources: ReadonlyArray<Sourced<unknown>>): Promise<DeadLetter[]> {
+    const refused = await writeIsolating(write, rows, refusesRowContent);
+    return refused.map(({ index, error }) => {
+      const s = sources[index] as Sourced<unknown>;
+      // ClickHouse appends the rows it parsed to its message: its first line says what was wrong.
+      const why = (error.message.split('\n')[0] ?? '').slice(0, 500);
+      log.warn({ topic: s.origin.topic, partition: s.origin.partition, offset: s.origin.offset, err: why }, 'the archive refused a validated event; dead-lettered as sink_refused');
+      return deadLetter(s.origin, s.raw, 'sink_refused', `the archive refused the validated event: ${why}`, null, this.now());
+    });
+  }
+
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private countRefused(refused: readonly DeadLetter[]): void {
+    const catalog = this.options.config.topics.catalog;
+    for (const d of refused) {
+      if (d.origin.topic === catalog) this.totals.items--;
+      else this.totals.accepted--;
+      this.totals.deadLetters++;
+      this.totals.deadLetterCodes[d.error.code] = (this.totals.deadLetterCodes[d.error.code] ?? 0) + 1;
+      this.instrumentation.emit('ingest.sink_refused', { topic: d.origin.topic, partition: d.origin.partition, offset: d.origin.offset });
+    }
   }
 
   /**
@@ -334,12 +382,20 @@ export class IngestProcessor {
     const intervalMs = this.flushInterval();
     const { archive, deadLetters } = this.options;
     this.inFlight = (async () => {
-      await Promise.all([
-        ...p.archiveWrites,
-        archive && p.interactions.length > 0 ? archive.insertInteractions(p.interactions) : undefined,
-        archive && p.items.length > 0 ? archive.insertItems(p.items) : undefined,
+      const [refusedLists] = await Promise.all([
+        Promise.all([
+          ...p.archiveWrites,
+          archive && p.interactions.length > 0 ? this.archiveIsolating((rows) => archive.insertInteractions(rows), p.interactions, p.interactionSources) : [],
+          archive && p.items.length > 0 ? this.archiveIsolating((rows) => archive.insertItems(rows), p.items, p.itemSources) : [],
+        ]),
         ...(p.deadLetters.length > 0 ? deadLetters.map((sink) => sink.publish(p.deadLetters)) : []),
       ]);
+      // Rows the archive refused are dead letters now (and no longer accepted events).
+      const refused = refusedLists.flat();
+      if (refused.length > 0) {
+        await Promise.all(deadLetters.map((sink) => sink.publish(refused)));
+        this.countRefused(refused);
+      }
       const archived = this.now();
       await histories.write();
       const written = this.now();
@@ -353,8 +409,8 @@ export class IngestProcessor {
       }
       this.instrumentation.emit('ingest.flush_end', {
         messages: p.messages,
-        archived: p.archivedRows + p.interactions.length + p.items.length,
-        deadLetters: p.deadLetters.length,
+        archived: p.archivedRows + p.interactions.length + p.items.length - refused.length,
+        deadLetters: p.deadLetters.length + refused.length,
         histories: histories.count,
         committed: offsets.length,
         durationMs: this.now() - started,

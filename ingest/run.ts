@@ -1,5 +1,7 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
+import { refusesRowContent } from '../infra/clickhouse/client';
+import { writeIsolating } from '../infra/clickhouse/isolate';
 import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, ensureTopics, type HistoryStore } from '../infra/history';
 import { KafkaDeadLetterPublisher, WorkerProducer, createKafka } from '../infra/kafka';
 import { Instrumentation } from '../instrumentation';
@@ -37,8 +39,13 @@ export interface RunIngestOptions {
 
 class ClickHouseDeadLetters implements DeadLetterSink {
   constructor(private readonly archive: IngestArchive) {}
-  publish(letters: Parameters<DeadLetterSink['publish']>[0]): Promise<void> {
-    return this.archive.insertDeadLetters(letters);
+  async publish(letters: Parameters<DeadLetterSink['publish']>[0]): Promise<void> {
+    // A dead letter ClickHouse cannot store must not stop ingest: it is logged (with its origin)
+    // and left to the dead-letter topic, which keeps every dead letter.
+    const refused = await writeIsolating((rows) => this.archive.insertDeadLetters(rows), letters, refusesRowContent);
+    for (const { row, error } of refused) {
+      log.error({ origin: row.origin, code: row.error.code, err: (error.message.split('\n')[0] ?? '').slice(0, 500) }, 'the dead_letters table refused a dead letter; the dead-letter topic keeps it');
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { wellFormed } from '../errors';
 import type { DeadLetter, DeadLetterCode, MessageOrigin } from '../schemas/events';
 
 /** A message as read from a source (Kafka or in-process), before decoding. */
@@ -62,7 +63,8 @@ export function deadLetter(
     payloadBytes: raw ? raw.length : 0,
     // A plain copy: the origin may compute fields on read (see decodeEvents), a dead letter is data.
     origin: { topic: origin.topic, partition: origin.partition, offset: origin.offset, key: origin.key },
-    error: { code, message, path },
+    // Well-formed, whatever the message quotes (a key with a lone surrogate in `path`).
+    error: { code, message: wellFormed(message), path: path === null ? null : wellFormed(path) },
     failedAt,
   };
 }

@@ -140,13 +140,15 @@ export const DEAD_LETTER_CODES = [
   'late',
   'internal',
   'key_mismatch',
+  'sink_refused',
 ] as const;
 export const DeadLetterCode = z.enum(DEAD_LETTER_CODES).describe(
   'Why an event was rejected: invalid_json (not UTF-8 JSON), schema (a field is missing or has the wrong type), ' +
     'too_large (message over maxMessageBytes), unknown_type (interaction type not known), ts_out_of_range (negative ' +
     'or too far in the future), duplicate (eventId seen within the dedupe window), late (older than the out-of-order tolerance), ' +
     'internal (checking the message failed: the error is the message; the consumer goes on), key_mismatch (the message key is ' +
-    'absent or is not the userId / itemId: per-key ordering and ownership would break).',
+    'absent or is not the userId / itemId: per-key ordering and ownership would break), sink_refused (the archive refused ' +
+    'the validated event\'s row, e.g. a value ClickHouse cannot store; its history entry stays).',
 );
 export type DeadLetterCode = z.infer<typeof DeadLetterCode>;
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { StoreError } from '../../errors';
 import { ClickHouseConfig } from '../../schemas/config';
 import { INTERACTION_SHAPE } from './archive';
-import { IngestArchive, MIGRATIONS, openClickHouse, runMigrations, type ClickHouse, type InteractionRow } from './index';
+import { IngestArchive, MIGRATIONS, openClickHouse, refusesRowContent, runMigrations, writeIsolating, type ClickHouse, type InteractionRow } from './index';
 
 describe('INTERACTION_SHAPE', () => {
   it('reads every field of a row, each under its own column', () => {
@@ -147,6 +147,24 @@ for (const target of targets) {
         `SELECT user_id, item_id, value, source, context, session_index FROM ${ch.table('interactions')} WHERE event_id = 'nasty-1'`,
       );
       expect(row).toEqual({ user_id: nasty, item_id: 'i\\n', value: 4.5, source: 'src\t1', context: JSON.stringify({ note: 'line1\nline2' }), session_index: 3 });
+    });
+
+    it('isolates the rows it refuses for their content (a lone surrogate) and writes the rest; a missing table is no row\'s fault', async () => {
+      const archive = new IngestArchive(ch);
+      const rows: InteractionRow[] = Array.from({ length: 12 }, (_, i) => ({
+        event_id: `iso-${i}`, user_id: i === 3 || i === 10 ? `bad\ud800${i}` : `u${i}`, item_id: 'i', type: 'view', value: null, ts: 1, session_index: 0,
+        source: '', context: '', topic: 'interactions', partition: 0, offset: i, ingested_at: 2,
+      }));
+      const write = (batch: readonly InteractionRow[]) => archive.insertInteractions(batch);
+      await expect(write(rows)).rejects.toMatchObject({ context: { clickhouseCode: 25, rowContent: true } });
+      const refused = await writeIsolating(write, rows, refusesRowContent);
+      expect(refused.map((r) => r.index)).toEqual([3, 10]);
+      expect(refused[0]!.error.message).toMatch(/surrogate/);
+      const stored = await ch.query<{ event_id: string }>(`SELECT event_id FROM ${ch.table('interactions')} FINAL WHERE event_id LIKE 'iso-%' ORDER BY offset`);
+      expect(stored.map((r) => r.event_id)).toEqual(rows.filter((_, i) => i !== 3 && i !== 10).map((r) => r.event_id));
+
+      const missing = (batch: readonly InteractionRow[]) => ch.insert('no_such_table', batch);
+      await expect(writeIsolating(missing, rows.slice(0, 2), refusesRowContent)).rejects.toThrow(/no_such_table/);
     });
 
     it('reports a bad query as a StoreError with the statement', async () => {

@@ -145,10 +145,55 @@ function jsonCompactEachRow<T extends object>(rows: readonly T[], columns: reado
 
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket hang up|Timeout|timed out|503|502|TOO_MANY_SIMULTANEOUS_QUERIES/i;
 
+/**
+ * ClickHouse error codes that say an inserted row's content cannot be stored (a parse error, a
+ * value out of a type's range): the same rows fail again, and other rows would not.
+ */
+const ROW_CONTENT_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  25, // CANNOT_PARSE_ESCAPE_SEQUENCE (a lone surrogate)
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  128, // TOO_LARGE_ARRAY_SIZE
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DONT_MATCH
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+]);
+
+/** The ClickHouse error code of `cause` (the HTTP client's, chDB's, or `Code: N` in a relayed message), or undefined. */
+function clickhouseCode(cause: unknown, text: string): number | undefined {
+  const c = cause as { clickhouseCode?: unknown; code?: unknown } | null;
+  if (typeof c?.clickhouseCode === 'number') return c.clickhouseCode;
+  if (typeof c?.code === 'string' && /^\d+$/.test(c.code)) return Number(c.code);
+  const m = /\bCode: (\d+)\b/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
 function toStoreError(cause: unknown, message: string): StoreError {
   const text = cause instanceof Error ? cause.message : String(cause);
-  const code = (cause as { code?: unknown }).code;
-  return new StoreError(`${message}: ${text}`, { cause, retriable: TRANSIENT.test(text) || code === 'ECONNREFUSED' });
+  const code = (cause as { code?: unknown } | null)?.code;
+  const chCode = clickhouseCode(cause, text);
+  return new StoreError(`${message}: ${text}`, {
+    cause,
+    retriable: TRANSIENT.test(text) || code === 'ECONNREFUSED',
+    context: chCode === undefined ? {} : { clickhouseCode: chCode, rowContent: ROW_CONTENT_CODES.has(chCode) },
+  });
+}
+
+/**
+ * Whether `error` is ClickHouse refusing inserted rows for their content (see ROW_CONTENT_CODES):
+ * writing them again fails the same way, and the batch without them would succeed.
+ */
+export function refusesRowContent(error: unknown): boolean {
+  return error instanceof StoreError && error.context.rowContent === true;
 }
 
 /** One embedded engine per process and data path: reference-counted connections. */

@@ -78,6 +78,7 @@ describe('decodeEvents', () => {
         c.ok('g11'),
         c.ok('p12').replace('"ts"', `"${c.idField}":"other","ts"`), // the id given twice
         c.ok('p13').replace('"ts"', '"context":{"__proto__":{"admin":true}},"ts"'), // would be dropped by a copy
+        c.ok('p14').replace('"ts"', '"context":{"a\\udc00b":1},"ts"'), // a lone surrogate in a key: the path quotes it
       ]), topic: c.topic };
       let out: ReturnType<typeof summary> | undefined;
       let letters: readonly DeadLetter[] = [];
@@ -92,7 +93,7 @@ describe('decodeEvents', () => {
       });
       const ids = c.topic === 'interactions' ? ['g0', 'g10', 'g11'] : undefined;
       if (ids) expect(out?.ids).toEqual(ids);
-      expect(out?.dead).toEqual(['1:ts_out_of_range', '2:ts_out_of_range', '3:schema', '4:schema', '5:schema', '6:schema', '7:schema', '8:schema', '9:schema', '12:schema', '13:schema']);
+      expect(out?.dead).toEqual(['1:ts_out_of_range', '2:ts_out_of_range', '3:schema', '4:schema', '5:schema', '6:schema', '7:schema', '8:schema', '9:schema', '12:schema', '13:schema', '14:schema']);
       const why = (offset: string) => letters.find((d) => d.origin.offset === offset)?.error.message;
       expect(why('1')).toMatch(/^ts: 100000000000000000000 ms is \d+\.\d h ahead of the ingest clock \(limit \d+ ms\)$/);
       expect(why('3')).toMatch(/not a valid date-time: "2018-02-30T00:00:00Z" \(day 30 of a month with 28\)/);
@@ -103,6 +104,9 @@ describe('decodeEvents', () => {
       expect(why('9')).toMatch(/must not contain control or bidirectional-override characters/);
       expect(why('12')).toBe(`${c.idField}: the key is given more than once (which value is meant is ambiguous)`);
       expect(why('13')).toBe('context.__proto__: __proto__ is not allowed as a key (a copy of the event would drop it)');
+      // A dead letter is itself well-formed (storable, encodable): the surrogate it quotes is U+FFFD.
+      const quoted = letters.find((d) => d.origin.offset === '14')?.error;
+      expect(quoted).toMatchObject({ path: 'context.a\uFFFDb', message: expect.stringMatching(/^context\.a\uFFFDb: expected well-formed Unicode text/) });
     }
   });
 
