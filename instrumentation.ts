@@ -43,6 +43,10 @@ export interface InstrumentationEvents {
    * when fetched, less the batch's last offset + 1).
    */
   'ingest.partition_lag': { topic: string; partition: number; lag: number };
+  /** The broker deleted messages `fromOffset`..`toOffset` (retention, a size limit) before ingest read them. */
+  'ingest.retention_gap': { topic: string; partition: number; fromOffset: number; toOffset: number; messages: number };
+  /** A partition with `lag` messages behind it has not moved from `nextOffset` for `stillMs` (reported once per stall). */
+  'ingest.partition_stalled': { topic: string; partition: number; nextOffset: number; lag: number; stillMs: number };
   /** This process's partitions changed (a consumer-group rebalance). */
   'ingest.assignment': { topic: string; assigned: number[]; revoked: number[] };
   /** Histories were restored from the changelog. */

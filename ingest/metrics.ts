@@ -11,6 +11,8 @@ export class IngestMetrics {
   readonly consumerRestarts: Gauge;
   readonly fetches: Counter<'broker'>;
   readonly keyMismatches: Counter<'topic'>;
+  readonly lostToRetention: Counter<'topic'>;
+  readonly stalls: Counter<'topic'>;
   readonly fetchSeconds: Histogram;
   readonly lag: Gauge<'topic' | 'partition'>;
   /** What the scrape-time gauges read (set once the runtime has its store and source). */
@@ -33,6 +35,18 @@ export class IngestMetrics {
     this.keyMismatches = new Counter({
       name: 'streamrec_ingest_key_mismatches_total',
       help: 'Messages accepted although their key is absent or not their id (ingest.keyCheck count).',
+      labelNames: ['topic'],
+      registers: [registry],
+    });
+    this.lostToRetention = new Counter({
+      name: 'streamrec_ingest_lost_to_retention_total',
+      help: 'Messages the broker deleted (retention, a size limit) before ingest read them: neither archived nor dead-lettered.',
+      labelNames: ['topic'],
+      registers: [registry],
+    });
+    this.stalls = new Counter({
+      name: 'streamrec_ingest_partition_stalls_total',
+      help: 'Times a partition with messages behind it did not move for ingest.consumer.stallWarnMs.',
       labelNames: ['topic'],
       registers: [registry],
     });
@@ -108,6 +122,8 @@ export class IngestMetrics {
     });
     const offLag = instrumentation.on('ingest.partition_lag', (l) => this.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag));
     // A revoked partition's lag is its new owner's to report.
+    const offGap = instrumentation.on('ingest.retention_gap', (g) => this.lostToRetention.inc({ topic: g.topic }, g.messages));
+    const offStall = instrumentation.on('ingest.partition_stalled', (s) => this.stalls.inc({ topic: s.topic }));
     const offAssignment = instrumentation.on('ingest.assignment', (a) => {
       for (const partition of a.revoked) this.lag.remove({ topic: a.topic, partition: String(partition) });
     });
@@ -117,6 +133,8 @@ export class IngestMetrics {
       offFlush();
       offFetch();
       offLag();
+      offGap();
+      offStall();
       offAssignment();
     };
   }

@@ -46,6 +46,8 @@ export interface IngestTotals {
   skipped: number;
   /** Accepted messages whose key is absent or not their id (ingest.keyCheck `count`). */
   keyMismatches: number;
+  /** Messages the broker deleted before they were read (retention, a size limit): reported, never read. */
+  lostToRetention: number;
   flushes: number;
   deadLetterCodes: Record<string, number>;
 }
@@ -123,7 +125,7 @@ function itemRow(e: Sourced<ItemEvent>, ingestedAt: number): ItemRow {
  * recognised (per-user applied offsets), so nothing is lost or applied twice.
  */
 export class IngestProcessor {
-  readonly totals: IngestTotals = { messages: 0, accepted: 0, items: 0, deadLetters: 0, skipped: 0, keyMismatches: 0, flushes: 0, deadLetterCodes: {} };
+  readonly totals: IngestTotals = { messages: 0, accepted: 0, items: 0, deadLetters: 0, skipped: 0, keyMismatches: 0, lostToRetention: 0, flushes: 0, deadLetterCodes: {} };
   private readonly interactions: BatchPipeline<RawBatch, IngestBatch<InteractionEvent>>;
   private readonly catalog: BatchPipeline<RawBatch, IngestBatch<ItemEvent>>;
   private readonly instrumentation: Instrumentation;
@@ -178,6 +180,19 @@ export class IngestProcessor {
    */
   consumerLag(): number | undefined {
     return this.lags.size === 0 ? undefined : this.lag;
+  }
+
+  /**
+   * A partition's lag read by the source outside a batch (from the broker's high-water mark), so a
+   * partition that delivers no batch still counts what is behind it.
+   */
+  reportLag(topic: string, partition: number, lag: number): void {
+    this.setLag(`${topic}/${partition}`, lag);
+  }
+
+  /** Messages the source found deleted by the broker before they were read. */
+  reportLost(messages: number): void {
+    this.totals.lostToRetention += messages;
   }
 
   /**

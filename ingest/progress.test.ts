@@ -18,6 +18,7 @@ describe('progressSummary', () => {
       lag: 1200,
       users: 40,
       totalMessages: 25_100,
+      lostToRetention: 0,
     });
   });
 

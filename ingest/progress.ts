@@ -4,7 +4,7 @@ import type { IngestTotals } from './processor';
 export interface ProgressSample {
   /** When the sample was taken (epoch ms). */
   readonly at: number;
-  readonly totals: Readonly<Pick<IngestTotals, 'messages' | 'accepted' | 'deadLetters' | 'flushes'>>;
+  readonly totals: Readonly<Pick<IngestTotals, 'messages' | 'accepted' | 'deadLetters' | 'flushes'> & Partial<Pick<IngestTotals, 'lostToRetention'>>>;
   /** Messages behind, summed over the owned partitions; undefined before the first batch or without Kafka. */
   readonly lag: number | undefined;
   readonly users: number;
@@ -20,6 +20,8 @@ export interface ProgressSummary {
   readonly lag: number | null;
   readonly users: number;
   readonly totalMessages: number;
+  /** Messages the broker deleted before they were read, since the start (a loss an operator must see). */
+  readonly lostToRetention: number;
 }
 
 /**
@@ -40,5 +42,6 @@ export function progressSummary(prev: ProgressSample, next: ProgressSample): Pro
     lag: next.lag ?? null,
     users: next.users,
     totalMessages: next.totals.messages,
+    lostToRetention: next.totals.lostToRetention ?? 0,
   };
 }

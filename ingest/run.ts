@@ -99,10 +99,19 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
   }
 
   const source: EventSource = usesKafka
-    ? new KafkaSource({ kafka: kafka as Kafka, groupId: ingest.groupId, topics: [ingest.topics.interactions, ingest.topics.catalog], fromBeginning: ingest.fromBeginning, consumer: ingest.consumer, instrumentation })
+    ? new KafkaSource({
+        kafka: kafka as Kafka,
+        groupId: ingest.groupId,
+        topics: [ingest.topics.interactions, ingest.topics.catalog],
+        fromBeginning: ingest.fromBeginning,
+        consumer: ingest.consumer,
+        instrumentation,
+        onLag: (topic, partition, lag) => processor.reportLag(topic, partition, lag),
+      })
     : new InProcessSource(options.batches as Iterable<RawBatch>);
   const processor = new IngestProcessor({ config: ingest, store, archive, deadLetters: sinks, commit: (o) => source.commit(o), instrumentation });
   processor.startTimer();
+  instrumentation.on('ingest.retention_gap', (gap) => processor.reportLost(gap.messages));
 
   let firstJoin = true;
   const onAssignment = async (changes: Assignment[]): Promise<void> => {
@@ -136,11 +145,14 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     await processor.process(batch);
   }, onAssignment);
   if (options.idleExitMs !== undefined) {
-    // Idle means: consuming (joined to the group, or in-process) and no batch for idleExitMs.
+    // Idle means: consuming (joined to the group, or in-process), no batch for idleExitMs, and no
+    // message behind any owned partition as the broker's high-water marks say (a partition that
+    // stopped delivering batches is not idle).
     const idle = options.idleExitMs;
     idleTimer = setInterval(() => {
       const joinedAt = source instanceof KafkaSource ? source.joinedAt : 0;
-      if (joinedAt !== undefined && Date.now() - Math.max(lastBatchAt, joinedAt) >= idle) void stop();
+      const behind = processor.consumerLag() ?? 0;
+      if (joinedAt !== undefined && behind === 0 && Date.now() - Math.max(lastBatchAt, joinedAt) >= idle) void stop();
     }, Math.min(1000, idle));
   }
   const done = (async () => {

@@ -1,4 +1,4 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { KafkaError, StreamrecError } from '../errors';
 import type { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
@@ -37,8 +37,24 @@ export interface KafkaSourceOptions {
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
   readonly consumer: ConsumerConfig;
-  /** Receives `ingest.fetch_end`, `ingest.partition_lag` and `ingest.assignment`. */
+  /**
+   * Receives `ingest.fetch_end`, `ingest.partition_lag` (after each batch, and from the broker's
+   * watermarks every `lagCheckMs`), `ingest.retention_gap`, `ingest.partition_stalled` and
+   * `ingest.assignment`.
+   */
   readonly instrumentation?: Instrumentation;
+  /** A partition's lag from the broker's high-water mark (every `lagCheckMs`; see {@link KafkaSource}). */
+  readonly onLag?: (topic: string, partition: number, lag: number) => void;
+}
+
+/** Where consumption of one owned partition stands, as the lag monitor sees it. */
+interface PartitionPosition {
+  /** The next offset to consume (after the last handled batch, else the committed offset); undefined until known. */
+  next: number | undefined;
+  /** When `next` last moved (or the partition was assigned). */
+  movedAt: number;
+  /** Set once a stall was reported, until `next` moves. */
+  stallReported: boolean;
 }
 
 /**
@@ -76,6 +92,12 @@ export class KafkaSource implements EventSource {
   joinedAt: number | undefined;
   /** Crashes kafkajs recovered from by restarting the consumer (broker unreachable past the retries). */
   restarts = 0;
+  /** Messages the broker deleted (retention, a size limit) before this consumer read them, over all partitions. */
+  lostToRetention = 0;
+  private readonly positions = new Map<string, PartitionPosition>();
+  private admin: Admin | undefined;
+  private monitor: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {}
 
@@ -109,6 +131,12 @@ export class KafkaSource implements EventSource {
       }
       this.owned = now;
       this.joinedAt = Date.now();
+      for (const key of [...this.positions.keys()]) {
+        const [topic, partition] = splitKey(key);
+        if (!now.get(topic)?.has(partition)) this.positions.delete(key);
+      }
+      // A partition's position is re-read from its commit after a rejoin (kafkajs resumes there).
+      for (const [topic, parts] of now) for (const partition of parts) this.positions.set(`${topic}/${partition}`, { next: undefined, movedAt: Date.now(), stallReported: false });
       this.running = true;
       const changed = changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0);
       pendingChanges.push(...changed);
@@ -145,6 +173,7 @@ export class KafkaSource implements EventSource {
     ended.catch(() => undefined);
     await consumer.connect();
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+    this.startMonitor();
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -163,7 +192,9 @@ export class KafkaSource implements EventSource {
             await onAssignment(changes);
           }
           if (this.stopping || !isRunning() || isStale() || batch.messages.length === 0) return;
+          await this.checkGap(batch.topic, batch.partition, Number(batch.firstOffset()));
           await handler({ topic: batch.topic, partition: batch.partition, messages: batch.messages, lag });
+          this.moved(batch.topic, batch.partition, Number(lastOffset) + 1);
         } catch (error) {
           // Final: kafkajs must neither retry the batch nor restart the consumer.
           this.handlerFailure ??= error;
@@ -179,6 +210,106 @@ export class KafkaSource implements EventSource {
       },
     });
     await ended;
+  }
+
+  private moved(topic: string, partition: number, next: number): void {
+    const p = this.positions.get(`${topic}/${partition}`);
+    if (!p) return;
+    if (p.next !== next) {
+      p.next = next;
+      p.movedAt = Date.now();
+      p.stallReported = false;
+    }
+  }
+
+  /**
+   * A batch that starts past the partition's next offset: if the broker's log now starts past it
+   * too, the messages between were deleted (retention, a size limit) before they were read. They
+   * are reported, never silently skipped. (A gap the log start does not explain is a compacted
+   * topic's or a transaction marker's, and is not a loss.)
+   */
+  private async checkGap(topic: string, partition: number, first: number): Promise<void> {
+    const next = this.positions.get(`${topic}/${partition}`)?.next;
+    if (next === undefined || first <= next) return;
+    try {
+      const offsets = await this.adminClient().fetchTopicOffsets(topic);
+      const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0);
+      if (low > next) this.reportGap(topic, partition, next, Math.min(low, first));
+    } catch (error) {
+      log.warn({ topic, partition, err: (error as Error).message }, 'could not read the log start to explain a gap in offsets');
+    }
+  }
+
+  private reportGap(topic: string, partition: number, from: number, to: number): void {
+    const messages = to - from;
+    this.lostToRetention += messages;
+    log.error(
+      { topic, partition, fromOffset: from, toOffset: to - 1, messages },
+      'messages were deleted by the broker (retention, or the partition\'s size limit) before ingest read them: they are neither archived nor dead-lettered',
+    );
+    this.options.instrumentation?.emit('ingest.retention_gap', { topic, partition, fromOffset: from, toOffset: to - 1, messages });
+    this.moved(topic, partition, to);
+  }
+
+  private adminClient(): Admin {
+    if (!this.admin) {
+      this.admin = this.options.kafka.admin();
+      void this.admin.connect().catch(() => undefined); // kafkajs connects again on the first request
+    }
+    return this.admin;
+  }
+
+  /**
+   * Every `lagCheckMs`: each owned partition's lag from the broker's high-water mark (so a partition
+   * that stopped delivering batches still shows what is behind it), messages the broker deleted
+   * before they were read (`ingest.retention_gap`), and partitions with messages behind that have not
+   * moved for `stallWarnMs` (`ingest.partition_stalled`).
+   */
+  private startMonitor(): void {
+    const { lagCheckMs } = this.options.consumer;
+    this.monitor ??= setInterval(() => {
+      if (this.checking || !this.running || this.stopping) return;
+      this.checking = this.checkLag()
+        .catch((error: unknown) => log.warn({ err: (error as Error).message }, 'lag check failed; retried at the next interval'))
+        .finally(() => (this.checking = undefined));
+    }, lagCheckMs);
+    this.monitor.unref();
+  }
+
+  private async checkLag(): Promise<void> {
+    const { groupId, topics, fromBeginning, consumer, instrumentation, onLag } = this.options;
+    const admin = this.adminClient();
+    const unknown = [...this.positions.values()].some((p) => p.next === undefined);
+    const committed = new Map<string, number>();
+    if (unknown) {
+      for (const t of await admin.fetchOffsets({ groupId, topics: [...topics] })) {
+        for (const p of t.partitions) committed.set(`${t.topic}/${p.partition}`, Number(p.offset));
+      }
+    }
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      for (const o of offsets) {
+        const key = `${topic}/${o.partition}`;
+        const position = this.positions.get(key);
+        if (!position) continue; // not this process's partition
+        const high = Number(o.high);
+        const low = Number(o.low);
+        if (position.next === undefined) {
+          const commit = committed.get(key);
+          position.next = commit !== undefined && commit >= 0 ? commit : fromBeginning ? low : high;
+        }
+        if (low > position.next) this.reportGap(topic, o.partition, position.next, low);
+        const lag = Math.max(0, high - position.next);
+        onLag?.(topic, o.partition, lag);
+        instrumentation?.emit('ingest.partition_lag', { topic, partition: o.partition, lag });
+        const still = Date.now() - position.movedAt;
+        if (lag > 0 && still >= consumer.stallWarnMs && !position.stallReported) {
+          position.stallReported = true;
+          log.warn({ topic, partition: o.partition, nextOffset: position.next, lag, stillMs: still }, 'partition stalled: messages are behind it and it has not moved');
+          instrumentation?.emit('ingest.partition_stalled', { topic, partition: o.partition, nextOffset: position.next, lag, stillMs: still });
+        }
+      }
+    }
   }
 
   /**
@@ -221,7 +352,11 @@ export class KafkaSource implements EventSource {
   /** Leaves the group and closes the connections; `run` resolves unless it already rejected. */
   async disconnect(): Promise<void> {
     this.disconnecting = true;
+    if (this.monitor) clearInterval(this.monitor);
+    this.monitor = undefined;
     try {
+      await this.checking;
+      await this.admin?.disconnect().catch(() => undefined);
       await this.consumer?.disconnect();
     } finally {
       // Stopped as asked, even when closing a connection failed (that error is this call's).
@@ -229,6 +364,11 @@ export class KafkaSource implements EventSource {
       this.finished?.();
     }
   }
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf('/');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 /** The error `run` rejects with when kafkajs gives up on the consumer for good. */

@@ -185,6 +185,21 @@ export const ConsumerConfig = z
           'kafkajs restarts it (connections to a broker retry per the client\'s own policy first).',
       ),
     retryInitialMs: z.number().int().positive().default(300).describe('First retry delay; each later one doubles (kafkajs retry).'),
+    lagCheckMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5000)
+      .describe(
+        'How often each owned partition\'s lag is read from the broker\'s high-water mark (so a partition that delivers no batch still ' +
+          'shows what is behind it), and messages deleted by the broker before they were read are looked for.',
+      ),
+    stallWarnMs: z
+      .number()
+      .int()
+      .positive()
+      .default(60_000)
+      .describe('A partition with messages behind it that has not moved for this long is reported (a warning and ingest.partition_stalled).'),
   })
   .describe('Kafka consumer-group settings of the ingest stage.');
 export type ConsumerConfig = z.infer<typeof ConsumerConfig>;
