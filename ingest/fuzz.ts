@@ -5,7 +5,8 @@
  * Used by the property test in `npm test` and by `npm run bench -- fuzz` (on the broker).
  */
 import fc from 'fast-check';
-import { DEFAULT_LIMITS } from '../schemas/limits';
+import { INTERACTION_TYPES } from '../schemas/events';
+import { DEFAULT_LIMITS, type EventLimits } from '../schemas/limits';
 
 export type FuzzTopic = 'interactions' | 'catalog';
 
@@ -19,6 +20,7 @@ export interface FuzzMessage {
 }
 
 const DAY = 86_400_000;
+const RECENT = 5 * 60_000;
 const USERS = ['u1', 'u2', 'u3', 'user-\u00e9', '\u6771\u4eac', 'u-\ud83d\ude80'];
 const ITEMS = ['i1', 'i2', 'i3', 'item-\u00fc', 'sku/7', 'i\ud83e\uddea'];
 
@@ -47,9 +49,10 @@ const validInteraction = (now: number): fc.Arbitrary<Record<string, unknown>> =>
       eventId: fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom(...'abcdef0123456789-') }),
       userId: fc.constantFrom(...USERS),
       itemId: fc.constantFrom(...ITEMS),
-      type: fc.constantFrom('view', 'click', 'cart', 'purchase', 'rating'),
+      type: fc.constantFrom(...INTERACTION_TYPES),
       value: fc.double({ min: 0, max: 5, noNaN: true }),
-      ts: fc.oneof(fc.integer({ min: now - 30 * DAY, max: now }), fc.integer({ min: now - 30 * DAY, max: now }).map((t) => new Date(t).toISOString())),
+      // Within the out-of-order tolerance of each other (a valid event is not late).
+      ts: fc.oneof(fc.integer({ min: now - RECENT, max: now }), fc.integer({ min: now - RECENT, max: now }).map((t) => new Date(t).toISOString())),
       source: fc.constantFrom('web', 'app'),
       context: fc.dictionary(fc.constantFrom('page', 'device', 'pos'), fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.boolean()), { maxKeys: 3 }),
     },
@@ -72,7 +75,7 @@ const validItem = (now: number): fc.Arbitrary<Record<string, unknown>> =>
 
 type ObjectMutation = { readonly name: string; apply(event: Record<string, unknown>): Record<string, unknown> };
 
-const objectMutation = (fields: readonly string[]): fc.Arbitrary<ObjectMutation> =>
+const objectMutation = (fields: readonly string[], limits: EventLimits): fc.Arbitrary<ObjectMutation> =>
   fc.oneof(
     fc.tuple(fc.constantFrom(...fields), hostileValue()).map(([field, value]) => ({ name: `set ${field}`, apply: (e: Record<string, unknown>) => ({ ...e, [field]: value }) })),
     fc.constantFrom(...fields).map((field) => ({
@@ -90,7 +93,7 @@ const objectMutation = (fields: readonly string[]): fc.Arbitrary<ObjectMutation>
     })),
     fc.constantFrom(...fields).map((field) => ({
       name: `huge ${field}`,
-      apply: (e: Record<string, unknown>) => ({ ...e, [field]: 'x'.repeat(DEFAULT_LIMITS.maxTextLength + 1) }),
+      apply: (e: Record<string, unknown>) => ({ ...e, [field]: 'x'.repeat(limits.maxTextLength + 1) }),
     })),
   );
 
@@ -116,7 +119,7 @@ const textMutation = (fields: readonly string[]): fc.Arbitrary<TextMutation> =>
 
 type ByteMutation = { readonly name: string; apply(bytes: Buffer): Buffer | null };
 
-const byteMutation = (): fc.Arbitrary<ByteMutation> =>
+const byteMutation = (limits: EventLimits): fc.Arbitrary<ByteMutation> =>
   fc.oneof(
     fc.double({ min: 0, max: 1, noNaN: true }).map((at) => ({ name: 'truncate', apply: (b: Buffer) => b.subarray(0, Math.floor(b.length * at)) })),
     fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })).map(([at, byte]) => ({
@@ -132,7 +135,7 @@ const byteMutation = (): fc.Arbitrary<ByteMutation> =>
       apply: (b: Buffer) => Buffer.concat([b.subarray(0, 12), Buffer.from(bytes), b.subarray(12)]),
     })),
     fc.constant({ name: 'null value', apply: () => null }),
-    fc.constant({ name: 'oversized', apply: (b: Buffer) => Buffer.concat([b.subarray(0, b.length - 1), Buffer.from(`,"pad":"${'p'.repeat(DEFAULT_LIMITS.maxMessageBytes)}"}`)]) }),
+    fc.constant({ name: 'oversized', apply: (b: Buffer) => Buffer.concat([b.subarray(0, b.length - 1), Buffer.from(`,"pad":"${'p'.repeat(limits.maxMessageBytes)}"}`)]) }),
   );
 
 type KeyChoice = 'id' | 'other' | 'null' | 'bytes';
@@ -141,11 +144,11 @@ type KeyChoice = 'id' | 'other' | 'null' | 'bytes';
  * One message: a valid event of either topic, most of the time mutated (0 to 3 object mutations,
  * maybe one text and one byte mutation), keyed by its id or not.
  */
-export function fuzzMessage(now: number): fc.Arbitrary<FuzzMessage> {
+export function fuzzMessage(now: number, limits: EventLimits = DEFAULT_LIMITS): fc.Arbitrary<FuzzMessage> {
   return fc
     .record({
       topic: fc.constantFrom<FuzzTopic>('interactions', 'interactions', 'catalog'),
-      keyChoice: fc.constantFrom<KeyChoice>('id', 'id', 'id', 'other', 'null', 'bytes'),
+      keyChoice: fc.oneof({ arbitrary: fc.constant<KeyChoice>('id'), weight: 12 }, { arbitrary: fc.constantFrom<KeyChoice>('other', 'null', 'bytes'), weight: 1 }),
     })
     .chain(({ topic, keyChoice }) => {
       const fields = topic === 'interactions' ? ['eventId', 'userId', 'itemId', 'type', 'value', 'ts', 'source', 'context'] : ['itemId', 'ts', 'title', 'brand', 'categories', 'description', 'features', 'meta'];
@@ -153,9 +156,9 @@ export function fuzzMessage(now: number): fc.Arbitrary<FuzzMessage> {
         .record({
           event: topic === 'interactions' ? validInteraction(now) : validItem(now),
           // About half the messages are left valid by each kind of mutation.
-          objects: fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.array(objectMutation(fields), { minLength: 1, maxLength: 3 }), weight: 1 }),
+          objects: fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: fc.array(objectMutation(fields, limits), { minLength: 1, maxLength: 3 }), weight: 1 }),
           text: fc.oneof({ arbitrary: fc.constant(null), weight: 5 }, { arbitrary: textMutation(fields), weight: 1 }),
-          bytes: fc.oneof({ arbitrary: fc.constant(null), weight: 8 }, { arbitrary: byteMutation(), weight: 1 }),
+          bytes: fc.oneof({ arbitrary: fc.constant(null), weight: 8 }, { arbitrary: byteMutation(limits), weight: 1 }),
           rawKey: fc.uint8Array({ maxLength: 6 }),
         })
         .map(({ event, objects, text, bytes, rawKey }): FuzzMessage => {
