@@ -178,6 +178,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       rss_end_mb: Number((steady.at(-1)?.rss ?? 0).toFixed(1)),
       rss_max_mb: Number(Math.max(...samples.map((s) => s.rss)).toFixed(1)),
       rss_slope_mb_per_min: Number(slope(steady.map((s) => ({ x: s.t, y: s.rss }))).toFixed(2)),
+      // Caches (embedded ClickHouse's above all) fill for the first minutes: the second half says whether memory levelled off.
+      rss_slope_second_half_mb_per_min: Number(slope(samples.filter((s) => s.t >= minutes / 2).map((s) => ({ x: s.t, y: s.rss }))).toFixed(2)),
+      rss_mean_second_half_mb: Number((samples.filter((s) => s.t >= minutes / 2).reduce((n, s) => n + s.rss, 0) / Math.max(1, samples.filter((s) => s.t >= minutes / 2).length)).toFixed(1)),
       lag_p50: percentile(lags, 0.5),
       lag_max: Math.max(...lags),
       lag_end: samples.at(-1)?.lag ?? 0,

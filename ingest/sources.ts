@@ -143,6 +143,12 @@ export class KafkaSource implements EventSource {
       for (const c of changed) instrumentation?.emit('ingest.assignment', c);
       log.info({ groupId, assignment: payload.memberAssignment }, 'joined consumer group');
     });
+    // A batch of only transaction markers (or aborted messages) never reaches the handler; kafkajs
+    // resolves past it and says so here (no messages): the position moves, or the lag would never
+    // reach 0 behind a transactional producer's last commit marker.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize === 0) this.moved(payload.topic, payload.partition, Number(payload.lastOffset) + 1);
+    });
     // kafkajs passes the node id as a string here, whatever its types say.
     consumer.on(consumer.events.FETCH, ({ payload }) => instrumentation?.emit('ingest.fetch_end', { broker: Number(payload.nodeId), durationMs: payload.duration }));
     // kafkajs drops the consumer group when it stops the consumer, before it reports a crash: from
