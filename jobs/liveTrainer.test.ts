@@ -65,7 +65,16 @@ describe('LiveTrainer', () => {
     expect(first?.moments.length).toBeGreaterThan(0);
     await publishCheckpoint({ registry, store, checkpoint: trained.checkpointId as string });
 
+    // The replay reservoir starts with what the live model was trained on: every example below
+    // its stream position (each user's items after the first), rebuilt from the archive.
+    const examplesBelow = (part: InteractionRow[]): number => {
+      const perUser = new Map<string, number>();
+      for (const r of part) perUser.set(r.user_id, (perUser.get(r.user_id) ?? 0) + 1);
+      return [...perUser.values()].reduce((n, c) => n + c - 1, 0);
+    };
     const trainer = await LiveTrainer.start({ config, registry, live, writeRows: true });
+    expect(trainer.replaySize).toBe(Math.min(live.micro.replayCapacity, examplesBelow(rows.slice(0, cut))));
+    expect(trainer.replaySize).toBeGreaterThan(100);
     try {
       // Nothing archived since the first model: no micro-epoch.
       expect((await trainer.step()).read).toBe(0);
@@ -98,6 +107,8 @@ describe('LiveTrainer', () => {
     await crashed.close();
     // The next trainer starts from the live checkpoint's position: it reads exactly the rest, once.
     const again = await LiveTrainer.start({ config, registry, live, writeRows: true });
+    // A restarted trainer replays from the start too, not from an empty reservoir.
+    expect(again.replaySize).toBe(Math.min(live.micro.replayCapacity, examplesBelow(rows.slice(0, Math.floor(rows.length * 0.85)))));
     try {
       const step = await again.step();
       expect(step.read).toBe(rest);

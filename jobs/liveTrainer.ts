@@ -64,6 +64,14 @@ interface ArchivedInteraction {
  * point starts again from the live checkpoint's position: events after it are read again and
  * trained into the next publication, none before it is trained twice into the published lineage.
  */
+/** At most this many of a user's latest examples seed the replay reservoir (bounds the read at start). */
+const REPLAY_PER_USER = 200;
+
+/** Each user's next-item examples: every item after the first, with the items before it. */
+function* examplesOfSequences(sequences: ReadonlyArray<readonly [string, readonly number[]]>): Generator<{ history: readonly number[]; target: number }> {
+  for (const [, items] of sequences) for (let i = 1; i < items.length; i++) yield { history: items.slice(0, i), target: items[i] as number };
+}
+
 export class LiveTrainer {
   private offsets: Record<string, number>;
   /** The checkpoint the next one continues (its parent), and what the lineage has seen. */
@@ -139,8 +147,15 @@ export class LiveTrainer {
         rng,
         ...(state.optimizer ? { optimizer: state.optimizer } : {}),
       });
-      const histories = await LiveTrainer.historiesBelow(ch, state.stream.offsets, servable);
-      trainer.seed(histories, undefined, [examplesFrom(state.stream.pending)]);
+      const sequences = await LiveTrainer.sequencesBelow(ch, state.stream.offsets, servable);
+      trainer.seed(
+        sequences.map(([user, items]) => [user, items.slice(-servable.maxHistoryLength)] as const),
+        undefined,
+        [examplesFrom(state.stream.pending)],
+      );
+      // What the live model was trained on is replayed from the start (also after a restart): a
+      // uniform sample of the examples below its stream position, rebuilt from the archive.
+      trainer.seedReplay(examplesOfSequences(sequences));
       return { live, servable, trainer, rng, offsets: { ...state.stream.offsets } };
     } catch (error) {
       servable.dispose();
@@ -148,9 +163,13 @@ export class LiveTrainer {
     }
   }
 
-  /** Every user's latest items (dense ids, at most the model's window) among the interactions below `offsets`. */
-  private static async historiesBelow(ch: ClickHouse, offsets: Record<string, number>, servable: ServableModel): Promise<Array<[string, number[]]>> {
-    const L = servable.maxHistoryLength;
+  /**
+   * Every user's items in time order (dense ids; the latest `maxHistoryLength + REPLAY_PER_USER`)
+   * among the interactions below `offsets`: the histories the trainer continues, and the examples
+   * its replay reservoir is seeded with.
+   */
+  private static async sequencesBelow(ch: ClickHouse, offsets: Record<string, number>, servable: ServableModel): Promise<Array<[string, number[]]>> {
+    const L = servable.maxHistoryLength + REPLAY_PER_USER;
     const rows = await ch.query<{ user_id: string; items: string[] }>(
       `SELECT user_id, arraySlice(groupArray(item_id), -{L:UInt32}) AS items
        FROM (SELECT user_id, item_id, ts, event_id FROM ${ch.table('interactions')} FINAL WHERE ${BELOW_OFFSETS} ORDER BY user_id, ts, event_id)
@@ -158,6 +177,11 @@ export class LiveTrainer {
       { offsets, L },
     );
     return rows.map((r) => [r.user_id, r.items.map((id) => servable.items.denseId(id)).filter((d): d is number => d !== undefined)]);
+  }
+
+  /** Examples in the replay reservoir (seeded from the archive at start, then every example trained). */
+  get replaySize(): number {
+    return this.trainer.replaySize;
   }
 
   /** The live version this trainer continues. */

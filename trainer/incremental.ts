@@ -262,6 +262,16 @@ export class IncrementalTrainer {
     for (const examples of untrained ?? []) for (let i = 0; i < examples.count; i++) this.pending.push({ history: cut(examples, i), target: examples.targets[i] as number });
   }
 
+  /**
+   * Offers examples the live model was trained on to the replay reservoir (a uniform sample of
+   * them is kept, `replayCapacity`): e.g. rebuilt from the archive when a trainer starts, so its
+   * first micro-epochs replay what the model learnt before instead of only the stream since.
+   */
+  seedReplay(rows: Iterable<{ readonly history: ArrayLike<number>; readonly target: number }>): void {
+    const L = this.options.maxHistoryLength;
+    for (const r of rows) this.reservoir.offer(Int32Array.from(r.history).slice(-L), r.target);
+  }
+
   /** Appends the window's interactions to the histories and returns its examples, with the user of each. */
   private absorb(events: readonly StreamInteraction[]): { rows: Array<{ history: Int32Array; target: number }>; users: string[] } {
     return appendEvents(this.histories, events, this.options.maxHistoryLength);
