@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ArtifactError, StreamrecError } from '../errors';
 import { npyFile, sha256, stableStringify, type ArtifactStore, type LoadedArtifact } from '../infra/artifacts';
-import { Random, type RandomState } from '../random';
+import type { RandomState } from '../random';
 import type { OptimizerState } from './optimizer';
 import type { ArtifactInput } from '../schemas/artifacts';
 import { ModelConfig, TEXT_PRIOR_POOLINGS } from './config';
@@ -307,7 +307,8 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
 
   let model: SequentialRecommender;
   try {
-    model = createModel(settings.model, { itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, new Random(0));
+    // No random init: every weight is set from the checkpoint below (and checked to be there).
+    model = createModel(settings.model, { itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, null);
   } catch (cause) {
     return fail(`cannot build its ${settings.modelType} model: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
   }

@@ -26,13 +26,17 @@ export interface WeightValues {
 
 export class ParamSet {
   private constructor(
-    private readonly rng: Random,
+    /** Null: the values are set right after (a checkpoint being loaded), so random inits are zeros instead. */
+    private readonly rng: Random | null,
     private readonly prefix: string,
     private readonly list: NamedWeight[],
   ) {}
 
-  /** A new, empty set drawing its inits from `rng`. */
-  static create(rng: Random): ParamSet {
+  /**
+   * A new, empty set drawing its inits from `rng`; with null, every init is zeros (cheap: for a
+   * model whose weights are loaded next, a random init would be drawn and thrown away).
+   */
+  static create(rng: Random | null): ParamSet {
     return new ParamSet(rng, '', []);
   }
 
@@ -48,6 +52,7 @@ export class ParamSet {
 
   /** Normal(0, std) init (dense kernels, embeddings). */
   normal(name: string, shape: number[], std: number, role: WeightRole, trainable = true): tf.Variable {
+    if (this.rng === null) return this.add(name, tf.zeros(shape, 'float32'), role, trainable);
     const size = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
     for (let i = 0; i < size; i++) values[i] = this.rng.normal() * std;

@@ -50,7 +50,7 @@ export class CcfrecModel extends BaseRecommender {
   constructor(
     readonly config: CcfrecConfig,
     sideInfo: ItemSideInfo,
-    rng: Random,
+    rng: Random | null,
   ) {
     super();
     validateSideInfo(sideInfo);

@@ -20,7 +20,8 @@ export interface ModelInputs {
 }
 
 /** Builds a freshly initialised model; every init value is drawn from `rng`. */
-export function createModel(config: ModelConfig, inputs: ModelInputs, rng: Random): SequentialRecommender {
+/** `rng`: where random inits are drawn from; null for a model whose weights are set right after (zeros, no draws). */
+export function createModel(config: ModelConfig, inputs: ModelInputs, rng: Random | null): SequentialRecommender {
   switch (config.type) {
     case 'sasrec':
       return new SasrecModel(config, inputs.itemCount, rng);

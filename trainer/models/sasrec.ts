@@ -27,7 +27,7 @@ export class SasrecModel extends BaseRecommender {
   constructor(
     readonly config: SasrecConfig,
     readonly itemCount: number,
-    rng: Random,
+    rng: Random | null,
   ) {
     super();
     const params = ParamSet.create(rng);
