@@ -140,9 +140,14 @@ describe('LiveTrainer', () => {
       ...last, event_id: `new:${j}`, user_id: users[j % 20] as string, item_id: `NEW${j % NEW}`, ts: last.ts + 60_000 * (j + 1), partition: 0, offset: 10_000 + j,
     }));
     await archive.insertInteractions(more);
-    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false });
+    // Servers load the live version again with the grown catalog: the trainer prepares that first
+    // (and every publication, as before).
+    const prepared: string[] = [];
+    const liveBefore = (await registry.live())?.checkpointId as string;
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false, prepare: async (id) => void prepared.push(id) });
     try {
       const step = await trainer.step();
+      expect(prepared).toEqual([liveBefore, step.checkpointId]);
       expect(step.newItems).toBe(NEW);
       expect(step.read).toBe(more.length);
       expect(step.unknownItems).toBe(0); // the new items are known by then

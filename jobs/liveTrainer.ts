@@ -226,6 +226,14 @@ export class LiveTrainer {
     this.servable.dispose();
     this.servable = grown;
     log.info({ joined, items: grown.items.itemCount, semanticIds: coded.semanticIds.id }, 'new catalog items joined the model');
+    // Servers load the live version again with the grown catalog: what that takes (the ONNX
+    // encoder, the item table, the indexes) is made here, off their event loops; they wait for it
+    // (serving.catalogPrepareWaitMs) before making it themselves.
+    if (this.options.prepare) {
+      await this.options.prepare(this.live.checkpointId).catch((error: unknown) =>
+        log.warn({ checkpointId: this.live.checkpointId, err: (error as Error).message }, 'preparing the live version for the grown catalog failed: servers make it themselves'),
+      );
+    }
     return joined;
   }
 

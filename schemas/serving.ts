@@ -85,6 +85,16 @@ export const ServingConfig = z
       .describe('Window of event time (back from the newest event seen) over which the popular-items fallback counts interactions.'),
     popularRefreshMs: z.number().int().positive().default(30_000).describe('How often the popular items are counted again.'),
     reloadPollMs: z.number().int().positive().default(1000).describe('How often the model registry is checked for a new live version.'),
+    catalogPrepareWaitMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5000)
+      .describe(
+        'A catalog that grew (new items coded between rebuilds) is loaded with the active model as soon as its ONNX encoder is ' +
+          'prepared (a trainer with --prepare-serving, or streamrec run, prepares it), else after this long: the server then exports ' +
+          'the encoder and computes the item table itself, on its event loop (hundreds of ms of stalls).',
+      ),
     adminApiKey: z
       .string()
       .default('')
