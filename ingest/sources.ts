@@ -95,7 +95,7 @@ export class KafkaSource implements EventSource {
   /** Messages the broker deleted (retention, a size limit) before this consumer read them, over all partitions. */
   lostToRetention = 0;
   private readonly positions = new Map<string, PartitionPosition>();
-  private admin: Admin | undefined;
+  private admin: Promise<Admin> | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
 
@@ -238,7 +238,7 @@ export class KafkaSource implements EventSource {
     const next = this.positions.get(`${topic}/${partition}`)?.next;
     if (next === undefined || first <= next) return;
     try {
-      const offsets = await this.adminClient().fetchTopicOffsets(topic);
+      const offsets = await (await this.adminClient()).fetchTopicOffsets(topic);
       const low = Number(offsets.find((o) => o.partition === partition)?.low ?? 0);
       if (low > next) this.reportGap(topic, partition, next, Math.min(low, first));
     } catch (error) {
@@ -257,11 +257,18 @@ export class KafkaSource implements EventSource {
     this.moved(topic, partition, to);
   }
 
-  private adminClient(): Admin {
-    if (!this.admin) {
-      this.admin = this.options.kafka.admin();
-      void this.admin.connect().catch(() => undefined); // kafkajs connects again on the first request
-    }
+  /** The admin client of the lag checks, connected on first use (a failed connect is tried again next time). */
+  private adminClient(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const admin = this.options.kafka.admin();
+      try {
+        await admin.connect();
+        return admin;
+      } catch (error) {
+        this.admin = undefined;
+        throw error;
+      }
+    })();
     return this.admin;
   }
 
@@ -284,7 +291,7 @@ export class KafkaSource implements EventSource {
 
   private async checkLag(): Promise<void> {
     const { groupId, topics, fromBeginning, consumer, instrumentation, onLag } = this.options;
-    const admin = this.adminClient();
+    const admin = await this.adminClient();
     const unknown = [...this.positions.values()].some((p) => p.next === undefined);
     const committed = new Map<string, number>();
     if (unknown) {
@@ -362,7 +369,7 @@ export class KafkaSource implements EventSource {
     this.monitor = undefined;
     try {
       await this.checking;
-      await this.admin?.disconnect().catch(() => undefined);
+      await this.admin?.then((admin) => admin.disconnect()).catch(() => undefined);
       await this.consumer?.disconnect();
     } finally {
       // Stopped as asked, even when closing a connection failed (that error is this call's).
