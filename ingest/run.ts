@@ -151,7 +151,8 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     const idle = options.idleExitMs;
     idleTimer = setInterval(() => {
       const joinedAt = source instanceof KafkaSource ? source.joinedAt : 0;
-      const behind = processor.consumerLag() ?? 0;
+      // A Kafka source is not idle before its lag was measured once (a lag check after the join).
+      const behind = processor.consumerLag() ?? (source instanceof KafkaSource ? undefined : 0);
       if (joinedAt !== undefined && behind === 0 && Date.now() - Math.max(lastBatchAt, joinedAt) >= idle) void stop();
     }, Math.min(1000, idle));
   }

@@ -95,6 +95,12 @@ export class KafkaSource implements EventSource {
   /** Messages the broker deleted (retention, a size limit) before this consumer read them, over all partitions. */
   lostToRetention = 0;
   private readonly positions = new Map<string, PartitionPosition>();
+  /**
+   * The group's committed offsets read before this consumer joined (undefined after its first
+   * join): kafkajs resets a committed offset the broker no longer has to the log start, and
+   * commits that, so a later read would hide the messages deleted in between.
+   */
+  private committedAtStart: Map<string, number> | undefined;
   private admin: Promise<Admin> | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
@@ -135,8 +141,14 @@ export class KafkaSource implements EventSource {
         const [topic, partition] = splitKey(key);
         if (!now.get(topic)?.has(partition)) this.positions.delete(key);
       }
-      // A partition's position is re-read from its commit after a rejoin (kafkajs resumes there).
-      for (const [topic, parts] of now) for (const partition of parts) this.positions.set(`${topic}/${partition}`, { next: undefined, movedAt: Date.now(), stallReported: false });
+      // A partition's position is its commit: as read before the first join, re-read after a rejoin.
+      for (const [topic, parts] of now) {
+        for (const partition of parts) {
+          const committed = this.committedAtStart?.get(`${topic}/${partition}`);
+          this.positions.set(`${topic}/${partition}`, { next: committed !== undefined && committed >= 0 ? committed : undefined, movedAt: Date.now(), stallReported: false });
+        }
+      }
+      this.committedAtStart = undefined;
       this.running = true;
       const changed = changes.filter((c) => c.assigned.length > 0 || c.revoked.length > 0);
       pendingChanges.push(...changed);
@@ -177,6 +189,10 @@ export class KafkaSource implements EventSource {
     });
     // A crash while joining (inside `consumer.run` below) rejects `ended` before it is awaited.
     ended.catch(() => undefined);
+    this.committedAtStart = await this.committedOffsets().catch((error: unknown) => {
+      log.warn({ err: (error as Error).message }, 'could not read the group\'s committed offsets before joining: messages deleted before this start may go unreported');
+      return undefined;
+    });
     await consumer.connect();
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
     this.startMonitor();
@@ -289,16 +305,21 @@ export class KafkaSource implements EventSource {
     this.monitor.unref();
   }
 
+  /** The group's committed offset per topic-partition (-1: none). */
+  private async committedOffsets(): Promise<Map<string, number>> {
+    const { groupId, topics } = this.options;
+    const committed = new Map<string, number>();
+    for (const t of await (await this.adminClient()).fetchOffsets({ groupId, topics: [...topics] })) {
+      for (const p of t.partitions) committed.set(`${t.topic}/${p.partition}`, Number(p.offset));
+    }
+    return committed;
+  }
+
   private async checkLag(): Promise<void> {
-    const { groupId, topics, fromBeginning, consumer, instrumentation, onLag } = this.options;
+    const { topics, fromBeginning, consumer, instrumentation, onLag } = this.options;
     const admin = await this.adminClient();
     const unknown = [...this.positions.values()].some((p) => p.next === undefined);
-    const committed = new Map<string, number>();
-    if (unknown) {
-      for (const t of await admin.fetchOffsets({ groupId, topics: [...topics] })) {
-        for (const p of t.partitions) committed.set(`${t.topic}/${p.partition}`, Number(p.offset));
-      }
-    }
+    const committed = unknown ? await this.committedOffsets() : new Map<string, number>();
     for (const topic of topics) {
       const offsets = await admin.fetchTopicOffsets(topic);
       for (const o of offsets) {

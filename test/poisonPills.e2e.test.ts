@@ -153,6 +153,50 @@ describe(`ingest survives poison pills on ${kafkaKind()}`, () => {
     }
   }, 180_000);
 
+  it('streamrec ingest exits 3 (not 0) when the broker deleted messages of its partitions before it read them, naming how many', async () => {
+    const kafka = testKafka();
+    const topics = { interactions: uniqueName('gap-in'), catalog: uniqueName('gap-cat'), changelog: uniqueName('gap-log') };
+    const group = uniqueName('gap-group');
+    const now = Date.now();
+    const event = (i: number) => ({ key: 'u1', value: JSON.stringify({ eventId: `g${i}`, userId: 'u1', itemId: 'i1', type: 'view', ts: now - 1000 + i }), partition: 0 });
+    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    await producer.connect();
+    try {
+      await sendChunked(producer, topics.interactions, Array.from({ length: 10 }, (_, i) => event(i)));
+      const args = ['ingest', '--source', `kafka://${testBrokers().join(',')}/${topics.interactions}`, '--catalog-topic', topics.catalog, '--group', group, '--history-store', 'memory', '--no-archive', '--idle-exit-ms', '3000'];
+      const env = { STREAMREC__INGEST__TOPICS__CHANGELOG: topics.changelog, STREAMREC__INGEST__CONSUMER__LAG_CHECK_MS: '500' };
+      const first = spawnCli(args, env);
+      expect((await exited(first)).code).toBe(0); // read and committed the 10
+      // Six messages the group never reads: deleted by the broker (the mock deletes a partition's
+      // whole log past 5 MB; a real broker on request).
+      if (isMockKafka()) {
+        await sendChunked(producer, topics.interactions, Array.from({ length: 5 }, (_, i) => event(10 + i)));
+        await producer.send({ topic: topics.interactions, messages: [{ key: 'u1', value: Buffer.alloc(5 * 1024 * 1024 + 1, 0x20), partition: 0 }] });
+      } else {
+        await sendChunked(producer, topics.interactions, Array.from({ length: 6 }, (_, i) => event(10 + i)));
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.deleteTopicRecords({ topic: topics.interactions, partitions: [{ partition: 0, offset: '16' }] });
+        await admin.disconnect();
+      }
+      await sendChunked(producer, topics.interactions, Array.from({ length: 3 }, (_, i) => event(20 + i)));
+      // What the broker holds now (the mock may delete a few more past the big message).
+      const admin = kafka.admin();
+      await admin.connect();
+      const p0 = (await admin.fetchTopicOffsets(topics.interactions)).find((o) => o.partition === 0);
+      await admin.disconnect();
+      const [low, high] = [Number(p0?.low), Number(p0?.high)];
+      expect(low).toBeGreaterThanOrEqual(16);
+      const second = spawnCli(args, env);
+      const result = await exited(second);
+      expect({ code: result.code, output: second.output() }).toMatchObject({ code: 3, output: expect.stringContaining(`error: ${low - 10} messages were deleted by the broker`) });
+      expect(second.output()).toContain(`"lostToRetention":${low - 10}`);
+      expect(second.output()).toContain(`"messages":${high - low},`); // what was left after the gap was read
+    } finally {
+      await producer.disconnect();
+    }
+  }, 90_000);
+
   it('a message over the fetch limit is fetched whole and dead-lettered too_large by offset; messages the broker deleted before they were read are reported, and lag counts what remains', async () => {
     const kafka = testKafka();
     const topics = { interactions: uniqueName('big-in'), catalog: uniqueName('big-cat'), changelog: uniqueName('big-log'), deadLetterSuffix: '.dlq' };

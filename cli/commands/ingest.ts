@@ -153,6 +153,12 @@ export function registerIngest(program: Command, globals: () => GlobalOptions): 
         progress = progressMs > 0 ? logProgress(runtime, progressMs) : undefined;
         await runtime.done;
         process.stdout.write(`${JSON.stringify({ totals: runtime.processor.totals, users: runtime.store.size })}\n`);
+        const lost = runtime.processor.totals.lostToRetention;
+        if (lost > 0) {
+          // Not a clean run: messages were lost before ingest could read them (the log has their offsets).
+          process.stderr.write(`error: ${lost} messages were deleted by the broker (retention or a size limit) before ingest read them: neither archived nor dead-lettered; their offsets are in the log (exit 3)\n`);
+          process.exitCode = 3;
+        }
       } finally {
         // Stopped or failed: what could be was flushed, committed and closed. Do not wait for
         // client timers to wind down (a failure sets the exit code before this fires).
