@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- soak [--minutes 10] [--backlog 60000] [--rate N] [--partitions 8]`
+ * `npm run bench -- soak [--minutes 10] [--backlog 120000] [--rate N] [--partitions 8]`
  *
  * Does `streamrec ingest` hold steady for minutes? It runs as a child process (its memory is its
  * own) against a broker: first it consumes a backlog of `--backlog` events as fast as it can (its
@@ -31,6 +31,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const ROOT = path.resolve(__dirname, '..');
 const USERS = 20_000;
 const ITEMS = 50_000;
+/** How often the child reports its progress (what the backlog rate is measured from). */
+const PROGRESS_MS = 250;
 
 /** Resident set size of process `pid` in MB (Linux). */
 function rssMb(pid: number): number {
@@ -57,7 +59,7 @@ const percentile = (values: readonly number[], q: number): number => {
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const flags = parseFlags(args, new Set(['minutes', 'backlog', 'rate', 'partitions']));
   const minutes = numberFlag(flags, 'minutes') ?? 10;
-  const backlog = numberFlag(flags, 'backlog') ?? 60_000;
+  const backlog = numberFlag(flags, 'backlog') ?? 120_000;
   const partitions = numberFlag(flags, 'partitions') ?? 8;
   const fixedRate = numberFlag(flags, 'rate');
   if (!(minutes > 0)) throw new ConfigError(`--minutes must be > 0, got ${minutes}`);
@@ -82,7 +84,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     });
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'cli', 'main.ts'), 'ingest', '--source', `kafka://${brokers.join(',')}/${topics.interactions}`, '--catalog-topic', topics.catalog, '--group', `soak-${stamp}`, '--clickhouse', `chdb:${chDir}`, '--progress-ms', '1000'],
+    ['--import', 'tsx', path.join(ROOT, 'cli', 'main.ts'), 'ingest', '--source', `kafka://${brokers.join(',')}/${topics.interactions}`, '--catalog-topic', topics.catalog, '--group', `soak-${stamp}`, '--clickhouse', `chdb:${chDir}`, '--progress-ms', String(PROGRESS_MS)],
     { cwd: ROOT, env: { ...process.env, STREAMREC_LOG_LEVEL: 'info', STREAMREC__INGEST__TOPICS__CHANGELOG: topics.changelog }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // The child's progress lines (JSON logs on stderr): messages so far and lag.
@@ -114,7 +116,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const deadline = Date.now() + 10 * 60_000;
     while (progress.total < backlog) {
       alive();
-      if (first === 0 && progress.total > 0) first = progress.at - 1000; // the interval whose line first counted messages
+      if (first === 0 && progress.total > 0) first = progress.at - PROGRESS_MS; // the interval whose line first counted messages
       if (Date.now() > deadline) throw new StreamrecError(`the backlog was not consumed in 10 min (${progress.total} of ${backlog})`);
       await sleep(50);
     }
