@@ -1,6 +1,4 @@
-import type { IngestArchive, InteractionRow, ItemRow } from '../infra/clickhouse';
-import { refusesRowContent } from '../infra/clickhouse/client';
-import { writeIsolating } from '../infra/clickhouse/isolate';
+import { refusalReason, refusesRowContent, writeIsolating, type IngestArchive, type InteractionRow, type ItemRow } from '../infra/clickhouse';
 import type { HistoryStore } from '../infra/history';
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
@@ -354,8 +352,7 @@ export class IngestProcessor {
     const refused = await writeIsolating(write, rows, refusesRowContent);
     return refused.map(({ index, error }) => {
       const s = sources[index] as Sourced<unknown>;
-      // ClickHouse appends the rows it parsed to its message: its first line says what was wrong.
-      const why = (error.message.split('\n')[0] ?? '').slice(0, 500);
+      const why = refusalReason(error);
       log.warn({ topic: s.origin.topic, partition: s.origin.partition, offset: s.origin.offset, err: why }, 'the archive refused a validated event; dead-lettered as sink_refused');
       return deadLetter(s.origin, s.raw, 'sink_refused', `the archive refused the validated event: ${why}`, null, this.now());
     });

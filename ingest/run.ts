@@ -1,7 +1,5 @@
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
-import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
-import { refusesRowContent } from '../infra/clickhouse/client';
-import { writeIsolating } from '../infra/clickhouse/isolate';
+import { IngestArchive, openClickHouse, refusalReason, refusesRowContent, writeIsolating, type ClickHouse } from '../infra/clickhouse';
 import { ChangelogHistoryStore, MemoryHistoryStore, ensureChangelogTopic, ensureTopics, type HistoryStore } from '../infra/history';
 import { KafkaDeadLetterPublisher, WorkerProducer, createKafka } from '../infra/kafka';
 import { Instrumentation } from '../instrumentation';
@@ -44,7 +42,7 @@ class ClickHouseDeadLetters implements DeadLetterSink {
     // and left to the dead-letter topic, which keeps every dead letter.
     const refused = await writeIsolating((rows) => this.archive.insertDeadLetters(rows), letters, refusesRowContent);
     for (const { row, error } of refused) {
-      log.error({ origin: row.origin, code: row.error.code, err: (error.message.split('\n')[0] ?? '').slice(0, 500) }, 'the dead_letters table refused a dead letter; the dead-letter topic keeps it');
+      log.error({ origin: row.origin, code: row.error.code, err: refusalReason(error) }, 'the dead_letters table refused a dead letter; the dead-letter topic keeps it');
     }
   }
 }

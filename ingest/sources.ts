@@ -92,8 +92,6 @@ export class KafkaSource implements EventSource {
   joinedAt: number | undefined;
   /** Crashes kafkajs recovered from by restarting the consumer (broker unreachable past the retries). */
   restarts = 0;
-  /** Messages the broker deleted (retention, a size limit) before this consumer read them, over all partitions. */
-  lostToRetention = 0;
   private readonly positions = new Map<string, PartitionPosition>();
   /**
    * The group's committed offsets read before this consumer joined (undefined after its first
@@ -137,11 +135,8 @@ export class KafkaSource implements EventSource {
       }
       this.owned = now;
       this.joinedAt = Date.now();
-      for (const key of [...this.positions.keys()]) {
-        const [topic, partition] = splitKey(key);
-        if (!now.get(topic)?.has(partition)) this.positions.delete(key);
-      }
       // A partition's position is its commit: as read before the first join, re-read after a rejoin.
+      this.positions.clear();
       for (const [topic, parts] of now) {
         for (const partition of parts) {
           const committed = this.committedAtStart?.get(`${topic}/${partition}`);
@@ -264,7 +259,6 @@ export class KafkaSource implements EventSource {
 
   private reportGap(topic: string, partition: number, from: number, to: number): void {
     const messages = to - from;
-    this.lostToRetention += messages;
     log.error(
       { topic, partition, fromOffset: from, toOffset: to - 1, messages },
       'messages were deleted by the broker (retention, or the partition\'s size limit) before ingest read them: they are neither archived nor dead-lettered',
@@ -398,11 +392,6 @@ export class KafkaSource implements EventSource {
       this.finished?.();
     }
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const at = key.lastIndexOf('/');
-  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 /** The error `run` rejects with when kafkajs gives up on the consumer for good. */

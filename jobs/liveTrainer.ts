@@ -54,6 +54,14 @@ interface ArchivedInteraction {
   readonly offset: string;
 }
 
+/** At most this many of a user's latest examples seed the replay reservoir (bounds the read at start). */
+const REPLAY_PER_USER = 200;
+
+/** Each user's next-item examples: every item after the first, with the (at most `window`) items before it. */
+function* examplesOfSequences(sequences: ReadonlyArray<readonly [string, readonly number[]]>, window: number): Generator<{ history: readonly number[]; target: number }> {
+  for (const [, items] of sequences) for (let i = 1; i < items.length; i++) yield { history: items.slice(Math.max(0, i - window), i), target: items[i] as number };
+}
+
 /**
  * The live loop's trainer: it continues the live model from where its checkpoint is in the
  * stream. A checkpoint names, per archive partition, the first offset it has not seen (and the
@@ -64,14 +72,6 @@ interface ArchivedInteraction {
  * point starts again from the live checkpoint's position: events after it are read again and
  * trained into the next publication, none before it is trained twice into the published lineage.
  */
-/** At most this many of a user's latest examples seed the replay reservoir (bounds the read at start). */
-const REPLAY_PER_USER = 200;
-
-/** Each user's next-item examples: every item after the first, with the items before it. */
-function* examplesOfSequences(sequences: ReadonlyArray<readonly [string, readonly number[]]>): Generator<{ history: readonly number[]; target: number }> {
-  for (const [, items] of sequences) for (let i = 1; i < items.length; i++) yield { history: items.slice(0, i), target: items[i] as number };
-}
-
 export class LiveTrainer {
   private offsets: Record<string, number>;
   /** The checkpoint the next one continues (its parent), and what the lineage has seen. */
@@ -155,7 +155,7 @@ export class LiveTrainer {
       );
       // What the live model was trained on is replayed from the start (also after a restart): a
       // uniform sample of the examples below its stream position, rebuilt from the archive.
-      trainer.seedReplay(examplesOfSequences(sequences));
+      trainer.seedReplay(examplesOfSequences(sequences, servable.maxHistoryLength));
       return { live, servable, trainer, rng, offsets: { ...state.stream.offsets } };
     } catch (error) {
       servable.dispose();

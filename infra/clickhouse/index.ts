@@ -4,4 +4,4 @@ export { runMigrations, type Migration } from './migrations';
 export { MIGRATIONS } from './migrations/index';
 export { IngestArchive, deadLetterRow, DEAD_LETTER_PAYLOAD_LIMIT, type InteractionRow, type ItemRow } from './archive';
 export { BufferedWriter, type BufferedWriterOptions, type RowSink } from './bufferedWriter';
-export { writeIsolating, type RefusedRow } from './isolate';
+export { refusalReason, writeIsolating, type RefusedRow } from './isolate';

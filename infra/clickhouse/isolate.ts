@@ -1,3 +1,8 @@
+/** What a sink said when it refused a row: the first line of its error (ClickHouse appends the rows it parsed), at most 500 characters. */
+export function refusalReason(error: Error): string {
+  return (error.message.split('\n')[0] ?? '').slice(0, 500);
+}
+
 /** A row a sink refused for its content, with the sink's error. */
 export interface RefusedRow<T> {
   readonly row: T;
