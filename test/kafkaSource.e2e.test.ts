@@ -297,6 +297,73 @@ describe(`KafkaSource on ${kafkaKind()}`, () => {
     for (const partition of handled.keys()) expect(reports.filter((r) => r.partition === partition).at(-1)?.lag).toBe(0);
   }, 60_000);
 
+  it('no partition starves behind one that always has data when each fetch can bring one batch: all of it arrives, in order, while the busy one goes on', async () => {
+    // A broker answers a fetch over its byte limits with the first non-empty partition's first
+    // batch alone, however large (KIP-74; maxBytes 1 makes every fetch such a fetch here, as a batch
+    // larger than maxBytesPerPartition does on Apache Kafka). kafkajs shuffles the partitions of
+    // each fetch request, so a partition behind one that always has data still comes first in
+    // some fetches: its batch, oversized or not, is delivered instead of waiting for the busy one.
+    const topic = uniqueName('src-starve');
+    await ensureTopics(kafka, [topic]);
+    const admin = kafka.admin();
+    await admin.connect();
+    const partitions = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]!.partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+    await admin.disconnect();
+    expect(partitions.length).toBeGreaterThanOrEqual(2);
+    const busy = partitions[0]!;
+    const quiet = partitions.at(-1)!;
+    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    await producer.connect();
+    // The busy partition gets a message every 10 ms and each batch takes 40 ms to handle, so it
+    // has data at every fetch (one message per batch: each send is one record batch).
+    let producing = true;
+    let sent = 0;
+    const feeding = (async () => {
+      while (producing) {
+        await producer.send({ topic, messages: [{ partition: busy, key: `b${sent}`, value: Buffer.from(`b${sent}`) }] });
+        sent++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const handled = new Map<number, number[]>();
+    const count = (p: number) => handled.get(p)?.length ?? 0;
+    let quietSent: Promise<unknown> | undefined;
+    const consumer = ConsumerConfig.parse({ sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, heartbeatIntervalMs: 500, maxBytes: 1, maxWaitMs: 50 });
+    const source = new KafkaSource({ ...options(topic), consumer });
+    const run = settle(
+      source.run(async (batch) => {
+        const offsets = handled.get(batch.partition) ?? [];
+        for (const m of batch.messages) offsets.push(Number(m.offset));
+        handled.set(batch.partition, offsets);
+        // Three batches for the quiet partition arrive once the busy one is being consumed.
+        if (batch.partition === busy && !quietSent) {
+          quietSent = (async () => {
+            for (let i = 0; i < 3; i++) await producer.send({ topic, messages: Array.from({ length: 5 }, (_, j) => ({ partition: quiet, key: `q${i}.${j}`, value: Buffer.from(`q${i}.${j}`) })) });
+          })();
+        }
+        await new Promise((r) => setTimeout(r, 40));
+      }),
+    );
+    try {
+      await waitFor(() => count(quiet) >= 15, 30_000, 'the quiet partition\'s 15 messages');
+      await quietSent;
+    } finally {
+      producing = false;
+      await feeding;
+      await source.stop();
+      await source.disconnect();
+      await producer.disconnect();
+    }
+    await waitFor(() => run.state() !== 'pending', 10_000, 'run to settle');
+    expect(run.state()).toBe('resolved');
+    expect(handled.get(quiet)).toEqual([...Array(15).keys()]); // all of it, in order, once
+    // The busy partition was consumed in order without gaps, and had data all along.
+    const busyOffsets = handled.get(busy)!;
+    expect(busyOffsets).toEqual(busyOffsets.map((_, i) => busyOffsets[0]! + i));
+    expect(busyOffsets[0]).toBe(0);
+    expect(sent).toBeGreaterThan(busyOffsets.length + 10); // still behind when it stopped: never drained
+  }, 60_000);
+
   it('takes its fetch limits from the config: with maxBytes 1 every fetch brings one partition\'s batch', async () => {
     const topic = uniqueName('src-maxbytes');
     await ensureTopics(kafka, [topic]);
