@@ -23,7 +23,9 @@
  *   produced; the time until `GET /v1/items/{id}/similar` of the one-process server answers 200
  *   (the served model knows it, so it can be recommended): `new_item_servable_*_s`.
  * The live trainer runs at `--interval` s (live.intervalSeconds). The last stdout line is one JSON
- * object with those numbers and the settings they were measured at.
+ * object with those numbers and the settings they were measured at. With `--work-dir`, every probe
+ * is also a `freshness_probes` row in the run's embedded ClickHouse there, beside the run's own
+ * rows: `streamrec report --clickhouse chdb:<work-dir>/clickhouse` draws their histograms.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { datasetEvents, loadDataset } from '../datasets';
 import { ConfigError } from '../errors';
 import { ArtifactStore } from '../infra/artifacts';
+import { openClickHouse } from '../infra/clickhouse';
 import { createKafka } from '../infra/kafka';
 import { openModelRegistry, storeCheckpoints } from '../infra/registry';
 import { encodeReplayEvent, type EncodedMessage } from '../ingest';
@@ -125,6 +128,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
   const children: Array<ReturnType<typeof spawnCli>> = [];
+  /** Every probe, for the freshness_probes table (the report's histograms), written once the roles have stopped. */
+  const probes: Array<{ bench_id: string; kind: string; latency_ms: number; measured_at: number }> = [];
+  const benchId = `freshness-${suffix}`;
   try {
     // The catalog and the first 80%, then the one-process loop bootstraps its first model from them.
     for (const m of catalog) await producer.send({ topic: topics.catalog, messages: [{ key: m.key, value: m.value }] });
@@ -151,6 +157,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const pendingModel: Array<{ topic: string; partition: number; offset: number; ackedAt: number }> = [];
     const model: number[] = [];
     const newItems: number[] = [];
+    const probe = (list: number[], kind: string, ms: number): void => {
+      list.push(ms);
+      probes.push({ bench_id: benchId, kind, latency_ms: ms, measured_at: Date.now() });
+    };
     let missed = { history: 0, changelog: 0, newItems: 0 };
     const end = performance.now() + duration * 1000;
     const item0 = catalog[0] ? (JSON.parse(catalog[0].value.toString()) as Record<string, unknown>) : {};
@@ -179,9 +189,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           const fromHistory = (status: number, body: string): boolean => status === 200 && !body.includes('"fallback"');
           const [a, b] = await Promise.all([pollUntil(`${runUrl}${path}`, fromHistory, acked.ackedAt, 10_000, 2), pollUntil(`${replicaUrl}${path}`, fromHistory, acked.ackedAt, 30_000, 2)]);
           if (a === undefined) missed = { ...missed, history: missed.history + 1 };
-          else history.push(a);
+          else probe(history, 'history', a);
           if (b === undefined) missed = { ...missed, changelog: missed.changelog + 1 };
-          else changelogHistory.push(b);
+          else probe(changelogHistory, 'changelog_history', b);
           await sleep(250);
         }
       })(),
@@ -199,7 +209,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           }
           const took = await pollUntil(`${runUrl}/v1/items/${encodeURIComponent(itemId)}/similar?k=1`, (status) => status === 200, acked.ackedAt, 180_000, 100);
           if (took === undefined) missed = { ...missed, newItems: missed.newItems + 1 };
-          else newItems.push(took);
+          else probe(newItems, 'new_item', took);
           await sleep(Math.max(0, 15_000 - (took ?? 0)));
         }
       })(),
@@ -218,7 +228,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           for (let i = pendingModel.length - 1; i >= 0; i--) {
             const p = pendingModel[i] as (typeof pendingModel)[number];
             if ((offsets[`${p.topic}/${p.partition}`] ?? 0) > p.offset) {
-              model.push(seenAt - p.ackedAt);
+              probe(model, 'model', seenAt - p.ackedAt);
               pendingModel.splice(i, 1);
             }
           }
@@ -254,6 +264,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await Promise.all(children.map((c) => Promise.race([exited(c), sleep(30_000)])));
     // What the roles printed, beside the stores (kept with --work-dir).
     children.forEach((c, i) => writeFileSync(path.join(root, `${['run', 'serve'][i] ?? 'child'}.out`), c.output()));
+    // With --work-dir, the probes beside the run's own rows (the embedded engine is free once the
+    // roles exited): `streamrec report --clickhouse chdb:<work-dir>/clickhouse` draws them.
+    if (probes.length > 0 && flags.has('work-dir')) {
+      const ch = await openClickHouse(config.clickhouse);
+      try {
+        await ch.insert('freshness_probes', probes);
+        log(`${probes.length} probes written to freshness_probes (${config.clickhouse.url})`);
+      } finally {
+        await ch.close();
+      }
+    }
     await producer.disconnect();
     await mock?.stop();
     if (!flags.has('work-dir')) rmSync(root, { recursive: true, force: true });

@@ -10,7 +10,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 const root = path.join(__dirname, '..');
 const stamp = path.join(root, 'dist', '.built');
-const SOURCE_DIRS = ['schemas', 'datasets', 'ingest', 'features', 'quantizer', 'trainer', 'serving', 'jobs', 'infra', 'cli'];
+const SOURCE_DIRS = ['schemas', 'datasets', 'ingest', 'features', 'quantizer', 'trainer', 'serving', 'jobs', 'infra', 'cli', 'report'];
 
 function newestSource() {
   let newest = 0;

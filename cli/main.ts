@@ -15,6 +15,7 @@ import { registerServe } from './commands/serve';
 import { registerExperiment } from './commands/experiment';
 import { registerTrainer } from './commands/trainer';
 import { registerRun } from './commands/run';
+import { registerReport } from './commands/report';
 
 /** Builds the `streamrec` command line. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerExperiment(program, globals);
   registerTrainer(program, globals);
   registerRun(program, globals);
+  registerReport(program, globals);
   registerDoctor(program, globals);
   return program;
 }

@@ -5,6 +5,7 @@ import { KafkaDeadLetterPublisher, WorkerProducer, createKafka } from '../infra/
 import { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { StreamrecConfig } from '../schemas/config';
+import { LagRows } from './lagRows';
 import { IngestMetrics } from './metrics';
 import { IngestProcessor, type DeadLetterSink } from './processor';
 import { InProcessSource, KafkaSource, type Assignment, type EventSource } from './sources';
@@ -96,6 +97,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
     sinks.push(new KafkaDeadLetters(new KafkaDeadLetterPublisher(producer, ingest.topics.deadLetterSuffix)));
   }
 
+  const lagRows = clickhouse && usesKafka && ingest.lagRows ? new LagRows(clickhouse, ingest.groupId) : undefined;
   const source: EventSource = usesKafka
     ? new KafkaSource({
         kafka: kafka as Kafka,
@@ -104,7 +106,10 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
         fromBeginning: ingest.fromBeginning,
         consumer: ingest.consumer,
         instrumentation,
-        onLag: (topic, partition, lag) => processor.reportLag(topic, partition, lag),
+        onLag: (topic, partition, lag) => {
+          processor.reportLag(topic, partition, lag);
+          lagRows?.add(topic, partition, lag);
+        },
       })
     : new InProcessSource(options.batches as Iterable<RawBatch>);
   const processor = new IngestProcessor({ config: ingest, store, archive, deadLetters: sinks, commit: (o) => source.commit(o), instrumentation });
@@ -132,6 +137,7 @@ export async function startIngest(options: RunIngestOptions): Promise<IngestRunt
       if (source instanceof KafkaSource) await source.disconnect();
       await producer?.disconnect();
       await store.close();
+      await lagRows?.close();
       await clickhouse?.close();
       log.info({ totals: processor.totals }, 'ingest stopped');
     })();

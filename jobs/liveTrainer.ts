@@ -14,6 +14,7 @@ import { LiveTrainerConfig, type AppConfig } from './config';
 import { microEpochRow, type MicroEpochRowInput } from './incremental';
 import { publishCheckpoint } from './publish';
 import { loadServableModel, type ServableModel } from './servable';
+import { recordSemanticIdBuilds, semanticIdBuildRow } from './semanticIdRows';
 import { openTrainingSink, type TrainingSink } from './sink';
 
 const log = createLogger('jobs.live');
@@ -216,6 +217,7 @@ export class LiveTrainer {
       job: 'streamrec trainer',
     });
     if (!coded) return 0;
+    await recordSemanticIdBuilds(this.options.config, [semanticIdBuildRow(coded.semanticIds, 'new_items')], this.sink.writer);
     const grown = await loadServableModel(this.store, this.lineage.parent, { catalog: 'latest', withTrainingState: true });
     if (grown.items.itemCount <= this.servable.items.itemCount) {
       grown.dispose();

@@ -10,6 +10,7 @@ import { Random } from '../random';
 import type { ItemEvent } from '../schemas/events';
 import type { AppConfig } from './config';
 import type { DataSource } from './data';
+import { recordSemanticIdBuilds, semanticIdBuildRow } from './semanticIdRows';
 
 export interface RebuildJobOptions {
   readonly source: DataSource;
@@ -52,6 +53,7 @@ export async function runRebuildJob(config: AppConfig, options: RebuildJobOption
   if (options.newItemsOnly) {
     if (options.allMethods || options.disambiguate) throw new ConfigError('rebuild --new-items codes with the existing codebooks: --method and --disambiguate do not apply');
     const coded = await codeNewItems({ events, store, registryFile: config.artifacts.registryFile, features: config.features });
+    if (coded) await recordSemanticIdBuilds(config, [semanticIdBuildRow(coded.semanticIds, 'new_items')]);
     return { kind: 'new-items', coded, seconds: seconds() };
   }
   const configured = config.quantizer.method;
@@ -68,5 +70,9 @@ export async function runRebuildJob(config: AppConfig, options: RebuildJobOption
     disambiguate: options.disambiguate ?? false,
     ...(instrumentation ? { progress: (step: string, done: number, total: number) => instrumentation.emit('rebuild.progress', { step, done, total }) } : {}),
   });
+  await recordSemanticIdBuilds(
+    config,
+    result.builds.map((b) => semanticIdBuildRow(b.semanticIds, 'rebuild', b.trainSeconds)),
+  );
   return { kind: 'full', result, seconds: seconds() };
 }

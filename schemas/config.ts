@@ -218,6 +218,10 @@ export const IngestConfig = z
       .default('changelog')
       .describe('`changelog`: histories survive restarts through the changelog topic; `memory`: one process only.'),
     archive: z.boolean().default(true).describe('Archive validated events in ClickHouse.'),
+    lagRows: z
+      .boolean()
+      .default(true)
+      .describe('With the archive on and a Kafka source: write each lag check\'s per-partition lag to ClickHouse (ingest_lag, charted by streamrec report).'),
     keyCheck: z
       .enum(['dead_letter', 'count', 'off'])
       .default('dead_letter')

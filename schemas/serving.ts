@@ -99,6 +99,13 @@ export const ServingConfig = z
       .string()
       .default('')
       .describe('Key that admin endpoints require in the `x-api-key` header (compared in constant time); empty: admin endpoints are disabled.'),
+    reportFile: z
+      .string()
+      .default('')
+      .describe(
+        'An HTML report written by `streamrec report --out <file>` (or the demo): served read-only at GET /report, no key needed, ' +
+          'read again when the file changes. Empty: /report answers 404.',
+      ),
     readyMaxStalenessMs: z
       .number()
       .int()

@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
@@ -211,6 +212,26 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     metrics.historyUsers.set(stats.users);
     if (stats.newestChangeAgeMs !== undefined) metrics.historyStaleness.set(stats.newestChangeAgeMs / 1000);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // The report page (streamrec report): a file, read again when it changes. It inlines its
+  // scripts and data; the policy lets it run them and reach nothing else.
+  let report: { mtimeMs: number; size: number; html: Buffer } | undefined;
+  app.get('/report', async (request, reply) => {
+    if (config.reportFile === '') return fail(reply, request, 404, 'no_report', 'no report configured (serving.reportFile; write one with streamrec report --out <file>)');
+    let stat: { mtimeMs: number; size: number };
+    try {
+      stat = await fs.stat(config.reportFile);
+    } catch {
+      return fail(reply, request, 404, 'no_report', `no report written yet at ${config.reportFile} (streamrec report --out ${config.reportFile})`);
+    }
+    if (!report || report.mtimeMs !== stat.mtimeMs || report.size !== stat.size) report = { mtimeMs: stat.mtimeMs, size: stat.size, html: await fs.readFile(config.reportFile) };
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
+      .send(report.html);
   });
 
   app.post('/admin/reload', async (request, reply) => {

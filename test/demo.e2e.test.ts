@@ -89,6 +89,24 @@ describe('streamrec demo (the main job)', () => {
     expect(Number(served?.[2])).toBe(1 + published.length);
     expect([...out.matchAll(/recommended by version (\d+)/g)].map((m) => Number(m[1]))).toEqual([1, 1, 1].map(() => 1 + published.length));
     expect(out).toContain(`curl '${served?.[1]}/v1/users/`);
+    // The report of the run, from the ClickHouse tables: every section the demo writes rows for.
+    const reportFile = /^The report \(.*\): (\S+)$/m.exec(out)?.[1];
+    expect(reportFile).toBe(path.join(dir, 'report.html'));
+    expect(out).toContain(`${served?.[1]}/report`);
+    const html = readFileSync(reportFile as string, 'utf8');
+    const data = JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? 'null') as {
+      training: { runs: Array<{ checkpointId: string; test: Record<string, number> }> };
+      live: { microEpochs: Array<{ method: string; publishedVersion: number }> };
+      semanticIds: { builds: Array<{ kind: string; method: string; items: number }> };
+      ingest: { totals: { interactions: number; deadLetters: number } };
+    };
+    expect(data.training.runs.map((r) => r.checkpointId)).toEqual([checkpoint]);
+    expect(data.training.runs[0]?.test['ndcg@10']).toBeGreaterThan(0);
+    expect(data.live.microEpochs.filter((m) => m.method === 'live')).toHaveLength(4);
+    expect(data.live.microEpochs.filter((m) => m.publishedVersion > 0).map((m) => m.publishedVersion)).toEqual(published);
+    expect(data.semanticIds.builds).toEqual([expect.objectContaining({ kind: 'rebuild', method: 'rqkmeans', items: 400 })]);
+    const allDeadLetters = Number(/ingest in all: [\d,]+ interactions accepted, (\d+) dead letters/.exec(out)?.[1]);
+    expect(data.ingest.totals).toEqual({ interactions, items: 400, deadLetters: allDeadLetters });
     expect(out).toMatch(/server on http:\/\/\S+ stopped/);
     // Recommendations from the live model: 5 catalog items per user, none it already has.
     const users = [...out.matchAll(/user (\S+), last items/g)].map((m) => m[1] as string);

@@ -18,6 +18,7 @@ import { commandConfig, type GlobalOptions } from '../config';
 import { progressBar } from '../progress';
 import { jobProgress, printRebuild, printTrainResult } from '../report';
 import { printTable } from '../table';
+import { writeReport } from '../../report';
 
 /** One analyst query the demo runs and prints, so a user sees how to read the archive. */
 export const DEMO_QUERY = `SELECT type, count() AS events, uniqExact(user_id) AS users,
@@ -137,6 +138,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
           clickhouse: { url: `chdb:${path.join(dataDir, 'clickhouse')}` },
           artifacts: { dir: path.join(dataDir, 'artifacts'), registryFile: path.join(dataDir, 'artifacts', 'item-registry.json') },
           modelRegistry: { url: `dir:${path.join(dataDir, 'model-registry')}` },
+          serving: { reportFile: path.join(dataDir, 'report.html') },
         };
         const config = withOverrides(commandConfig(globals()), { ...places, ingest: { historyStore: 'memory' } });
         const configFile = path.join(dataDir, 'config.json');
@@ -285,12 +287,17 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
           await ch3.close();
         }
 
+        // The report of everything above, from the ClickHouse tables; the server answers it at /report.
+        const report = await writeReport(config.clickhouse, { out: config.serving.reportFile });
+
         // 6. Recommendations over HTTP from the server, for users' live histories.
         if (interrupted()) return;
         out.write(`\n[6/6] Serving: recommendations over HTTP (${serving.url}) from the live model (version ${liveModel.version}) for users' rolling histories:\n`);
         const sampleUser = await showRecommendations(serving.url, runtime.store, dataset, out);
         const relative = path.relative(process.cwd(), configFile);
         const cfg = relative.startsWith('..') ? configFile : relative;
+        out.write(`\nThe report (training, the live loop, semantic IDs, ingest; charts from the ClickHouse tables): ${report.file}\n`);
+        out.write(`  open it in a browser, or ${serving.url}/report while the demo serves; again later: npx streamrec --config ${cfg} report --out report.html\n`);
         out.write(`\nDone. The demo's stores stay in ${dataDir}; for example:\n`);
         out.write(`  npx streamrec --config ${cfg} eval --checkpoint ${trained.checkpointId} --from-clickhouse --text-prior tuned\n`);
         out.write(`  npx streamrec --config ${cfg} publish --list\n`);

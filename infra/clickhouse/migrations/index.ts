@@ -4,6 +4,7 @@ import { migration002 } from './002_training';
 import { migration003 } from './003_text_prior';
 import { migration004 } from './004_text_prior_pooling';
 import { migration005 } from './005_micro_epochs';
+import { migration006 } from './006_report_rows';
 
 /** All migrations, in order. New ones are appended; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];
