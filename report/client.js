@@ -189,8 +189,11 @@
     const grid = el('div', { class: 'grid' });
     s.body.appendChild(grid);
     const byRun = groupBy(t.valid, (v) => v.runId);
-    for (const m of ['ndcg@10', 'recall@10']) {
-      chart(grid, 'valid-' + m.replace('@', '-'), 'Validation ' + m.toUpperCase().replace('NDCG', 'NDCG').replace('RECALL', 'Recall') + ' by epoch', {
+    for (const [m, name] of [
+      ['ndcg@10', 'NDCG@10'],
+      ['recall@10', 'Recall@10'],
+    ]) {
+      chart(grid, 'valid-' + m.replace('@', '-'), 'Validation ' + name + ' by epoch', {
         xAxis: stepAxis('epoch'),
         yAxis: valueAxis(m),
         series: [...byRun].map(([runId, rows]) => line(label(runId), rows.filter((r) => r.metric === m).map((r) => [r.epoch + 1, r.value]))),
@@ -346,8 +349,11 @@
     const grid = el('div', { class: 'grid' });
     s.body.appendChild(grid);
     const levels = Math.max(...builds.map((b) => b.fractionUsed.length));
-    const category = { type: 'category', data: labels, axisLabel: { interval: 0, rotate: labels.length > 6 ? 30 : 0 } };
+    const rotate = labels.length > 6;
+    const category = { type: 'category', data: labels, axisLabel: { interval: 0, rotate: rotate ? 30 : 0, hideOverlap: true } };
+    const room = { left: 56, right: 56, top: 44, bottom: rotate ? 100 : 56 };
     chart(grid, 'code-utilisation', 'Code utilisation per level (share of codes used)', {
+      grid: room,
       xAxis: category,
       yAxis: valueAxis('used', { max: 1, min: 0, scale: false }),
       series: Array.from({ length: levels }, (_, l) => {
@@ -356,6 +362,7 @@
       }),
     });
     chart(grid, 'collisions-error', 'Collision rate and reconstruction error per build', {
+      grid: room,
       xAxis: category,
       yAxis: [valueAxis('collision rate', { scale: false, min: 0 }), valueAxis('rel. error', { scale: false, min: 0 })],
       series: [
@@ -427,7 +434,7 @@
       const width = top / 30;
       const runs = groupBy(list, (p) => p.benchId);
       chart(grid, 'freshness-' + kind, title + ' (p50 ' + num(percentile(sorted, 0.5), unit === 's' ? 1 : 0) + ' ' + unit + ', p99 ' + num(percentile(sorted, 0.99), unit === 's' ? 1 : 0) + ' ' + unit + ')', {
-        xAxis: { type: 'value', name: unit, min: 0, max: top },
+        xAxis: { type: 'value', name: unit, min: 0, axisLabel: { formatter: compact, hideOverlap: true } },
         yAxis: valueAxis('probes', { scale: false, min: 0, minInterval: 1 }),
         series: [...runs].map(([benchId, rs]) => {
           const counts = new Array(30).fill(0);
@@ -449,11 +456,14 @@
     );
   })();
 
-  window.addEventListener('resize', () => {
+  // Each chart took its box's size when it was drawn; a grid that gained columns since (or a
+  // window resized later) changed the boxes: every chart is fitted to its box again.
+  const fitAll = () =>
     document.querySelectorAll('.chart').forEach((node) => {
       const instance = echarts.getInstanceByDom(node);
       if (instance) instance.resize();
     });
-  });
+  fitAll();
+  window.addEventListener('resize', fitAll);
   drawn.done = true;
 })();

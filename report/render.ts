@@ -66,7 +66,8 @@ export function renderReport(data: ReportData): string {
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px; margin: 16px 0; padding: 8px 16px 16px; }
   section h2 { font-size: 17px; margin: 8px 0; }
   .empty { color: var(--muted); font-style: italic; }
-  .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 12px; }
+  .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
+  .chart { min-width: 0; overflow: hidden; }
   .chart { height: 320px; border: 1px solid var(--line); border-radius: 6px; }
   .note { color: var(--muted); font-size: 12px; margin: 4px 0 8px; }
   .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }

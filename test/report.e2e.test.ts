@@ -48,8 +48,11 @@ async function open(page: Page, url: string): Promise<Drawn> {
   return (await page.evaluate('window.streamrecReport')) as Drawn;
 }
 
-/** Pixels of each chart's canvas that are not the background: what echarts actually painted. */
-async function paintedPixels(page: Page): Promise<Record<string, number>> {
+/**
+ * Per chart: pixels of its canvas that are not the background (what echarts actually painted), and
+ * whether the canvas fits its box (a canvas wider than its box draws over the next chart).
+ */
+async function paintedPixels(page: Page): Promise<Record<string, { painted: number; fits: boolean }>> {
   return (await page.evaluate(`(() => {
     const out = {};
     document.querySelectorAll('.chart').forEach((box) => {
@@ -59,10 +62,12 @@ async function paintedPixels(page: Page): Promise<Record<string, number>> {
       const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
       let painted = 0;
       for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && (data[i] < 235 || data[i + 1] < 235 || data[i + 2] < 235)) painted++;
-      out[box.dataset.chart] = painted;
+      const c = canvas.getBoundingClientRect();
+      const b = box.getBoundingClientRect();
+      out[box.dataset.chart] = { painted, fits: c.left >= b.left - 1 && c.right <= b.right + 1 && c.bottom <= b.bottom + 1 };
     });
     return out;
-  })()`)) as Record<string, number>;
+  })()`)) as Record<string, { painted: number; fits: boolean }>;
 }
 
 /**
@@ -114,7 +119,7 @@ describeWithBrowser()('the report in headless Chromium', () => {
     ]);
     const painted = await paintedPixels(page);
     expect(Object.keys(painted).sort()).toEqual([...CHARTS].sort());
-    for (const [id, n] of Object.entries(painted)) expect([id, n > 2000]).toEqual([id, true]);
+    for (const [id, p] of Object.entries(painted)) expect([id, p.painted > 2000, p.fits]).toEqual([id, true, true]);
     // The hostile run id and dataset are text in the training table; nothing ran.
     expect(await page.evaluate('window.pwned')).toBeUndefined();
     expect(await page.locator('#training table').innerText()).toContain(HOSTILE);
