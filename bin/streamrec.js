@@ -6,6 +6,8 @@
 // TensorFlow's native library prints start-up lines (oneDNN, CPU features) unless told not to
 // before it loads; streamrec logs what matters through its own logger.
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+// Newer TensorFlow prints its oneDNN lines before reading that; infra/tf.ts says why they are off.
+process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
 const path = require('node:path');
 const fs = require('node:fs');
 const root = path.join(__dirname, '..');

@@ -27,6 +27,11 @@ let ready: Promise<TfBackendInfo> | undefined;
 function tryTfjsNode(): string | undefined {
   try {
     process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    // TensorFlow 2.16+ (absl logging) prints its oneDNN start-up lines before it reads
+    // TF_CPP_MIN_LOG_LEVEL; they only appear with oneDNN's custom ops on, which do not make these
+    // models faster here (`npm run bench -- train --quick --steps 20`, TF 2.21: SASRec 2,975
+    // samples/s with them, 3,885 without; CCFRec 658 and 665). Set it to 1 to have them.
+    process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
     // Loading tfjs-node registers the `tensorflow` backend on the shared tfjs-core.
     require('@tensorflow/tfjs-node');
     return undefined;
