@@ -157,10 +157,24 @@ describe('jobs: rebuild, train, servable model, grown catalog, evaluate, fine-tu
     }
   }, 60_000);
 
-  it('refuses a catalog rebuilt with a new PCA and codebooks, saying why', async () => {
+  it('refuses a catalog rebuilt with a new PCA and codebooks, saying why; its latest catalog stays its own lineage\'s', async () => {
+    const before = await loadServableModel(store, checkpoint, { catalog: 'latest' });
+    const own = before.lineage;
+    before.dispose();
     const other = AppConfig.parse({ ...config, quantizer: { levels: 3, codesPerLevel: 8 } });
-    await runRebuildJob(other, { source: { kind: 'dataset', dataset: grownData } });
-    await expect(loadServableModel(store, checkpoint, { catalog: 'latest' })).rejects.toThrow(/the catalog's text went through PCA pca-[0-9a-f]+, the model was trained on PCA pca-[0-9a-f]+/);
+    const rebuilt = await runRebuildJob(other, { source: { kind: 'dataset', dataset: grownData } });
+    if (rebuilt.kind !== 'full') throw new Error('expected a full rebuild');
+    const foreign = { embeddings: rebuilt.result.embeddings.id, semanticIds: rebuilt.result.builds[0]!.semanticIds.id };
+    await expect(loadServableModel(store, checkpoint, { catalog: foreign })).rejects.toThrow(/the catalog's text went through PCA pca-[0-9a-f]+, the model was trained on PCA pca-[0-9a-f]+/);
+    // The store's latest is now the other rebuild; 'latest' for this model is still its own grown catalog.
+    expect((await store.latest('semantic_ids'))?.id).toBe(foreign.semanticIds);
+    const after = await loadServableModel(store, checkpoint, { catalog: 'latest' });
+    try {
+      expect(after.lineage).toEqual(own);
+      expect(after.appendedItems).toBe(5);
+    } finally {
+      after.dispose();
+    }
   });
 
   it('publishes with the evaluation stored at training, and a gate keeps a model that is not better from going live', async () => {

@@ -9,7 +9,7 @@ import { initTf } from '../infra/tf';
 import type { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import { Random } from '../random';
-import { IncrementalTrainer, examplesFrom, saveCheckpoint, type MicroEpochResult, type StreamInteraction } from '../trainer';
+import { IncrementalTrainer, examplesFrom, latestGrownCatalog, saveCheckpoint, type MicroEpochResult, type StreamInteraction } from '../trainer';
 import { LiveTrainerConfig, type AppConfig } from './config';
 import { microEpochRow, type MicroEpochRowInput } from './incremental';
 import { publishCheckpoint } from './publish';
@@ -209,12 +209,16 @@ export class LiveTrainer {
     const archived = Number(row?.n ?? 0);
     if (archived === this.catalogSeen) return 0;
     this.catalogSeen = archived;
+    // Grown from the model's own catalog: a full rebuild elsewhere in the store (a manual
+    // `streamrec rebuild`) has other codebooks and another projection.
+    const own = this.servable.lineage.semanticIds;
     const coded = await codeNewItems({
       events: await new IngestArchive(this.ch).readItems(),
       store: this.store,
       registryFile: this.options.config.artifacts.registryFile,
       features: this.options.config.features,
       job: 'streamrec trainer',
+      ...(own ? { base: await latestGrownCatalog(this.store, own) } : {}),
     });
     if (!coded) return 0;
     await recordSemanticIdBuilds(this.options.config, [semanticIdBuildRow(coded.semanticIds, 'new_items')], this.sink.writer);

@@ -5,6 +5,7 @@ import type { ArtifactManifest } from '../schemas/artifacts';
 import {
   TextPrior,
   checkpointInputs,
+  latestGrownCatalog,
   loadArtifactSideInfo,
   loadCheckpoint,
   type CheckpointSettings,
@@ -22,10 +23,12 @@ import {
 /**
  * Which catalog a servable model scores:
  * - `trained` (default): the items it was trained on, with the side information it names;
- * - `latest`: the store's latest embeddings and semantic IDs, which may have grown since training
- *   (new items coded with the same codebooks, their text projected with the stored PCA): CCFRec
- *   scores the new items from their codes and text; a SASRec model keeps its trained catalog
- *   (it has no embedding for a new item) and counts what it cannot score in `unscoredItems`;
+ * - `latest`: the catalog as it has grown since training (new items coded with the same codebooks,
+ *   their text projected with the stored PCA): for CCFRec the newest semantic IDs grown from its
+ *   own (`latestGrownCatalog`; another full rebuild in the store is not its lineage and is never
+ *   chosen), whose new items it scores from their codes and text; a SASRec model keeps its trained
+ *   catalog (it has no embedding for a new item) and counts, against the store's latest, what it
+ *   cannot score in `unscoredItems`;
  * - explicit artifact ids of embeddings and semantic IDs (CCFRec).
  */
 export type ServableCatalog = 'trained' | 'latest' | { readonly embeddings: string; readonly semanticIds: string };
@@ -97,7 +100,10 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
   let items = trained.itemIds;
   let unscoredItems = 0;
   if (catalog !== 'trained') {
-    const chosen = await latestOrGiven(store, catalog);
+    // CCFRec's 'latest' is the newest catalog grown from its own semantic IDs, never another
+    // rebuild's (whose codes and projection it was not trained on).
+    const own = type === 'ccfrec' ? trained.sideInfo?.artifactIds.semanticIds : undefined;
+    const chosen = catalog === 'latest' && own ? await loadArtifactSideInfo(store, await latestGrownCatalog(store, own)) : await latestOrGiven(store, catalog);
     if (type === 'ccfrec') {
       const pca = chosen.sideInfo.artifactIds.pca;
       if (trainedPca && pca && pca !== trainedPca) {

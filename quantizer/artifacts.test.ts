@@ -18,7 +18,7 @@ import {
   syntheticClusters,
   type Matrix,
 } from './index';
-import { takeRows } from '../infra/matrix';
+import { createMatrix, takeRows } from '../infra/matrix';
 
 const all = syntheticClusters({ rows: 640, dims: 8, clusters: 6, clusterRank: 3, globalRank: 4 }, new Random(3)).matrix;
 const items = takeRows(all, Array.from({ length: 600 }, (_, i) => i));
@@ -90,6 +90,14 @@ describe('quantizer artifacts', () => {
     expect(built.metrics.collisionRate).toBeGreaterThan(0); // 600 items, 64 code vectors
     expect(built.table.digits).toBe(3);
     expect(collisionStats(built.table.codes.subarray(3), 600, 3).collisionRate).toBe(0);
+  });
+
+  it('new items without text (all-zero vectors) are coded too, with no relative error to report', async () => {
+    const built = await build('rqkmeans');
+    const next = await encodeNewItems({ store, semanticIds: built.semanticIds, vectors: createMatrix(2, 8), inputs: [], job: 'test new items' });
+    expect(next.table.items).toBe(602);
+    expect(next.metrics.newItems).toBe(2);
+    expect(next.metrics.newItemsRelMse).toBeUndefined();
   });
 
   it('new items are coded with the existing codebooks into a new version; existing items keep ids and codes', async () => {

@@ -150,7 +150,8 @@ export async function encodeNewItems(options: EncodeNewItemsOptions): Promise<Ne
   const metrics = {
     ...quantizationMetrics(all.codes, all.rows, table.levels, table.codesPerLevel),
     newItems: vectors.rows,
-    ...(vectors.rows > 0 ? { newItemsRelMse: relativeSquaredError(vectors, quantizer.decode(codes, vectors.rows)) } : {}),
+    // Items without text have all-zero vectors: no relative error to report (not a failure).
+    ...(vectors.data.some((v) => v !== 0) ? { newItemsRelMse: relativeSquaredError(vectors, quantizer.decode(codes, vectors.rows)) } : {}),
   };
   const semanticIds = await writeSemanticIdsArtifact(store, table, {
     job: options.job,

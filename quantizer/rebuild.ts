@@ -118,6 +118,12 @@ export interface CodeNewItemsOptions {
   /** The encoder settings the last rebuild used (the stored projection checks its fingerprint). */
   readonly features: FeaturesConfig;
   readonly job?: string;
+  /**
+   * Grow this catalog: the semantic IDs and embeddings to extend, with their codebooks and
+   * projection (the newest catalog grown from a live model's semantic IDs: `latestGrownCatalog`).
+   * Default: the store's latest versions (the last rebuild's lineage).
+   */
+  readonly base?: { readonly embeddings: string; readonly semanticIds: string };
 }
 
 export interface CodeNewItemsResult {
@@ -136,7 +142,12 @@ export interface CodeNewItemsResult {
 export async function codeNewItems(options: CodeNewItemsOptions): Promise<CodeNewItemsResult | undefined> {
   const job = options.job ?? 'streamrec rebuild --new-items';
   const { store } = options;
-  const [pcaArtifact, embeddingsArtifact, semanticArtifact] = await Promise.all([store.latest('pca'), store.latest('embeddings'), store.latest('semantic_ids')]);
+  const [embeddingsArtifact, semanticArtifact] = options.base
+    ? await Promise.all([store.open(options.base.embeddings), store.open(options.base.semanticIds)])
+    : await Promise.all([store.latest('embeddings'), store.latest('semantic_ids')]);
+  // The projection the embeddings went through (the base's), else the latest one.
+  const pcaId = embeddingsArtifact?.manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
+  const pcaArtifact = pcaId ? await store.open(pcaId) : await store.latest('pca');
   if (!pcaArtifact || !embeddingsArtifact || !semanticArtifact) {
     throw new ArtifactError(`no complete rebuild in ${store.root} (pca, embeddings and semantic IDs are needed): run a full rebuild first`);
   }

@@ -18,6 +18,60 @@ async function pick(store: ArtifactStore, kind: 'embeddings' | 'semantic_ids', i
   return artifact;
 }
 
+/** The semantic-ID version a version was grown from by coding new items (undefined for a full rebuild's). */
+function previousOf(artifact: LoadedArtifact): string | undefined {
+  const previous = (artifact.manifest.settings as { previousId?: unknown }).previousId;
+  return typeof previous === 'string' ? previous : undefined;
+}
+
+/** Most `previousId` links followed back from the store's latest semantic IDs before scanning every version. */
+const MAX_CHAIN = 10_000;
+
+/**
+ * The newest catalog grown from the semantic IDs `from` by coding new items with their codebooks
+ * (`streamrec rebuild --new-items`, the live trainer): the newest semantic-ID version whose chain of
+ * `previousId` reaches `from`, and the embeddings it was coded with; `from` and its own embeddings
+ * when nothing grew it. A full rebuild in the same store (a manual `streamrec rebuild`, a rebuilt
+ * candidate) starts another lineage, with other codebooks and another projection, and is never
+ * chosen: its codes mean nothing to a model trained on `from`. The store's latest version is tried
+ * first (walking back from it: short while the lineage is the latest), then every version.
+ */
+export async function latestGrownCatalog(store: ArtifactStore, from: string): Promise<{ readonly embeddings: string; readonly semanticIds: string }> {
+  const base = await store.open(from);
+  let chosen: LoadedArtifact = base;
+  const latest = await store.latest('semantic_ids');
+  let reached = false;
+  if (latest && latest.id !== from) {
+    let cursor: LoadedArtifact | undefined = latest;
+    for (let i = 0; cursor && i < MAX_CHAIN; i++) {
+      const previous = previousOf(cursor);
+      if (previous === from) {
+        reached = true;
+        break;
+      }
+      cursor = previous ? await store.open(previous).catch(() => undefined) : undefined;
+    }
+    if (reached) {
+      chosen = latest;
+    } else {
+      // The latest version is another lineage's: the newest of this one, from every version in order.
+      const grown = new Set([from]);
+      let newest: string | undefined;
+      for (const manifest of await store.list('semantic_ids')) {
+        const previous = (manifest.settings as { previousId?: unknown }).previousId;
+        if (typeof previous === 'string' && grown.has(previous)) {
+          grown.add(manifest.id);
+          newest = manifest.id;
+        }
+      }
+      if (newest) chosen = await store.open(newest);
+    }
+  }
+  const embeddings = chosen.manifest.inputs.find((i) => i.role === 'embeddings')?.artifactId;
+  if (!embeddings) throw new ArtifactError(`semantic IDs ${chosen.id} name no embeddings input: cannot pair them with the item text they were coded from`);
+  return { embeddings, semanticIds: chosen.id };
+}
+
 /**
  * CCFRec's side information from a rebuild's artifacts: the whitened text embeddings (one
  * table per field, `[N + 1, K]` with a zero padding row) and the semantic IDs (the quantizer

@@ -92,6 +92,7 @@ export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateRe
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
 export {
   checkpointInputs,
+  latestGrownCatalog,
   loadArtifactSideInfo,
   loadArtifactTextTables,
   itemIdsOfArtifact,
