@@ -11,8 +11,10 @@ declare global {
  * container where Docker runs, else librdkafka's mock cluster (kcat).
  */
 export default async function globalSetup(): Promise<void> {
-  // Test workers inherit this environment: TensorFlow's native start-up lines stay out of the output.
+  // Test workers inherit this environment: TensorFlow's native start-up lines stay out of the
+  // output, and it runs as the CLI runs it (oneDNN's custom ops off; infra/tf.ts).
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
   const broker = await startLocalBroker();
   globalThis.__streamrecBroker = broker;
   process.env.KAFKA_BROKERS = broker.brokers.join(',');
