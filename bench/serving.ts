@@ -27,7 +27,9 @@
  *   are this run's (`latency_at_rps` says the rate), `rps` the saturated run's. No such run when
  *   the saturated server answered fewer requests/s than the rate (then p50/p99 are the saturated run's).
  * - a run of `--duration` s with a hot swap: the fine-tuned child is published a third of the way
- *   in; the server loads it beside the current version and switches. `swap_errors` counts errors
+ *   in (with `--prepare`, the default, prepared for serving first in a process of its own, as the
+ *   trainer or `publish --prepare-serving` does it; not in this process, whose load generator it
+ *   would stall); the server loads it beside the current version and switches. `swap_errors` counts errors
  *   in that run; the swap's load time and the latency of that run are reported too.
  *
  * The last stdout line is one JSON object: the synthetic catalog's numbers at the top level, the
@@ -50,7 +52,7 @@ import type { PublishEvaluation } from '../infra/registry';
 import { setLogLevel } from '../logging';
 import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
-import { AnnIndexCache, ModelVersion, TfjsUserEncoder, prepareServing } from '../serving';
+import { AnnIndexCache, ModelVersion, TfjsUserEncoder } from '../serving';
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
 import { openLoopInChild } from './_openLoop';
@@ -206,6 +208,21 @@ async function annRecall(served: ModelVersion, exact: ModelVersion, histories: s
     sum += (a ?? []).filter((i) => want.has(i.itemId)).length / Math.max(1, want.size);
   }
   return round(sum / Math.max(1, histories.length), 4);
+}
+
+/**
+ * `prepareServing` of a checkpoint in a process of its own (bench/_prepareServing.ts), as the
+ * trainer or `publish --prepare-serving` runs it beside the servers: in this process it would
+ * stall the load generator. Resolves with the steps' milliseconds (a JSON line).
+ */
+function prepareInChild(configFile: string, checkpoint: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, '_prepareServing.ts'), [configFile, checkpoint], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`preparing ${checkpoint} for serving exited with ${code}`))));
+  });
 }
 
 function startServer(configFile: string, dataset: string): Promise<{ child: ChildProcess; ready: Extract<ServerChildMessage, { type: 'ready' }>; messages: ServerChildMessage[] }> {
@@ -366,7 +383,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
             checkpoint: prepared.tuned,
             evaluation: prepared.tunedEvaluation,
             reason: 'bench serving: hot swap',
-            ...(options.prepare ? { prepare: (id: string) => prepareServing(config, id).then((steps) => log(`prepared ${id} for serving: ${JSON.stringify(steps)}`)) } : {}),
+            ...(options.prepare ? { prepare: (id: string) => prepareInChild(configFile, id).then((steps) => log(`prepared ${id} for serving (in a process of its own): ${steps}`)) } : {}),
           }).then((r) => log(`published the fine-tuned checkpoint: ${r.published ? `version ${r.model.version}` : r.reason}`));
         }
         if (swap && swapSeenAt === undefined) swapSeenAt = elapsed;
