@@ -131,6 +131,11 @@ export async function readReportData(ch: ClickHouse, options: ReadReportOptions)
   return { generatedAt: Date.now(), source: `${ch.url} (database ${ch.database})`, version: options.version, runs, training, live, semanticIds, ingest, freshness };
 }
 
+/** A ClickHouse Map(String, Float64) as JSON gives it, with numbers as numbers. */
+function numbers(map: Record<string, number | string>): Record<string, number> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, Number(v)]));
+}
+
 /** `AND run_id IN (...)` when runs are given, as a query parameter. */
 function runFilter(runs: readonly string[]): { sql: string; params: Record<string, unknown> } {
   return runs.length > 0 ? { sql: 'AND run_id IN {runs:Array(String)}', params: { runs } } : { sql: '', params: {} };
@@ -222,7 +227,7 @@ async function readTraining(ch: ClickHouse, runs: readonly string[]): Promise<Tr
       runId: e.run_id,
       epoch: Number(e.epoch),
       loss: Number(e.loss),
-      parts: Object.fromEntries(Object.entries(e.loss_parts).map(([k, v]) => [k, Number(v)])),
+      parts: numbers(e.loss_parts),
       samplesPerS: Number(e.samples_per_s),
       durationS: Number(e.duration_s),
     })),
@@ -264,7 +269,7 @@ async function readLive(ch: ClickHouse, runs: readonly string[]): Promise<LiveSe
       model: r.model,
       windowEnd: Number(r.window_end_ms),
       events: Number(r.events),
-      prequential: Object.fromEntries(Object.entries(r.prequential).map(([k, v]) => [k, Number(v)])),
+      prequential: numbers(r.prequential),
       trainS: Number(r.train_s),
       holdout: Number(r.holdout),
       gateMetric: r.gate_metric,

@@ -39,3 +39,18 @@ export async function pageWithConsole(browser: Browser, viewport = { width: 1400
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
   return { page, problems };
 }
+
+/** What the report page says it drew (report/client.js's `window.streamrecReport`). */
+export interface DrawnReport {
+  readonly charts: ReadonlyArray<{ id: string; title: string; series: number; points: number }>;
+  readonly sections: Readonly<Record<string, 'drawn' | 'empty'>>;
+  readonly done: boolean;
+}
+
+/** Opens a report page (file:// or http) and waits until it has drawn every section. */
+export async function openReport(page: Page, url: string): Promise<DrawnReport> {
+  await page.goto(url);
+  // Source text: this project's TypeScript has no DOM types.
+  await page.waitForFunction('window.streamrecReport !== undefined && window.streamrecReport.done === true', null, { timeout: 30_000 });
+  return (await page.evaluate('window.streamrecReport')) as DrawnReport;
+}

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSyntheticWorld } from '../datasets';
-import { chromiumPath, launchChromium, pageWithConsole } from './browser';
+import { chromiumPath, launchChromium, openReport, pageWithConsole } from './browser';
 import { exited } from './cli';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -115,9 +115,7 @@ describe('streamrec demo (the main job)', () => {
       const browser = await launchChromium();
       try {
         const { page, problems } = await pageWithConsole(browser);
-        await page.goto(`file://${reportFile as string}`);
-        await page.waitForFunction('window.streamrecReport !== undefined && window.streamrecReport.done === true', null, { timeout: 30_000 });
-        const drawn = (await page.evaluate('window.streamrecReport')) as { sections: Record<string, string>; charts: Array<{ id: string; points: number }> };
+        const drawn = await openReport(page, `file://${reportFile as string}`);
         expect(drawn.sections).toEqual({ training: 'drawn', live: 'drawn', 'semantic-ids': 'drawn', ingest: 'drawn', freshness: 'empty' });
         expect(drawn.charts.map((c) => c.id)).toEqual(
           expect.arrayContaining(['valid-ndcg-10', 'train-loss', 'loss-parts', 'prequential-ndcg-10', 'gate', 'publications', 'code-utilisation', 'collisions-error', 'events', 'dead-letters']),

@@ -9,7 +9,7 @@ import { fillReportTables } from '../report/testing/fixture';
 import { ClickHouseConfig } from '../schemas/config';
 import { ServingConfig } from '../schemas/serving';
 import { MemoryHistories, ModelHolder, buildServer } from '../serving';
-import { describeWithBrowser, launchChromium, pageWithConsole } from './browser';
+import { describeWithBrowser, launchChromium, openReport, pageWithConsole } from './browser';
 
 const HOSTILE = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">';
 
@@ -35,18 +35,7 @@ const CHARTS = [
   'freshness-new_item',
 ];
 
-interface Drawn {
-  charts: Array<{ id: string; title: string; series: number; points: number }>;
-  sections: Record<string, 'drawn' | 'empty'>;
-  done: boolean;
-}
-
 // What runs in the page is given as source text: this project's TypeScript has no DOM types.
-async function open(page: Page, url: string): Promise<Drawn> {
-  await page.goto(url);
-  await page.waitForFunction('window.streamrecReport !== undefined && window.streamrecReport.done === true', null, { timeout: 30_000 });
-  return (await page.evaluate('window.streamrecReport')) as Drawn;
-}
 
 /**
  * Per chart: pixels of its canvas that are not the background (what echarts actually painted), and
@@ -97,7 +86,7 @@ describeWithBrowser()('the report in headless Chromium', () => {
 
   it('draws every chart with its data points, paints every canvas, logs no console error, and shows table text as text', async () => {
     const { page, problems } = await pageWithConsole(browser);
-    const drawn = await open(page, `file://${file}`);
+    const drawn = await openReport(page, `file://${file}`);
     expect(drawn.sections).toEqual({ training: 'drawn', live: 'drawn', 'semantic-ids': 'drawn', ingest: 'drawn', freshness: 'drawn' });
     expect(drawn.charts.map((c) => c.id).sort()).toEqual([...CHARTS].sort());
     for (const c of drawn.charts) {
@@ -129,7 +118,7 @@ describeWithBrowser()('the report in headless Chromium', () => {
 
   it('sorts a table by the column clicked, both ways, numbers as numbers', async () => {
     const { page, problems } = await pageWithConsole(browser);
-    await open(page, `file://${file}`);
+    await openReport(page, `file://${file}`);
     const column = async (): Promise<number[]> =>
       (await page.evaluate(`(() => {
         const table = document.querySelector('#live table');
@@ -153,7 +142,7 @@ describeWithBrowser()('the report in headless Chromium', () => {
 
   it('a database with nothing recorded: every section says so, no chart, no console error', async () => {
     const { page, problems } = await pageWithConsole(browser);
-    const drawn = await open(page, `file://${emptyFile}`);
+    const drawn = await openReport(page, `file://${emptyFile}`);
     expect(Object.values(drawn.sections)).toEqual(['empty', 'empty', 'empty', 'empty', 'empty']);
     expect(drawn.charts).toEqual([]);
     expect(await page.locator('.empty:visible').count()).toBe(5);
@@ -183,7 +172,7 @@ describeWithBrowser()('the report in headless Chromium', () => {
       expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
       const { page, problems } = await pageWithConsole(browser);
-      const drawn = await open(page, `${url}/report`);
+      const drawn = await openReport(page, `${url}/report`);
       expect(drawn.charts).toHaveLength(CHARTS.length);
       expect(problems).toEqual([]);
       await page.close();

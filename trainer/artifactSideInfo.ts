@@ -1,7 +1,8 @@
 import { ArtifactError } from '../errors';
 import type { ArtifactStore, LoadedArtifact } from '../infra/artifacts';
 import { readItemEmbeddings } from '../features';
-import { loadSemanticIdTable } from '../quantizer';
+import type { ArtifactManifest } from '../schemas/artifacts';
+import { SemanticIdsArtifactSettings, loadSemanticIdTable } from '../quantizer';
 import { openCheckpointArtifact } from './checkpoint';
 import { itemIdMappingFromList, type ItemIdMapping, type ItemSideInfo, type TextFieldTable } from './sideInfo';
 import type { ItemTextTables } from './textPrior';
@@ -19,13 +20,23 @@ async function pick(store: ArtifactStore, kind: 'embeddings' | 'semantic_ids', i
 }
 
 /** The semantic-ID version a version was grown from by coding new items (undefined for a full rebuild's). */
-function previousOf(artifact: LoadedArtifact): string | undefined {
-  const previous = (artifact.manifest.settings as { previousId?: unknown }).previousId;
-  return typeof previous === 'string' ? previous : undefined;
+function previousOf(manifest: ArtifactManifest): string | undefined {
+  return SemanticIdsArtifactSettings.parse(manifest.settings).previousId;
 }
 
 /** Most `previousId` links followed back from the store's latest semantic IDs before scanning every version. */
 const MAX_CHAIN = 10_000;
+
+/** Whether `version`'s chain of `previousId` reaches `from` (within {@link MAX_CHAIN} links). */
+async function grownFrom(store: ArtifactStore, version: LoadedArtifact, from: string): Promise<boolean> {
+  let cursor: LoadedArtifact | undefined = version;
+  for (let i = 0; cursor && i < MAX_CHAIN; i++) {
+    const previous = previousOf(cursor.manifest);
+    if (previous === from) return true;
+    cursor = previous ? await store.open(previous).catch(() => undefined) : undefined;
+  }
+  return false;
+}
 
 /**
  * The newest catalog grown from the semantic IDs `from` by coding new items with their codebooks
@@ -37,29 +48,18 @@ const MAX_CHAIN = 10_000;
  * first (walking back from it: short while the lineage is the latest), then every version.
  */
 export async function latestGrownCatalog(store: ArtifactStore, from: string): Promise<{ readonly embeddings: string; readonly semanticIds: string }> {
-  const base = await store.open(from);
-  let chosen: LoadedArtifact = base;
+  let chosen = await store.open(from);
   const latest = await store.latest('semantic_ids');
-  let reached = false;
   if (latest && latest.id !== from) {
-    let cursor: LoadedArtifact | undefined = latest;
-    for (let i = 0; cursor && i < MAX_CHAIN; i++) {
-      const previous = previousOf(cursor);
-      if (previous === from) {
-        reached = true;
-        break;
-      }
-      cursor = previous ? await store.open(previous).catch(() => undefined) : undefined;
-    }
-    if (reached) {
+    if (await grownFrom(store, latest, from)) {
       chosen = latest;
     } else {
       // The latest version is another lineage's: the newest of this one, from every version in order.
       const grown = new Set([from]);
       let newest: string | undefined;
       for (const manifest of await store.list('semantic_ids')) {
-        const previous = (manifest.settings as { previousId?: unknown }).previousId;
-        if (typeof previous === 'string' && grown.has(previous)) {
+        const previous = previousOf(manifest);
+        if (previous !== undefined && grown.has(previous)) {
           grown.add(manifest.id);
           newest = manifest.id;
         }
