@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
  *   [--duration 15] [--connections 8] [--rate 2000] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
- *   [--index auto|exact|hnsw] [--ef 256] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
+ *   [--index auto|exact|hnsw] [--ef 256] [--candidates 100] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
  * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
@@ -58,7 +58,7 @@ import { numberFlag, parseFlags } from './_flags';
 import { openLoopInChild } from './_openLoop';
 import { percentile, throughput } from './_measure';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -68,6 +68,8 @@ interface BenchOptions {
   readonly prepare: boolean;
   /** HNSW search ef of the server (and of the recall check); default: the serving config's. */
   readonly ef?: number;
+  /** Candidates per index before exact rescoring (serving.candidates); default: the serving config's. */
+  readonly candidates?: number;
   /** The server's index: auto (exact below 20,000 items), exact or hnsw. */
   readonly index: 'auto' | 'exact' | 'hnsw';
   /** ONNX Runtime intra-op threads of the server (0: its default). */
@@ -308,7 +310,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const config = AppConfig.parse({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) } },
+      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) }, ...(options.candidates ? { candidates: options.candidates } : {}) },
     });
     const configFile = path.join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
@@ -329,7 +331,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     // The version as the server loads it (its index choice), and one that scores every item.
     // The server's index cache: the server then loads what this process built, as a replica would.
     const annCache = new AnnIndexCache(path.join(config.artifacts.dir, 'ann-cache'), config.serving.annCacheEntries);
-    const served = await ModelVersion.load(store, first.model, { engine: 'onnx', annCache, ann: config.serving.ann });
+    const served = await ModelVersion.load(store, first.model, { engine: 'onnx', annCache, ann: config.serving.ann, candidates: config.serving.candidates });
     const exact = await ModelVersion.load(store, first.model, { engine: 'onnx', ann: AnnConfig.parse({ index: 'exact' }) });
     const engines: Record<string, number> = {};
     let recall: { recall: number; index: string };
@@ -398,6 +400,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         onnx_threads: options.onnxThreads,
         index: server.ready.index,
         ef: config.serving.ann.hnsw.ef,
+        candidates: config.serving.candidates,
         connections: options.connections,
         duration_s: options.duration,
         latency_at_rps: atRate ? options.rate : null,
@@ -461,6 +464,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     index: indexFlag(flags.get('index')),
     prepare: (flags.get('prepare') ?? 'true') !== 'false',
     ...(flags.has('ef') ? { ef: numberFlag(flags, 'ef') } : {}),
+    ...(flags.has('candidates') ? { candidates: numberFlag(flags, 'candidates') } : {}),
     recallUsers: numberFlag(flags, 'recall-users') ?? 1000,
     seed: numberFlag(flags, 'seed') ?? 7,
     ...(flags.has('work-dir') ? { workDir: path.resolve(flags.get('work-dir') as string) } : {}),

@@ -7,10 +7,17 @@ import type { LoadedDataset, UserSequence } from './types';
  * interactions from `interactions` (deduplicated with FINAL) ordered by event time, ties by
  * event id. Batch jobs (rebuild, train) read this instead of a dataset directory.
  */
-export async function loadArchiveDataset(ch: ClickHouse, options: { readonly types?: readonly string[] } = {}): Promise<LoadedDataset> {
+export async function loadArchiveDataset(
+  ch: ClickHouse,
+  options: {
+    readonly types?: readonly string[];
+    /** Read only the interactions below this stream position (topic/partition -> first offset left out; absent partitions: none), not all that is archived. */
+    readonly below?: Readonly<Record<string, number>>;
+  } = {},
+): Promise<LoadedDataset> {
   // The stream position first, then only what lies below it: rows archived meanwhile are left
   // for the next reader (the live loop continues from these offsets).
-  const offsets = await archiveOffsets(ch);
+  const offsets = options.below ? { ...options.below } : await archiveOffsets(ch);
   const items = await new IngestArchive(ch).readItems();
   const rows = await ch.query<{ user_id: string; items: string[]; ts: string[]; values: number[] }>(
     `SELECT user_id, groupArray(item_id) AS items, groupArray(toUnixTimestamp64Milli(ts)) AS ts, groupArray(ifNull(value, 1)) AS values

@@ -46,12 +46,61 @@ export const ModelRegistryConfig = z
 export type ModelRegistryConfig = z.infer<typeof ModelRegistryConfig>;
 
 
+export const LiveRebuildConfig = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Whether the live trainer starts full rebuilds at all (on the schedule or on drift).'),
+    everySeconds: z
+      .number()
+      .min(0)
+      .default(86_400)
+      .describe(
+        "A full rebuild once the live lineage's codebooks are this old (their rebuild's time; a SASRec lineage: since the trainer started, or since its last rebuild). 0: no schedule, drift only.",
+      ),
+    minNewItems: z.number().int().min(1).default(50).describe('Drift is judged once at least this many items were coded with the codebooks since they were fitted.'),
+    relMseRatio: z
+      .number()
+      .positive()
+      .default(1.5)
+      .describe("Drift: the new items' relative reconstruction error over that of the items the codebooks were fitted on (their rebuild's) above this."),
+    newItemShare: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.3)
+      .describe('Drift: the share of the catalog coded with codebooks that were fitted without it above this.'),
+    collisionIncrease: z
+      .number()
+      .min(0)
+      .default(0.05)
+      .describe("Drift: the semantic-ID collision rate (share of items sharing their codes with another) risen above the rebuild's by more than this."),
+    epochs: z.number().int().min(1).default(3).describe("Epochs of the candidate trained from the archive (the bootstrap's settings: jobs/bootstrap.ts's firstModelTrainer)."),
+    gateExamples: z
+      .number()
+      .int()
+      .min(1)
+      .default(500)
+      .describe('Examples both models are scored on (prequentially, on the same windows, neither having trained on them) before the candidate is published or dropped.'),
+    gateMargin: z
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0)
+      .describe('How far (absolute) below the live model the candidate may be on micro.gateMetric and still replace it (negative: how far above it must be).'),
+    retrySeconds: z.number().min(0).default(3_600).describe('After a candidate was refused or failed, how long before the next rebuild may start.'),
+  })
+  .describe(
+    'Full rebuilds in the live loop: on the schedule or when new items drift from the codebooks, the trainer rebuilds the semantic IDs from the archived catalog and trains a fresh model from the archive in the background (micro-epochs go on), ' +
+      'catches it up to the live stream position, scores both models on the next windows and publishes the candidate only if it is not worse by more than gateMargin. Every rebuild is a live_rebuilds row.',
+  );
+export type LiveRebuildConfig = z.infer<typeof LiveRebuildConfig>;
+
 export const LiveTrainerConfig = z
   .strictObject({
     intervalSeconds: z.number().positive().default(15).describe('How often the trainer looks for new interactions in the archive.'),
     minEvents: z.number().int().min(1).default(1).describe('Fewer new interactions than this wait for the next look.'),
     maxEvents: z.number().int().min(1).default(20_000).describe('Most interactions in one micro-epoch; a backlog is worked off in several.'),
     micro: MicroEpochConfig.prefault({}).describe('Micro-epoch fine-tuning and its gate (trainer/incremental.ts).'),
+    rebuild: LiveRebuildConfig.prefault({}),
   })
   .describe(
     'The live loop\'s trainer (`streamrec trainer`): every intervalSeconds it reads the interactions archived since its stream position, runs a micro-epoch on the live model and publishes it when the gate passes. ' +

@@ -4,7 +4,10 @@ import { loadArchiveDataset, loadDataset, type LoadedDataset } from '../datasets
 import type { AppConfig } from './config';
 
 /** Where a job reads its catalog and interactions: a dataset (name or directory) or the ClickHouse archive. */
-export type DataSource = { readonly kind: 'dataset'; readonly dataset: string } | { readonly kind: 'archive' };
+export type DataSource =
+  | { readonly kind: 'dataset'; readonly dataset: string }
+  /** `below`: only the interactions below this stream position (the live trainer's rebuilt candidate), not all that is archived. */
+  | { readonly kind: 'archive'; readonly below?: Readonly<Record<string, number>> };
 
 /** The source that a command's `--dataset` / `--from-clickhouse` name; exactly one must be given. */
 export function dataSourceOf(command: string, dataset: string | undefined, fromClickhouse: boolean | undefined): DataSource {
@@ -24,7 +27,7 @@ export async function loadSource(config: AppConfig, source: DataSource): Promise
   if (source.kind === 'dataset') return loadDataset(source.dataset);
   const ch = await openClickHouse(config.clickhouse);
   try {
-    return await loadArchiveDataset(ch);
+    return await loadArchiveDataset(ch, source.below ? { below: source.below } : {});
   } finally {
     await ch.close();
   }

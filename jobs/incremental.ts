@@ -84,8 +84,8 @@ export function summarizeIncremental(result: IncrementalExperimentResult): Incre
   };
 }
 
-/** What a `micro_epochs` row is made of: a window of the experiment, or a live micro-epoch (method `live`). */
-export type MicroEpochRowInput = Omit<IncrementalWindowRow, 'method'> & { readonly method: IncrementalWindowRow['method'] | 'live' };
+/** What a `micro_epochs` row is made of: a window of the experiment, a live micro-epoch (method `live`), or a rebuilt candidate's beside it (`rebuild`). */
+export type MicroEpochRowInput = Omit<IncrementalWindowRow, 'method'> & { readonly method: IncrementalWindowRow['method'] | 'live' | 'rebuild' };
 
 /** One `micro_epochs` row (infra/clickhouse/migrations/005_micro_epochs.ts). */
 export function microEpochRow(

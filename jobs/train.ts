@@ -3,7 +3,7 @@ import { ArtifactStore } from '../infra/artifacts';
 import { initTf } from '../infra/tf';
 import type { Instrumentation } from '../instrumentation';
 import type { LoadedDataset } from '../datasets';
-import { loadArtifactSideInfo, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult, type TrainerConfig, type TrainingObserver } from '../trainer';
+import { latestGrownCatalog, loadArtifactSideInfo, trainAndEvaluate, type ArtifactSideInfo, type TrainAndEvaluateResult, type TrainerConfig, type TrainingObserver } from '../trainer';
 import type { AppConfig } from './config';
 import { loadSource, sourceFlag, type DataSource } from './data';
 import { combineObservers, openTrainingSink } from './sink';
@@ -25,6 +25,11 @@ export interface TrainJobOptions {
   readonly observer?: TrainingObserver;
   readonly runId?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Train on the catalog of these semantic IDs (the newest version grown from them), not the
+   * store's latest: the live trainer's rebuilt candidate, whose store also holds the live lineage's.
+   */
+  readonly semanticIds?: string;
 }
 
 export interface TrainJobResult extends TrainAndEvaluateResult {
@@ -36,15 +41,16 @@ export interface TrainJobResult extends TrainAndEvaluateResult {
 export const UNCOVERED_ITEMS = 'uncovered_items';
 
 /**
- * The side information of the store's latest rebuild when it covers every item of the dataset;
- * CCFRec (and a text prior) cannot do without it, SASRec alone goes without.
+ * The side information of the store's latest rebuild (or of the newest catalog grown from
+ * `semanticIds`) when it covers every item of the dataset; CCFRec (and a text prior) cannot do
+ * without it, SASRec alone goes without.
  */
-export async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, trainer: TrainerConfig, source: DataSource): Promise<ArtifactSideInfo | undefined> {
+export async function sideInfoFor(store: ArtifactStore, dataset: LoadedDataset, trainer: TrainerConfig, source: DataSource, semanticIds?: string): Promise<ArtifactSideInfo | undefined> {
   const needed = trainer.model.type === 'ccfrec' || trainer.eval.textPrior.weights.length > 0;
   const why = trainer.model.type === 'ccfrec' ? 'CCFRec needs' : 'the text prior needs';
   let artifacts: ArtifactSideInfo;
   try {
-    artifacts = await loadArtifactSideInfo(store);
+    artifacts = await loadArtifactSideInfo(store, semanticIds ? await latestGrownCatalog(store, semanticIds) : {});
   } catch (error) {
     if (!needed && error instanceof ArtifactError) return undefined;
     throw new ArtifactError(`${why} semantic IDs and text embeddings of ${dataset.name}: run \`streamrec rebuild ${sourceFlag(source)}\` first`, { cause: error });
@@ -65,7 +71,7 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
   await initTf();
   const dataset = options.dataset ?? (await loadSource(config, options.source));
   const store = new ArtifactStore(config.artifacts.dir);
-  const artifacts = await sideInfoFor(store, dataset, trainer, options.source);
+  const artifacts = await sideInfoFor(store, dataset, trainer, options.source, options.semanticIds);
   const sink = await openTrainingSink(config, options.writeRows);
   try {
     const observer = combineObservers(sink.observer, options.observer);

@@ -72,6 +72,69 @@ export async function latestGrownCatalog(store: ArtifactStore, from: string): Pr
   return { embeddings, semanticIds: chosen.id };
 }
 
+/** How far a grown catalog has drifted from the codebooks of the rebuild it descends from ({@link catalogDrift}). */
+export interface CatalogDrift {
+  /** The full rebuild at the root of the lineage: when its codebooks were fitted, on how many items, and its metrics. */
+  readonly rebuild: { readonly id: string; readonly builtAtMs: number; readonly items: number; readonly relMse?: number; readonly collisionRate: number };
+  /** Items in the grown catalog, and how many of them were coded with the codebooks since (new items). */
+  readonly items: number;
+  readonly newItems: number;
+  /** Relative reconstruction error of the new items (mean over the versions that coded them, weighted by their count); undefined without any with text. */
+  readonly newItemsRelMse?: number;
+  /** Collision rate of the grown catalog's codes (share of items whose codes another item has too). */
+  readonly collisionRate: number;
+}
+
+interface SemanticIdMetrics {
+  readonly items?: number;
+  readonly relMse?: number;
+  readonly collisionRate?: number;
+  readonly newItems?: number;
+  readonly newItemsRelMse?: number;
+}
+
+/**
+ * The drift of the semantic IDs `semanticIds` (a live lineage's grown catalog) from the rebuild it
+ * descends from, read from the metrics each version was written with: the chain of `previousId`
+ * walked back to the full rebuild, summing the new items each version coded and their
+ * reconstruction error. What the live trainer compares with `live.rebuild`'s thresholds.
+ */
+export async function catalogDrift(store: ArtifactStore, semanticIds: string): Promise<CatalogDrift> {
+  const newest = await store.open(semanticIds);
+  const metricsOf = (a: LoadedArtifact): SemanticIdMetrics => (a.manifest.metrics ?? {}) as SemanticIdMetrics;
+  let cursor = newest;
+  let newItems = 0;
+  let errorSum = 0;
+  let errorItems = 0;
+  for (let i = 0; ; i++) {
+    const previous = previousOf(cursor.manifest);
+    if (previous === undefined) break;
+    if (i >= MAX_CHAIN) throw new ArtifactError(`semantic IDs ${semanticIds}: more than ${MAX_CHAIN} grown versions before a full rebuild`);
+    const m = metricsOf(cursor);
+    newItems += m.newItems ?? 0;
+    if (m.newItemsRelMse !== undefined && Number.isFinite(m.newItemsRelMse)) {
+      errorSum += m.newItemsRelMse * (m.newItems ?? 0);
+      errorItems += m.newItems ?? 0;
+    }
+    cursor = await store.open(previous);
+  }
+  const root = metricsOf(cursor);
+  const now = metricsOf(newest);
+  return {
+    rebuild: {
+      id: cursor.id,
+      builtAtMs: Date.parse(cursor.manifest.createdAt),
+      items: root.items ?? 0,
+      ...(root.relMse !== undefined ? { relMse: root.relMse } : {}),
+      collisionRate: root.collisionRate ?? 0,
+    },
+    items: now.items ?? root.items ?? 0,
+    newItems,
+    ...(errorItems > 0 ? { newItemsRelMse: errorSum / errorItems } : {}),
+    collisionRate: now.collisionRate ?? 0,
+  };
+}
+
 /**
  * CCFRec's side information from a rebuild's artifacts: the whitened text embeddings (one
  * table per field, `[N + 1, K]` with a zero padding row) and the semantic IDs (the quantizer

@@ -91,6 +91,7 @@ export {
 export { trainAndEvaluate, type TrainAndEvaluateOptions, type TrainAndEvaluateResult } from './experiment';
 export { measureTrainingThroughput, type ThroughputOptions, type ThroughputResult } from './throughput';
 export {
+  catalogDrift,
   checkpointInputs,
   latestGrownCatalog,
   loadArtifactSideInfo,
@@ -98,6 +99,7 @@ export {
   itemIdsOfArtifact,
   type ArtifactSideInfo,
   type ArtifactTextTables,
+  type CatalogDrift,
   type CheckpointInputs,
 } from './artifactSideInfo';
 export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type ItemTextTables, type TextPriorSettings } from './textPrior';

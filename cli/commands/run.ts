@@ -152,7 +152,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         if (await firstModel(registry, ingest, trainer, bootstrap, stop.signal)) {
           await trainer.run(config.live, stop.signal, {
             onStart: (s) => process.stdout.write(`live trainer ${s.runId} (its own thread): continuing version ${s.version} every ${config.live.intervalSeconds} s\n`),
-            onStep: (step) => void (step.result && process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${describeStep(step)}\n`)),
+            onStep: (step) => void ((step.result || step.rebuild) && process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${describeStep(step)}\n`)),
           });
         }
         void ingestEnded;

@@ -15,13 +15,28 @@ interface TrainerFlags {
   readonly clickhouse: boolean;
 }
 
-/** One line per look for a person: what was read, trained and published. */
+/** Where a full rebuild is, for a person. */
+function describeRebuild(rebuild: NonNullable<LiveStep['rebuild']>): string {
+  switch (rebuild.phase) {
+    case 'started':
+      return `full rebuild ${rebuild.rebuildId} started (${rebuild.trigger}: ${rebuild.reason})`;
+    case 'training':
+      return `full rebuild ${rebuild.rebuildId} training in the background (${Math.round(rebuild.seconds)} s)`;
+    case 'shadow':
+      return `full rebuild ${rebuild.rebuildId} scored beside the live model: ndcg ${rebuild.candidate.toFixed(4)} vs ${rebuild.live.toFixed(4)} on ${rebuild.gateExamples} examples (${rebuild.caughtUp} events caught up)`;
+    case 'decided':
+      return `full rebuild ${rebuild.rebuildId} ${rebuild.decision}${rebuild.version !== undefined ? ` as version ${rebuild.version}` : ''}: ${rebuild.detail}`;
+  }
+}
+
+/** One line per look for a person: what was read, trained and published (and a full rebuild's progress). */
 export function describeStep(step: LiveStep): string {
   const r = step.result;
-  if (!r) return `no new interactions (${step.read} read)`;
+  const rebuild = step.rebuild ? `; ${describeRebuild(step.rebuild)}` : '';
+  if (!r) return `no new interactions (${step.read} read)${rebuild}`;
   const prequential = r.prequential ? `prequential ndcg@10 ${(r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4)}` : 'no examples to score';
   const outcome = step.published ? `published as version ${step.published.version} (${step.checkpointId})` : `not published: ${step.notPublished ?? 'no checkpoint'}`;
-  return `micro-epoch ${r.microEpoch}: ${step.read} interactions read${step.unknownItems > 0 ? ` (${step.unknownItems} of unknown items left out)` : ''}, ${r.examples} examples, ${prequential}; ${r.steps} steps in ${r.computeSeconds.toFixed(1)} s; ${outcome}`;
+  return `micro-epoch ${r.microEpoch}: ${step.read} interactions read${step.unknownItems > 0 ? ` (${step.unknownItems} of unknown items left out)` : ''}, ${r.examples} examples, ${prequential}; ${r.steps} steps in ${r.computeSeconds.toFixed(1)} s; ${outcome}${rebuild}`;
 }
 
 /**
@@ -97,7 +112,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
         try {
           if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
-          else await trainer.run(stop.signal, (step) => void (step.result && process.stdout.write(`${describeStep(step)}\n`)));
+          else await trainer.run(stop.signal, (step) => void ((step.result || step.rebuild) && process.stdout.write(`${describeStep(step)}\n`)));
         } finally {
           await trainer.close();
         }
