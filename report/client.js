@@ -269,6 +269,29 @@
       ],
       summary,
     );
+    const rebuilds = data.live.rebuilds;
+    if (rebuilds.length > 0) {
+      s.body.appendChild(el('h3', {}, 'Full rebuilds (candidates trained from the archive, scored beside the live model)'));
+      table(
+        s.body,
+        [
+          { label: 'started', value: (r) => r.startedAt, format: time },
+          { label: 'run', value: (r) => r.runId },
+          { label: 'trigger', value: (r) => r.trigger },
+          { label: 'reason', value: (r) => r.reason },
+          { label: 'train s', value: (r) => r.trainS, format: (v) => num(v, 1) },
+          { label: 'caught up', value: (r) => r.catchUpEvents, format: (v) => num(v) },
+          { label: 'gate examples', value: (r) => r.gateExamples, format: (v) => num(v) },
+          { label: 'live', value: (r) => r.liveValue, format: (v) => num(v, 4) },
+          { label: 'candidate', value: (r) => r.candidateValue, format: (v) => num(v, 4) },
+          { label: 'margin', value: (r) => r.margin },
+          { label: 'decision', value: (r) => r.decision },
+          { label: 'version', value: (r) => r.version },
+          { label: 'detail', value: (r) => r.detail },
+        ],
+        rebuilds.slice(),
+      );
+    }
     const grid = el('div', { class: 'grid' });
     s.body.appendChild(grid);
     for (const [m, title] of [

@@ -66,8 +66,32 @@ export interface MicroEpochPoint {
   readonly endedAt: number;
 }
 
+/** A full rebuild of the live loop (`live_rebuilds`): why, the candidate, the gate and the decision. */
+export interface LiveRebuild {
+  readonly runId: string;
+  readonly rebuildId: string;
+  readonly trigger: string;
+  readonly reason: string;
+  readonly model: string;
+  readonly semanticIdsId: string;
+  readonly checkpointId: string;
+  readonly trainS: number;
+  readonly catchUpEvents: number;
+  readonly gateMetric: string;
+  readonly gateExamples: number;
+  readonly liveValue: number | null;
+  readonly candidateValue: number | null;
+  readonly margin: number;
+  readonly decision: string;
+  readonly version: number | null;
+  readonly detail: string;
+  readonly startedAt: number;
+  readonly decidedAt: number;
+}
+
 export interface LiveSection {
   readonly microEpochs: readonly MicroEpochPoint[];
+  readonly rebuilds: readonly LiveRebuild[];
 }
 
 export interface SemanticIdBuildPoint {
@@ -260,7 +284,36 @@ async function readLive(ch: ClickHouse, runs: readonly string[]): Promise<LiveSe
      FROM ${ch.table('micro_epochs')} FINAL WHERE 1 ${filter.sql} ORDER BY run_id, method, micro_epoch`,
     filter.params,
   );
+  const rebuilds = await ch.query<Record<string, string | number | null>>(
+    `SELECT run_id, rebuild_id, trigger, reason, model, semantic_ids_id, checkpoint_id, train_s, catch_up_events, gate_metric, gate_examples,
+            live_value, candidate_value, margin, decision, version, detail,
+            toUnixTimestamp64Milli(started_at) AS started_ms, toUnixTimestamp64Milli(decided_at) AS decided_ms
+     FROM ${ch.table('live_rebuilds')} FINAL WHERE 1 ${filter.sql} ORDER BY started_at, rebuild_id`,
+    filter.params,
+  );
+  const orNull = (v: string | number | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
   return {
+    rebuilds: rebuilds.map((r) => ({
+      runId: String(r.run_id),
+      rebuildId: String(r.rebuild_id),
+      trigger: String(r.trigger),
+      reason: String(r.reason),
+      model: String(r.model),
+      semanticIdsId: String(r.semantic_ids_id),
+      checkpointId: String(r.checkpoint_id),
+      trainS: Number(r.train_s),
+      catchUpEvents: Number(r.catch_up_events),
+      gateMetric: String(r.gate_metric),
+      gateExamples: Number(r.gate_examples),
+      liveValue: orNull(r.live_value),
+      candidateValue: orNull(r.candidate_value),
+      margin: Number(r.margin),
+      decision: String(r.decision),
+      version: orNull(r.version),
+      detail: String(r.detail),
+      startedAt: Number(r.started_ms),
+      decidedAt: Number(r.decided_ms),
+    })),
     microEpochs: rows.map((r) => ({
       runId: r.run_id,
       method: r.method,

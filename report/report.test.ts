@@ -50,6 +50,11 @@ describe('the report reads every section from the ClickHouse tables', () => {
     expect(live.filter((m) => m.accepted).map((m) => m.publishedVersion)).toEqual([2, 3, 5, 7]);
     expect(live.every((m) => m.gateMetric === 'ndcg@10' && m.prequential['ndcg@10']! > 0)).toBe(true);
     for (const method of ['static', 'micro', 'retrain']) expect(data.live.microEpochs.filter((m) => m.method === method)).toHaveLength(fixture.microEpochs.experimentWindows);
+    expect(data.live.rebuilds.map((r) => [r.trigger, r.decision, r.version, r.catchUpEvents, r.gateExamples])).toEqual([
+      ['drift', 'refused', null, 120, 520],
+      ['schedule', 'published', 8, 240, 520],
+    ]);
+    expect(data.live.rebuilds).toHaveLength(fixture.rebuilds);
 
     const [rebuild, newItems] = data.semanticIds.builds;
     expect(data.semanticIds.builds).toHaveLength(fixture.semanticIdBuilds);
@@ -84,6 +89,7 @@ describe('the report reads every section from the ClickHouse tables', () => {
     expect(data.training.runs.map((r) => r.runId)).toEqual([only]);
     expect(new Set(data.training.epochs.map((e) => e.runId))).toEqual(new Set([only]));
     expect(new Set(data.live.microEpochs.map((m) => m.runId))).toEqual(new Set(['experiment-ml']));
+    expect(data.live.rebuilds).toEqual([]);
     expect(data.semanticIds.builds).toHaveLength(2);
   });
 
@@ -93,6 +99,7 @@ describe('the report reads every section from the ClickHouse tables', () => {
       const data = await readReportData(empty, { version: 'test' });
       expect(data.training).toEqual({ runs: [], epochs: [], valid: [] });
       expect(data.live.microEpochs).toEqual([]);
+      expect(data.live.rebuilds).toEqual([]);
       expect(data.semanticIds.builds).toEqual([]);
       expect(data.ingest).toMatchObject({ events: [], deadLetters: [], lag: [], totals: { interactions: 0, items: 0, deadLetters: 0 } });
       expect(data.freshness.probes).toEqual([]);

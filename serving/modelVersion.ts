@@ -5,7 +5,7 @@ import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
 import { loadServableModel, type ServableModel } from '../jobs';
-import { AnnConfig } from '../schemas/serving';
+import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
 import { hostItemTable, textPriorTable } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
@@ -142,7 +142,7 @@ export class ModelVersion {
         prior = { settings: servable.textPrior, table, dims, index: textIndex };
       }
       step('textIndex');
-      const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? 100 });
+      const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? DEFAULT_CANDIDATES });
       let native: NativeScorers | undefined;
       if (index.kind === 'exact' && (options.itemScorer ?? 'onnx') === 'onnx') {
         try {

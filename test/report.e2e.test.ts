@@ -112,6 +112,11 @@ describeWithBrowser()('the report in headless Chromium', () => {
     // The hostile run id and dataset are text in the training table; nothing ran.
     expect(await page.evaluate('window.pwned')).toBeUndefined();
     expect(await page.locator('#training table').innerText()).toContain(HOSTILE);
+    // The live loop's full rebuilds: a table of their own after the runs', reasons as text.
+    const rebuilds = page.locator('#live table').nth(1);
+    expect(await rebuilds.locator('tbody tr').count()).toBe(2);
+    const rebuildText = await rebuilds.innerText();
+    for (const text of ['refused', 'published', 'drift', 'schedule', HOSTILE]) expect(rebuildText).toContain(text);
     expect(problems).toEqual([]);
     await page.close();
   }, 60_000);

@@ -15,6 +15,8 @@ import { ClickHouseTrainingObserver, TrainerConfig, evaluationRows } from '../..
 export interface ReportFixture {
   readonly runs: ReadonlyArray<{ runId: string; model: 'ccfrec' | 'sasrec'; epochs: number; test: Record<string, number>; testWithPrior?: Record<string, number> }>;
   readonly microEpochs: { readonly live: number; readonly refused: number; readonly experimentWindows: number };
+  /** live_rebuilds rows: one refused, one published (version 8). */
+  readonly rebuilds: number;
   readonly semanticIdBuilds: number;
   readonly interactions: number;
   readonly items: number;
@@ -98,6 +100,20 @@ export async function fillReportTables(ch: ClickHouse, options: { readonly seed?
     };
     writer.write('micro_epochs', [microEpochRow(`live-run${hostile}`, { dataset: 'clickhouse:streamrec', model: 'ccfrec' }, row as never, 'ndcg@10', accepted ? { checkpointId: `checkpoint-live-${w}`, version: 2 + w } : {})]);
   }
+  // Two full rebuilds of the live loop: one refused by the gate, one published.
+  const rebuilds = [
+    { id: 'rebuild-a', trigger: 'drift', decision: 'refused', live: 0.112, candidate: 0.101, version: null },
+    { id: 'rebuild-b', trigger: 'schedule', decision: 'published', live: 0.114, candidate: 0.121, version: 8 },
+  ];
+  writer.write(
+    'live_rebuilds',
+    rebuilds.map((r, i) => ({
+      run_id: `live-run${hostile}`, rebuild_id: r.id, trigger: r.trigger, reason: `${r.trigger} ${hostile}`, model: 'ccfrec', semantic_ids_id: `semantic_ids-${r.id}`,
+      checkpoint_id: `checkpoint-${r.id}`, train_s: 40 + i, catch_up_events: 120 * (i + 1), gate_metric: 'ndcg@10', gate_windows: 2, gate_examples: 520,
+      live_value: r.live, candidate_value: r.candidate, margin: 0, decision: r.decision, version: r.version, detail: `ndcg@10 ${r.candidate} vs live ${r.live}`,
+      started_at: start + (2 + 2 * i) * MINUTE, decided_at: start + (3 + 2 * i) * MINUTE,
+    })),
+  );
   const windows = 5;
   for (const method of ['static', 'micro', 'retrain'] as const) {
     for (let w = 0; w < windows; w++) {
@@ -209,6 +225,7 @@ export async function fillReportTables(ch: ClickHouse, options: { readonly seed?
   return {
     runs,
     microEpochs: { live, refused: refusedAt.size, experimentWindows: windows },
+    rebuilds: rebuilds.length,
     semanticIdBuilds: 2,
     interactions,
     items,

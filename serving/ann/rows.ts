@@ -23,7 +23,13 @@ export const RESCORE_MARGIN = 16;
 export class VectorRows {
   private data: Float32Array; // [capacity, dims]
   private idOf: Int32Array; // [capacity]
-  private readonly rowOf = new Map<number, number>();
+  /**
+   * Row + 1 of item `id` at `[id]` (0: not held), for ids below its length; item ids are dense
+   * in practice (1..N), so a lookup on the request path is an array read, not a hash probe. Ids
+   * far above the row count (sparse ids) are kept in `sparse` instead.
+   */
+  private rowPlusOne = new Int32Array(0);
+  private readonly sparse = new Map<number, number>();
   private count = 0;
 
   constructor(
@@ -49,12 +55,34 @@ export class VectorRows {
   }
 
   has(id: number): boolean {
-    return this.rowOf.has(id);
+    return this.row(id) !== undefined;
   }
 
   /** Row of item `id`, or undefined when it is not held. */
   row(id: number): number | undefined {
-    return this.rowOf.get(id);
+    if (id >= 0 && id < this.rowPlusOne.length) {
+      const r = this.rowPlusOne[id] as number;
+      return r > 0 ? r - 1 : undefined;
+    }
+    return this.sparse.get(id);
+  }
+
+  /** Records `row` for `id`: in the dense array when `id` is below a few times the row count (growing it), else sparse. */
+  private setRow(id: number, row: number): void {
+    if (id >= this.rowPlusOne.length && id < 4 * this.count + 1024) {
+      const grown = new Int32Array(Math.max(id + 1, this.rowPlusOne.length * 2, 1024));
+      grown.set(this.rowPlusOne);
+      // Sparse ids the array now covers move into it (a lookup reads one place only).
+      for (const [sparseId, sparseRow] of this.sparse) {
+        if (sparseId < grown.length) {
+          grown[sparseId] = sparseRow + 1;
+          this.sparse.delete(sparseId);
+        }
+      }
+      this.rowPlusOne = grown;
+    }
+    if (id < this.rowPlusOne.length) this.rowPlusOne[id] = row + 1;
+    else this.sparse.set(id, row);
   }
 
   /** The raw storage `[capacity, dims]` (rows >= size are unused); for scoring loops. */
@@ -80,7 +108,7 @@ export class VectorRows {
           context: { itemId: String(id) },
         });
       }
-      if (this.rowOf.has(id)) {
+      if (this.has(id)) {
         throw new ValidationError(`${where}: item ${id} (ids[${i}]) is already indexed; an item's vector cannot be replaced, rebuild the index instead`, {
           context: { itemId: String(id) },
         });
@@ -107,11 +135,12 @@ export class VectorRows {
       this.idOf = idOf;
     }
     this.data.set(vectors.subarray(0, ids.length * this.dims), this.count * this.dims);
+    const first = this.count;
+    this.count = need; // before setRow: the dense array is sized by the row count
     for (let i = 0; i < ids.length; i++) {
-      this.idOf[this.count + i] = ids[i] as number;
-      this.rowOf.set(ids[i] as number, this.count + i);
+      this.idOf[first + i] = ids[i] as number;
+      this.setRow(ids[i] as number, first + i);
     }
-    this.count = need;
   }
 }
 

@@ -1,0 +1,31 @@
+import { createMatrix } from '../../infra/matrix';
+import { VectorRows } from './rows';
+
+describe('VectorRows', () => {
+  const rowsOf = (ids: number[], dims = 2): VectorRows => {
+    const rows = new VectorRows(dims);
+    const m = createMatrix(ids.length, dims, Float32Array.from({ length: ids.length * dims }, (_, i) => i));
+    rows.append(rows.checkNew(ids, m, 'test'), m.data);
+    return rows;
+  };
+
+  it('finds the row of dense and sparse ids, and nothing for ids it does not hold', () => {
+    const rows = rowsOf([1, 2, 3, 2_000_000_000, 7]);
+    expect([1, 2, 3, 2_000_000_000, 7].map((id) => rows.row(id))).toEqual([0, 1, 2, 3, 4]);
+    for (const id of [0, 4, 6, 8, 5_000, 1_999_999_999, 2_147_483_647]) expect([id, rows.has(id), rows.row(id)]).toEqual([id, false, undefined]);
+    expect(Array.from(rows.ids)).toEqual([1, 2, 3, 2_000_000_000, 7]);
+  });
+
+  it('keeps every id findable as appends grow the dense array past ids first kept apart', () => {
+    const rows = rowsOf([5_000]); // far above 4 x 1 rows + 1024: kept apart at first
+    expect(rows.row(5_000)).toBe(0);
+    const more = Array.from({ length: 2_000 }, (_, i) => i + 1); // rows enough for ids up to ~9,000: the array grows over 5,000
+    const m = createMatrix(more.length, 2, new Float32Array(more.length * 2));
+    rows.append(rows.checkNew(more, m, 'test'), m.data);
+    expect(rows.row(5_000)).toBe(0);
+    expect(rows.row(1)).toBe(1);
+    expect(rows.row(2_000)).toBe(2_000);
+    expect(rows.has(2_001)).toBe(false);
+    expect(() => rows.checkNew([5_000], createMatrix(1, 2, new Float32Array(2)), 'again')).toThrow(/item 5000 \(ids\[0\]\) is already indexed/);
+  });
+});
