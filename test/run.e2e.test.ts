@@ -31,15 +31,17 @@ interface Answer {
 /**
  * `streamrec run`, the live loop in one process, on a Kafka-protocol broker: the catalog and the
  * first 60% of the interactions are produced; the process trains and publishes the first model
- * itself (--bootstrap) and serves it over ingest's histories; the rest is produced, a micro-epoch
- * continues the model and publishes it, and the server answers with the new version (hot swap).
- * SIGTERM stops it cleanly with every interaction ingested.
+ * itself (--bootstrap) and serves it over ingest's histories; the next 20% is produced, a
+ * micro-epoch continues the model and publishes it, and the server answers with the new version
+ * (hot swap). Meanwhile a scheduled full rebuild trains on the trainer's thread; as the rest
+ * arrives it is caught up, scored beside the live model, published, and served. SIGTERM stops it
+ * cleanly with every interaction ingested.
  */
 describe(`streamrec run (ingest + trainer + serve in one process) on ${kafkaKind()}`, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-run-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('bootstraps the first model from the stream, serves it, and swaps to the micro-epoch that follows the rest of the stream', async () => {
+  it('bootstraps the first model from the stream, serves it, swaps to the micro-epoch that follows, and to a full rebuild trained meanwhile', async () => {
     const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')), { users: 160 });
     const dataset = await loadDataset(data);
     const events = [...datasetEvents(dataset)].map(encodeReplayEvent);
@@ -53,7 +55,10 @@ describe(`streamrec run (ingest + trainer + serve in one process) on ${kafkaKind
       JSON.stringify({
         ...tinyLiveConfig(root),
         ingest: { topics, flush: { intervalMs: 200 } },
-        live: { intervalSeconds: 1, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } },
+        // A full rebuild at the trainer's first look (the bootstrap's codebooks are over a second
+        // old by then), trained on the trainer's thread beside the micro-epochs, published once
+        // scored on 20 examples beside the live model (a margin that any candidate passes).
+        live: { intervalSeconds: 1, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 }, rebuild: { everySeconds: 1, epochs: 1, gateExamples: 20, gateMargin: 1 } },
         serving: { reloadPollMs: 100 },
       }),
     );
@@ -83,14 +88,36 @@ describe(`streamrec run (ingest + trainer + serve in one process) on ${kafkaKind
       expect(first.historyLength).toBeGreaterThan(0);
       expect(first.items).toHaveLength(5);
 
-      // The rest of the stream: a micro-epoch continues the live model and publishes it; the server swaps.
-      await produceAll(kafka, topics.interactions, interactions.slice(cut));
+      // The next 20% of the stream: a micro-epoch continues the live model and publishes it; the server swaps.
+      const next = Math.floor(interactions.length * 0.8);
+      await produceAll(kafka, topics.interactions, interactions.slice(cut, next));
       await until('a micro-epoch publication', 240_000, () => (/micro-epoch \d+: .*published as version 2/.test(child.output()) ? true : child.exitCode !== null ? Promise.reject(new Error(child.output())) : undefined));
       const swapped = await until('version 2 served', 60_000, async () => {
         const a = await ask();
         return a && a.model.version >= 2 ? a : undefined;
       });
       expect(swapped.items).toHaveLength(5);
+      expect(child.output()).toMatch(/full rebuild rebuild-\w+ started \(schedule: /);
+
+      // The rest, a slice at a time (a micro-epoch each): once the candidate is trained, a look
+      // catches it up and scores it beside the live model; it is published, and the server swaps
+      // to its lineage (new codebooks and catalog).
+      const rebuilt = /full rebuild rebuild-\w+ published as version (\d+)/;
+      const slice = Math.ceil((interactions.length - next) / 8);
+      for (let from = next; from < interactions.length; from += slice) {
+        const seen = (child.output().match(/micro-epoch \d+:/g) ?? []).length;
+        await produceAll(kafka, topics.interactions, interactions.slice(from, from + slice));
+        await until('the micro-epoch of the slice', 120_000, () =>
+          (child.output().match(/micro-epoch \d+:/g) ?? []).length > seen ? true : child.exitCode !== null ? Promise.reject(new Error(child.output())) : undefined,
+        );
+      }
+      const version = Number(rebuilt.exec(child.output())?.[1] ?? Number.NaN);
+      if (!Number.isFinite(version)) throw new Error(`no rebuilt candidate was published:\n${child.output().slice(-3000)}`);
+      const fromRebuild = await until(`version ${version} (the rebuilt candidate) served`, 60_000, async () => {
+        const a = await ask();
+        return a && a.model.version >= version ? a : undefined;
+      });
+      expect(fromRebuild.items).toHaveLength(5);
     } finally {
       child.kill('SIGTERM');
     }
