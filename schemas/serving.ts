@@ -135,7 +135,8 @@ export const ServingConfig = z
       .min(1)
       .default(DEFAULT_CANDIDATES)
       .describe(
-        'Candidates taken from the HNSW model index before they are scored exactly (at least k), and the length of the text-neighbour list kept per query item of the text prior (both index kinds). ' +
+        'Candidates taken from the HNSW model index before they are scored exactly (at least k), and the length of the text-neighbour list kept per query item of the text prior (both index kinds); ' +
+          "their searches run at ef = this count (the union is rescored exactly), so it is ranking's recall knob, and ann.hnsw.ef stays for similar-item searches. " +
           '50 by default: at 100,000 items, recall@10 against exact ranking 0.993 (100: 0.999, 40: 0.986) at about 1.7x the requests/s of 100 (bench serving, docs/benchmarks.md).',
       ),
     annCacheEntries: z
