@@ -391,6 +391,15 @@ export class LiveTrainer {
     return { result, unknownItems };
   }
 
+  /**
+   * What a kept micro-epoch adds to `state`'s lineage without a checkpoint of its own (a
+   * candidate's catch-up and shadow windows; its checkpoint at publication counts the last).
+   */
+  private static absorb(state: LineageState, result: MicroEpochResult): void {
+    if (!result.accepted || result.steps === 0) return;
+    state.lineage = { ...state.lineage, latestEventMs: Math.max(state.lineage.latestEventMs, result.windowEndMs), trainExamples: state.lineage.trainExamples + result.trained };
+  }
+
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
   async step(): Promise<LiveStep> {
     if (this.closed) throw new Error('live trainer: step after close');
@@ -423,11 +432,13 @@ export class LiveTrainer {
 
   /**
    * Saves `state`'s model with its optimizer, generator and stream position, its parent the
-   * lineage's last checkpoint (which it becomes).
+   * lineage's last checkpoint (which it becomes); `result`, the last micro-epoch, counts in what
+   * the lineage has seen when its fine-tune was kept.
    */
   private async checkpoint(state: LineageState, result: MicroEpochResult): Promise<string> {
     const { servable } = state;
-    const seen = { latestEventMs: Math.max(state.lineage.latestEventMs, result.windowEndMs), trainExamples: state.lineage.trainExamples + result.trained };
+    const kept = result.accepted && result.steps > 0;
+    const seen = kept ? { latestEventMs: Math.max(state.lineage.latestEventMs, result.windowEndMs), trainExamples: state.lineage.trainExamples + result.trained } : { latestEventMs: state.lineage.latestEventMs, trainExamples: state.lineage.trainExamples };
     const backend = await initTf();
     const artifact = await saveCheckpoint(this.store, servable.model, {
       ...(servable.sideInfo ? { sideInfo: servable.sideInfo } : {}),
@@ -633,14 +644,13 @@ export class LiveTrainer {
       const chunk = (await this.readFrom(candidate.offsets, this.settings.maxEvents)).filter((r) => Number(r.offset) < (before[r.key] ?? 0));
       if (chunk.length === 0) break;
       const { result } = await LiveTrainer.microEpoch(candidate, chunk);
-      if (result.accepted && result.steps > 0) candidate.lineage = { ...candidate.lineage, latestEventMs: Math.max(candidate.lineage.latestEventMs, result.windowEndMs), trainExamples: candidate.lineage.trainExamples + result.trained };
+      LiveTrainer.absorb(candidate, result);
       rebuild.caughtUp += chunk.length;
     }
     // This window: the events the candidate has not trained on (its archive read may have gone past the live position).
     const unseen = rows.filter((r) => Number(r.offset) >= (candidate.offsets[r.key] ?? 0));
     if (unseen.length === 0) return { phase: 'shadow', rebuildId: rebuild.id, caughtUp: rebuild.caughtUp, gateExamples: rebuild.gate.candidateExamples, live: Number.NaN, candidate: Number.NaN };
     const { result } = await LiveTrainer.microEpoch(candidate, unseen);
-    if (result.accepted && result.steps > 0) candidate.lineage = { ...candidate.lineage, latestEventMs: Math.max(candidate.lineage.latestEventMs, result.windowEndMs), trainExamples: candidate.lineage.trainExamples + result.trained };
     this.writeRow('rebuild', index, result, candidate);
     const metric = this.settings.micro.gateMetric;
     const g = rebuild.gate;
@@ -654,6 +664,7 @@ export class LiveTrainer {
     const liveValue = g.liveExamples > 0 ? g.liveSum / g.liveExamples : Number.NaN;
     const candidateValue = g.candidateExamples > 0 ? g.candidateSum / g.candidateExamples : Number.NaN;
     if (Math.min(g.liveExamples, g.candidateExamples) < this.settings.rebuild.gateExamples) {
+      LiveTrainer.absorb(candidate, result);
       return { phase: 'shadow', rebuildId: rebuild.id, caughtUp: rebuild.caughtUp, gateExamples: g.candidateExamples, live: liveValue, candidate: candidateValue };
     }
     const margin = this.settings.rebuild.gateMargin;
