@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- freshness [--duration 120] [--dataset synthetic:users=600] [--interval 15]
- *   [--flush-ms 2000] [--max-wait-ms 200] [--rate 20] [--bootstrap-epochs 1] [--work-dir <dir>]`
+ *   [--flush-ms 2000] [--max-wait-ms 200] [--rate 20] [--bootstrap-epochs 1] [--rebuild-every 0] [--work-dir <dir>]`
  *
  * How fresh the live loop keeps what users get, measured end to end on a Kafka-protocol broker
  * (KAFKA_BROKERS, or librdkafka's mock cluster started here) with the roles as users run them, as
@@ -22,7 +22,10 @@
  * - new items: every 15 s a catalog item never seen before (and three interactions with it) is
  *   produced; the time until `GET /v1/items/{id}/similar` of the one-process server answers 200
  *   (the served model knows it, so it can be recommended): `new_item_servable_*_s`.
- * The live trainer runs at `--interval` s (live.intervalSeconds). The last stdout line is one JSON
+ * The live trainer runs at `--interval` s (live.intervalSeconds). With `--rebuild-every` s above 0
+ * (live.rebuild.everySeconds) it also makes full rebuilds in the background (trained from the
+ * archive, gated beside the live model): what they cost the other numbers, and how many were
+ * published, refused or failed (`rebuilds`, from the trainer's lines). The last stdout line is one JSON
  * object with those numbers and the settings they were measured at. With `--work-dir`, every probe
  * is also a `freshness_probes` row in the run's embedded ClickHouse there, beside the run's own
  * rows: `streamrec report --clickhouse chdb:<work-dir>/clickhouse` draws their histograms.
@@ -86,13 +89,14 @@ function summary(values: readonly number[], scale = 1, places = 1): { p50: numbe
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const flags = parseFlags(args, new Set(['duration', 'dataset', 'interval', 'flush-ms', 'max-wait-ms', 'rate', 'bootstrap-epochs', 'work-dir']));
+  const flags = parseFlags(args, new Set(['duration', 'dataset', 'interval', 'flush-ms', 'max-wait-ms', 'rate', 'bootstrap-epochs', 'rebuild-every', 'work-dir']));
   const duration = numberFlag(flags, 'duration') ?? 120;
   const interval = numberFlag(flags, 'interval') ?? AppConfig.parse({}).live.intervalSeconds;
   const flushMs = numberFlag(flags, 'flush-ms') ?? AppConfig.parse({}).ingest.flush.intervalMs;
   const maxWaitMs = numberFlag(flags, 'max-wait-ms') ?? AppConfig.parse({}).ingest.consumer.maxWaitMs;
   const rate = numberFlag(flags, 'rate') ?? 20;
   const epochs = numberFlag(flags, 'bootstrap-epochs') ?? 1;
+  const rebuildEvery = numberFlag(flags, 'rebuild-every') ?? 0;
   if (!(duration > 0 && interval > 0 && flushMs >= 1 && rate > 0 && Number.isInteger(epochs) && epochs >= 1)) throw new ConfigError('freshness: --duration, --interval, --flush-ms, --rate and --bootstrap-epochs must be positive');
   const spec = flags.get('dataset') ?? 'synthetic:users=600';
   const root = flags.get('work-dir') ?? mkdtempSync(path.join(tmpdir(), 'streamrec-bench-freshness-'));
@@ -117,7 +121,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     clickhouse: { url: `chdb:${path.join(root, 'clickhouse')}` },
     modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
     ingest: { topics, flush: { intervalMs: flushMs }, consumer: { maxWaitMs } },
-    live: { intervalSeconds: interval },
+    live: { intervalSeconds: interval, ...(rebuildEvery > 0 ? { rebuild: { everySeconds: rebuildEvery } } : {}) },
   };
   const configFile = path.join(root, 'config.json');
   writeFileSync(configFile, JSON.stringify(raw));
@@ -245,6 +249,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const c = summary(changelogHistory);
     const m = summary(model, 1 / 1000);
     const i = summary(newItems, 1 / 1000);
+    // What the trainer said of its full rebuilds (describeStep's lines).
+    const runOutput = children[0]?.output() ?? '';
+    const rebuilds = Object.fromEntries(
+      ['started', 'published', 'refused', 'failed'].map((what) => [what, (runOutput.match(new RegExp(`full rebuild rebuild-\\w+ ${what}\\b`, 'g')) ?? []).length]),
+    );
+    for (const line of runOutput.split('\n').filter((l) => /full rebuild rebuild-\w+ (started|published|refused|failed)/.test(l))) log(line.replace(/^.*?(full rebuild)/, '$1'));
     return {
       dataset: dataset.name,
       duration_s: duration,
@@ -257,7 +267,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       changelog_history_p99_ms: c.p99,
       new_item_servable_p50_s: i.p50,
       probes: { history: h.n, changelog_history: c.n, model: m.n, model_uncovered: pendingModel.length, new_items: i.n, missed },
-      settings: { live_interval_s: interval, flush_interval_ms: flushMs, consumer_max_wait_ms: maxWaitMs, background_rate: rate, history_poll_ms: 2, broker: external ? 'KAFKA_BROKERS' : 'librdkafka mock cluster' },
+      rebuilds,
+      settings: { live_interval_s: interval, rebuild_every_s: rebuildEvery, flush_interval_ms: flushMs, consumer_max_wait_ms: maxWaitMs, background_rate: rate, history_poll_ms: 2, broker: external ? 'KAFKA_BROKERS' : 'librdkafka mock cluster' },
     };
   } finally {
     for (const child of children) child.kill('SIGTERM');

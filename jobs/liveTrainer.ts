@@ -147,6 +147,8 @@ export class LiveTrainer {
   private rebuildNotBefore: number;
   private readonly startedAt = Date.now();
   private driftOf: { readonly semanticIds: string; readonly drift: CatalogDrift } | undefined;
+  /** Settles when the look in progress ends (undefined between looks): a rebuilt candidate's training waits for it. */
+  private stepping: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
@@ -403,6 +405,19 @@ export class LiveTrainer {
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
   async step(): Promise<LiveStep> {
     if (this.closed) throw new Error('live trainer: step after close');
+    // A candidate training in the background pauses at its next yield until this look is done:
+    // the live model's freshness comes first.
+    let done = (): void => undefined;
+    this.stepping = new Promise<void>((resolve) => (done = resolve));
+    try {
+      return await this.look();
+    } finally {
+      this.stepping = undefined;
+      done();
+    }
+  }
+
+  private async look(): Promise<LiveStep> {
     // A candidate is picked up at the first look that starts after it is trained.
     const trained = this.rebuild?.settled === true;
     const newItems = await this.growCatalog();
@@ -586,6 +601,8 @@ export class LiveTrainer {
     // The interactions the live model has seen when the rebuild starts: what arrives meanwhile
     // is caught up with micro-epochs once the candidate is trained.
     const below = { ...this.state.offsets };
+    // Dropping the rebuild (from within a look, too) must not wait for a look to end.
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const { config } = this.options;
     const modelType = this.state.servable.modelType;
     let semanticIds: string | undefined;
@@ -603,6 +620,9 @@ export class LiveTrainer {
           source: { kind: 'archive', below },
           writeRows: this.options.writeRows ?? true,
           signal,
+          pause: async () => {
+            while (this.stepping && !signal.aborted) await Promise.race([this.stepping, aborted]);
+          },
           ...(semanticIds ? { semanticIds } : {}),
         });
         if (!train.checkpointId) throw new Error('the candidate\'s training run wrote no checkpoint');

@@ -30,6 +30,8 @@ export interface TrainJobOptions {
    * store's latest: the live trainer's rebuilt candidate, whose store also holds the live lineage's.
    */
   readonly semanticIds?: string;
+  /** Awaited between training steps: work that must go first on this thread holds it (the live trainer's micro-epochs). */
+  readonly pause?: () => Promise<void>;
 }
 
 export interface TrainJobResult extends TrainAndEvaluateResult {
@@ -85,6 +87,7 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
       ...(instrumentation ? { onProgress: (p) => instrumentation.emit('trainer.progress', p) } : {}),
       ...(options.runId ? { runId: options.runId } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.pause ? { pause: options.pause } : {}),
     });
     return { ...result, ...(artifacts ? { artifacts } : {}) };
   } finally {

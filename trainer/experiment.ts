@@ -39,6 +39,8 @@ export interface TrainAndEvaluateOptions {
   readonly onProgress?: ProgressCallback;
   readonly runId?: string;
   readonly signal?: AbortSignal;
+  /** Awaited between training steps (see the train loop's `pause`). */
+  readonly pause?: () => Promise<void>;
 }
 
 export interface TrainAndEvaluateResult {
@@ -121,6 +123,7 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
       ...(observer ? { observer } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.pause ? { pause: options.pause } : {}),
     });
     const onProgress = options.onProgress;
     const finalEpoch = fit.epochs - 1;

@@ -167,4 +167,26 @@ describe('fitModel', () => {
     ).rejects.toThrow(/validMetric ndcg@7 needs k=7 in eval\.ks/);
     model.dispose();
   });
+
+  it('waits at each yield while `pause` holds it, and goes on when it lets go', async () => {
+    const config = tinyConfig('sasrec');
+    const model = createModel(config.model, { itemCount: TINY.items }, new Random(1));
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let pauses = 0;
+    let finished = false;
+    const fit = fitModel({ model, data, maxHistoryLength: 5, train: { ...config.train, epochs: 3 }, eval: config.eval, rng: new Random(2), runId: 'paused', pause: () => (pauses++, held) }).then((r) => {
+      finished = true;
+      return r;
+    });
+    // Held: one yield reached, no further step.
+    for (let i = 0; i < 50 && pauses === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([pauses, finished]).toEqual([1, false]);
+    release();
+    const result = await fit;
+    expect(result.epochs).toBeGreaterThan(1);
+    expect(pauses).toBeGreaterThanOrEqual(result.epochs);
+    model.dispose();
+  });
 });

@@ -28,6 +28,11 @@ export interface FitOptions {
   readonly observer?: TrainingObserver;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal;
+  /**
+   * Awaited at each yield to the event loop: work that must go first on this thread holds it
+   * (the live trainer's micro-epochs while a rebuilt candidate trains in the background).
+   */
+  readonly pause?: () => Promise<void>;
 }
 
 export interface FitResult {
@@ -121,7 +126,10 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
             etaSeconds: ((batches.length - s - 1) * train.batchSize) / Math.max(rate, 1e-9),
           });
         }
-        if (s % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
+        if (s % YIELD_EVERY === YIELD_EVERY - 1) {
+          await yieldToEventLoop();
+          await options.pause?.();
+        }
       }
       skippedTotal += skipped;
       const duration = (performance.now() - epochStart) / 1000;
