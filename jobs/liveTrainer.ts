@@ -67,6 +67,13 @@ interface ArchivedInteraction {
   readonly offset: string;
 }
 
+/**
+ * While a look runs, a rebuilt candidate training in the background waits this long between two
+ * of its steps (a step is ~0.1-0.3 s on 2 cores): the look keeps most of the thread. Measured with
+ * `bench freshness --rebuild-every 30` (docs/live-loop.md).
+ */
+const REBUILD_SLICE_MS = 500;
+
 /** At most this many of a user's latest examples seed the replay reservoir (bounds the read at start). */
 const REPLAY_PER_USER = 200;
 
@@ -405,8 +412,8 @@ export class LiveTrainer {
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
   async step(): Promise<LiveStep> {
     if (this.closed) throw new Error('live trainer: step after close');
-    // A candidate training in the background pauses at its next yield until this look is done:
-    // the live model's freshness comes first.
+    // A candidate training in the background slows down to a step per REBUILD_SLICE_MS until
+    // this look is done: the live model's freshness comes first.
     let done = (): void => undefined;
     this.stepping = new Promise<void>((resolve) => (done = resolve));
     try {
@@ -620,8 +627,10 @@ export class LiveTrainer {
           source: { kind: 'archive', below },
           writeRows: this.options.writeRows ?? true,
           signal,
+          // During a look the candidate gets one step per REBUILD_SLICE_MS (time-sliced: the
+          // look keeps most of the thread, and a rebuild still ends under a steady stream).
           pause: async () => {
-            while (this.stepping && !signal.aborted) await Promise.race([this.stepping, aborted]);
+            if (this.stepping && !signal.aborted) await Promise.race([this.stepping, aborted, new Promise((resolve) => setTimeout(resolve, REBUILD_SLICE_MS))]);
           },
           ...(semanticIds ? { semanticIds } : {}),
         });

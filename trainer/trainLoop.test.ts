@@ -168,7 +168,7 @@ describe('fitModel', () => {
     model.dispose();
   });
 
-  it('waits at each yield while `pause` holds it, and goes on when it lets go', async () => {
+  it('waits after each step while `pause` holds it, and goes on when it lets go', async () => {
     const config = tinyConfig('sasrec');
     const model = createModel(config.model, { itemCount: TINY.items }, new Random(1));
     let release = (): void => undefined;
@@ -179,7 +179,7 @@ describe('fitModel', () => {
       finished = true;
       return r;
     });
-    // Held: one yield reached, no further step.
+    // Held: the first step's pause reached, no further step.
     for (let i = 0; i < 50 && pauses === 0; i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 100));
     expect([pauses, finished]).toEqual([1, false]);

@@ -29,8 +29,9 @@ export interface FitOptions {
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal;
   /**
-   * Awaited at each yield to the event loop: work that must go first on this thread holds it
-   * (the live trainer's micro-epochs while a rebuilt candidate trains in the background).
+   * Awaited after every step (the loop then yields at every step, not every few): work that must
+   * go first on this thread holds it (the live trainer's micro-epochs while a rebuilt candidate
+   * trains in the background).
    */
   readonly pause?: () => Promise<void>;
 }
@@ -126,7 +127,8 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
             etaSeconds: ((batches.length - s - 1) * train.batchSize) / Math.max(rate, 1e-9),
           });
         }
-        if (s % YIELD_EVERY === YIELD_EVERY - 1) {
+        // With a pause, at every step: whoever holds it gets the thread back within one step.
+        if (options.pause || s % YIELD_EVERY === YIELD_EVERY - 1) {
           await yieldToEventLoop();
           await options.pause?.();
         }
