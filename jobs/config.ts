@@ -86,6 +86,11 @@ export const LiveRebuildConfig = z
       .max(1)
       .default(0)
       .describe('How far (absolute) below the live model the candidate may be on micro.gateMetric and still replace it (negative: how far above it must be).'),
+    gateTimeoutSeconds: z
+      .number()
+      .positive()
+      .default(3_600)
+      .describe('A candidate still short of gateExamples this long after it was trained is refused (a stream of new users alone gives no examples to score it on).'),
     retrySeconds: z.number().min(0).default(3_600).describe('After a candidate was refused or failed, how long before the next rebuild may start.'),
   })
   .describe(

@@ -120,11 +120,29 @@ describe('LiveTrainer full rebuilds', () => {
     expect(String(row?.detail)).toMatch(/worse: ndcg@10 [\d.]+ vs live [\d.]+/);
   }, 300_000);
 
+  it('refuses a candidate that gets no decision within gateTimeoutSeconds of being trained', async () => {
+    const live = LiveTrainerConfig.parse({ micro, rebuild: { everySeconds: 0.001, epochs: 1, gateExamples: 1_000_000, gateTimeoutSeconds: 0.001, retrySeconds: 3_600 } });
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: true });
+    try {
+      await archive.insertInteractions(rows.slice(at(0.72), at(0.73)));
+      expect((await trainer.step()).rebuild).toMatchObject({ phase: 'started', trigger: 'schedule' });
+      await trainer.whenRebuildTrained();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await archive.insertInteractions(rows.slice(at(0.73), at(0.74)));
+      const timedOut = await trainer.step();
+      expect(timedOut.rebuild).toMatchObject({ phase: 'decided', decision: 'refused' });
+      expect(timedOut.rebuild?.phase === 'decided' && timedOut.rebuild.detail).toMatch(/^no decision within 0\.001 s of training: scored on \d+ of 1000000 examples/);
+      expect(trainer.rebuilding).toBe(false);
+    } finally {
+      await trainer.close();
+    }
+  }, 300_000);
+
   it('rebuilds on the schedule while micro-epochs go on, catches the candidate up to the live position, and continues it once the gate publishes it', async () => {
     const ownBefore = await liveSemanticIds();
     const live = LiveTrainerConfig.parse({ micro, rebuild: { everySeconds: 0.001, epochs: 1, gateExamples: 20, gateMargin: 1 } });
     const trainer = await LiveTrainer.start({ config, registry, live, writeRows: true });
-    let fed = at(0.72);
+    let fed = at(0.74);
     const feed = async (to: number): Promise<LiveStep> => {
       const part = rows.slice(fed, at(to));
       await archive.insertInteractions(part);
@@ -139,7 +157,7 @@ describe('LiveTrainer full rebuilds', () => {
       const started = await feed(0.78);
       expect(started.rebuild).toMatchObject({ phase: 'started', trigger: 'schedule' });
       expect(started.published).toBeDefined();
-      const below = offsetsOf(rows.slice(0, at(0.72)));
+      const below = offsetsOf(rows.slice(0, at(0.74)));
       await trainer.whenRebuildTrained();
       // The next look catches the candidate up on the window it missed, then scores both models
       // on this window (55 examples: past gateExamples) and publishes the candidate.
@@ -171,7 +189,7 @@ describe('LiveTrainer full rebuilds', () => {
     expect(row).toMatchObject({ trigger: 'schedule', margin: 1, gate_windows: 1 });
     // Every event the live model read after the rebuild started was trained into the candidate
     // once: the missed window caught up, this one in its own micro-epoch beside the live model's.
-    expect(Number(row?.catch_up_events)).toBe(at(0.78) - at(0.72));
+    expect(Number(row?.catch_up_events)).toBe(at(0.78) - at(0.74));
     const [shadow] = await ch.query<{ events: string; n: string }>(
       `SELECT sum(events) AS events, count() AS n FROM ${ch.table('micro_epochs')} FINAL WHERE method = 'rebuild' AND run_id = {run:String}`,
       { run: row?.run_id },

@@ -108,8 +108,9 @@ interface Rebuild {
   /** Whether `training` has settled. */
   settled: boolean;
   trained?: TrainedCandidate;
-  /** Loaded and continued from its checkpoint once trained. */
+  /** Loaded and continued from its checkpoint once trained (at `loadedAt`). */
   state?: LineageState;
+  loadedAt?: number;
   caughtUp: number;
   gate: { windows: number; liveExamples: number; liveSum: number; candidateExamples: number; candidateSum: number };
 }
@@ -664,6 +665,7 @@ export class LiveTrainer {
       } catch (error) {
         return this.decide(rebuild, 'failed', `loading the candidate ${trained.checkpointId}: ${(error as Error).message}`);
       }
+      rebuild.loadedAt = Date.now();
       log.info({ rebuildId: rebuild.id, checkpointId: trained.checkpointId, trainSeconds: Math.round(trained.trainSeconds), offsets: rebuild.state.offsets }, 'full rebuild trained: catching up with the live model');
     }
     const candidate = rebuild.state;
@@ -693,6 +695,10 @@ export class LiveTrainer {
     const liveValue = g.liveExamples > 0 ? g.liveSum / g.liveExamples : Number.NaN;
     const candidateValue = g.candidateExamples > 0 ? g.candidateSum / g.candidateExamples : Number.NaN;
     if (Math.min(g.liveExamples, g.candidateExamples) < this.settings.rebuild.gateExamples) {
+      const waited = (Date.now() - (rebuild.loadedAt ?? Date.now())) / 1000;
+      if (waited > this.settings.rebuild.gateTimeoutSeconds) {
+        return this.decide(rebuild, 'refused', `no decision within ${this.settings.rebuild.gateTimeoutSeconds} s of training: scored on ${g.candidateExamples} of ${this.settings.rebuild.gateExamples} examples (${metric} ${candidateValue.toFixed(4)} vs live ${liveValue.toFixed(4)})`);
+      }
       LiveTrainer.absorb(candidate, result);
       return { phase: 'shadow', rebuildId: rebuild.id, caughtUp: rebuild.caughtUp, gateExamples: g.candidateExamples, live: liveValue, candidate: candidateValue };
     }
