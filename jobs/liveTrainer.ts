@@ -678,7 +678,8 @@ export class LiveTrainer {
       LiveTrainer.absorb(candidate, result);
       rebuild.caughtUp += chunk.length;
     }
-    // This window: the events the candidate has not trained on (its archive read may have gone past the live position).
+    // This window: the events the candidate has not trained on (all of them, as it was trained
+    // below the live position and caught up to it; a window it had partly seen would not count).
     const unseen = rows.filter((r) => Number(r.offset) >= (candidate.offsets[r.key] ?? 0));
     if (unseen.length === 0) return { phase: 'shadow', rebuildId: rebuild.id, caughtUp: rebuild.caughtUp, gateExamples: rebuild.gate.candidateExamples, live: Number.NaN, candidate: Number.NaN };
     const { result } = await LiveTrainer.microEpoch(candidate, unseen);
