@@ -109,29 +109,34 @@ export class ModelVersion {
     // Wall time of each step (ms), logged by the holder with the swap: where a slow load goes.
     const timings: Record<string, number> = {};
     let mark = performance.now();
-    const step = (name: string): void => {
+    // After each step, a turn of the event loop: much of a load is synchronous native work (ONNX
+    // Runtime creates a session before its promise settles; building the TF.js model), and
+    // without a yield between steps a swap holds the requests that arrive meanwhile for the sum
+    // of the steps instead of the longest one.
+    const step = async (name: string): Promise<void> => {
       const now = performance.now();
       timings[name] = Math.round(now - mark);
-      mark = now;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      mark = performance.now();
     };
     const servable = await loadServableModel(store, published.checkpointId, { catalog: 'latest' });
-    step('checkpoint');
+    await step('checkpoint');
     const built: AnnIndex[] = [];
     let encoder: CoalescingEncoder | undefined;
     const scorers: OnnxItemScorer[] = [];
     try {
       // Concurrent requests' histories are encoded in one engine call.
       encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
-      step('encoder');
+      await step('encoder');
       const H = servable.model.hiddenSize;
       // [N + 1, H]: read when prepared, else computed a slice at a time (requests keep being answered)
       const items = options.tableCache ? await options.tableCache.getOrCompute(servable, tf.getBackend()) : await hostItemTable(servable.model);
-      step('itemTable');
+      await step('itemTable');
       const ann = options.ann ?? AnnConfig.parse({});
       const buildIndex = (vectors: ReturnType<typeof withoutPadding>): Promise<AnnIndex> => (options.annCache ? options.annCache.getOrBuild(vectors, ann) : createAnnIndex(vectors, ann));
       const index = await buildIndex(withoutPadding(items, H));
       built.push(index);
-      step('itemIndex');
+      await step('itemIndex');
       // The items' text vectors (what the prior and search compare), computed once for both.
       const textVectors = servable.text ? textPriorTable(servable.text) : undefined;
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
@@ -141,7 +146,7 @@ export class ModelVersion {
         built.push(textIndex);
         prior = { settings: servable.textPrior, table, dims, index: textIndex };
       }
-      step('textIndex');
+      await step('textIndex');
       const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? DEFAULT_CANDIDATES });
       let native: NativeScorers | undefined;
       if (index.kind === 'exact' && (options.itemScorer ?? 'onnx') === 'onnx') {
@@ -155,15 +160,15 @@ export class ModelVersion {
           log.warn({ checkpointId: published.checkpointId, err: error }, 'native item scores unavailable: the ranker computes every cosine in JS');
         }
       }
-      step('scorer');
+      await step('scorer');
       const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors) : { unavailable: 'this server has no text encoder configured' };
-      step('search');
+      await step('search');
       const version = new ModelVersion(published, servable, encoder, items, built, ranker, native, search, timings);
       // One request through every path: the first real request does not pay for kernel set-up.
       const anyItem = servable.items.externalId(1) as string;
       await version.recommend([[anyItem]], 1, [new Set()]);
       version.similar(anyItem, 1);
-      step('warmUp');
+      await step('warmUp');
       return version;
     } catch (error) {
       for (const index of built) index.dispose();
