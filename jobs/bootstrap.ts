@@ -6,7 +6,7 @@ import type { TrainerConfig } from '../trainer';
 import type { AppConfig } from './config';
 import { publishCheckpoint, type PublishJobResult } from './publish';
 import { runRebuildJob, type RebuildJobResult } from './rebuild';
-import { UNCOVERED_ITEMS, runTrainJob, type TrainJobResult } from './train';
+import { UNCOVERED_ITEMS, runTrainJob, type TrainJobOptions, type TrainJobResult } from './train';
 import { trainerConfigFromFlags } from './trainerFlags';
 
 /**
@@ -22,6 +22,22 @@ export function firstModelTrainer(config: AppConfig, model: 'ccfrec' | 'sasrec',
     'text-prior': '0.25,0.5,1',
     'text-prior-last': '1,3',
   });
+}
+
+/**
+ * The training job on the archive, which keeps growing while ingest runs: when catalog items
+ * archived after the semantic IDs were made are not covered, `codeNewItems` codes them with the
+ * existing codebooks (no refit) and training tries again (up to twice; without it, the error stands).
+ */
+export async function trainCodingNewItems(options: TrainJobOptions, codeNewItems: (() => Promise<unknown>) | undefined): Promise<TrainJobResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runTrainJob(options);
+    } catch (error) {
+      if (attempt >= 3 || !codeNewItems || !(error instanceof ArtifactError && error.context.reason === UNCOVERED_ITEMS)) throw error;
+      await codeNewItems();
+    }
+  }
 }
 
 export interface BootstrapResult {
@@ -50,17 +66,10 @@ export async function bootstrapModel(
 ): Promise<BootstrapResult> {
   const extra = options.instrumentation ? { instrumentation: options.instrumentation } : {};
   const rebuild = await runRebuildJob(config, { source: { kind: 'archive' }, ...extra });
-  // The archive keeps growing while ingest runs: catalog items archived after the rebuild get
-  // codes from its codebooks (no refit) before training tries again.
-  let train: TrainJobResult | undefined;
-  for (let attempt = 1; !train; attempt++) {
-    try {
-      train = await runTrainJob({ config, trainer: firstModelTrainer(config, options.model, options.epochs), source: { kind: 'archive' }, writeRows: true, ...extra });
-    } catch (error) {
-      if (attempt >= 3 || !(error instanceof ArtifactError && error.context.reason === UNCOVERED_ITEMS)) throw error;
-      await runRebuildJob(config, { source: { kind: 'archive' }, newItemsOnly: true, ...extra });
-    }
-  }
+  const train = await trainCodingNewItems(
+    { config, trainer: firstModelTrainer(config, options.model, options.epochs), source: { kind: 'archive' }, writeRows: true, ...extra },
+    () => runRebuildJob(config, { source: { kind: 'archive' }, newItemsOnly: true, ...extra }),
+  );
   if (!train.checkpointId) throw new ConfigError('bootstrap: the training run wrote no checkpoint');
   const publication = await publishCheckpoint({ registry, store: new ArtifactStore(config.artifacts.dir), checkpoint: train.checkpointId, reason: 'bootstrap: the first model of the live loop', ...(options.prepare ? { prepare: options.prepare } : {}) });
   if (!publication.published) throw new ConfigError(`bootstrap: not published: ${publication.reason}`);

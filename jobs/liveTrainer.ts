@@ -10,7 +10,7 @@ import type { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import { Random } from '../random';
 import { IncrementalTrainer, catalogDrift, examplesFrom, latestGrownCatalog, saveCheckpoint, type CatalogDrift, type MicroEpochResult, type StreamInteraction } from '../trainer';
-import { firstModelTrainer } from './bootstrap';
+import { firstModelTrainer, trainCodingNewItems } from './bootstrap';
 import { LiveTrainerConfig, type AppConfig } from './config';
 import { microEpochRow, type MicroEpochRowInput } from './incremental';
 import { publishCheckpoint } from './publish';
@@ -18,7 +18,6 @@ import { loadServableModel, type ServableModel } from './servable';
 import { runRebuildJob } from './rebuild';
 import { recordSemanticIdBuilds, semanticIdBuildRow } from './semanticIdRows';
 import { openTrainingSink, type TrainingSink } from './sink';
-import { UNCOVERED_ITEMS, runTrainJob } from './train';
 
 const log = createLogger('jobs.live');
 
@@ -152,7 +151,7 @@ export class LiveTrainer {
   private catalogBusy = false;
   private rebuild: Rebuild | undefined;
   /** No rebuild starts before this (epoch ms): after a refused or failed one, and the schedule's reference for a lineage without codebooks. */
-  private rebuildNotBefore: number;
+  private rebuildNotBefore = 0;
   private readonly startedAt = Date.now();
   private driftOf: { readonly semanticIds: string; readonly drift: CatalogDrift } | undefined;
   /** Settles when the look in progress ends (undefined between looks): a rebuilt candidate's training waits for it. */
@@ -170,7 +169,6 @@ export class LiveTrainer {
     readonly runId: string,
   ) {
     this.state = state;
-    this.rebuildNotBefore = 0;
   }
 
   private static lineageOf(servable: ServableModel): LineageState['lineage'] {
@@ -307,6 +305,24 @@ export class LiveTrainer {
   }
 
   /**
+   * The archived catalog's items that `semanticIds`' lineage lacks, coded with its codebooks onto
+   * the newest catalog grown from it (the store's latest without one), while no one else writes
+   * the registry and semantic IDs.
+   */
+  private codeNewItemsOnto(semanticIds: string | undefined): ReturnType<typeof codeNewItems> {
+    return this.holdCatalog(async () =>
+      codeNewItems({
+        events: await new IngestArchive(this.ch).readItems(),
+        store: this.store,
+        registryFile: this.options.config.artifacts.registryFile,
+        features: this.options.config.features,
+        job: 'streamrec trainer',
+        ...(semanticIds ? { base: await latestGrownCatalog(this.store, semanticIds) } : {}),
+      }),
+    );
+  }
+
+  /**
    * Items archived in the catalog since the model's catalog (CCFRec): coded with the existing
    * codebooks (`rebuild --new-items`: embedded with the stored encoder and PCA, no refit) and
    * joined to the model, which scores them from their codes and text; its weights and optimizer
@@ -324,16 +340,7 @@ export class LiveTrainer {
     const own = this.state.servable.lineage.semanticIds;
     // A full rebuild writing the registry and its catalog: look again at the next step.
     if (this.catalogBusy) return 0;
-    const coded = await this.holdCatalog(async () =>
-      codeNewItems({
-        events: await new IngestArchive(this.ch).readItems(),
-        store: this.store,
-        registryFile: this.options.config.artifacts.registryFile,
-        features: this.options.config.features,
-        job: 'streamrec trainer',
-        ...(own ? { base: await latestGrownCatalog(this.store, own) } : {}),
-      }),
-    );
+    const coded = await this.codeNewItemsOnto(own);
     this.catalogSeen = archived;
     if (!coded) return 0;
     await recordSemanticIdBuilds(this.options.config, [semanticIdBuildRow(coded.semanticIds, 'new_items')], this.sink.writer);
@@ -393,7 +400,7 @@ export class LiveTrainer {
     return next;
   }
 
-  /** A micro-epoch of `state`'s model on `rows`; its position moves past them, its lineage grows when the fine-tune was kept. */
+  /** A micro-epoch of `state`'s model on `rows`; its position moves past them (its lineage grows at `checkpoint` or `absorb`). */
   private static async microEpoch(state: LineageState, rows: readonly ArchivedInteraction[]): Promise<{ result: MicroEpochResult; unknownItems: number }> {
     const { events, unknownItems } = LiveTrainer.eventsOf(state, rows);
     const result = await state.trainer.microEpoch(events);
@@ -406,8 +413,14 @@ export class LiveTrainer {
    * candidate's catch-up and shadow windows; its checkpoint at publication counts the last).
    */
   private static absorb(state: LineageState, result: MicroEpochResult): void {
-    if (!result.accepted || result.steps === 0) return;
-    state.lineage = { ...state.lineage, latestEventMs: Math.max(state.lineage.latestEventMs, result.windowEndMs), trainExamples: state.lineage.trainExamples + result.trained };
+    state.lineage = { ...state.lineage, ...LiveTrainer.seenAfter(state, result) };
+  }
+
+  /** What `state`'s lineage has seen once `result` is counted (only when its fine-tune was kept). */
+  private static seenAfter(state: LineageState, result: MicroEpochResult): { latestEventMs: number; trainExamples: number } {
+    const { latestEventMs, trainExamples } = state.lineage;
+    if (!result.accepted || result.steps === 0) return { latestEventMs, trainExamples };
+    return { latestEventMs: Math.max(latestEventMs, result.windowEndMs), trainExamples: trainExamples + result.trained };
   }
 
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
@@ -460,8 +473,7 @@ export class LiveTrainer {
    */
   private async checkpoint(state: LineageState, result: MicroEpochResult): Promise<string> {
     const { servable } = state;
-    const kept = result.accepted && result.steps > 0;
-    const seen = kept ? { latestEventMs: Math.max(state.lineage.latestEventMs, result.windowEndMs), trainExamples: state.lineage.trainExamples + result.trained } : { latestEventMs: state.lineage.latestEventMs, trainExamples: state.lineage.trainExamples };
+    const seen = LiveTrainer.seenAfter(state, result);
     const backend = await initTf();
     const artifact = await saveCheckpoint(this.store, servable.model, {
       ...(servable.sideInfo ? { sideInfo: servable.sideInfo } : {}),
@@ -619,32 +631,25 @@ export class LiveTrainer {
       if (rebuilt.kind !== 'full') throw new Error('the full rebuild coded new items instead of rebuilding');
       semanticIds = rebuilt.result.builds.at(-1)?.semanticIds.id;
     }
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new Error('the trainer stopped');
-      try {
-        const train = await runTrainJob({
-          config,
-          trainer: firstModelTrainer(config, modelType, this.settings.rebuild.epochs),
-          source: { kind: 'archive', below },
-          writeRows: this.options.writeRows ?? true,
-          signal,
-          // During a look the candidate gets one step per REBUILD_SLICE_MS (time-sliced: the
-          // look keeps most of the thread, and a rebuild still ends under a steady stream).
-          pause: async () => {
-            if (this.stepping && !signal.aborted) await Promise.race([this.stepping, aborted, new Promise((resolve) => setTimeout(resolve, REBUILD_SLICE_MS))]);
-          },
-          ...(semanticIds ? { semanticIds } : {}),
-        });
-        if (!train.checkpointId) throw new Error('the candidate\'s training run wrote no checkpoint');
-        return { checkpointId: train.checkpointId, ...(semanticIds ? { semanticIds } : {}), trainSeconds: (performance.now() - started) / 1000 };
-      } catch (error) {
-        if (attempt >= 3 || !semanticIds || !(error instanceof ArtifactError && error.context.reason === UNCOVERED_ITEMS)) throw error;
-        const base = await latestGrownCatalog(this.store, semanticIds);
-        await this.holdCatalog(async () =>
-          codeNewItems({ events: await new IngestArchive(this.ch).readItems(), store: this.store, registryFile: config.artifacts.registryFile, features: config.features, job: 'streamrec trainer', base }),
-        );
-      }
-    }
+    if (signal.aborted) throw new Error('the trainer stopped');
+    const train = await trainCodingNewItems(
+      {
+        config,
+        trainer: firstModelTrainer(config, modelType, this.settings.rebuild.epochs),
+        source: { kind: 'archive', below },
+        writeRows: this.options.writeRows ?? true,
+        signal,
+        // During a look the candidate gets one step per REBUILD_SLICE_MS (time-sliced: the
+        // look keeps most of the thread, and a rebuild still ends under a steady stream).
+        pause: async () => {
+          if (this.stepping && !signal.aborted) await Promise.race([this.stepping, aborted, new Promise((resolve) => setTimeout(resolve, REBUILD_SLICE_MS))]);
+        },
+        ...(semanticIds ? { semanticIds } : {}),
+      },
+      semanticIds ? () => this.codeNewItemsOnto(semanticIds) : undefined,
+    );
+    if (!train.checkpointId) throw new Error('the candidate\'s training run wrote no checkpoint');
+    return { checkpointId: train.checkpointId, ...(semanticIds ? { semanticIds } : {}), trainSeconds: (performance.now() - started) / 1000 };
   }
 
   /**

@@ -155,6 +155,11 @@ export async function readReportData(ch: ClickHouse, options: ReadReportOptions)
   return { generatedAt: Date.now(), source: `${ch.url} (database ${ch.database})`, version: options.version, runs, training, live, semanticIds, ingest, freshness };
 }
 
+/** A Nullable number as JSON gives it (numbers may come as strings), or null. */
+function orNull(v: string | number | null | undefined): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
 /** A ClickHouse Map(String, Float64) as JSON gives it, with numbers as numbers. */
 function numbers(map: Record<string, number | string>): Record<string, number> {
   return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, Number(v)]));
@@ -238,7 +243,7 @@ async function readTraining(ch: ClickHouse, runs: readonly string[]): Promise<Tr
       status: r.status,
       backend: r.backend,
       startedAt: Number(r.started_ms),
-      endedAt: r.ended_ms === null ? null : Number(r.ended_ms),
+      endedAt: orNull(r.ended_ms),
       epochs: Number(r.epochs),
       bestEpoch: Number(r.best_epoch),
       trainExamples: Number(r.train_examples),
@@ -291,7 +296,6 @@ async function readLive(ch: ClickHouse, runs: readonly string[]): Promise<LiveSe
      FROM ${ch.table('live_rebuilds')} FINAL WHERE 1 ${filter.sql} ORDER BY started_at, rebuild_id`,
     filter.params,
   );
-  const orNull = (v: string | number | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
   return {
     rebuilds: rebuilds.map((r) => ({
       runId: String(r.run_id),
@@ -367,8 +371,8 @@ async function readSemanticIds(ch: ClickHouse): Promise<SemanticIdSection> {
       fractionUsed: r.fraction_used.map(Number),
       perplexity: r.perplexity.map(Number),
       collisionRate: Number(r.collision_rate),
-      relMse: r.rel_mse === null ? null : Number(r.rel_mse),
-      newItemsRelMse: r.new_items_rel_mse === null ? null : Number(r.new_items_rel_mse),
+      relMse: orNull(r.rel_mse),
+      newItemsRelMse: orNull(r.new_items_rel_mse),
       builtAt: Number(r.built_ms),
     })),
   };
