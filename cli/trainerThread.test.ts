@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
@@ -25,6 +25,26 @@ describe('TrainerThread', () => {
       const live = thread.run(config.live, stop.signal);
       await expect(live).rejects.toThrow(TrainerThreadError);
       await expect(live).rejects.toThrow(/the live trainer needs a live model/);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  (process.platform === 'linux' ? it : it.skip)('runs at live.niceness (Linux), below the thread that ingests and serves', async () => {
+    const niceOf = (threadId: string): number => {
+      const stat = readFileSync(`/proc/${process.pid}/task/${threadId}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const before = niceOf(String(process.pid));
+    const niceness = Math.min(19, before + 9);
+    const thread = new TrainerThread(withOverrides(config, { live: { niceness } }));
+    try {
+      // Once it has answered a request, the thread has set its priority (first thing it does).
+      await expect(thread.run(config.live, new AbortController().signal)).rejects.toThrow(TrainerThreadError);
+      const niced = readdirSync(`/proc/${process.pid}/task`).filter((t) => niceOf(t) === niceness);
+      expect(niced.length).toBeGreaterThanOrEqual(1);
+      expect(niced).not.toContain(String(process.pid));
+      expect(niceOf(String(process.pid))).toBe(before);
     } finally {
       await thread.close();
     }

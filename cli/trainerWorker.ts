@@ -1,6 +1,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useClickHouseRelay } from '../infra/clickhouse';
 import { LiveTrainer, bootstrapModel, openRegistry, type AppConfig } from '../jobs';
+import { lowerThreadPriority } from '../infra/threadPriority';
 import { createLogger } from '../logging';
 import { prepareServing } from '../serving';
 import type { TrainerThreadData, ToTrainer, FromTrainer } from './trainerThread';
@@ -11,6 +12,10 @@ import type { TrainerThreadData, ToTrainer, FromTrainer } from './trainerThread'
  */
 const log = createLogger('cli.trainer-thread');
 const { config, relay, prepare } = workerData as TrainerThreadData & { readonly relay?: MessagePort };
+// Before TensorFlow or ONNX Runtime start their thread pools here: they inherit this thread's nice value.
+const priority = lowerThreadPriority(config.live.niceness);
+if (priority.applied) log.info({ threadId: priority.threadId, niceness: priority.niceness }, 'the trainer thread runs at a lower priority than ingest and serving');
+else if (config.live.niceness > 0) log.warn({ reason: priority.reason }, 'the trainer thread runs at the same priority as ingest and serving');
 if (relay) useClickHouseRelay(relay, config.clickhouse.url);
 const port = parentPort as NonNullable<typeof parentPort>;
 const registry = openRegistry(config);

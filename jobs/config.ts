@@ -106,6 +106,15 @@ export const LiveTrainerConfig = z
     maxEvents: z.number().int().min(1).default(20_000).describe('Most interactions in one micro-epoch; a backlog is worked off in several.'),
     micro: MicroEpochConfig.prefault({}).describe('Micro-epoch fine-tuning and its gate (trainer/incremental.ts).'),
     rebuild: LiveRebuildConfig.prefault({}),
+    niceness: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe(
+        'The nice value (Linux) of the trainer\'s thread in `streamrec run` and of the TensorFlow / ONNX Runtime threads it starts: training then yields the cores to the threads that ingest and serve, so the history a request sees stays fresh while a micro-epoch or rebuild trains. 0 leaves the priority as it is.',
+      ),
   })
   .describe(
     'The live loop\'s trainer (`streamrec trainer`): every intervalSeconds it reads the interactions archived since its stream position, runs a micro-epoch on the live model and publishes it when the gate passes. ' +
