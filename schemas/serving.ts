@@ -94,9 +94,9 @@ export const ServingConfig = z
       .nonnegative()
       .default(5000)
       .describe(
-        'A catalog that grew (new items coded between rebuilds) is loaded with the active model as soon as its ONNX encoder is ' +
-          'prepared (a trainer with --prepare-serving, or streamrec run, prepares it), else after this long: the server then exports ' +
-          'the encoder and computes the item table itself, on its event loop (hundreds of ms of stalls).',
+        'A catalog that grew (new items coded between rebuilds) is loaded with the active model as soon as a trainer has prepared ' +
+          'the model for it (its ONNX encoder, item table and indexes: a trainer with --prepare-serving, or streamrec run, does), else after this long: ' +
+          'the server then exports the encoder and computes the item table itself, on its event loop (hundreds of ms of stalls).',
       ),
     adminApiKey: z
       .string()

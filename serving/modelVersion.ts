@@ -12,6 +12,7 @@ import { CoalescingEncoder } from './coalescingEncoder';
 import { OnnxItemScorer, openUserEncoder, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
 import type { ItemTableCache } from './itemTableCache';
+import { markPrepared } from './prepared';
 import { TextSearch } from './textSearch';
 
 /** One recommended item: its external id and the score it was ranked by. */
@@ -188,7 +189,10 @@ export class ModelVersion {
    */
   static async prepare(store: ArtifactStore, checkpointId: string, options: ModelVersionOptions = {}): Promise<Readonly<Record<string, number>>> {
     const version = await ModelVersion.load(store, { version: 0, checkpointId }, options);
+    const semanticIds = version.servable.lineage.semanticIds;
     version.dispose();
+    // Last: a server waiting to load a grown catalog (serving/run.ts) goes once this is there.
+    if (semanticIds) await markPrepared(store, checkpointId, semanticIds, version.loadTimings);
     return version.loadTimings;
   }
 

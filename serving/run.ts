@@ -15,7 +15,7 @@ import { MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
 import { ModelHolder } from './modelHolder';
 import { ModelVersion, type ModelVersionOptions } from './modelVersion';
-import { hasPreparedEncoder } from './onnx';
+import { isPrepared } from './prepared';
 import { buildServer } from './server';
 
 const log = createLogger('serving.run');
@@ -108,8 +108,9 @@ export async function startServing(config: AppConfig, options: { readonly histor
     : undefined;
   // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
   // the catalog): the active publication is loaded again with them, no retraining.
-  // A trainer that prepares serving makes the grown catalog's encoder and item table (off this
-  // event loop); it is waited for up to serving.catalogPrepareWaitMs.
+  // A trainer that prepares serving makes the grown catalog's encoder, item table and indexes (off
+  // this event loop); its prepare is waited for to the end (serving/prepared.ts: the marker comes
+  // last) up to serving.catalogPrepareWaitMs.
   let lastCatalogTried: string | undefined;
   let catalogSeen: { readonly id: string; readonly at: number } | undefined;
   const catalogTimer = setInterval(() => {
@@ -119,7 +120,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
       if (!current || !latest || latest === current.servable.lineage.semanticIds || latest === lastCatalogTried) return;
       if (catalogSeen?.id !== latest) catalogSeen = { id: latest, at: Date.now() };
       const waited = Date.now() - catalogSeen.at;
-      if (waited < config.serving.catalogPrepareWaitMs && !(await hasPreparedEncoder(store, current.published.checkpointId, latest))) return;
+      if (waited < config.serving.catalogPrepareWaitMs && !(await isPrepared(store, current.published.checkpointId, latest))) return;
       lastCatalogTried = latest;
       const outcome = await models.reloadCatalog();
       log.info({ semanticIds: latest, outcome }, 'the catalog changed: the active model was loaded again with it');

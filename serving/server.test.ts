@@ -12,7 +12,9 @@ import { ServingConfig } from '../schemas/serving';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { MemoryHistories } from './historyView';
 import { ModelHolder } from './modelHolder';
+import { ItemTableCache } from './itemTableCache';
 import { ModelVersion } from './modelVersion';
+import { isPrepared } from './prepared';
 import { buildServer } from './server';
 
 /**
@@ -59,6 +61,20 @@ describe('serving HTTP API', () => {
     holder.close();
     rmSync(root, { recursive: true, force: true });
   });
+
+  it('prepare stores what a load makes and marks the checkpoint prepared for its catalog last; a load then computes nothing', async () => {
+    const semanticIds = (await store.latest('semantic_ids'))?.id as string;
+    expect(await isPrepared(store, checkpoint, semanticIds)).toBe(false);
+    const tableCache = new ItemTableCache(path.join(root, 'prepare-table-cache'));
+    const timings = await ModelVersion.prepare(store, checkpoint, { tableCache });
+    expect(Object.keys(timings)).toEqual(expect.arrayContaining(['encoder', 'itemTable', 'warmUp']));
+    expect(await isPrepared(store, checkpoint, semanticIds)).toBe(true);
+    expect(await isPrepared(store, checkpoint, 'semantic_ids-ffffffffffffffff')).toBe(false);
+    expect(tableCache.misses).toBe(1);
+    const loaded = await ModelVersion.load(store, { version: 9, checkpointId: checkpoint }, { tableCache });
+    loaded.dispose();
+    expect({ hits: tableCache.hits, misses: tableCache.misses }).toEqual({ hits: 1, misses: 1 });
+  }, 60_000);
 
   it('recommends for a user\'s live history: k items, none the user has, with the model and the request id', async () => {
     const res = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations?k=5', headers: { 'x-request-id': 'req-1' } });

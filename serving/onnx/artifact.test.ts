@@ -10,7 +10,7 @@ import { ArtifactStore } from '../../infra/artifacts';
 import { initTf } from '../../infra/tf';
 import { loadCheckpoint, saveCheckpoint } from '../../trainer';
 import { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
-import { buildOnnxEncoder, findOnnxEncoder, hasPreparedEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
+import { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
 import { OnnxEncoderSettings, readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
 import { openUserEncoder } from './openUserEncoder';
@@ -94,10 +94,6 @@ describe('onnx_encoder artifacts', () => {
     expect(await findOnnxEncoder(store, { ...source, checkpointId: 'checkpoint-00000000000000dd' })).toBeUndefined();
     const otherCatalog = { ...ccfrec.sideInfo, artifactIds: { ...ccfrec.sideInfo.artifactIds, semanticIds: 'semantic_ids-fedcba9876543210' } };
     expect(await findOnnxEncoder(store, { ...source, sideInfo: otherCatalog })).toBeUndefined();
-    // What a server checks before loading a grown catalog itself: is the encoder prepared?
-    expect(await hasPreparedEncoder(store, source.checkpointId, 'semantic_ids-0123456789abcdef')).toBe(true);
-    expect(await hasPreparedEncoder(store, source.checkpointId, 'semantic_ids-fedcba9876543210')).toBe(false);
-    expect(await hasPreparedEncoder(store, 'checkpoint-00000000000000dd', 'semantic_ids-0123456789abcdef')).toBe(false);
 
     const engine = await OnnxUserEncoder.open(store, artifact.id, { threads: 1 });
     expect(maxAbsDiff(await engine.encode(history), await new TfjsUserEncoder(ccfrec.model).encode(history))).toBeLessThan(1e-4);

@@ -182,18 +182,6 @@ export async function writeOnnxEncoder(store: ArtifactStore, source: EncoderSour
  * The id of the newest stored `onnx_encoder` exported from `source`'s checkpoint for the same
  * catalog (item count and, for CCFRec, the same semantic-ID, text and PCA artifacts), or undefined.
  */
-/**
- * Whether an ONNX encoder is stored for `checkpointId` over the catalog of semantic-ID version
- * `semanticIds`: what a server loading that checkpoint with that catalog would otherwise export
- * itself (a cheap check: manifests only, no model is loaded).
- */
-export async function hasPreparedEncoder(store: ArtifactStore, checkpointId: string, semanticIds: string): Promise<boolean> {
-  return (await store.list('onnx_encoder')).some((m) => {
-    const parsed = OnnxEncoderSettings.safeParse(m.settings);
-    return parsed.success && parsed.data.checkpointId === checkpointId && parsed.data.tokenTable.semanticIds === semanticIds;
-  });
-}
-
 export async function findOnnxEncoder(store: ArtifactStore, source: EncoderSource): Promise<string | undefined> {
   const catalog = stableStringify(catalogOf(source));
   const matching = (await store.list('onnx_encoder')).filter((m) => {

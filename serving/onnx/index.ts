@@ -8,6 +8,6 @@ export { TfjsUserEncoder } from './tfjsUserEncoder';
 export { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, type OnnxSessionOptions } from './onnxUserEncoder';
 export { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, type EncoderGraphShape } from './encoderGraph';
 export { OnnxEncoderSettings, ONNX_ENCODER_FILE, readOnnxEncoder, type StoredOnnxEncoder } from './manifest';
-export { buildOnnxEncoder, findOnnxEncoder, hasPreparedEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder, type EncoderSource, type OnnxEncoderBuild, type WriteOnnxEncoderOptions } from './exportEncoder';
+export { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder, type EncoderSource, type OnnxEncoderBuild, type WriteOnnxEncoderOptions } from './exportEncoder';
 export { openUserEncoder, USER_ENCODER_CHOICES, type OpenUserEncoderOptions, type UserEncoderChoice } from './openUserEncoder';
 export { OnnxItemScorer } from './itemScorer';

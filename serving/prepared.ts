@@ -1,0 +1,46 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ArtifactStore } from '../infra/artifacts';
+
+/**
+ * Markers of {@link ModelVersion.prepare} runs that finished: a checkpoint prepared for serving
+ * with a catalog (its semantic-ID version). A marker is written only after everything a load makes
+ * is stored (the ONNX encoder in the artifact store, the item table and the indexes in their
+ * caches), so a server that waits for one before loading a grown catalog finds all of it and does
+ * none of that work on its event loop. One small JSON file per pair in `<store root>/serving-prepared`.
+ */
+const DIR = 'serving-prepared';
+/** Markers kept; older ones (of versions long replaced) are removed when one is written. */
+const KEEP = 256;
+
+function markerFile(store: ArtifactStore, checkpointId: string, semanticIds: string): string {
+  const key = createHash('sha256').update(JSON.stringify([checkpointId, semanticIds])).digest('hex').slice(0, 32);
+  return path.join(store.root, DIR, `${key}.json`);
+}
+
+/** Records that `checkpointId` with the catalog of `semanticIds` is prepared (written atomically). */
+export async function markPrepared(store: ArtifactStore, checkpointId: string, semanticIds: string, timings: Readonly<Record<string, number>>, keep = KEEP): Promise<void> {
+  const file = markerFile(store, checkpointId, semanticIds);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const staging = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(staging, JSON.stringify({ checkpointId, semanticIds, preparedAt: new Date().toISOString(), timings }));
+  await fs.rename(staging, file);
+  await prune(path.dirname(file), keep);
+}
+
+/** Whether a prepare of `checkpointId` with the catalog of `semanticIds` has finished. */
+export async function isPrepared(store: ArtifactStore, checkpointId: string, semanticIds: string): Promise<boolean> {
+  return fs.access(markerFile(store, checkpointId, semanticIds)).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function prune(dir: string, keep: number): Promise<void> {
+  const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json'));
+  if (names.length <= keep) return;
+  const dated = await Promise.all(names.map(async (n) => ({ n, at: (await fs.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  dated.sort((a, b) => a.at - b.at);
+  await Promise.all(dated.slice(0, dated.length - keep).map((d) => fs.rm(path.join(dir, d.n), { force: true })));
+}
