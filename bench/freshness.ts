@@ -161,9 +161,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const pendingModel: Array<{ topic: string; partition: number; offset: number; ackedAt: number }> = [];
     const model: number[] = [];
     const newItems: number[] = [];
-    const probe = (list: number[], kind: string, ms: number): void => {
+    /** A probe's latency `ms` from `ackedAt` (performance.now()); measured at its end, as wall-clock ms. */
+    const probe = (list: number[], kind: string, ms: number, ackedAt: number): void => {
       list.push(ms);
-      probes.push({ bench_id: benchId, kind, latency_ms: ms, measured_at: Date.now() });
+      probes.push({ bench_id: benchId, kind, latency_ms: ms, measured_at: Math.round(performance.timeOrigin + ackedAt + ms) });
     };
     let missed = { history: 0, changelog: 0, newItems: 0 };
     const end = performance.now() + duration * 1000;
@@ -193,9 +194,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           const fromHistory = (status: number, body: string): boolean => status === 200 && !body.includes('"fallback"');
           const [a, b] = await Promise.all([pollUntil(`${runUrl}${path}`, fromHistory, acked.ackedAt, 10_000, 2), pollUntil(`${replicaUrl}${path}`, fromHistory, acked.ackedAt, 30_000, 2)]);
           if (a === undefined) missed = { ...missed, history: missed.history + 1 };
-          else probe(history, 'history', a);
+          else probe(history, 'history', a, acked.ackedAt);
           if (b === undefined) missed = { ...missed, changelog: missed.changelog + 1 };
-          else probe(changelogHistory, 'changelog_history', b);
+          else probe(changelogHistory, 'changelog_history', b, acked.ackedAt);
           await sleep(250);
         }
       })(),
@@ -213,7 +214,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           }
           const took = await pollUntil(`${runUrl}/v1/items/${encodeURIComponent(itemId)}/similar?k=1`, (status) => status === 200, acked.ackedAt, 180_000, 100);
           if (took === undefined) missed = { ...missed, newItems: missed.newItems + 1 };
-          else probe(newItems, 'new_item', took);
+          else probe(newItems, 'new_item', took, acked.ackedAt);
           await sleep(Math.max(0, 15_000 - (took ?? 0)));
         }
       })(),
@@ -232,7 +233,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           for (let i = pendingModel.length - 1; i >= 0; i--) {
             const p = pendingModel[i] as (typeof pendingModel)[number];
             if ((offsets[`${p.topic}/${p.partition}`] ?? 0) > p.offset) {
-              probe(model, 'model', seenAt - p.ackedAt);
+              probe(model, 'model', seenAt - p.ackedAt, p.ackedAt);
               pendingModel.splice(i, 1);
             }
           }
