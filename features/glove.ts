@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ArtifactError, ConfigError } from '../errors';
 import { writeFileAtomic } from '../infra/artifacts';
 import { createLogger } from '../logging';
+import { Vocabulary } from './vocabulary';
 import { readWinkWordVectors } from './winkJson';
 
 /**
@@ -36,12 +37,10 @@ export interface GloveCacheInfo {
   readonly source: { readonly package: string; readonly version: string; readonly bytes: number };
 }
 
-/** Word vectors in memory: `index` maps a word to its row of `vectors` [rows, dims]. */
+/** Word vectors in memory: `index` maps a word to its row of `vectors` [rows, dims], and a row back to its word. */
 export interface GloveTable {
   readonly info: GloveCacheInfo;
-  readonly index: ReadonlyMap<string, number>;
-  /** Row -> word. */
-  readonly words: readonly string[];
+  readonly index: Vocabulary;
   readonly vectors: Float32Array;
   readonly dims: number;
 }
@@ -214,16 +213,16 @@ async function loadFromCache(info: GloveCacheInfo): Promise<GloveTable> {
   if (sha256Of(vocab) !== info.vocabSha256) {
     throw new ArtifactError(`${vocabFile} does not match its sha256 in meta.json (corrupt)`, { context: { path: vocabFile } });
   }
-  const words = vocab.toString('utf8').split('\n');
-  words.pop(); // trailing newline
-  if (words.length !== info.rows) {
-    throw new ArtifactError(`${vocabFile} has ${words.length} words, meta.json says ${info.rows}`, { context: { path: vocabFile } });
+  let index: Vocabulary;
+  try {
+    index = new Vocabulary(vocab);
+  } catch (error) {
+    throw new ArtifactError(`${vocabFile}: ${error instanceof Error ? error.message : String(error)}`, { context: { path: vocabFile } });
   }
-  const index = new Map<string, number>();
-  words.forEach((w, i) => {
-    if (!index.has(w)) index.set(w, i);
-  });
-  return { info, index, words, vectors, dims: info.dims };
+  if (index.size !== info.rows) {
+    throw new ArtifactError(`${vocabFile} has ${index.size} words, meta.json says ${info.rows}`, { context: { path: vocabFile } });
+  }
+  return { info, index, vectors, dims: info.dims };
 }
 
 /**

@@ -64,7 +64,7 @@ class GloveSifEncoder implements FittedTextEncoder {
 
   state(): EncoderState {
     const rows = [...this.counts.keys()].sort((x, y) => x - y);
-    const words = rows.map((r) => this.table.words[r] as string);
+    const words = rows.map((r) => this.table.index.word(r) as string);
     return {
       encoder: 'glove-sif',
       format: STATE_FORMAT,
