@@ -1,5 +1,5 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors';
 import { AppConfig, withOverrides } from '../jobs';
@@ -31,10 +31,8 @@ describe('TrainerThread', () => {
   });
 
   (process.platform === 'linux' ? it : it.skip)('runs at live.niceness (Linux), below the thread that ingests and serves', async () => {
-    const niceOf = (threadId: string): number => {
-      const stat = readFileSync(`/proc/${process.pid}/task/${threadId}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    };
+    // On Linux getpriority takes a thread id.
+    const niceOf = (threadId: string): number => getPriority(Number(threadId));
     const before = niceOf(String(process.pid));
     const niceness = Math.min(19, before + 9);
     const thread = new TrainerThread(withOverrides(config, { live: { niceness } }));

@@ -1,12 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { lowerThreadPriority } from './threadPriority';
-
-/** The nice value of one thread of this process, from /proc (field 19 of its stat). */
-function niceOf(threadId: number): number {
-  const stat = readFileSync(`/proc/${process.pid}/task/${threadId}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-}
 
 const onLinux = process.platform === 'linux' ? describe : describe.skip;
 
@@ -21,6 +15,7 @@ describe('lowerThreadPriority', () => {
     expect(lowerThreadPriority(0)).toEqual({ applied: false, reason: expect.stringMatching(/niceness 0/) });
   });
 
+  // On Linux getpriority and setpriority take a thread id.
   onLinux('on Linux', () => {
     it('lowers the calling worker thread and the threads it starts, not the process', async () => {
       // The worker lowers itself, then starts a thread of its own (as TensorFlow starts its pool) and reports both ids.
@@ -31,7 +26,7 @@ describe('lowerThreadPriority', () => {
         const child = new Worker("require('node:worker_threads').parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop())); setTimeout(() => {}, 2000)", { eval: true });
         child.once('message', (childId) => { parentPort.postMessage({ result, childId }); setTimeout(() => child.terminate(), 2000); });
       `;
-      const before = niceOf(process.pid);
+      const before = getPriority(process.pid);
       const worker = new Worker(source, { eval: true, execArgv: ['--require', 'tsx/cjs'] });
       try {
         const { result, childId } = await new Promise<{ result: ReturnType<typeof lowerThreadPriority>; childId: number }>((resolve, reject) => {
@@ -41,9 +36,9 @@ describe('lowerThreadPriority', () => {
         expect(result).toEqual({ applied: true, threadId: expect.any(Number), niceness: 7 });
         if (!result.applied) return;
         expect(result.threadId).not.toBe(process.pid);
-        expect(niceOf(result.threadId)).toBe(7);
-        expect(niceOf(childId)).toBe(7);
-        expect(niceOf(process.pid)).toBe(before);
+        expect(getPriority(result.threadId)).toBe(7);
+        expect(getPriority(childId)).toBe(7);
+        expect(getPriority(process.pid)).toBe(before);
       } finally {
         await worker.terminate();
       }

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ArtifactStore } from '../infra/artifacts';
+import { writeFileAtomic, type ArtifactStore } from '../infra/artifacts';
+import { pruneLeastRecentlyUsed } from './ann/cache';
 
 /**
  * Markers of {@link ModelVersion.prepare} runs that finished: a checkpoint prepared for serving
@@ -22,11 +23,8 @@ function markerFile(store: ArtifactStore, checkpointId: string, semanticIds: str
 /** Records that `checkpointId` with the catalog of `semanticIds` is prepared (written atomically). */
 export async function markPrepared(store: ArtifactStore, checkpointId: string, semanticIds: string, timings: Readonly<Record<string, number>>, keep = KEEP): Promise<void> {
   const file = markerFile(store, checkpointId, semanticIds);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const staging = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(staging, JSON.stringify({ checkpointId, semanticIds, preparedAt: new Date().toISOString(), timings }));
-  await fs.rename(staging, file);
-  await prune(path.dirname(file), keep);
+  await writeFileAtomic(file, JSON.stringify({ checkpointId, semanticIds, preparedAt: new Date().toISOString(), timings }));
+  await pruneLeastRecentlyUsed(path.dirname(file), keep, '.json');
 }
 
 /** Whether a prepare of `checkpointId` with the catalog of `semanticIds` has finished. */
@@ -35,12 +33,4 @@ export async function isPrepared(store: ArtifactStore, checkpointId: string, sem
     () => true,
     () => false,
   );
-}
-
-async function prune(dir: string, keep: number): Promise<void> {
-  const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json'));
-  if (names.length <= keep) return;
-  const dated = await Promise.all(names.map(async (n) => ({ n, at: (await fs.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
-  dated.sort((a, b) => a.at - b.at);
-  await Promise.all(dated.slice(0, dated.length - keep).map((d) => fs.rm(path.join(dir, d.n), { force: true })));
 }
