@@ -149,6 +149,8 @@ export class LiveTrainer {
   private catalogSeen = -1;
   /** Set while something writes the item registry and semantic IDs (a new-items coding, a full rebuild). */
   private catalogBusy = false;
+  /** Settles when the last queued holder of the catalog lets go (see holdCatalog). */
+  private catalogQueue: Promise<void> = Promise.resolve();
   private rebuild: Rebuild | undefined;
   /** No rebuild starts before this (epoch ms): after a refused or failed one, and the schedule's reference for a lineage without codebooks. */
   private rebuildNotBefore = 0;
@@ -295,12 +297,17 @@ export class LiveTrainer {
 
   /** Runs `work` once nothing else writes the item registry and semantic IDs (waits for the other writer). */
   private async holdCatalog<T>(work: () => Promise<T>): Promise<T> {
-    while (this.catalogBusy) await new Promise((resolve) => setTimeout(resolve, 100));
+    // A queue, not a poll: each holder waits for the one before it and hands over as it ends.
+    const before = this.catalogQueue;
+    let handOver!: () => void;
+    this.catalogQueue = new Promise<void>((resolve) => (handOver = resolve));
+    await before;
     this.catalogBusy = true;
     try {
       return await work();
     } finally {
       this.catalogBusy = false;
+      handOver();
     }
   }
 
