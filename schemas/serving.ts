@@ -128,6 +128,23 @@ export const ServingConfig = z
       .describe(
         "Intra-op threads of an ONNX Runtime session (0: its default, one per core). 1 by default: a request's user vector is a small batch, and extra threads only compete with the event loop (bench serving on 2 cores: 608 vs 517 requests/s).",
       ),
+    inferenceThread: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Run the ONNX sessions (user encoder, item scorers) in a worker thread of their own instead of on the event loop, where onnxruntime-node runs them synchronously: the event loop then only posts inputs and reads answers (an encoder run cost it 87 us in place, 34 us through the thread). " +
+          'Off by default: on 2 shared cores (bench serving, Scientific) it cut the server thread from ~0.8 to ~0.45 of a core at 2,000 requests/s, but two thread crossings per request halved the saturated requests/s (3,700 -> 2,000) and the one-connection rate (1,715 -> 803/s), and the open-loop p99 did not improve.',
+      ),
+    heapGrowingPercent: z
+      .number()
+      .int()
+      .min(0)
+      .max(400)
+      .default(100)
+      .describe(
+        "V8's old-generation growing factor for the serving process, 1 + this/100 (0: V8's own choice). Under load V8 chose ~1.1 for the server, a full mark-compact every ~1 s with a 69 MB live heap, each a 5-14 ms pause; " +
+          'at 100 (the default) the heap may grow to twice its live size and there was one in 40 s (bench serving, docs/benchmarks.md).',
+      ),
     ann: AnnConfig.prefault({}).describe('Candidate generation: exact scoring of every item for small catalogs, HNSW above a size.'),
     candidates: z
       .number()

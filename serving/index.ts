@@ -32,6 +32,7 @@ export { apiSchemas, openApiDocument, type ApiSchemas } from './api';
 export { modelVersionOptions, prepareServing, startServing, type HistorySourceChoice, type ServingRuntime } from './run';
 export {
   DEFAULT_ROWS_PER_RUN,
+  InferenceThread,
   OnnxEncoderSettings,
   OnnxUserEncoder,
   TfjsUserEncoder,

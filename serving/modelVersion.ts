@@ -9,7 +9,7 @@ import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
 import { hostItemTable, textPriorTable } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
-import { OnnxItemScorer, openUserEncoder, type UserEncoderChoice } from './onnx';
+import { OnnxItemScorer, openUserEncoder, ThreadedItemScorer, type InferenceThread, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
 import type { ItemTableCache } from './itemTableCache';
 import { markPrepared } from './prepared';
@@ -53,16 +53,21 @@ export interface ModelVersionOptions {
    * exactly, so answers do not change), falling back to `js` when ONNX Runtime cannot run it.
    */
   readonly itemScorer?: 'onnx' | 'js';
+  /** Where the ONNX sessions run: on this thread (default), or on an inference thread of their own (serving.inferenceThread). */
+  readonly inferenceThread?: InferenceThread;
 }
+
+/** What the ranker's native cosines come from: an ONNX item scorer, on this thread or an inference thread. */
+type ItemScorer = Pick<OnnxItemScorer, 'scores' | 'errorBound' | 'dims' | 'dispose'>;
 
 const log = createLogger('serving.model');
 
 /** Native cosines for the exact ranker (serving/onnx/itemScorer.ts). */
 interface NativeScorers {
   /** Every item's model cosine to a user vector. */
-  readonly model: OnnxItemScorer;
+  readonly model: ItemScorer;
   /** Every item's text cosine to a query item (max-pooled prior), with the text table `[N + 1, D]` the query rows come from. */
-  readonly text?: OnnxItemScorer;
+  readonly text?: ItemScorer;
   readonly textTable?: Float32Array;
 }
 
@@ -124,10 +129,13 @@ export class ModelVersion {
     await step('checkpoint');
     const built: AnnIndex[] = [];
     let encoder: CoalescingEncoder | undefined;
-    const scorers: OnnxItemScorer[] = [];
+    const scorers: ItemScorer[] = [];
     try {
       // Concurrent requests' histories are encoded in one engine call.
-      encoder = new CoalescingEncoder(await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}) }));
+      const { inferenceThread: thread } = options;
+      encoder = new CoalescingEncoder(
+        await openUserEncoder(servable, { engine: options.engine ?? 'auto', store, ...(options.onnxThreads ? { threads: options.onnxThreads } : {}), ...(thread ? { thread } : {}) }),
+      );
       await step('encoder');
       const H = servable.model.hiddenSize;
       // [N + 1, H]: read when prepared, else computed a slice at a time (requests keep being answered)
@@ -152,9 +160,10 @@ export class ModelVersion {
       let native: NativeScorers | undefined;
       if (index.kind === 'exact' && (options.itemScorer ?? 'onnx') === 'onnx') {
         try {
-          const model = await OnnxItemScorer.create(items, H);
+          const scorer = (table: Float32Array, dims: number): Promise<ItemScorer> => (thread ? ThreadedItemScorer.create(thread, table, dims) : OnnxItemScorer.create(table, dims));
+          const model = await scorer(items, H);
           scorers.push(model);
-          const text = prior?.settings.pooling === 'max' ? await OnnxItemScorer.create(prior.table, prior.dims) : undefined;
+          const text = prior?.settings.pooling === 'max' ? await scorer(prior.table, prior.dims) : undefined;
           if (text) scorers.push(text);
           native = { model, ...(text && prior ? { text, textTable: prior.table } : {}) };
         } catch (error) {

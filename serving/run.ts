@@ -1,4 +1,5 @@
 import path from 'node:path';
+import v8 from 'node:v8';
 import type { FastifyInstance } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
@@ -15,6 +16,7 @@ import { MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
 import { ModelHolder } from './modelHolder';
 import { ModelVersion, type ModelVersionOptions } from './modelVersion';
+import { InferenceThread } from './onnx';
 import { isPrepared } from './prepared';
 import { buildServer } from './server';
 
@@ -70,6 +72,8 @@ export async function prepareServing(config: AppConfig, checkpointId: string): P
  */
 export async function startServing(config: AppConfig, options: { readonly histories: HistorySourceChoice; readonly instrumentation?: Instrumentation }): Promise<ServingRuntime> {
   await initTf();
+  // Read by V8 at each old-generation limit it sets, so it applies from here on (serving.heapGrowingPercent).
+  if (config.serving.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.serving.heapGrowingPercent}`);
   const instrumentation = options.instrumentation ?? new Instrumentation();
   const store = new ArtifactStore(config.artifacts.dir);
   const registry = openRegistry(config);
@@ -78,7 +82,9 @@ export async function startServing(config: AppConfig, options: { readonly histor
     log.warn({ err: error }, 'the text encoder could not be loaded: search is unavailable');
     return undefined;
   });
-  const versionOptions = { ...modelVersionOptions(config), ...(textSpec ? { textSpec } : {}) };
+  // The ONNX sessions off the event loop (serving.inferenceThread).
+  const inferenceThread = config.serving.inferenceThread ? new InferenceThread() : undefined;
+  const versionOptions = { ...modelVersionOptions(config), ...(textSpec ? { textSpec } : {}), ...(inferenceThread ? { inferenceThread } : {}) };
   const models = new ModelHolder((published) => ModelVersion.load(store, published, versionOptions), instrumentation);
   let fresh: FreshHistories | undefined;
   let histories: HistoryView;
@@ -154,6 +160,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
         await fresh?.stop();
         await announcements?.stop();
         models.close();
+        await inferenceThread?.close();
         await textSpec?.dispose();
         log.info('serving stopped');
       })();

@@ -14,6 +14,7 @@ import { MemoryHistories } from './historyView';
 import { ModelHolder } from './modelHolder';
 import { ItemTableCache } from './itemTableCache';
 import { ModelVersion } from './modelVersion';
+import { InferenceThread } from './onnx';
 import { isPrepared } from './prepared';
 import { buildServer } from './server';
 
@@ -74,6 +75,22 @@ describe('serving HTTP API', () => {
     const loaded = await ModelVersion.load(store, { version: 9, checkpointId: checkpoint }, { tableCache });
     loaded.dispose();
     expect({ hits: tableCache.hits, misses: tableCache.misses }).toEqual({ hits: 1, misses: 1 });
+  }, 60_000);
+
+  it('answers the same with its ONNX sessions on an inference thread (serving.inferenceThread)', async () => {
+    const thread = new InferenceThread();
+    const here = await ModelVersion.load(store, { version: 7, checkpointId: checkpoint });
+    const there = await ModelVersion.load(store, { version: 7, checkpointId: checkpoint }, { inferenceThread: thread });
+    try {
+      expect(there.describe().engine).toBe('onnx');
+      const rows = [['ITEM0', 'ITEM6', 'ITEM12'], ['ITEM3'], ['ITEM9', 'ITEM1']];
+      const exclude = rows.map((r) => new Set(r));
+      expect(await there.recommend(rows, 10, exclude)).toEqual(await here.recommend(rows, 10, exclude));
+    } finally {
+      here.dispose();
+      there.dispose();
+      await thread.close();
+    }
   }, 60_000);
 
   it('recommends for a user\'s live history: k items, none the user has, with the model and the request id', async () => {

@@ -8,6 +8,11 @@ import { Coalescer } from '../coalesce';
 const QUERIES = 'queries';
 const SCORES = 'scores';
 
+/** {@link OnnxItemScorer.errorBound} for a table of `dims` columns whose largest row norm is `maxRowNorm`. */
+export function scoreErrorBound(dims: number, queryNorm: number, maxRowNorm: number): number {
+  return 2 * (dims + 2) * 2 ** -24 * queryNorm * maxRowNorm;
+}
+
 /**
  * Every item's inner product with a batch of query vectors, in native code: one ONNX Runtime
  * session over the graph `scores = queries [B, H] x items^T [H, N + 1]` (built in memory, the item
@@ -33,7 +38,7 @@ export class OnnxItemScorer {
     readonly rows: number,
     readonly dims: number,
     /** The largest row norm of the table. */
-    private readonly maxRowNorm: number,
+    readonly maxRowNorm: number,
   ) {}
 
   /**
@@ -87,7 +92,7 @@ export class OnnxItemScorer {
    * `|q| |v|` (Cauchy-Schwarz), and the result is rounded once more; doubled for headroom.
    */
   errorBound(queryNorm: number): number {
-    return 2 * (this.dims + 2) * 2 ** -24 * queryNorm * this.maxRowNorm;
+    return scoreErrorBound(this.dims, queryNorm, this.maxRowNorm);
   }
 
   /** Session runs made, and the callers' query batches they served (for tests and metrics). */

@@ -2,6 +2,8 @@ import { ConfigError } from '../../errors';
 import type { ArtifactStore } from '../../infra/artifacts';
 import { createLogger } from '../../logging';
 import { findOnnxEncoder, writeOnnxEncoder, type EncoderSource } from './exportEncoder';
+import { ThreadedUserEncoder, type InferenceThread } from './inferenceThread';
+import { readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder, type OnnxSessionOptions } from './onnxUserEncoder';
 import { TfjsUserEncoder } from './tfjsUserEncoder';
 import type { UserEncoder, UserEncoderKind } from './userEncoder';
@@ -22,16 +24,20 @@ export interface OpenUserEncoderOptions extends OnnxSessionOptions {
   readonly engine?: UserEncoderChoice;
   /** Where the ONNX graph is looked up (for this checkpoint and catalog) and written when missing. Required for `onnx` and `auto`. */
   readonly store?: ArtifactStore;
+  /** Where the ONNX session runs: this thread (default), or an inference thread of its own. */
+  readonly thread?: InferenceThread;
 }
 
 /** The ONNX engine for `source`: the stored graph for its checkpoint and catalog, exported (and stored) first when there is none. */
-async function onnxEncoder(source: EncoderSource, store: ArtifactStore, options: OnnxSessionOptions): Promise<OnnxUserEncoder> {
+async function onnxEncoder(source: EncoderSource, store: ArtifactStore, options: OpenUserEncoderOptions): Promise<UserEncoder> {
   let id = await findOnnxEncoder(store, source);
   if (id === undefined) {
     id = (await writeOnnxEncoder(store, source, { job: 'streamrec serve' })).id;
     log.info({ checkpointId: source.checkpointId, artifactId: id }, 'exported the user encoder to ONNX');
   }
-  return OnnxUserEncoder.open(store, id, options);
+  if (!options.thread) return OnnxUserEncoder.open(store, id, options);
+  const stored = await readOnnxEncoder(store, id);
+  return ThreadedUserEncoder.create(options.thread, stored.bytes, stored.settings, options);
 }
 
 /** The user encoder serving uses for `source` (a ServableModel is one), by `options.engine`. */
