@@ -3,9 +3,8 @@ import type { Worker } from 'node:worker_threads';
 import { BackendError, ValidationError } from '../../errors';
 import { startWorker } from '../../infra/worker';
 import type { SequenceBatch } from '../../trainer';
-import { Coalescer } from '../coalesce';
 import { reviveError, type InferenceReply, type InferenceRequest } from './inferenceProtocol';
-import { scoreErrorBound } from './itemScorer';
+import { CoalescedItemScorer, concatQueries, splitScores } from './itemScorer';
 import type { OnnxEncoderSettings } from './manifest';
 import type { OnnxSessionOptions } from './onnxUserEncoder';
 import { checkEncoderBatch, type UserEncoder } from './userEncoder';
@@ -135,19 +134,16 @@ export class ThreadedUserEncoder implements UserEncoder {
  * error bound. Queries of concurrent callers asked for in the same event-loop turn go to the thread
  * as one batch.
  */
-export class ThreadedItemScorer {
-  private released = false;
-  private readonly coalescer = new Coalescer<Float32Array, Float32Array>((queries) => this.runAll(queries), (queries) => queries.length / this.dims, 64);
-
+export class ThreadedItemScorer extends CoalescedItemScorer {
   private constructor(
     private readonly thread: InferenceThread,
     private readonly handle: number,
-    /** Rows in the table (N + 1 with the padding row). */
-    readonly rows: number,
-    readonly dims: number,
-    /** The largest row norm of the table. */
-    readonly maxRowNorm: number,
-  ) {}
+    rows: number,
+    dims: number,
+    maxRowNorm: number,
+  ) {
+    super(rows, dims, maxRowNorm);
+  }
 
   /** A scorer over `table` `[rows, dims]` (row-major; copied to the thread) on `thread`. */
   static async create(thread: InferenceThread, table: Float32Array, dims: number, options: { readonly threads?: number } = {}): Promise<ThreadedItemScorer> {
@@ -159,47 +155,18 @@ export class ThreadedItemScorer {
     return new ThreadedItemScorer(thread, answer.handle, table.length / dims, dims, answer.maxRowNorm);
   }
 
-  /** See OnnxItemScorer.errorBound. */
-  errorBound(queryNorm: number): number {
-    return scoreErrorBound(this.dims, queryNorm, this.maxRowNorm);
-  }
-
-  /** Messages to the thread, and the callers' query batches they served. */
-  get runs(): { readonly calls: number; readonly batches: number } {
-    return { calls: this.coalescer.calls, batches: this.coalescer.inputs };
-  }
-
-  /** `[B, rows]` scores of `queries` `[B, dims]`. */
-  async scores(queries: Float32Array, batch: number): Promise<Float32Array> {
-    if (this.released) throw new BackendError('item scorer: scores after dispose');
-    if (queries.length !== batch * this.dims || batch < 1) throw new ValidationError(`item scorer: expected [${batch}, ${this.dims}] queries (${batch * this.dims} values), got ${queries.length}`);
-    return this.coalescer.submit(queries);
-  }
-
-  async dispose(): Promise<void> {
+  override async dispose(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await this.thread.call({ op: 'close', handle: this.handle }).catch(() => undefined);
   }
 
-  private async runAll(parts: readonly Float32Array[]): Promise<Float32Array[]> {
-    const batch = parts.reduce((n, part) => n + part.length, 0) / this.dims;
-    const queries = new Float32Array(batch * this.dims);
-    let offset = 0;
-    for (const part of parts) {
-      queries.set(part, offset);
-      offset += part.length;
-    }
-    const answer = await this.thread.call({ op: 'scores', handle: this.handle, queries, batch }, [queries.buffer]);
+  protected async runAll(parts: readonly Float32Array[]): Promise<Float32Array[]> {
+    const queries = concatQueries(parts); // a copy of its own: its buffer moves to the thread
+    const batch = queries.length / this.dims;
+    const answer = await this.thread.call({ op: 'scores', handle: this.handle, queries, batch }, [queries.buffer as ArrayBuffer]);
     const data = answer.values;
     if (!data || data.length !== batch * this.rows) throw new BackendError(`item scorer: expected [${batch}, ${this.rows}] scores from the inference thread, got ${data?.length ?? 'none'} values`);
-    const out: Float32Array[] = [];
-    let row = 0;
-    for (const part of parts) {
-      const rows = part.length / this.dims;
-      out.push(data.subarray(row * this.rows, (row + rows) * this.rows));
-      row += rows;
-    }
-    return out;
+    return splitScores(data, parts, this.dims, this.rows);
   }
 }

@@ -14,6 +14,51 @@ export function scoreErrorBound(dims: number, queryNorm: number, maxRowNorm: num
 }
 
 /**
+ * What the item scorers share (this one, and ThreadedItemScorer on an inference thread): the
+ * table's shape and largest row norm, the error bound, the query checks, and the coalescing of
+ * concurrent callers' queries into one run of {@link runAll}.
+ */
+export abstract class CoalescedItemScorer {
+  protected released = false;
+  private readonly coalescer = new Coalescer<Float32Array, Float32Array>((queries) => this.runAll(queries), (queries) => queries.length / this.dims, 64);
+
+  protected constructor(
+    /** Rows in the table (N + 1 with the padding row). */
+    readonly rows: number,
+    readonly dims: number,
+    /** The largest row norm of the table. */
+    readonly maxRowNorm: number,
+  ) {}
+
+  /**
+   * The largest difference between a float32 score of this scorer for a query of norm
+   * `queryNorm` and the exact inner product: a float32 sum of `dims` products is within
+   * `dims * 2^-24 * sum |q_i v_i|` of it in any order of summation, the sum is at most
+   * `|q| |v|` (Cauchy-Schwarz), and the result is rounded once more; doubled for headroom.
+   */
+  errorBound(queryNorm: number): number {
+    return scoreErrorBound(this.dims, queryNorm, this.maxRowNorm);
+  }
+
+  /** Runs made, and the callers' query batches they served (for tests and metrics). */
+  get runs(): { readonly calls: number; readonly batches: number } {
+    return { calls: this.coalescer.calls, batches: this.coalescer.inputs };
+  }
+
+  /** `[B, rows]` scores of `queries` `[B, dims]`. */
+  async scores(queries: Float32Array, batch: number): Promise<Float32Array> {
+    if (this.released) throw new BackendError('item scorer: scores after dispose');
+    if (queries.length !== batch * this.dims || batch < 1) throw new ValidationError(`item scorer: expected [${batch}, ${this.dims}] queries (${batch * this.dims} values), got ${queries.length}`);
+    return this.coalescer.submit(queries);
+  }
+
+  abstract dispose(): Promise<void>;
+
+  /** One run for several callers' queries: each caller's `[B_i, rows]` scores. */
+  protected abstract runAll(parts: readonly Float32Array[]): Promise<Float32Array[]>;
+}
+
+/**
  * Every item's inner product with a batch of query vectors, in native code: one ONNX Runtime
  * session over the graph `scores = queries [B, H] x items^T [H, N + 1]` (built in memory, the item
  * table an initializer; MLAS's single-precision kernels).
@@ -27,19 +72,16 @@ export function scoreErrorBound(dims: number, queryNorm: number, maxRowNorm: num
  * Queries of concurrent callers asked for in the same event-loop turn run as one batch
  * (serving/coalesce.ts): under load one session run scores the user vectors of several requests.
  */
-export class OnnxItemScorer {
-  private released = false;
-  private readonly coalescer = new Coalescer<Float32Array, Float32Array>((queries) => this.runAll(queries), (queries) => queries.length / this.dims, 64);
-
+export class OnnxItemScorer extends CoalescedItemScorer {
   private constructor(
     private readonly ort: typeof import('onnxruntime-node'),
     private readonly session: InferenceSession,
-    /** Rows in the table (N + 1 with the padding row). */
-    readonly rows: number,
-    readonly dims: number,
-    /** The largest row norm of the table. */
-    readonly maxRowNorm: number,
-  ) {}
+    rows: number,
+    dims: number,
+    maxRowNorm: number,
+  ) {
+    super(rows, dims, maxRowNorm);
+  }
 
   /**
    * A scorer over `table` `[rows, dims]` (row-major). One intra-op thread by default (serving
@@ -85,56 +127,39 @@ export class OnnxItemScorer {
     return new OnnxItemScorer(ort, session, rows, dims, maxRowNorm);
   }
 
-  /**
-   * The largest difference between a float32 score of this scorer for a query of norm
-   * `queryNorm` and the exact inner product: a float32 sum of `dims` products is within
-   * `dims * 2^-24 * sum |q_i v_i|` of it in any order of summation, the sum is at most
-   * `|q| |v|` (Cauchy-Schwarz), and the result is rounded once more; doubled for headroom.
-   */
-  errorBound(queryNorm: number): number {
-    return scoreErrorBound(this.dims, queryNorm, this.maxRowNorm);
-  }
-
-  /** Session runs made, and the callers' query batches they served (for tests and metrics). */
-  get runs(): { readonly calls: number; readonly batches: number } {
-    return { calls: this.coalescer.calls, batches: this.coalescer.inputs };
-  }
-
-  /** `[B, rows]` scores of `queries` `[B, dims]`. */
-  async scores(queries: Float32Array, batch: number): Promise<Float32Array> {
-    if (this.released) throw new BackendError('item scorer: scores after dispose');
-    if (queries.length !== batch * this.dims || batch < 1) throw new ValidationError(`item scorer: expected [${batch}, ${this.dims}] queries (${batch * this.dims} values), got ${queries.length}`);
-    return this.coalescer.submit(queries);
-  }
-
   /** One session run for several callers' queries: each caller's `[B_i, rows]` scores (views of one output). */
-  private async runAll(parts: readonly Float32Array[]): Promise<Float32Array[]> {
-    const queries = parts.length === 1 ? (parts[0] as Float32Array) : concat(parts);
+  protected async runAll(parts: readonly Float32Array[]): Promise<Float32Array[]> {
+    const queries = parts.length === 1 ? (parts[0] as Float32Array) : concatQueries(parts);
     const batch = queries.length / this.dims;
     const result = await this.session.run({ [QUERIES]: new this.ort.Tensor('float32', queries, [batch, this.dims]) });
     const output = result[SCORES];
     if (!output || output.type !== 'float32' || output.dims[0] !== batch || output.dims[1] !== this.rows) {
       throw new BackendError(`item scorer: expected float32 [${batch}, ${this.rows}] scores, got ${output ? `${output.type} [${output.dims.join(', ')}]` : 'nothing'}`);
     }
-    const data = output.data as Float32Array;
-    const out: Float32Array[] = [];
-    let row = 0;
-    for (const part of parts) {
-      const rows = part.length / this.dims;
-      out.push(data.subarray(row * this.rows, (row + rows) * this.rows));
-      row += rows;
-    }
-    return out;
+    return splitScores(output.data as Float32Array, parts, this.dims, this.rows);
   }
 
-  async dispose(): Promise<void> {
+  override async dispose(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await this.session.release();
   }
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
+/** Each caller's `[B_i, rows]` scores: views of one run's `data` for the callers' `parts` (`[B_i, dims]` queries each, in order). */
+export function splitScores(data: Float32Array, parts: readonly Float32Array[], dims: number, rows: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  let row = 0;
+  for (const part of parts) {
+    const count = part.length / dims;
+    out.push(data.subarray(row * rows, (row + count) * rows));
+    row += count;
+  }
+  return out;
+}
+
+/** The callers' queries in one array, in order. */
+export function concatQueries(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
