@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- freshness [--duration 120] [--dataset synthetic:users=600] [--interval 15]
- *   [--flush-ms 2000] [--max-wait-ms 200] [--rate 20] [--bootstrap-epochs 1] [--rebuild-every 0] [--work-dir <dir>]`
+ *   [--flush-ms 2000] [--max-wait-ms 200] [--rate 20] [--bootstrap-epochs 1] [--rebuild-every 0] [--inference-thread false] [--work-dir <dir>]`
  *
  * How fresh the live loop keeps what users get, measured end to end on a Kafka-protocol broker
  * (KAFKA_BROKERS, or librdkafka's mock cluster started here) with the roles as users run them, as
@@ -25,7 +25,8 @@
  * The live trainer runs at `--interval` s (live.intervalSeconds). With `--rebuild-every` s above 0
  * (live.rebuild.everySeconds) it also makes full rebuilds in the background (trained from the
  * archive, gated beside the live model): what they cost the other numbers, and how many were
- * published, refused or failed (`rebuilds`, from the trainer's lines). The last stdout line is one JSON
+ * published, refused or failed (`rebuilds`, from the trainer's lines). `--inference-thread true`
+ * runs both servers' ONNX sessions on an inference thread (serving.inferenceThread). The last stdout line is one JSON
  * object with those numbers and the settings they were measured at. With `--work-dir`, every probe
  * is also a `freshness_probes` row in the run's embedded ClickHouse there, beside the run's own
  * rows: `streamrec report --clickhouse chdb:<work-dir>/clickhouse` draws their histograms.
@@ -89,7 +90,7 @@ function summary(values: readonly number[], scale = 1, places = 1): { p50: numbe
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const flags = parseFlags(args, new Set(['duration', 'dataset', 'interval', 'flush-ms', 'max-wait-ms', 'rate', 'bootstrap-epochs', 'rebuild-every', 'work-dir']));
+  const flags = parseFlags(args, new Set(['duration', 'dataset', 'interval', 'flush-ms', 'max-wait-ms', 'rate', 'bootstrap-epochs', 'rebuild-every', 'inference-thread', 'work-dir']));
   const duration = numberFlag(flags, 'duration') ?? 120;
   const interval = numberFlag(flags, 'interval') ?? AppConfig.parse({}).live.intervalSeconds;
   const flushMs = numberFlag(flags, 'flush-ms') ?? AppConfig.parse({}).ingest.flush.intervalMs;
@@ -97,6 +98,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const rate = numberFlag(flags, 'rate') ?? 20;
   const epochs = numberFlag(flags, 'bootstrap-epochs') ?? 1;
   const rebuildEvery = numberFlag(flags, 'rebuild-every') ?? 0;
+  const threadFlag = flags.get('inference-thread') ?? String(AppConfig.parse({}).serving.inferenceThread);
+  if (threadFlag !== 'true' && threadFlag !== 'false') throw new ConfigError(`freshness: --inference-thread must be true or false, got ${JSON.stringify(threadFlag)}`);
+  const inferenceThread = threadFlag === 'true';
   if (!(duration > 0 && interval > 0 && flushMs >= 1 && rate > 0 && Number.isInteger(epochs) && epochs >= 1)) throw new ConfigError('freshness: --duration, --interval, --flush-ms, --rate and --bootstrap-epochs must be positive');
   const spec = flags.get('dataset') ?? 'synthetic:users=600';
   const root = flags.get('work-dir') ?? mkdtempSync(path.join(tmpdir(), 'streamrec-bench-freshness-'));
@@ -122,6 +126,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
     ingest: { topics, flush: { intervalMs: flushMs }, consumer: { maxWaitMs } },
     live: { intervalSeconds: interval, ...(rebuildEvery > 0 ? { rebuild: { everySeconds: rebuildEvery } } : {}) },
+    serving: { inferenceThread },
   };
   const configFile = path.join(root, 'config.json');
   writeFileSync(configFile, JSON.stringify(raw));
@@ -269,7 +274,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       new_item_servable_p50_s: i.p50,
       probes: { history: h.n, changelog_history: c.n, model: m.n, model_uncovered: pendingModel.length, new_items: i.n, missed },
       rebuilds,
-      settings: { live_interval_s: interval, rebuild_every_s: rebuildEvery, flush_interval_ms: flushMs, consumer_max_wait_ms: maxWaitMs, background_rate: rate, history_poll_ms: 2, broker: external ? 'KAFKA_BROKERS' : 'librdkafka mock cluster' },
+      settings: { live_interval_s: interval, rebuild_every_s: rebuildEvery, inference_thread: inferenceThread, flush_interval_ms: flushMs, consumer_max_wait_ms: maxWaitMs, background_rate: rate, history_poll_ms: 2, broker: external ? 'KAFKA_BROKERS' : 'librdkafka mock cluster' },
     };
   } finally {
     for (const child of children) child.kill('SIGTERM');
