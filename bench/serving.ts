@@ -22,8 +22,9 @@
  *   requests/s; the latency is mostly queueing, `connections / rps` on average); then one
  *   connection alone (a request's latency without queueing) for half as long.
  * - a run of `--duration` s at a fixed offered rate (`--rate` requests/s, open loop:
- *   bench/_openLoop.ts in a process of its own, 32 connections): the latency users see at that load, counted from when
- *   each request was due, so waiting for a slow server counts. The top-level `p50_ms`/`p99_ms`
+ *   bench/_openLoop.ts in a process of its own, 32 connections, after a warm-up second at the rate that is not
+ *   measured): the latency users see at that load, counted from when each request was due, so waiting for a
+ *   slow server counts. The top-level `p50_ms`/`p99_ms`
  *   are this run's (`latency_at_rps` says the rate), `rps` the saturated run's. No such run when
  *   the saturated server answered fewer requests/s than the rate (then p50/p99 are the saturated run's).
  * - a run of `--duration` s with a hot swap: the fine-tuned child is published a third of the way
