@@ -9,7 +9,7 @@ import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
 import { hostItemTable, textPriorTable } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
-import { OnnxItemScorer, openUserEncoder, ThreadedItemScorer, type InferenceThread, type UserEncoderChoice } from './onnx';
+import { OnnxItemScorer, openUserEncoder, ThreadedItemScorer, type CoalescedItemScorer, type InferenceThread, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
 import type { ItemTableCache } from './itemTableCache';
 import { markPrepared } from './prepared';
@@ -58,7 +58,7 @@ export interface ModelVersionOptions {
 }
 
 /** What the ranker's native cosines come from: an ONNX item scorer, on this thread or an inference thread. */
-type ItemScorer = Pick<OnnxItemScorer, 'scores' | 'errorBound' | 'dims' | 'dispose'>;
+type ItemScorer = CoalescedItemScorer;
 
 const log = createLogger('serving.model');
 

@@ -10,5 +10,5 @@ export { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, type 
 export { OnnxEncoderSettings, ONNX_ENCODER_FILE, readOnnxEncoder, type StoredOnnxEncoder } from './manifest';
 export { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder, type EncoderSource, type OnnxEncoderBuild, type WriteOnnxEncoderOptions } from './exportEncoder';
 export { openUserEncoder, USER_ENCODER_CHOICES, type OpenUserEncoderOptions, type UserEncoderChoice } from './openUserEncoder';
-export { OnnxItemScorer, scoreErrorBound } from './itemScorer';
+export { CoalescedItemScorer, OnnxItemScorer } from './itemScorer';
 export { InferenceThread, ThreadedItemScorer, ThreadedUserEncoder } from './inferenceThread';

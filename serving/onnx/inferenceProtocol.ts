@@ -23,6 +23,11 @@ export type InferenceReply =
   | { readonly id: number; readonly ok: true; readonly handle?: number; readonly maxRowNorm?: number; readonly values?: Float32Array }
   | { readonly id: number; readonly ok: false; readonly error: DescribedError };
 
+/** `array`, or a copy of it alone in its buffer when it is a view of a larger one (which a message would send whole, or a transfer take away). */
+export function ownBuffer<T extends Int32Array | Float32Array>(array: T): T {
+  return array.byteOffset === 0 && array.byteLength === array.buffer.byteLength ? array : (array.slice() as T);
+}
+
 export function describeError(error: unknown): DescribedError {
   return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
 }

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { BackendError, ValidationError } from '../../errors';
+import { BackendError } from '../../errors';
 import { startWorker } from '../../infra/worker';
 import type { SequenceBatch } from '../../trainer';
-import { reviveError, type InferenceReply, type InferenceRequest } from './inferenceProtocol';
-import { CoalescedItemScorer, concatQueries, splitScores } from './itemScorer';
+import { ownBuffer, reviveError, type InferenceReply, type InferenceRequest } from './inferenceProtocol';
+import { CoalescedItemScorer, concatQueries, scoreTableRows, splitScores } from './itemScorer';
 import type { OnnxEncoderSettings } from './manifest';
 import type { OnnxSessionOptions } from './onnxUserEncoder';
 import { checkEncoderBatch, type UserEncoder } from './userEncoder';
@@ -79,11 +79,6 @@ export class InferenceThread {
   }
 }
 
-/** A typed array alone in its buffer (a view of a larger one would send the whole buffer). */
-function own<T extends Int32Array | Float32Array>(array: T): T {
-  return array.byteOffset === 0 && array.byteLength === array.buffer.byteLength ? array : (array.slice() as T);
-}
-
 /** The ONNX user encoder (OnnxUserEncoder) run on an {@link InferenceThread}. */
 export class ThreadedUserEncoder implements UserEncoder {
   readonly kind = 'onnx' as const;
@@ -115,7 +110,7 @@ export class ThreadedUserEncoder implements UserEncoder {
     if (this.released) throw new BackendError('onnx user encoder: encode after dispose');
     checkEncoderBatch(batch, this);
     const { size, maxLength } = batch;
-    const answer = await this.thread.call({ op: 'encode', handle: this.handle, size, maxLength, items: own(batch.items), lengths: own(batch.lengths) });
+    const answer = await this.thread.call({ op: 'encode', handle: this.handle, size, maxLength, items: ownBuffer(batch.items), lengths: ownBuffer(batch.lengths) });
     if (!answer.values || answer.values.length !== size * this.hiddenSize) {
       throw new BackendError(`onnx user encoder: expected ${size * this.hiddenSize} values from the inference thread, got ${answer.values?.length ?? 'none'}`);
     }
@@ -147,12 +142,10 @@ export class ThreadedItemScorer extends CoalescedItemScorer {
 
   /** A scorer over `table` `[rows, dims]` (row-major; copied to the thread) on `thread`. */
   static async create(thread: InferenceThread, table: Float32Array, dims: number, options: { readonly threads?: number } = {}): Promise<ThreadedItemScorer> {
-    if (!Number.isInteger(dims) || dims < 1 || table.length % dims !== 0 || table.length === 0) {
-      throw new ValidationError(`item scorer: a table of ${table.length} values is not [rows, ${dims}]`);
-    }
+    const rows = scoreTableRows(table, dims);
     const answer = await thread.call({ op: 'openScorer', table, dims, ...(options.threads === undefined ? {} : { threads: options.threads }) });
     if (answer.handle === undefined || answer.maxRowNorm === undefined) throw new BackendError('inference thread: opened a scorer without a handle');
-    return new ThreadedItemScorer(thread, answer.handle, table.length / dims, dims, answer.maxRowNorm);
+    return new ThreadedItemScorer(thread, answer.handle, rows, dims, answer.maxRowNorm);
   }
 
   override async dispose(): Promise<void> {

@@ -4,7 +4,7 @@
  * server's event loop. Started by InferenceThread only.
  */
 import { parentPort } from 'node:worker_threads';
-import { describeError } from './inferenceProtocol';
+import { describeError, ownBuffer } from './inferenceProtocol';
 import type { InferenceReply, InferenceRequest } from './inferenceProtocol';
 import { OnnxItemScorer } from './itemScorer';
 import { OnnxUserEncoder } from './onnxUserEncoder';
@@ -42,8 +42,7 @@ async function handle(request: InferenceRequest): Promise<InferenceReply> {
     case 'scores': {
       const scores = await opened(scorers, request.handle, 'item scorer').scores(request.queries, request.batch);
       // A view of the session's output: copied when it is a part of it (never for one caller's batch).
-      const values = scores.byteOffset === 0 && scores.byteLength === scores.buffer.byteLength ? scores : scores.slice();
-      return { id: request.id, ok: true, values };
+      return { id: request.id, ok: true, values: ownBuffer(scores) };
     }
     case 'close': {
       const found = encoders.get(request.handle) ?? scorers.get(request.handle);

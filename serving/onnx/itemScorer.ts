@@ -8,9 +8,12 @@ import { Coalescer } from '../coalesce';
 const QUERIES = 'queries';
 const SCORES = 'scores';
 
-/** {@link OnnxItemScorer.errorBound} for a table of `dims` columns whose largest row norm is `maxRowNorm`. */
-export function scoreErrorBound(dims: number, queryNorm: number, maxRowNorm: number): number {
-  return 2 * (dims + 2) * 2 ** -24 * queryNorm * maxRowNorm;
+/** The rows of a scorer's `table` `[rows, dims]`; a ValidationError when it is not that shape. */
+export function scoreTableRows(table: Float32Array, dims: number): number {
+  if (!Number.isInteger(dims) || dims < 1 || table.length % dims !== 0 || table.length === 0) {
+    throw new ValidationError(`item scorer: a table of ${table.length} values is not [rows, ${dims}]`);
+  }
+  return table.length / dims;
 }
 
 /**
@@ -37,7 +40,7 @@ export abstract class CoalescedItemScorer {
    * `|q| |v|` (Cauchy-Schwarz), and the result is rounded once more; doubled for headroom.
    */
   errorBound(queryNorm: number): number {
-    return scoreErrorBound(this.dims, queryNorm, this.maxRowNorm);
+    return 2 * (this.dims + 2) * 2 ** -24 * queryNorm * this.maxRowNorm;
   }
 
   /** Runs made, and the callers' query batches they served (for tests and metrics). */
@@ -89,10 +92,7 @@ export class OnnxItemScorer extends CoalescedItemScorer {
    * BackendError.
    */
   static async create(table: Float32Array, dims: number, options: { readonly threads?: number } = {}): Promise<OnnxItemScorer> {
-    if (!Number.isInteger(dims) || dims < 1 || table.length % dims !== 0 || table.length === 0) {
-      throw new ValidationError(`item scorer: a table of ${table.length} values is not [rows, ${dims}]`);
-    }
-    const rows = table.length / dims;
+    const rows = scoreTableRows(table, dims);
     const transposed = new Float32Array(table.length); // [dims, rows]
     let maxRowNorm = 0;
     for (let r = 0; r < rows; r++) {
