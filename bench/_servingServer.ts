@@ -4,12 +4,17 @@
  * `maxHistory` items) in memory, and the live model version of the config's registry. Talks to
  * the parent over IPC: `{ type: 'ready', url, model }` once it listens, then every swap and
  * failed swap; `{ type: 'stop' }` closes it (draining the requests in flight) and exits.
+ *
+ * With `serving.workers` above 1 it is the primary of a serving cluster, as `streamrec serve
+ * --workers N` is: the workers run this file (each a whole server as above, on one port), and
+ * the primary tells the parent what they say: ready once all listen, a swap once every worker
+ * has swapped to the version (its load time the slowest worker's), any failed swap at once.
  */
 import { readFileSync } from 'node:fs';
 import { loadDataset } from '../datasets';
 import { AppConfig } from '../jobs';
 import { setLogLevel } from '../logging';
-import { MemoryHistories, startServing } from '../serving';
+import { MemoryHistories, ServingCluster, servingWorkerIndex, startServing } from '../serving';
 
 export interface ServerChildArgs {
   readonly configFile: string;
@@ -27,10 +32,47 @@ function send(message: ServerChildMessage): void {
   process.send?.(message);
 }
 
+/** The cluster's primary: relays the workers' messages as one server's. */
+async function primary(config: AppConfig): Promise<void> {
+  const started = performance.now();
+  const ready: Array<Extract<ServerChildMessage, { type: 'ready' }>> = [];
+  const swaps = new Map<number, Array<Extract<ServerChildMessage, { type: 'swapped' }>>>();
+  const workers = config.serving.workers;
+  let allReady!: () => void;
+  const readyAll = new Promise<void>((resolve) => (allReady = resolve));
+  const servers = await ServingCluster.start({
+    workers,
+    shutdownGraceMs: config.serving.shutdownGraceMs,
+    onMessage: (_, raw) => {
+      const message = raw as ServerChildMessage;
+      if (message.type === 'ready' && ready.push(message) === workers) allReady();
+      else if (message.type === 'swap_failed') send(message);
+      else if (message.type === 'swapped') {
+        const done = [...(swaps.get(message.to) ?? []), message];
+        swaps.set(message.to, done);
+        if (done.length === workers) send(done.reduce((a, b) => (b.durationMs > a.durationMs ? b : a)));
+      }
+    },
+  });
+  await readyAll; // each worker's own 'ready' comes just after it listens
+  const first = ready[0];
+  send({ type: 'ready', url: servers.url, version: first?.version, engine: first?.engine, index: first?.index, loadMs: performance.now() - started });
+  process.on('message', (message: { type?: string }) => {
+    if (message.type !== 'stop') return;
+    void servers.close().then(() => {
+      send({ type: 'stopped' });
+      process.exit(0);
+    });
+  });
+  process.on('disconnect', () => void servers.close().then(() => process.exit(1))); // the parent died
+}
+
 async function main(): Promise<void> {
   setLogLevel(process.env.STREAMREC_LOG_LEVEL ?? 'warn');
   const args = JSON.parse(process.argv[2] ?? '{}') as ServerChildArgs;
   const config = AppConfig.parse(JSON.parse(readFileSync(args.configFile, 'utf8')));
+  const worker = servingWorkerIndex();
+  if (worker === undefined && config.serving.workers > 1) return primary(config);
   const dataset = await loadDataset(args.dataset);
   const histories = new MemoryHistories();
   for (const s of dataset.sequences) histories.put(s.userId, s.itemIds.slice(-args.maxHistory), s.timestamps.slice(-args.maxHistory));
@@ -47,6 +89,7 @@ async function main(): Promise<void> {
     index: model ? (model.ranker.exact ? 'exact' : 'hnsw') : undefined,
     loadMs: performance.now() - started,
   });
+  if (worker !== undefined) return; // the cluster's primary stops it
   process.on('message', (message: { type?: string }) => {
     if (message.type !== 'stop') return;
     void runtime.close().then(() => {

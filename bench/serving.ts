@@ -1,12 +1,14 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
  *   [--duration 15] [--connections 8] [--rate 2000] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
- *   [--index auto|exact|hnsw] [--ef 256] [--candidates 100] [--prepare true|false] [--seed 7] [--work-dir <dir>]`
+ *   [--index auto|exact|hnsw] [--ef 256] [--candidates 100] [--prepare true|false] [--workers 2] [--seed 7] [--work-dir <dir>]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
  * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
  * from a directory registry; a load generator (autocannon, as a library, in this process) on
- * `GET /v1/users/{id}/recommendations?k=10` cycling through users with real histories.
+ * `GET /v1/users/{id}/recommendations?k=10` cycling through users with real histories. With
+ * `--workers N` (default 2, the cores the targets name) the server is N processes behind its one
+ * port, as `streamrec serve --workers N` runs it (serving/cluster.ts); `--workers 1` is one process.
  *
  * For each catalog (Amazon Scientific, 4,385 items; a synthetic world with `--items` items and
  * `--users` users): a default rebuild, CCFRec trained for one epoch (warm-up 50, last 10 items,
@@ -59,7 +61,7 @@ import { numberFlag, parseFlags } from './_flags';
 import { openLoopInChild } from './_openLoop';
 import { percentile, throughput } from './_measure';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -75,6 +77,8 @@ interface BenchOptions {
   readonly index: 'auto' | 'exact' | 'hnsw';
   /** ONNX Runtime intra-op threads of the server (0: its default). */
   readonly onnxThreads: number;
+  /** Server processes behind the port (serving.workers: `streamrec serve --workers`). */
+  readonly workers: number;
   /** Offered requests/s of the open-loop run (0: no such run). */
   readonly rate: number;
   readonly recallUsers: number;
@@ -311,7 +315,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const config = AppConfig.parse({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) }, ...(options.candidates ? { candidates: options.candidates } : {}) },
+      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, workers: options.workers, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) }, ...(options.candidates ? { candidates: options.candidates } : {}) },
     });
     const configFile = path.join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
@@ -399,6 +403,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         users: dataset.sequences.length,
         engine: server.ready.engine,
         onnx_threads: options.onnxThreads,
+        workers: options.workers,
         index: server.ready.index,
         ef: config.serving.ann.hnsw.ef,
         candidates: config.serving.candidates,
@@ -462,6 +467,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     rate: numberFlag(flags, 'rate') ?? 2000,
     engine,
     onnxThreads: numberFlag(flags, 'onnx-threads') ?? ServingConfig.parse({}).onnxThreads,
+    workers: numberFlag(flags, 'workers') ?? 2,
     index: indexFlag(flags.get('index')),
     prepare: (flags.get('prepare') ?? 'true') !== 'false',
     ...(flags.has('ef') ? { ef: numberFlag(flags, 'ef') } : {}),

@@ -116,6 +116,16 @@ export const ServingConfig = z
       .default(0)
       .describe('With a value above 0, /readyz fails while the newest history change is older than this (0: only the catch-up is checked).'),
     shutdownGraceMs: z.number().int().positive().default(10_000).describe('How long a shutdown waits for requests in flight before closing.'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(1)
+      .describe(
+        'Server processes of `streamrec serve` behind its one port (node:cluster; `--workers`, where auto is one per core). A server answers on one core (ONNX Runtime, HNSW and ranking run on its event loop); each worker loads the model and follows the histories and the registry itself (its own memory), /metrics and /admin/reload speak for all of them. ' +
+          '`streamrec run` and the demo serve from the process that ingests (its histories are there) and take only 1.',
+      ),
     engine: z
       .enum(['auto', 'onnx', 'tfjs'])
       .default('auto')

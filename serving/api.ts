@@ -135,7 +135,7 @@ export function openApiDocument(schemas: ApiSchemas, version: string): Record<st
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Text exposition format' } } } },
       '/admin/reload': {
         post: {
-          summary: 'Check the model registry for a new live version now (header x-api-key)',
+          summary: 'Check the model registry for a new live version now (header x-api-key); in a serving cluster every worker checks, and each one\'s outcome is listed',
           responses: { '200': { description: 'The outcome' }, '401': { description: 'Wrong or missing key' }, '404': { description: 'Admin endpoints disabled (no key configured)' } },
         },
       },

@@ -1,8 +1,27 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Prometheus metrics of a serving process (its own registry: several servers can share a process in tests). */
+/** What the gauges show, read when the metrics are collected (a scrape, or a cluster's primary asking: serving/cluster.ts). */
+export interface ServingSample {
+  readonly modelVersion: number;
+  readonly items: number;
+  readonly swaps: number;
+  readonly failedSwaps: number;
+  readonly historyUsers: number;
+  /** Seconds since the newest history change serving has read; undefined before the first. */
+  readonly historyStalenessSeconds: number | undefined;
+}
+
+type Aggregator = 'sum' | 'min' | 'max';
+
+/**
+ * Prometheus metrics of a serving process (its own registry: several servers can share a process
+ * in tests). In a serving cluster the primary aggregates every worker's: counters and histograms
+ * summed, each gauge as its `aggregator` says (the oldest model version any worker serves, the
+ * stalest history, ...).
+ */
 export class ServingMetrics {
   readonly registry = new Registry();
+  private sampler: (() => ServingSample) | undefined;
   readonly latency = new Histogram({
     name: 'streamrec_serving_request_seconds',
     help: 'Request latency by route',
@@ -12,16 +31,40 @@ export class ServingMetrics {
   });
   readonly responses = new Counter({ name: 'streamrec_serving_responses_total', help: 'Responses by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
   readonly fallbacks = new Counter({ name: 'streamrec_serving_fallbacks_total', help: 'Recommendations answered with the popular items (no usable history)', registers: [this.registry] });
-  readonly modelVersion = new Gauge({ name: 'streamrec_serving_model_version', help: 'Published version of the model answering (0: none loaded)', registers: [this.registry] });
-  readonly items = new Gauge({ name: 'streamrec_serving_items', help: 'Items the model scores (the index size)', registers: [this.registry] });
-  readonly swaps = new Gauge({ name: 'streamrec_serving_swaps', help: 'Model versions swapped in since start', registers: [this.registry] });
-  readonly failedSwaps = new Gauge({ name: 'streamrec_serving_failed_swaps', help: 'Published versions that could not be loaded since start', registers: [this.registry] });
-  readonly historyStaleness = new Gauge({ name: 'streamrec_serving_history_staleness_seconds', help: 'Age of the newest history change serving has read', registers: [this.registry] });
-  readonly historyUsers = new Gauge({ name: 'streamrec_serving_history_users', help: 'Users with a history', registers: [this.registry] });
+  readonly modelVersion = this.gauge('streamrec_serving_model_version', 'Published version of the model answering (0: none loaded; in a cluster the oldest any worker serves)', 'min', (s) => s.modelVersion);
+  readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', 'max', (s) => s.items);
+  readonly swaps = this.gauge('streamrec_serving_swaps', 'Model versions swapped in since start (in a cluster the most of any worker)', 'max', (s) => s.swaps);
+  readonly failedSwaps = this.gauge('streamrec_serving_failed_swaps', 'Published versions that could not be loaded since start (in a cluster the most of any worker)', 'max', (s) => s.failedSwaps);
+  readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read (in a cluster the stalest worker)', 'max', (s) => s.historyStalenessSeconds);
+  readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history (in a cluster the fewest of any worker)', 'min', (s) => s.historyUsers);
+  /** 1 per serving process: summed over a cluster, the workers that answered the scrape. */
+  readonly workers = new Gauge({ name: 'streamrec_serving_workers', help: 'Serving processes that answered this scrape', aggregator: 'sum', registers: [this.registry] });
 
   constructor() {
+    this.workers.set(1);
     // The process's own: event-loop lag (nodejs_eventloop_lag_*: what a request waits behind, e.g. a
     // training step in `streamrec run`), heap, GC, CPU.
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the gauges are read from at each collection. */
+  sampleWith(sampler: () => ServingSample): void {
+    this.sampler = sampler;
+  }
+
+  /** A gauge set from the sampler's reading when collected. */
+  private gauge(name: string, help: string, aggregator: Aggregator, pick: (sample: ServingSample) => number | undefined): Gauge {
+    const metrics = this;
+    return new Gauge({
+      name,
+      help,
+      aggregator,
+      registers: [this.registry],
+      collect() {
+        const sample = metrics.sampler?.();
+        const value = sample && pick(sample);
+        if (value !== undefined) this.set(value);
+      },
+    });
   }
 }

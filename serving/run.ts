@@ -11,6 +11,7 @@ import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
 import { ItemTableCache } from './itemTableCache';
 import { AnnIndexCache } from './ann';
+import { ClusterMember, servingWorkerIndex } from './cluster';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
@@ -35,6 +36,8 @@ export interface ServingRuntime {
   readonly models: ModelHolder;
   readonly histories: HistoryView;
   readonly instrumentation: Instrumentation;
+  /** This process's slot in a serving cluster (`streamrec serve --workers N`: serving/cluster.ts); undefined when it serves alone. */
+  readonly worker: number | undefined;
   /** Stops watching, drains the requests in flight (up to shutdownGraceMs), closes everything. */
   close(): Promise<void>;
 }
@@ -134,18 +137,49 @@ export async function startServing(config: AppConfig, options: { readonly histor
   }, config.serving.reloadPollMs);
   catalogTimer.unref();
   const metrics = new ServingMetrics();
-  const app = buildServer({ config: config.serving, models, histories, registry, metrics });
-  const address = await app.listen({ host: config.serving.host, port: config.serving.port });
-  log.info({ address, model: models.current?.describe(), histories: options.histories.kind }, 'serving');
+  // A worker of a serving cluster: the primary asks it for its metrics and registry checks, and stops it.
+  const workerIndex = servingWorkerIndex();
+  let close: (() => Promise<void>) | undefined;
+  const member =
+    workerIndex === undefined
+      ? undefined
+      : new ClusterMember(workerIndex, {
+          registry: metrics.registry,
+          sync: () => models.syncWith(registry, { retry: true }),
+          version: () => models.current?.published.version ?? null,
+          close: () => close?.() ?? Promise.resolve(),
+        });
+  const app = buildServer({ config: config.serving, models, histories, registry, metrics, ...(member ? { cluster: member } : {}) });
+  /** Stops what serving started besides the HTTP server: watches, histories, models, threads. */
+  const release = async (): Promise<void> => {
+    stopWatch();
+    clearInterval(catalogTimer);
+    await fresh?.stop();
+    await announcements?.stop();
+    models.close();
+    await inferenceThread?.close();
+    await textSpec?.dispose();
+  };
+  let address: string;
+  try {
+    address = await app.listen({ host: config.serving.host, port: config.serving.port });
+  } catch (error) {
+    // Nothing started here outlives a server that could not listen (a port taken, say).
+    await release();
+    throw error;
+  }
+  log.info({ address, model: models.current?.describe(), histories: options.histories.kind, ...(member ? { worker: member.worker } : {}) }, 'serving');
   let closing: Promise<void> | undefined;
-  return {
+  const runtime: ServingRuntime = {
     app,
     url: address,
     models,
     histories,
     instrumentation,
+    worker: workerIndex,
     close: () => {
       closing ??= (async () => {
+        // No new registry checks while the requests in flight drain.
         stopWatch();
         clearInterval(catalogTimer);
         const grace = setTimeout(() => {
@@ -157,14 +191,13 @@ export async function startServing(config: AppConfig, options: { readonly histor
         } finally {
           clearTimeout(grace);
         }
-        await fresh?.stop();
-        await announcements?.stop();
-        models.close();
-        await inferenceThread?.close();
-        await textSpec?.dispose();
+        await release();
         log.info('serving stopped');
       })();
       return closing;
     },
   };
+  close = runtime.close;
+  member?.listening(address);
+  return runtime;
 }

@@ -8,6 +8,7 @@ import { createLogger } from '../logging';
 import type { ServingConfig } from '../schemas/serving';
 import { STREAMREC_VERSION } from '../version';
 import { apiSchemas, openApiDocument } from './api';
+import type { ClusterLink } from './cluster';
 import type { HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
 import type { ModelHolder } from './modelHolder';
@@ -36,6 +37,8 @@ export interface ServerOptions {
   /** Where `/admin/reload` looks for the live version. */
   readonly registry?: ModelRegistry;
   readonly metrics?: ServingMetrics;
+  /** Set in a worker of a serving cluster (serving/cluster.ts): /metrics and /admin/reload then speak for every worker. */
+  readonly cluster?: ClusterLink;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -192,7 +195,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const document = openApiDocument(schemas, STREAMREC_VERSION);
   app.get('/openapi.json', async () => document);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({ status: 'ok', pid: process.pid, ...(options.cluster ? { worker: options.cluster.worker } : {}) }));
   app.get('/readyz', async (request, reply) => {
     const stats = histories.stats();
     const reasons: string[] = [];
@@ -203,15 +206,21 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
     return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons, model: models.current?.describe() ?? null, histories: stats, requestId: request.id });
   });
-  app.get('/metrics', async (_, reply) => {
+  metrics.sampleWith(() => {
     const stats = histories.stats();
-    metrics.modelVersion.set(models.current?.published.version ?? 0);
-    metrics.items.set(models.current?.servable.items.itemCount ?? 0);
-    metrics.swaps.set(models.swaps);
-    metrics.failedSwaps.set(models.failedSwaps);
-    metrics.historyUsers.set(stats.users);
-    if (stats.newestChangeAgeMs !== undefined) metrics.historyStaleness.set(stats.newestChangeAgeMs / 1000);
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    return {
+      modelVersion: models.current?.published.version ?? 0,
+      items: models.current?.servable.items.itemCount ?? 0,
+      swaps: models.swaps,
+      failedSwaps: models.failedSwaps,
+      historyUsers: stats.users,
+      historyStalenessSeconds: stats.newestChangeAgeMs === undefined ? undefined : stats.newestChangeAgeMs / 1000,
+    };
+  });
+  app.get('/metrics', async (_, reply) => {
+    // In a cluster: every worker's, collected by the primary.
+    const text = options.cluster ? await options.cluster.metrics() : await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
   });
 
   // The report page (streamrec report): a file, read again when it changes. It inlines its
@@ -240,6 +249,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const given = request.headers['x-api-key'];
     if (typeof given !== 'string' || !sameKey(given, config.adminApiKey)) return fail(reply, request, 401, 'unauthorized', 'missing or wrong x-api-key', 'header.x-api-key');
     if (!options.registry) return fail(reply, request, 409, 'no_registry', 'this server follows no model registry');
+    if (options.cluster) {
+      // Every worker checks the registry; this one's outcome first, as without a cluster.
+      const workers = await options.cluster.reloadAll();
+      const own = workers.find((w) => w.worker === options.cluster?.worker);
+      return { requestId: request.id, outcome: own?.outcome ?? null, model: models.current?.describe() ?? null, workers };
+    }
     const outcome = await models.syncWith(options.registry, { retry: true });
     return { requestId: request.id, outcome, model: models.current?.describe() ?? null };
   });

@@ -113,6 +113,12 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
         serving: { ...(port !== undefined ? { port } : {}), ...(flags.host ? { host: flags.host } : {}) },
       });
+      if (config.serving.workers > 1) {
+        throw new ConfigError(
+          `serving.workers: streamrec run serves from the process that ingests (the histories live there), so it takes 1, got ${config.serving.workers}; run streamrec ingest and streamrec serve --workers ${config.serving.workers} for several`,
+          { context: { field: 'serving.workers' } },
+        );
+      }
 
       reserveCoreForStream();
 

@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exited, runCli, spawnCli } from './cli';
+import { waitFor } from './ingestHarness';
+import { writeTinyScientific } from './tinyScientific';
+
+/**
+ * `streamrec serve --workers 2` as an operator runs it: two server processes behind one port,
+ * each answering (the same answers), /metrics summing both, /admin/reload reaching both, a
+ * worker killed and started again while the other answers, and a SIGTERM that stops them all.
+ */
+
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** One request on a connection of its own (no keep-alive), so that successive requests reach the workers in turn. */
+function request(url: string, route: string, options: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer & { text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const req = http.request(
+      `${url}${route}`,
+      { method: options.method ?? 'GET', agent: false, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...options.headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let body: Record<string, unknown> = {};
+          try {
+            body = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // /metrics is text
+          }
+          resolve({ status: res.statusCode ?? 0, body, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('streamrec serve --workers', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-workers-'));
+  const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
+  const config = path.join(root, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+      features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
+      quantizer: { levels: 2, codesPerLevel: 8 },
+      trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+      modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+      // The registry poll is minutes apart: a new version reaches the workers through /admin/reload (or the directory's change notification).
+      serving: { port: 0, reloadPollMs: 600_000, adminApiKey: 'sesame' },
+    }),
+  );
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  async function cli(args: string[]): Promise<string> {
+    const { code, output } = await runCli(['--config', config, ...args], {}, 180_000);
+    if (code !== 0) throw new Error(`streamrec ${args.join(' ')} exited with ${code}:\n${output.slice(-3000)}`);
+    return output;
+  }
+
+  it('refuses a bad --workers, streamrec run with serving.workers above 1, and fails whole when a worker cannot listen', async () => {
+    const bad = await runCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '0']);
+    expect(bad.code).toBe(1);
+    expect(bad.output).toContain('--workers: expected a whole number 1..256 or auto, got "0"');
+    const run = await runCli(['--config', config, 'run', '--source', `memory:${data}`], { STREAMREC__SERVING__WORKERS: '2' });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('serving.workers: streamrec run serves from the process that ingests');
+    // A port already taken: the workers cannot listen, the start fails with a reason and leaves no process behind.
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      const taken = await runCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '2', '--port', String(port)]);
+      expect(taken.code).toBe(1);
+      expect(taken.output).toMatch(/EADDRINUSE/);
+      expect(taken.output).toMatch(/streamrec: serving worker \d exited \(code 1\) before it listened/);
+    } finally {
+      busy.close();
+    }
+  }, 120_000);
+
+  it('answers from two processes on one port, aggregates /metrics, reloads every worker, restarts a killed one, stops them all on SIGTERM', async () => {
+    await cli(['rebuild', '--dataset', data]);
+    const trained = await cli(['train', '--dataset', data, '--no-clickhouse']);
+    const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(trained)?.[1] as string;
+    expect(await cli(['publish', '--checkpoint', checkpoint])).toContain('as version 1');
+
+    const server = spawnCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '2']);
+    try {
+      await waitFor(() => /serving on http:\/\/\S+ \(2 workers, pids \d+ \d+/.test(server.output()), 120_000, 'the workers to listen');
+      const [, url, first, second] = /serving on (http:\/\/\S+) \(2 workers, pids (\d+) (\d+)/.exec(server.output()) as RegExpExecArray;
+      const pids = [Number(first), Number(second)];
+
+      // Connections go to the workers in turn: both answer, each its own process.
+      const seen = new Map<number, number>();
+      for (let i = 0; i < 8; i++) {
+        const health = await request(url as string, '/healthz');
+        expect(health.status).toBe(200);
+        seen.set(health.body.worker as number, health.body.pid as number);
+      }
+      expect([...seen.keys()].sort()).toEqual([0, 1]);
+      expect([...seen.values()].sort()).toEqual([...pids].sort());
+
+      // Every worker gives the same answer (the same model, the same ranking).
+      const ask = { method: 'POST', body: { history: ['ITEM0', 'ITEM6', 'ITEM12'], k: 5 } };
+      const answers = await Promise.all(Array.from({ length: 20 }, () => request(url as string, '/v1/recommendations', ask)));
+      expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+      expect(new Set(answers.map((a) => JSON.stringify(a.body.items))).size).toBe(1);
+      expect((answers[0]?.body.items as unknown[]).length).toBe(5);
+
+      // /metrics from either worker counts both.
+      for (let i = 0; i < 2; i++) {
+        const metrics = (await request(url as string, '/metrics')).text;
+        expect(metrics).toMatch(/^streamrec_serving_responses_total\{route="\/v1\/recommendations",status="200"\} 20$/m);
+        expect(metrics).toMatch(/^streamrec_serving_workers 2$/m);
+        expect(metrics).toMatch(/^streamrec_serving_model_version 1$/m);
+      }
+
+      // A new publication: /admin/reload makes every worker check; each says what it serves.
+      expect(await cli(['publish', '--checkpoint', checkpoint, '--reason', 'again'])).toContain('as version 2');
+      expect((await request(url as string, '/admin/reload', { method: 'POST' })).status).toBe(401);
+      const reload = await request(url as string, '/admin/reload', { method: 'POST', headers: { 'x-api-key': 'sesame' } });
+      expect(reload.status).toBe(200);
+      const workers = reload.body.workers as Array<{ worker: number; pid: number; outcome: { kind: string }; version: number }>;
+      expect(workers.map((w) => [w.worker, w.version])).toEqual([
+        [0, 2],
+        [1, 2],
+      ]);
+      for (const w of workers) expect(['swapped', 'unchanged']).toContain(w.outcome.kind);
+      const after = await Promise.all(Array.from({ length: 6 }, () => request(url as string, '/v1/recommendations', ask)));
+      expect(after.map((a) => (a.body.model as { version: number }).version)).toEqual(Array(6).fill(2));
+
+      // A worker killed: the other answers meanwhile, and the primary starts it again.
+      const victim = pids[0] as number;
+      process.kill(victim, 'SIGKILL');
+      await waitFor(() => !alive(victim), 10_000, 'the killed worker to be gone');
+      for (let i = 0; i < 4; i++) expect((await request(url as string, '/v1/recommendations', ask)).status).toBe(200);
+      await waitFor(() => server.output().includes('a serving worker exited; starting it again'), 10_000, 'the primary to notice');
+      let replaced: number | undefined;
+      await waitFor(
+        async () => {
+          const health = await request(url as string, '/healthz');
+          const pid = health.body.pid as number;
+          if (!pids.includes(pid)) replaced = pid;
+          return replaced !== undefined;
+        },
+        120_000,
+        'the worker to be back',
+      );
+      // The new worker loaded the live version itself.
+      await waitFor(async () => (await request(url as string, '/metrics')).text.includes('\nstreamrec_serving_workers 2\n'), 30_000, 'both workers in the metrics');
+      expect((await request(url as string, '/metrics')).text).toMatch(/^streamrec_serving_model_version 2$/m);
+
+      // SIGTERM: every worker drains and exits, then the primary.
+      const stopping = exited(server);
+      server.kill('SIGTERM');
+      expect((await stopping).code).toBe(0);
+      expect(server.output()).toContain('serving stopped');
+      for (const pid of [pids[1] as number, replaced as number]) expect(alive(pid)).toBe(false);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  }, 300_000);
+});
