@@ -7,16 +7,17 @@
  * replicas side by side do.
  *
  * What the workers share goes through the primary over IPC:
- * - `/metrics` answered by any worker is the cluster's: the primary collects every worker's
- *   registry (prom-client's AggregatorRegistry) and sums counters and histograms; gauges use the
- *   aggregator each declares (serving/metrics.ts).
+ * - `/metrics` answered by any worker is the cluster's: the primary collects the registry of
+ *   every worker that listens and aggregates them (prom-client's `AggregatorRegistry.aggregate`:
+ *   counters and histograms summed, each gauge as its aggregator says: serving/metrics.ts). A
+ *   worker still loading, or one that does not answer within a few seconds, is left out.
  * - `/admin/reload` answered by any worker makes every worker check the registry and reports each
  *   one's outcome.
  * - A worker that exits is started again (after a delay that doubles while workers die young);
  *   closing the cluster stops every worker gracefully (each drains its requests in flight).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import { ConfigError, StreamrecError } from '../errors';
 import { createLogger } from '../logging';
 import type { SwapOutcome } from './modelHolder';
@@ -35,17 +36,21 @@ export interface WorkerReload {
   readonly version: number | null;
 }
 
-/** Messages of the cluster, tagged with `streamrec`, so that others on the channel (prom-client's, a benchmark's) pass by. */
+/** The cluster-wide questions a worker can ask (the primary asks every worker in a round and answers with all replies). */
+type Question = 'metrics' | 'reload';
+type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Messages of the cluster, tagged with `streamrec`, so that others on the channel (a benchmark's) pass by. */
 type ToPrimary =
   | { readonly streamrec: 'ready'; readonly url: string }
-  | { readonly streamrec: 'metrics'; readonly id: number }
-  | { readonly streamrec: 'reload'; readonly id: number }
-  | { readonly streamrec: 'synced'; readonly id: number; readonly result: WorkerReload };
+  /** A worker asks a question of the whole cluster. */
+  | { readonly streamrec: 'ask'; readonly id: number; readonly question: Question }
+  /** A worker's own reply in a round: its metrics, or its registry check. */
+  | { readonly streamrec: 'reply'; readonly round: number; readonly value: WorkerMetrics | WorkerReload };
 type ToWorker =
   | { readonly streamrec: 'stop' }
-  | { readonly streamrec: 'sync'; readonly id: number }
-  | { readonly streamrec: 'metrics'; readonly id: number; readonly text?: string; readonly error?: string }
-  | { readonly streamrec: 'reloaded'; readonly id: number; readonly results: readonly WorkerReload[] };
+  | { readonly streamrec: 'round'; readonly round: number; readonly question: Question }
+  | { readonly streamrec: 'answer'; readonly id: number; readonly text?: string; readonly results?: readonly WorkerReload[] };
 
 function tagged<T extends { streamrec: string }>(message: unknown): T | undefined {
   return message !== null && typeof message === 'object' && typeof (message as { streamrec?: unknown }).streamrec === 'string' ? (message as T) : undefined;
@@ -53,6 +58,8 @@ function tagged<T extends { streamrec: string }>(message: unknown): T | undefine
 
 /** How long a worker waits for the primary's answer (metrics, a cluster-wide reload) before failing the request. */
 const ASK_TIMEOUT_MS = 30_000;
+/** How long the primary waits for the workers' replies in a round: a worker's metrics, its registry check. */
+const ROUND_MS: Readonly<Record<Question, number>> = { metrics: 5_000, reload: ASK_TIMEOUT_MS - 2_000 };
 /** A worker that lived shorter than this before it exited doubles the restart delay. */
 const YOUNG_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -83,19 +90,17 @@ interface Slot {
   listening: boolean;
 }
 
-interface ReloadRound {
-  readonly asker: Worker;
-  readonly askerId: number;
+interface Round {
   readonly expected: ReadonlySet<number>;
-  readonly results: WorkerReload[];
+  readonly replies: Map<number, WorkerMetrics | WorkerReload>;
+  readonly done: () => void;
   readonly timer: NodeJS.Timeout;
 }
 
 /** The primary of a serving cluster: starts, restarts and stops the workers and answers their cluster-wide questions. */
 export class ServingCluster {
   private readonly slots: Slot[] = [];
-  private readonly aggregator = new AggregatorRegistry();
-  private readonly rounds = new Map<number, ReloadRound>();
+  private readonly rounds = new Map<number, Round>();
   private nextRound = 0;
   private closing: Promise<void> | undefined;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
@@ -172,8 +177,7 @@ export class ServingCluster {
             }),
         ),
       );
-      for (const round of this.rounds.values()) clearTimeout(round.timer);
-      this.rounds.clear();
+      for (const round of [...this.rounds.values()]) round.done();
     })();
     return this.closing;
   }
@@ -188,8 +192,6 @@ export class ServingCluster {
       worker.on('message', (message: unknown) => {
         const own = tagged<ToPrimary>(message);
         if (!own) {
-          const type = (message as { type?: unknown } | null)?.type;
-          if (typeof type === 'string' && type.startsWith('prom-client:')) return;
           this.options.onMessage?.(index, message);
           return;
         }
@@ -223,54 +225,49 @@ export class ServingCluster {
   }
 
   private answer(worker: Worker, index: number, message: Exclude<ToPrimary, { streamrec: 'ready' }>): void {
-    const send = (reply: ToWorker): void => {
-      if (worker.isConnected()) worker.send(reply);
-    };
-    switch (message.streamrec) {
-      case 'metrics':
-        this.aggregator.clusterMetrics().then(
-          (text) => send({ streamrec: 'metrics', id: message.id, text }),
-          (error: unknown) => send({ streamrec: 'metrics', id: message.id, error: error instanceof Error ? error.message : String(error) }),
-        );
-        return;
-      case 'reload': {
-        const id = this.nextRound++;
-        const live = this.slots.map((s, i) => [s, i] as const).filter(([s]) => s.listening && s.worker.isConnected());
-        const round: ReloadRound = {
-          asker: worker,
-          askerId: message.id,
-          expected: new Set(live.map(([, i]) => i)),
-          results: [],
-          timer: setTimeout(() => this.finishRound(id), ASK_TIMEOUT_MS - 1_000),
-        };
-        this.rounds.set(id, round);
-        for (const [s] of live) s.worker.send({ streamrec: 'sync', id } satisfies ToWorker);
-        if (live.length === 0) this.finishRound(id);
-        return;
-      }
-      case 'synced': {
-        const round = this.rounds.get(message.id);
-        if (!round) return;
-        round.results.push({ ...message.result, worker: index });
-        if (round.results.length >= round.expected.size) this.finishRound(message.id);
-        return;
-      }
+    if (message.streamrec === 'reply') {
+      const round = this.rounds.get(message.round);
+      if (!round) return; // too late
+      round.replies.set(index, message.value);
+      if (round.replies.size >= round.expected.size) round.done();
+      return;
     }
+    const reply = (answer: ToWorker): void => {
+      if (worker.isConnected()) worker.send(answer);
+    };
+    void this.ask(message.question).then(async (replies) => {
+      if (message.question === 'metrics') {
+        const registries = [...replies.values()] as WorkerMetrics[];
+        reply({ streamrec: 'answer', id: message.id, text: await AggregatorRegistry.aggregate(registries).metrics() });
+        return;
+      }
+      const results: WorkerReload[] = [];
+      for (const [i, slot] of this.slots.entries()) {
+        const got = replies.get(i) as WorkerReload | undefined;
+        if (got) results.push({ ...got, worker: i });
+        else if (slot.listening) results.push({ worker: i, pid: slot.worker.process.pid ?? -1, outcome: { kind: 'error', error: 'no answer in time' }, version: null });
+      }
+      reply({ streamrec: 'answer', id: message.id, results });
+    });
   }
 
-  /** Answers the worker that asked for a reload with every worker's result (a worker that did not answer in time is reported as such). */
-  private finishRound(id: number): void {
-    const round = this.rounds.get(id);
-    if (!round) return;
-    this.rounds.delete(id);
-    clearTimeout(round.timer);
-    const answered = new Set(round.results.map((r) => r.worker));
-    const results = [...round.results];
-    for (const i of round.expected) {
-      if (!answered.has(i)) results.push({ worker: i, pid: this.slots[i]?.worker.process.pid ?? -1, outcome: { kind: 'error', error: 'no answer in time' }, version: null });
-    }
-    results.sort((a, b) => a.worker - b.worker);
-    if (round.asker.isConnected()) round.asker.send({ streamrec: 'reloaded', id: round.askerId, results } satisfies ToWorker);
+  /** Asks every worker that listens `question`; resolves with the replies by slot once all have replied or the round's time is up. */
+  private ask(question: Question): Promise<Map<number, WorkerMetrics | WorkerReload>> {
+    return new Promise((resolve) => {
+      const id = this.nextRound++;
+      const live = [...this.slots.entries()].filter(([, s]) => s.listening && s.worker.isConnected());
+      const replies = new Map<number, WorkerMetrics | WorkerReload>();
+      const done = (): void => {
+        const round = this.rounds.get(id);
+        if (!round) return;
+        clearTimeout(round.timer);
+        this.rounds.delete(id);
+        resolve(replies);
+      };
+      this.rounds.set(id, { expected: new Set(live.map(([i]) => i)), replies, done, timer: setTimeout(done, ROUND_MS[question]) });
+      for (const [, s] of live) s.worker.send({ streamrec: 'round', round: id, question } satisfies ToWorker);
+      if (live.length === 0) done();
+    });
   }
 }
 
@@ -297,12 +294,13 @@ export interface ClusterLink {
  */
 export class ClusterMember implements ClusterLink {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (answer: Extract<ToWorker, { streamrec: 'answer' }>) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
   private stopping = false;
 
   constructor(
     readonly worker: number,
     private readonly hooks: {
+      /** This worker's metrics, sent to the primary when it collects. */
       readonly registry: Registry;
       /** Checks the model registry now (ModelHolder.syncWith with retry). */
       readonly sync: () => Promise<SwapOutcome>;
@@ -311,9 +309,6 @@ export class ClusterMember implements ClusterLink {
       readonly close: () => Promise<void>;
     },
   ) {
-    AggregatorRegistry.setRegistries([hooks.registry]);
-    // Its constructor installs prom-client's answer to the primary's metrics requests in this worker.
-    new AggregatorRegistry();
     process.on('message', (message: unknown) => this.receive(message));
     process.on('disconnect', () => this.stop('the primary is gone'));
     process.on('SIGINT', () => log.debug({ worker }, 'SIGINT left to the primary'));
@@ -325,57 +320,52 @@ export class ClusterMember implements ClusterLink {
     this.send({ streamrec: 'ready', url });
   }
 
-  metrics(): Promise<string> {
-    return this.ask<string>('metrics');
+  async metrics(): Promise<string> {
+    return (await this.ask('metrics')).text ?? '';
   }
 
-  reloadAll(): Promise<readonly WorkerReload[]> {
-    return this.ask<readonly WorkerReload[]>('reload');
+  async reloadAll(): Promise<readonly WorkerReload[]> {
+    return (await this.ask('reload')).results ?? [];
   }
 
   private send(message: ToPrimary): void {
     if (process.connected) process.send?.(message);
   }
 
-  private ask<T>(kind: 'metrics' | 'reload'): Promise<T> {
+  private ask(question: Question): Promise<Extract<ToWorker, { streamrec: 'answer' }>> {
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`the serving cluster's primary did not answer a ${kind} request within ${ASK_TIMEOUT_MS} ms`));
+        reject(new Error(`the serving cluster's primary did not answer a ${question} request within ${ASK_TIMEOUT_MS} ms`));
       }, ASK_TIMEOUT_MS);
-      this.pending.set(id, { resolve: resolve as (value: never) => void, reject, timer });
-      this.send({ streamrec: kind, id });
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ streamrec: 'ask', id, question });
     });
   }
 
   private receive(raw: unknown): void {
     const message = tagged<ToWorker>(raw);
     if (!message) return;
-    switch (message.streamrec) {
-      case 'stop':
-        this.stop('the primary stops the cluster');
-        return;
-      case 'sync':
-        void this.hooks.sync().then(
-          (outcome) => this.send({ streamrec: 'synced', id: message.id, result: { worker: this.worker, pid: process.pid, outcome, version: this.hooks.version() } }),
-          (error: unknown) =>
-            this.send({ streamrec: 'synced', id: message.id, result: { worker: this.worker, pid: process.pid, outcome: { kind: 'error', error: error instanceof Error ? error.message : String(error) }, version: this.hooks.version() } }),
-        );
-        return;
-      case 'metrics':
-      case 'reloaded': {
-        const waiting = this.pending.get(message.id);
-        if (!waiting) return;
-        this.pending.delete(message.id);
-        clearTimeout(waiting.timer);
-        if (message.streamrec === 'metrics') {
-          if (message.error !== undefined) waiting.reject(new Error(`cluster metrics: ${message.error}`));
-          else waiting.resolve(message.text as never);
-        } else waiting.resolve(message.results as never);
-        return;
-      }
+    if (message.streamrec === 'stop') return this.stop('the primary stops the cluster');
+    if (message.streamrec === 'answer') {
+      const waiting = this.pending.get(message.id);
+      if (!waiting) return;
+      this.pending.delete(message.id);
+      clearTimeout(waiting.timer);
+      waiting.resolve(message);
+      return;
     }
+    const reply = (value: WorkerMetrics | WorkerReload): void => this.send({ streamrec: 'reply', round: message.round, value });
+    if (message.question === 'metrics') {
+      void this.hooks.registry.getMetricsAsJSON().then(reply, (error: unknown) => log.error({ err: error }, 'collecting this worker\'s metrics failed'));
+      return;
+    }
+    const result = (outcome: WorkerReload['outcome']): WorkerReload => ({ worker: this.worker, pid: process.pid, outcome, version: this.hooks.version() });
+    void this.hooks.sync().then(
+      (outcome) => reply(result(outcome)),
+      (error: unknown) => reply(result({ kind: 'error', error: error instanceof Error ? error.message : String(error) })),
+    );
   }
 
   private stop(why: string): void {

@@ -155,6 +155,10 @@ describe('streamrec serve --workers', () => {
       process.kill(victim, 'SIGKILL');
       await waitFor(() => !alive(victim), 10_000, 'the killed worker to be gone');
       for (let i = 0; i < 4; i++) expect((await request(url as string, '/v1/recommendations', ask)).status).toBe(200);
+      // Until its replacement listens (a second's delay, then a start), /metrics is the survivor's, not an error.
+      const during = await request(url as string, '/metrics');
+      expect(during.status).toBe(200);
+      expect(during.text).toMatch(/^streamrec_serving_workers 1$/m);
       await waitFor(() => server.output().includes('a serving worker exited; starting it again'), 10_000, 'the primary to notice');
       let replaced: number | undefined;
       await waitFor(
