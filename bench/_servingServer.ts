@@ -40,7 +40,23 @@ async function primary(config: AppConfig): Promise<void> {
   const workers = config.serving.workers;
   let allReady!: () => void;
   const readyAll = new Promise<void>((resolve) => (allReady = resolve));
-  const servers = await ServingCluster.start({
+  // Told to stop, or the parent gone, at any point (also while the workers start: the workers of a
+  // primary that exits are ended by node's cluster module).
+  let servers: ServingCluster | undefined;
+  let stopping = false;
+  const stop = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    void (servers?.close() ?? Promise.resolve()).then(() => {
+      if (code === 0) send({ type: 'stopped' });
+      process.exit(code);
+    });
+  };
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'stop') stop(0);
+  });
+  process.on('disconnect', () => stop(1)); // the parent died
+  servers = await ServingCluster.start({
     workers,
     shutdownGraceMs: config.serving.shutdownGraceMs,
     onMessage: (_, raw) => {
@@ -54,17 +70,12 @@ async function primary(config: AppConfig): Promise<void> {
       }
     },
   });
-  await readyAll; // each worker's own 'ready' comes just after it listens
+  // Each worker's own 'ready' comes just after it listens.
+  let waited: NodeJS.Timeout | undefined;
+  await Promise.race([readyAll, new Promise<never>((_, reject) => (waited = setTimeout(() => reject(new Error('the workers listen but did not all say ready within 60 s')), 60_000)))]);
+  clearTimeout(waited);
   const first = ready[0];
   send({ type: 'ready', url: servers.url, version: first?.version, engine: first?.engine, index: first?.index, loadMs: performance.now() - started });
-  process.on('message', (message: { type?: string }) => {
-    if (message.type !== 'stop') return;
-    void servers.close().then(() => {
-      send({ type: 'stopped' });
-      process.exit(0);
-    });
-  });
-  process.on('disconnect', () => void servers.close().then(() => process.exit(1))); // the parent died
 }
 
 async function main(): Promise<void> {

@@ -124,7 +124,7 @@ export const ServingConfig = z
       .default(1)
       .describe(
         'Server processes of `streamrec serve` behind its one port (node:cluster; `--workers`, where auto is one per core). A server answers on one core (ONNX Runtime, HNSW and ranking run on its event loop); each worker loads the model and follows the histories and the registry itself (its own memory), /metrics and /admin/reload speak for all of them. ' +
-          '`streamrec run` and the demo serve from the process that ingests (its histories are there) and take only 1.',
+          '`streamrec run` (which refuses more) and the demo (which uses 1) serve from the process that ingests, where the histories are.',
       ),
     engine: z
       .enum(['auto', 'onnx', 'tfjs'])

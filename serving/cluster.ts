@@ -8,9 +8,10 @@
  *
  * What the workers share goes through the primary over IPC:
  * - `/metrics` answered by any worker is the cluster's: the primary collects the registry of
- *   every worker that listens and aggregates them (prom-client's `AggregatorRegistry.aggregate`:
- *   counters and histograms summed, each gauge as its aggregator says: serving/metrics.ts). A
- *   worker still loading, or one that does not answer within a few seconds, is left out.
+ *   every worker that listens (prom-client's `AggregatorRegistry.aggregate`), each series labelled
+ *   with its `worker`, so that a worker's counters restarting with it are a counter reset of its
+ *   own series (sum them in PromQL) and never a total that goes backwards. A worker still
+ *   loading, or one that does not answer within a few seconds, is left out of that scrape.
  * - `/admin/reload` answered by any worker makes every worker check the registry and reports each
  *   one's outcome.
  * - A worker that exits is started again (after a delay that doubles while workers die young);
@@ -50,16 +51,20 @@ type ToPrimary =
 type ToWorker =
   | { readonly streamrec: 'stop' }
   | { readonly streamrec: 'round'; readonly round: number; readonly question: Question }
-  | { readonly streamrec: 'answer'; readonly id: number; readonly text?: string; readonly results?: readonly WorkerReload[] };
+  | { readonly streamrec: 'answer'; readonly id: number; readonly text?: string; readonly results?: readonly WorkerReload[]; readonly error?: string };
 
 function tagged<T extends { streamrec: string }>(message: unknown): T | undefined {
   return message !== null && typeof message === 'object' && typeof (message as { streamrec?: unknown }).streamrec === 'string' ? (message as T) : undefined;
 }
 
-/** How long a worker waits for the primary's answer (metrics, a cluster-wide reload) before failing the request. */
-const ASK_TIMEOUT_MS = 30_000;
-/** How long the primary waits for the workers' replies in a round: a worker's metrics, its registry check. */
-const ROUND_MS: Readonly<Record<Question, number>> = { metrics: 5_000, reload: ASK_TIMEOUT_MS - 2_000 };
+/**
+ * How long the primary waits for the workers' replies in a round: a worker's metrics; its
+ * registry check, which loads a new version when there is one (minutes at a large catalog, as a
+ * reload of one server waits for its swap).
+ */
+const ROUND_MS: Readonly<Record<Question, number>> = { metrics: 5_000, reload: 600_000 };
+/** How long a worker waits for the primary's answer before failing the request: the round and a margin. */
+const ASK_MS: Readonly<Record<Question, number>> = { metrics: ROUND_MS.metrics + 5_000, reload: ROUND_MS.reload + 5_000 };
 /** A worker that lived shorter than this before it exited doubles the restart delay. */
 const YOUNG_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -91,7 +96,8 @@ interface Slot {
 }
 
 interface Round {
-  readonly expected: ReadonlySet<number>;
+  /** The slots that were asked and have neither replied nor exited. */
+  readonly expected: Set<number>;
   readonly replies: Map<number, WorkerMetrics | WorkerReload>;
   readonly done: () => void;
   readonly timer: NodeJS.Timeout;
@@ -106,6 +112,8 @@ export class ServingCluster {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   /** Every worker listened once: from then on a worker that exits is started again. */
   private started = false;
+  /** Fails {@link start} (until it completes). */
+  private failStart: (error: Error) => void = () => undefined;
   /** Workers started again after they exited. */
   restarts = 0;
   /** `http://host:port`, the port every worker listens on. */
@@ -129,6 +137,8 @@ export class ServingCluster {
     try {
       const urls = await Promise.race([
         Promise.all(started),
+        // A worker that listened and then exited while the others were still starting fails the start too.
+        new Promise<never>((_, reject) => (self.failStart = reject)),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new StreamrecError(`serving workers did not all listen within ${timeoutMs} ms`)), timeoutMs);
         }),
@@ -161,8 +171,9 @@ export class ServingCluster {
       this.restartTimers.clear();
       await Promise.all(
         this.slots.map(
-          ({ worker }) =>
+          (slot) =>
             new Promise<void>((resolve) => {
+              const { worker } = slot;
               if (worker.isDead()) return resolve();
               const kill = setTimeout(() => {
                 log.warn({ workerPid: worker.process.pid }, 'a serving worker did not stop within the grace period; killing it');
@@ -172,7 +183,8 @@ export class ServingCluster {
                 clearTimeout(kill);
                 resolve();
               });
-              if (worker.isConnected()) worker.send({ streamrec: 'stop' } satisfies ToWorker);
+              // A worker still starting may not listen to messages yet: a SIGTERM stops it either way.
+              if (slot.listening && worker.isConnected()) worker.send({ streamrec: 'stop' } satisfies ToWorker);
               else worker.process.kill('SIGTERM');
             }),
         ),
@@ -201,7 +213,15 @@ export class ServingCluster {
         } else this.answer(worker, index, own);
       });
       worker.on('exit', (code, signal) => {
-        if (!slot.listening) reject(new StreamrecError(`serving worker ${index} exited (${signal ?? `code ${code}`}) before it listened; its output above says why`));
+        const how = signal ?? `code ${code}`;
+        if (!slot.listening) reject(new StreamrecError(`serving worker ${index} exited (${how}) before it listened; its output above says why`));
+        else if (!this.started) this.failStart(new StreamrecError(`serving worker ${index} exited (${how}) while the others were starting; its output above says why`));
+        slot.listening = false;
+        // The rounds under way stop waiting for it.
+        for (const round of [...this.rounds.values()]) {
+          round.expected.delete(index);
+          if (round.replies.size >= round.expected.size) round.done();
+        }
         // At start a worker that fails fails the start; later ones are started again.
         if (this.closing || !this.started || this.slots[index] !== slot) return;
         const lived = Date.now() - slot.startedAt;
@@ -235,20 +255,25 @@ export class ServingCluster {
     const reply = (answer: ToWorker): void => {
       if (worker.isConnected()) worker.send(answer);
     };
-    void this.ask(message.question).then(async (replies) => {
-      if (message.question === 'metrics') {
-        const registries = [...replies.values()] as WorkerMetrics[];
-        reply({ streamrec: 'answer', id: message.id, text: await AggregatorRegistry.aggregate(registries).metrics() });
-        return;
-      }
-      const results: WorkerReload[] = [];
-      for (const [i, slot] of this.slots.entries()) {
-        const got = replies.get(i) as WorkerReload | undefined;
-        if (got) results.push({ ...got, worker: i });
-        else if (slot.listening) results.push({ worker: i, pid: slot.worker.process.pid ?? -1, outcome: { kind: 'error', error: 'no answer in time' }, version: null });
-      }
-      reply({ streamrec: 'answer', id: message.id, results });
-    });
+    this.ask(message.question)
+      .then(async (replies) => {
+        if (message.question === 'metrics') {
+          const registries = [...replies.values()] as WorkerMetrics[];
+          reply({ streamrec: 'answer', id: message.id, text: await AggregatorRegistry.aggregate(registries).metrics() });
+          return;
+        }
+        const results: WorkerReload[] = [];
+        for (const [i, slot] of this.slots.entries()) {
+          const got = replies.get(i) as WorkerReload | undefined;
+          const error = slot.listening ? 'no answer in time' : slot.worker.isDead() ? 'exited: being started again' : 'starting: not listening yet';
+          results.push(got ? { ...got, worker: i } : { worker: i, pid: slot.worker.process.pid ?? -1, outcome: { kind: 'error', error }, version: null });
+        }
+        reply({ streamrec: 'answer', id: message.id, results });
+      })
+      .catch((error: unknown) => {
+        log.error({ err: error, question: message.question }, 'answering a serving worker failed');
+        reply({ streamrec: 'answer', id: message.id, error: error instanceof Error ? error.message : String(error) });
+      });
   }
 
   /** Asks every worker that listens `question`; resolves with the replies by slot once all have replied or the round's time is up. */
@@ -288,7 +313,7 @@ export interface ClusterLink {
 
 /**
  * The worker side of a serving cluster: answers the primary's questions (its metrics, a registry
- * check), asks it the cluster-wide ones, and stops when told (or when the primary is gone). A
+ * check), asks it the cluster-wide ones, and stops when told, draining its requests in flight. A
  * SIGINT is left to the primary (a terminal's Ctrl-C reaches every process of the group); a
  * SIGTERM sent to the worker itself stops it gracefully, and the primary starts it again.
  */
@@ -309,8 +334,11 @@ export class ClusterMember implements ClusterLink {
       readonly close: () => Promise<void>;
     },
   ) {
+    // Each series names its worker: the primary puts the workers' registries side by side.
+    hooks.registry.setDefaultLabels({ worker: String(worker) });
     process.on('message', (message: unknown) => this.receive(message));
-    process.on('disconnect', () => this.stop('the primary is gone'));
+    // A primary that is gone without stopping it (killed): node's cluster module exits the worker
+    // itself when the channel closes, without this graceful path.
     process.on('SIGINT', () => log.debug({ worker }, 'SIGINT left to the primary'));
     process.on('SIGTERM', () => this.stop('SIGTERM'));
   }
@@ -337,8 +365,8 @@ export class ClusterMember implements ClusterLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`the serving cluster's primary did not answer a ${question} request within ${ASK_TIMEOUT_MS} ms`));
-      }, ASK_TIMEOUT_MS);
+        reject(new Error(`the serving cluster's primary did not answer a ${question} request within ${ASK_MS[question]} ms`));
+      }, ASK_MS[question]);
       this.pending.set(id, { resolve, reject, timer });
       this.send({ streamrec: 'ask', id, question });
     });
@@ -353,7 +381,8 @@ export class ClusterMember implements ClusterLink {
       if (!waiting) return;
       this.pending.delete(message.id);
       clearTimeout(waiting.timer);
-      waiting.resolve(message);
+      if (message.error !== undefined) waiting.reject(new Error(`the serving cluster's primary could not answer: ${message.error}`));
+      else waiting.resolve(message);
       return;
     }
     const reply = (value: WorkerMetrics | WorkerReload): void => this.send({ streamrec: 'reply', round: message.round, value });

@@ -11,13 +11,9 @@ export interface ServingSample {
   readonly historyStalenessSeconds: number | undefined;
 }
 
-type Aggregator = 'sum' | 'min' | 'max';
-
 /**
  * Prometheus metrics of a serving process (its own registry: several servers can share a process
- * in tests). In a serving cluster the primary aggregates every worker's: counters and histograms
- * summed, each gauge as its `aggregator` says (the oldest model version any worker serves, the
- * stalest history, ...).
+ * in tests). In a serving cluster every series carries its worker's label (serving/cluster.ts).
  */
 export class ServingMetrics {
   readonly registry = new Registry();
@@ -31,14 +27,14 @@ export class ServingMetrics {
   });
   readonly responses = new Counter({ name: 'streamrec_serving_responses_total', help: 'Responses by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
   readonly fallbacks = new Counter({ name: 'streamrec_serving_fallbacks_total', help: 'Recommendations answered with the popular items (no usable history)', registers: [this.registry] });
-  readonly modelVersion = this.gauge('streamrec_serving_model_version', 'Published version of the model answering (0: none loaded; in a cluster the oldest any worker serves)', 'min', (s) => s.modelVersion);
-  readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', 'max', (s) => s.items);
-  readonly swaps = this.gauge('streamrec_serving_swaps', 'Model versions swapped in since start (in a cluster the most of any worker)', 'max', (s) => s.swaps);
-  readonly failedSwaps = this.gauge('streamrec_serving_failed_swaps', 'Published versions that could not be loaded since start (in a cluster the most of any worker)', 'max', (s) => s.failedSwaps);
-  readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read (in a cluster the stalest worker)', 'max', (s) => s.historyStalenessSeconds);
-  readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history (in a cluster the fewest of any worker)', 'min', (s) => s.historyUsers);
-  /** 1 per serving process: summed over a cluster, the workers that answered the scrape. */
-  readonly workers = new Gauge({ name: 'streamrec_serving_workers', help: 'Serving processes that answered this scrape', aggregator: 'sum', registers: [this.registry] });
+  readonly modelVersion = this.gauge('streamrec_serving_model_version', 'Published version of the model answering (0: none loaded)', (s) => s.modelVersion);
+  readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', (s) => s.items);
+  readonly swaps = this.gauge('streamrec_serving_swaps', 'Model versions swapped in since start', (s) => s.swaps);
+  readonly failedSwaps = this.gauge('streamrec_serving_failed_swaps', 'Published versions that could not be loaded since start', (s) => s.failedSwaps);
+  readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read', (s) => s.historyStalenessSeconds);
+  readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history', (s) => s.historyUsers);
+  /** 1 per serving process: in a cluster, one series per worker that answered the scrape. */
+  readonly workers = new Gauge({ name: 'streamrec_serving_workers', help: 'Serving processes that answered this scrape (one series per worker in a cluster)', registers: [this.registry] });
 
   constructor() {
     this.workers.set(1);
@@ -53,12 +49,11 @@ export class ServingMetrics {
   }
 
   /** A gauge set from the sampler's reading when collected. */
-  private gauge(name: string, help: string, aggregator: Aggregator, pick: (sample: ServingSample) => number | undefined): Gauge {
+  private gauge(name: string, help: string, pick: (sample: ServingSample) => number | undefined): Gauge {
     const metrics = this;
     return new Gauge({
       name,
       help,
-      aggregator,
       registers: [this.registry],
       collect() {
         const sample = metrics.sampler?.();

@@ -80,6 +80,20 @@ export async function startServing(config: AppConfig, options: { readonly histor
   const instrumentation = options.instrumentation ?? new Instrumentation();
   const store = new ArtifactStore(config.artifacts.dir);
   const registry = openRegistry(config);
+  const metrics = new ServingMetrics();
+  // A worker of a serving cluster answers its primary from here on (a stop while it loads ends it
+  // at once); the primary asks it for metrics and registry checks only once it listens.
+  const workerIndex = servingWorkerIndex();
+  let close: (() => Promise<void>) | undefined;
+  const member =
+    workerIndex === undefined
+      ? undefined
+      : new ClusterMember(workerIndex, {
+          registry: metrics.registry,
+          sync: () => models.syncWith(registry, { retry: true }),
+          version: () => models.current?.published.version ?? null,
+          close: () => close?.() ?? Promise.resolve(),
+        });
   // The rebuild's text encoder, for search (loaded once; every version's catalog is checked against it).
   const textSpec = await createTextEncoderSpec(config.features).catch((error: unknown) => {
     log.warn({ err: error }, 'the text encoder could not be loaded: search is unavailable');
@@ -136,19 +150,6 @@ export async function startServing(config: AppConfig, options: { readonly histor
     })().catch((error: unknown) => log.error({ err: error }, 'catalog check failed'));
   }, config.serving.reloadPollMs);
   catalogTimer.unref();
-  const metrics = new ServingMetrics();
-  // A worker of a serving cluster: the primary asks it for its metrics and registry checks, and stops it.
-  const workerIndex = servingWorkerIndex();
-  let close: (() => Promise<void>) | undefined;
-  const member =
-    workerIndex === undefined
-      ? undefined
-      : new ClusterMember(workerIndex, {
-          registry: metrics.registry,
-          sync: () => models.syncWith(registry, { retry: true }),
-          version: () => models.current?.published.version ?? null,
-          close: () => close?.() ?? Promise.resolve(),
-        });
   const app = buildServer({ config: config.serving, models, histories, registry, metrics, ...(member ? { cluster: member } : {}) });
   /** Stops what serving started besides the HTTP server: watches, histories, models, threads. */
   const release = async (): Promise<void> => {
@@ -164,8 +165,8 @@ export async function startServing(config: AppConfig, options: { readonly histor
   try {
     address = await app.listen({ host: config.serving.host, port: config.serving.port });
   } catch (error) {
-    // Nothing started here outlives a server that could not listen (a port taken, say).
-    await release();
+    // Nothing started here outlives a server that could not listen (a port taken, say); the listen error is the one reported.
+    await release().catch((cleanup: unknown) => log.error({ err: cleanup }, 'releasing after a failed listen failed'));
     throw error;
   }
   log.info({ address, model: models.current?.describe(), histories: options.histories.kind, ...(member ? { worker: member.worker } : {}) }, 'serving');

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -45,6 +46,26 @@ function request(url: string, route: string, options: { method?: string; body?: 
   });
 }
 
+/** The values of `name`'s series in Prometheus text, by their `worker` label (series whose other labels match `labels`). */
+function byWorker(text: string, name: string, labels = ''): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) || !line.includes(labels)) continue;
+    const worker = /worker="(\d+)"/.exec(line)?.[1];
+    if (worker !== undefined) out.set(worker, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** Processes whose command line holds `text` (pgrep), other than this one. */
+function processesWith(text: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', text], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -78,7 +99,7 @@ describe('streamrec serve --workers', () => {
     return output;
   }
 
-  it('refuses a bad --workers, streamrec run with serving.workers above 1, and fails whole when a worker cannot listen', async () => {
+  it('refuses a bad --workers and streamrec run with serving.workers above 1; fails whole when a worker cannot listen; leaves no worker behind a killed primary', async () => {
     const bad = await runCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '0']);
     expect(bad.code).toBe(1);
     expect(bad.output).toContain('--workers: expected a whole number 1..256 or auto, got "0"');
@@ -94,8 +115,19 @@ describe('streamrec serve --workers', () => {
       expect(taken.code).toBe(1);
       expect(taken.output).toMatch(/EADDRINUSE/);
       expect(taken.output).toMatch(/streamrec: serving worker \d exited \(code 1\) before it listened/);
+      expect(processesWith(config)).toEqual([]);
     } finally {
       busy.close();
+    }
+    // A primary killed outright (no model published yet: the workers listen and answer 503): its workers end with it.
+    const orphaned = spawnCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '2']);
+    try {
+      await waitFor(() => /serving on http:\/\/\S+ \(2 workers, pids \d+ \d+/.test(orphaned.output()), 60_000, 'the workers to listen');
+      const [, first, second] = /pids (\d+) (\d+)/.exec(orphaned.output()) as RegExpExecArray;
+      orphaned.kill('SIGKILL');
+      await waitFor(() => !alive(Number(first)) && !alive(Number(second)), 20_000, 'the workers to end with their primary');
+    } finally {
+      orphaned.kill('SIGKILL');
     }
   }, 120_000);
 
@@ -128,12 +160,15 @@ describe('streamrec serve --workers', () => {
       expect(new Set(answers.map((a) => JSON.stringify(a.body.items))).size).toBe(1);
       expect((answers[0]?.body.items as unknown[]).length).toBe(5);
 
-      // /metrics from either worker counts both.
+      // /metrics from either worker has both, each series labelled with its worker; together they count every answer.
       for (let i = 0; i < 2; i++) {
         const metrics = (await request(url as string, '/metrics')).text;
-        expect(metrics).toMatch(/^streamrec_serving_responses_total\{route="\/v1\/recommendations",status="200"\} 20$/m);
-        expect(metrics).toMatch(/^streamrec_serving_workers 2$/m);
-        expect(metrics).toMatch(/^streamrec_serving_model_version 1$/m);
+        const answered = byWorker(metrics, 'streamrec_serving_responses_total', 'route="/v1/recommendations",status="200"');
+        expect([...answered.keys()].sort()).toEqual(['0', '1']);
+        expect([...answered.values()].reduce((a, b) => a + b, 0)).toBe(20);
+        expect(byWorker(metrics, 'streamrec_serving_workers')).toEqual(new Map([['0', 1], ['1', 1]]));
+        expect(byWorker(metrics, 'streamrec_serving_model_version')).toEqual(new Map([['0', 1], ['1', 1]]));
+        expect(metrics.match(/^# TYPE streamrec_serving_responses_total counter$/gm)).toHaveLength(1);
       }
 
       // A new publication: /admin/reload makes every worker check; each says what it serves.
@@ -158,7 +193,7 @@ describe('streamrec serve --workers', () => {
       // Until its replacement listens (a second's delay, then a start), /metrics is the survivor's, not an error.
       const during = await request(url as string, '/metrics');
       expect(during.status).toBe(200);
-      expect(during.text).toMatch(/^streamrec_serving_workers 1$/m);
+      expect([...byWorker(during.text, 'streamrec_serving_workers').keys()]).toEqual(['1']);
       await waitFor(() => server.output().includes('a serving worker exited; starting it again'), 10_000, 'the primary to notice');
       let replaced: number | undefined;
       await waitFor(
@@ -172,8 +207,8 @@ describe('streamrec serve --workers', () => {
         'the worker to be back',
       );
       // The new worker loaded the live version itself.
-      await waitFor(async () => (await request(url as string, '/metrics')).text.includes('\nstreamrec_serving_workers 2\n'), 30_000, 'both workers in the metrics');
-      expect((await request(url as string, '/metrics')).text).toMatch(/^streamrec_serving_model_version 2$/m);
+      await waitFor(async () => byWorker((await request(url as string, '/metrics')).text, 'streamrec_serving_workers').size === 2, 30_000, 'both workers in the metrics');
+      expect(byWorker((await request(url as string, '/metrics')).text, 'streamrec_serving_model_version')).toEqual(new Map([['0', 2], ['1', 2]]));
 
       // SIGTERM: every worker drains and exits, then the primary.
       const stopping = exited(server);
@@ -181,6 +216,7 @@ describe('streamrec serve --workers', () => {
       expect((await stopping).code).toBe(0);
       expect(server.output()).toContain('serving stopped');
       for (const pid of [pids[1] as number, replaced as number]) expect(alive(pid)).toBe(false);
+      expect(processesWith(config)).toEqual([]);
     } finally {
       server.kill('SIGKILL');
     }

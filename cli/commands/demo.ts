@@ -362,7 +362,9 @@ function gate(): { readonly promise: Promise<void>; readonly open: () => void } 
  * is taken (the demo should not fail because something else listens on 8080).
  */
 async function startDemoServer(config: AppConfig, histories: LocalHistories, port: number, out: NodeJS.WritableStream): Promise<ServingRuntime> {
-  const at = (p: number): AppConfig => withOverrides(config, { serving: { port: p } });
+  // The histories live in this process: one server here (serving.workers is for streamrec serve).
+  if (config.serving.workers > 1) out.write(`  serving.workers ${config.serving.workers} ignored: the demo serves from its own process\n`);
+  const at = (p: number): AppConfig => withOverrides(config, { serving: { port: p, workers: 1 } });
   try {
     return await startServing(at(port), { histories: { kind: 'memory', histories } });
   } catch (error) {
