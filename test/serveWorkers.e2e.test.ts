@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { exited, runCli, spawnCli } from './cli';
 import { waitFor } from './ingestHarness';
+import { tinyLiveConfig } from './tinyArchive';
 import { writeTinyScientific } from './tinyScientific';
 
 /**
@@ -82,11 +83,7 @@ describe('streamrec serve --workers', () => {
   writeFileSync(
     config,
     JSON.stringify({
-      artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-      features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-      quantizer: { levels: 2, codesPerLevel: 8 },
-      trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
-      modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
+      ...tinyLiveConfig(root),
       // The registry poll is minutes apart: a new version reaches the workers through /admin/reload (or the directory's change notification).
       serving: { port: 0, reloadPollMs: 600_000, adminApiKey: 'sesame' },
     }),
