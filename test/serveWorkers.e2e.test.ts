@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { exited, runCli, spawnCli } from './cli';
 import { waitFor } from './ingestHarness';
+import { ChangelogHistoryStore } from '../infra/history';
+import { testHistory } from '../infra/history/testing/histories';
+import { testBrokers, testKafka, uniqueName } from './kafka';
 import { tinyLiveConfig } from './tinyArchive';
 import { writeTinyScientific } from './tinyScientific';
 
 /**
  * `streamrec serve --workers 2` as an operator runs it: two server processes behind one port,
- * each answering (the same answers), /metrics summing both, /admin/reload reaching both, a
+ * each following the history changelog itself and answering (the same answers), /metrics summing both, /admin/reload reaching both, a
  * worker killed and started again while the other answers, and a SIGTERM that stops them all.
  */
 
@@ -20,13 +23,13 @@ interface Answer {
   readonly body: Record<string, unknown>;
 }
 
-/** One request on a connection of its own (no keep-alive), so that successive requests reach the workers in turn. */
-function request(url: string, route: string, options: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer & { text: string }> {
+/** One request on a connection of its own (no keep-alive, unless an `agent` is given), so that successive requests reach the workers in turn. */
+function request(url: string, route: string, options: { method?: string; body?: unknown; headers?: Record<string, string>; agent?: http.Agent } = {}): Promise<Answer & { text: string }> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     const req = http.request(
       `${url}${route}`,
-      { method: options.method ?? 'GET', agent: false, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...options.headers } },
+      { method: options.method ?? 'GET', agent: options.agent ?? false, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...options.headers } },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -80,10 +83,13 @@ describe('streamrec serve --workers', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serve-workers-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
   const config = path.join(root, 'config.json');
+  const changelog = uniqueName('serve-workers-changelog');
   writeFileSync(
     config,
     JSON.stringify({
       ...tinyLiveConfig(root),
+      kafka: { brokers: testBrokers() },
+      ingest: { topics: { changelog } },
       // The registry poll is minutes apart: a new version reaches the workers through /admin/reload (or the directory's change notification).
       serving: { port: 0, reloadPollMs: 600_000, adminApiKey: 'sesame' },
     }),
@@ -134,7 +140,10 @@ describe('streamrec serve --workers', () => {
     const checkpoint = /checkpoint (checkpoint-[0-9a-f]{16})/.exec(trained)?.[1] as string;
     expect(await cli(['publish', '--checkpoint', checkpoint])).toContain('as version 1');
 
-    const server = spawnCli(['--config', config, 'serve', '--histories', 'memory', '--workers', '2']);
+    const ingest = new ChangelogHistoryStore({ kafka: testKafka('serve-workers-test'), topic: changelog });
+    ingest.put(testHistory('u1', 1, ['ITEM0', 'ITEM6', 'ITEM12'], 10));
+    await ingest.flush();
+    const server = spawnCli(['--config', config, 'serve', '--histories', 'kafka', '--workers', '2']);
     try {
       await waitFor(() => /serving on http:\/\/\S+ \(2 workers, pids \d+ \d+/.test(server.output()), 120_000, 'the workers to listen');
       const [, url, first, second] = /serving on (http:\/\/\S+) \(2 workers, pids (\d+) (\d+)/.exec(server.output()) as RegExpExecArray;
@@ -149,6 +158,31 @@ describe('streamrec serve --workers', () => {
       }
       expect([...seen.keys()].sort()).toEqual([0, 1]);
       expect([...seen.values()].sort()).toEqual([...pids].sort());
+
+      // Each worker follows the changelog: a history written before the start, and one written after, reach both.
+      ingest.put(testHistory('u2', 2, ['ITEM3', 'ITEM9'], 11));
+      await ingest.flush();
+      await ingest.close();
+      for (const [user, length] of [['u1', 3], ['u2', 2]] as const) {
+        const workersWith = new Set<number>();
+        await waitFor(
+          async () => {
+            // Both requests on one connection: the same worker answers them.
+            const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+            try {
+              const health = await request(url as string, '/healthz', { agent });
+              const answer = await request(url as string, `/v1/users/${user}/recommendations?k=3`, { agent });
+              expect(answer.status).toBe(200);
+              if (answer.body.historyLength === length) workersWith.add(health.body.worker as number);
+            } finally {
+              agent.destroy();
+            }
+            return workersWith.size === 2;
+          },
+          30_000,
+          `${user}'s history on both workers`,
+        );
+      }
 
       // Every worker gives the same answer (the same model, the same ranking).
       const ask = { method: 'POST', body: { history: ['ITEM0', 'ITEM6', 'ITEM12'], k: 5 } };
