@@ -55,7 +55,7 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
   return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
 }
 
-export function decodeNpy(buffer: Buffer, where = 'npy'): NpyArray {
+export function decodeNpy(buffer: Buffer, where = 'npy', options: { readonly copy?: boolean } = {}): NpyArray {
   if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) {
     throw new ArtifactError(`${where}: not a .npy file (bad magic bytes)`, { context: { path: where } });
   }
@@ -90,7 +90,15 @@ export function decodeNpy(buffer: Buffer, where = 'npy'): NpyArray {
       { context: { path: where } },
     );
   }
-  // Copy into a fresh, aligned buffer.
+  // Copy into a fresh, aligned buffer; with `copy: false` a body aligned for its type is read in
+  // place (a view of `buffer`, which must then stay unchanged: a file read for this alone), when
+  // `buffer` has its memory to itself (not a slice of node's shared pool).
+  const start = buffer.byteOffset + offset;
+  if (options.copy === false && start % width === 0 && buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length) {
+    const body = buffer.buffer as ArrayBuffer;
+    const data = dtype === 'float32' ? new Float32Array(body, start, count) : dtype === 'int32' ? new Int32Array(body, start, count) : dtype === 'uint16' ? new Uint16Array(body, start, count) : new Uint8Array(body, start, count);
+    return { dtype, shape, data };
+  }
   const bytes = new Uint8Array(count * width);
   bytes.set(buffer.subarray(offset));
   const data =

@@ -54,6 +54,8 @@ export interface ServableModel {
   readonly text?: ItemTextTables;
   /** The text prior tuned with the model on validation, fused into {@link scores}; undefined when none won. */
   readonly textPrior?: TextPriorSettings;
+  /** The items' text vectors that prior compares (trainer/textPrior.ts `textPriorTable`), when it has one: serving reuses them. */
+  readonly textVectors?: { readonly table: Float32Array; readonly dims: number };
   /** History items the model reads (the most recent ones). */
   readonly maxHistoryLength: number;
   /** Items it was trained on, and items of the catalog appended since (scored from their codes and text). */
@@ -153,6 +155,7 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     ...(sideInfo ? { sideInfo } : {}),
     ...(text ? { text } : {}),
     ...(settings.textPrior ? { textPrior: settings.textPrior } : {}),
+    ...(prior ? { textVectors: prior.vectors } : {}),
     maxHistoryLength,
     trainedItems: settings.itemCount,
     appendedItems: loaded.appendedItems,

@@ -146,8 +146,8 @@ export class ModelVersion {
       const index = await buildIndex(withoutPadding(items, H));
       built.push(index);
       await step('itemIndex');
-      // The items' text vectors (what the prior and search compare), computed once for both.
-      const textVectors = servable.text ? textPriorTable(servable.text) : undefined;
+      // The items' text vectors (what the prior and search compare): the servable's prior's, or computed once for both.
+      const textVectors = servable.textVectors ?? (servable.text ? textPriorTable(servable.text) : undefined);
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
       if (servable.textPrior && textVectors) {
         const { table, dims } = textVectors;

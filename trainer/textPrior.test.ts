@@ -38,6 +38,18 @@ describe('text prior', () => {
     expect(table[6]).toBeCloseTo(Math.SQRT1_2, 6);
   });
 
+  it('builds the same table from one text field as from the same columns split over two', () => {
+    const one = fourItems();
+    const table = one.textFields[0]?.table as Float32Array;
+    const column = (c: number): Float32Array => Float32Array.from({ length: 5 }, (_, r) => table[r * 2 + c] as number);
+    const split: ItemSideInfo = { ...one, textFields: [{ name: 'a', dims: 1, table: column(0) }, { name: 'b', dims: 1, table: column(1) }] };
+    expect(Array.from(textPriorTable(split).table)).toEqual(Array.from(textPriorTable(one).table));
+    // The prior's own vectors are that table.
+    const prior = new TextPrior(one, { weight: 1, lastItems: 2, pooling: 'max' });
+    expect(Array.from(prior.vectors.table)).toEqual(Array.from(textPriorTable(one).table));
+    prior.dispose();
+  });
+
   it('scores items by the mean text of the last distinct items and gives the query items 0', () => {
     const prior = new TextPrior(fourItems(), { weight: 1, lastItems: 2, pooling: 'mean' });
     try {
@@ -101,6 +113,9 @@ describe('text prior', () => {
       const before = tf.memory().numTensors;
       const zero = await evaluateFullRanking(model, examples, 5, { ...options, textPrior: off });
       const heavy = await evaluateFullRanking(model, examples, 5, { ...options, textPrior: on });
+      // The prior that scored made its table tensor on first use (weight 0 never scores); nothing else is left.
+      expect(tf.memory().numTensors).toBe(before + 1);
+      on.dispose();
       expect(tf.memory().numTensors).toBe(before);
       expect(zero.metrics).toEqual(plain.metrics);
       expect(heavy.metrics).not.toEqual(plain.metrics);

@@ -41,24 +41,31 @@ export function textPriorTable(info: ItemTextTables): { readonly table: Float32A
   const dims = info.textFields.reduce((d, f) => d + f.dims, 0);
   if (dims === 0) throw new ValidationError('text prior: the side information has no text fields');
   const table = new Float32Array((n + 1) * dims);
-  for (let r = 1; r <= n; r++) {
-    let offset = r * dims;
-    for (const f of info.textFields) {
-      table.set(f.table.subarray(r * f.dims, (r + 1) * f.dims), offset);
-      offset += f.dims;
+  const [only] = info.textFields;
+  if (info.textFields.length === 1 && only) {
+    // One field: its rows are the table's, copied at once (a row at a time took ~0.3 s at 100,000 items).
+    table.set(only.table.subarray(dims, (n + 1) * dims), dims);
+  } else {
+    for (let r = 1; r <= n; r++) {
+      let offset = r * dims;
+      for (const f of info.textFields) {
+        table.set(f.table.subarray(r * f.dims, (r + 1) * f.dims), offset);
+        offset += f.dims;
+      }
     }
   }
   l2NormalizeRows({ data: table, rows: n + 1, cols: dims }); // row 0 stays zeros
   return { table, dims };
 }
 
-/** Scores the text prior of batches; holds the item text table as one tensor (dispose it). */
+/** Scores the text prior of batches; holds the item text table (as one tensor once it scores: dispose it). */
 export class TextPrior {
   readonly settings: TextPriorSettings;
   readonly itemCount: number;
   private readonly host: Float32Array;
   private readonly dims: number;
-  private readonly table: tf.Tensor2D; // [N + 1, D]
+  /** The table as a tensor, made on first use (a server ranking on the host never needs it; at 100,000 items it is 100 MB). */
+  private tensor: tf.Tensor2D | undefined; // [N + 1, D]
 
   constructor(info: ItemTextTables, settings: TextPriorSettings) {
     if (!Number.isFinite(settings.weight) || settings.weight < 0) {
@@ -77,7 +84,17 @@ export class TextPrior {
     const { table, dims } = textPriorTable(info);
     this.host = table;
     this.dims = dims;
-    this.table = tf.tensor2d(table, [info.itemCount + 1, dims]);
+  }
+
+  private get table(): tf.Tensor2D {
+    // Kept: made inside a caller's tf.tidy, it must outlive it.
+    this.tensor ??= tf.keep(tf.tensor2d(this.host, [this.itemCount + 1, this.dims]));
+    return this.tensor;
+  }
+
+  /** The item text vectors it compares ({@link textPriorTable}: `[N + 1, D]`, rows L2-normalised); read, never written. */
+  get vectors(): { readonly table: Float32Array; readonly dims: number } {
+    return { table: this.host, dims: this.dims };
   }
 
   /** The last `lastItems` distinct non-padding items of row `b` of a batch, latest first. */
@@ -143,7 +160,8 @@ export class TextPrior {
   }
 
   dispose(): void {
-    this.table.dispose();
+    this.tensor?.dispose();
+    this.tensor = undefined;
   }
 }
 

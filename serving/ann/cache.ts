@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { updateInSlices } from '../../infra/artifacts';
 import type { Matrix } from '../../infra/matrix';
 import { createLogger } from '../../logging';
 import type { AnnIndex } from './annIndex';
@@ -34,7 +35,7 @@ export class AnnIndexCache {
   async getOrBuild(vectors: Matrix, config: AnnConfigInput | AnnConfig = {}): Promise<AnnIndex> {
     const settings = parseAnnConfig(config);
     if (chooseKind(vectors.rows, settings) === 'exact') return createAnnIndex(vectors, settings);
-    const key = cacheKey(vectors, settings);
+    const key = await cacheKey(vectors, settings);
     const entry = path.join(this.dir, key);
     if (existsSync(path.join(entry, ANN_MANIFEST))) {
       try {
@@ -90,12 +91,15 @@ export async function pruneLeastRecentlyUsed(dir: string, keep: number, suffix =
   for (const old of dated.slice(keep)) await fs.rm(path.join(dir, old.name), { recursive: true, force: true });
 }
 
-/** sha256 of the vectors' shape and bytes and of the HNSW build settings (not `ef`, a search setting). */
-function cacheKey(vectors: Matrix, settings: AnnConfig): string {
+/**
+ * sha256 of the vectors' shape and bytes and of the HNSW build settings (not `ef`, a search
+ * setting); hashed in slices, as a server that swaps versions computes it while it answers.
+ */
+async function cacheKey(vectors: Matrix, settings: AnnConfig): Promise<string> {
   const hash = createHash('sha256');
   const { ef: _searchOnly, ...build } = settings.hnsw;
   hash.update(JSON.stringify({ rows: vectors.rows, cols: vectors.cols, hnsw: build }));
   const data = vectors.data.subarray(0, vectors.rows * vectors.cols);
-  hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  await updateInSlices(hash, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return hash.digest('hex');
 }

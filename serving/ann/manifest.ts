@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ArtifactError, StreamrecError } from '../../errors';
-import { fsyncDir, sha256, writeDurably } from '../../infra/artifacts';
+import { fsyncDir, sha256, sha256InSlices, writeDurably } from '../../infra/artifacts';
 import { decodeNpy, type NpyArray } from '../../infra/npy';
 import { STREAMREC_VERSION } from '../../version';
 import { VectorRows } from './rows';
@@ -163,7 +163,7 @@ export async function openIndexDir(dir: string): Promise<OpenedIndexDir> {
         context: { path: file },
       });
     }
-    if (sha256(data) !== entry.sha256) {
+    if ((await sha256InSlices(data)) !== entry.sha256) {
       throw new ArtifactError(`ANN index ${target}: ${entry.name} does not match its sha256 in the manifest (corrupt or replaced)`, { context: { path: file } });
     }
     buffers.set(entry.name, data);
@@ -177,12 +177,14 @@ export async function openIndexDir(dir: string): Promise<OpenedIndexDir> {
     }
     return data;
   };
-  const vectors = expectNpy(decodeNpy(need('vectors.npy'), path.join(target, 'vectors.npy')), 'float32', [manifest.count, manifest.dims], target);
+  // The vectors are read in place from the file's buffer (read for this alone) and become the
+  // rows' storage: no 100 MB copies while a server that loads a new version answers requests.
+  const vectors = expectNpy(decodeNpy(need('vectors.npy'), path.join(target, 'vectors.npy'), { copy: false }), 'float32', [manifest.count, manifest.dims], target);
   const ids = expectNpy(decodeNpy(need('ids.npy'), path.join(target, 'ids.npy')), 'int32', [manifest.count], target);
-  const rows = new VectorRows(manifest.dims, manifest.count);
+  const rows = new VectorRows(manifest.dims);
   try {
     const checked = rows.checkNew(ids.data as Int32Array, { data: vectors.data as Float32Array, rows: manifest.count, cols: manifest.dims }, 'ANN index');
-    rows.append(checked, vectors.data as Float32Array);
+    rows.adopt(checked, vectors.data as Float32Array);
   } catch (cause) {
     throw new ArtifactError(`ANN index ${target}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, context: { path: target } });
   }

@@ -16,6 +16,20 @@ describe('VectorRows', () => {
     expect(Array.from(rows.ids)).toEqual([1, 2, 3, 2_000_000_000, 7]);
   });
 
+  it('adopts first rows without a copy, then grows into storage of its own on an append', () => {
+    const rows = new VectorRows(2);
+    const vectors = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    rows.adopt(rows.checkNew([7, 3, 9], createMatrix(3, 2, vectors), 'test'), vectors);
+    expect([7, 3, 9, 1].map((id) => rows.row(id))).toEqual([0, 1, 2, undefined]);
+    expect(rows.storage.buffer).toBe(vectors.buffer);
+    expect(() => rows.adopt(Int32Array.from([1]), new Float32Array(2))).toThrow(/already held/);
+    const more = createMatrix(1, 2, Float32Array.from([7, 8]));
+    rows.append(rows.checkNew([1], more, 'test'), more.data);
+    expect(rows.storage.buffer).not.toBe(vectors.buffer);
+    expect(Array.from(rows.vectors)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(rows.row(1)).toBe(3);
+  });
+
   it('keeps every id findable as appends grow the dense array past ids first kept apart', () => {
     const rows = rowsOf([5_000]); // far above 4 x 1 rows + 1024: kept apart at first
     expect(rows.row(5_000)).toBe(0);

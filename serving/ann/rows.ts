@@ -123,6 +123,18 @@ export class VectorRows {
   }
 
   /** Appends rows already checked by {@link checkNew}. */
+  /**
+   * The first rows, taken over without a copy: `vectors` `[ids.length, dims]` becomes the storage
+   * (checked ids, as {@link checkNew} returns them). A later append copies it into a larger one.
+   */
+  adopt(ids: Int32Array, vectors: Float32Array): void {
+    if (this.count > 0) throw new Error('VectorRows.adopt: rows are already held');
+    this.data = vectors.subarray(0, ids.length * this.dims);
+    this.idOf = ids.slice();
+    this.count = ids.length;
+    for (let i = 0; i < ids.length; i++) this.setRow(ids[i] as number, i);
+  }
+
   append(ids: Int32Array, vectors: Float32Array): void {
     const need = this.count + ids.length;
     if (need > this.idOf.length) {
