@@ -93,21 +93,24 @@ export function decodeNpy(buffer: Buffer, where = 'npy', options: { readonly cop
   // Copy into a fresh, aligned buffer; with `copy: false` a body aligned for its type is read in
   // place (a view of `buffer`, which must then stay unchanged: a file read for this alone), when
   // `buffer` has its memory to itself (not a slice of node's shared pool).
-  const start = buffer.byteOffset + offset;
-  if (options.copy === false && start % width === 0 && buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length) {
-    const body = buffer.buffer as ArrayBuffer;
-    const data = dtype === 'float32' ? new Float32Array(body, start, count) : dtype === 'int32' ? new Int32Array(body, start, count) : dtype === 'uint16' ? new Uint16Array(body, start, count) : new Uint8Array(body, start, count);
-    return { dtype, shape, data };
+  const inPlace = options.copy === false && buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length && offset % width === 0;
+  let body: ArrayBuffer;
+  let start = 0;
+  if (inPlace) {
+    body = buffer.buffer as ArrayBuffer;
+    start = offset;
+  } else {
+    const bytes = new Uint8Array(count * width);
+    bytes.set(buffer.subarray(offset));
+    body = bytes.buffer;
   }
-  const bytes = new Uint8Array(count * width);
-  bytes.set(buffer.subarray(offset));
   const data =
     dtype === 'float32'
-      ? new Float32Array(bytes.buffer)
+      ? new Float32Array(body, start, count)
       : dtype === 'int32'
-        ? new Int32Array(bytes.buffer)
+        ? new Int32Array(body, start, count)
         : dtype === 'uint16'
-          ? new Uint16Array(bytes.buffer)
-          : bytes;
+          ? new Uint16Array(body, start, count)
+          : new Uint8Array(body, start, count);
   return { dtype, shape, data };
 }

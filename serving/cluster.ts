@@ -114,8 +114,6 @@ export class ServingCluster {
   private started = false;
   /** Fails {@link start} (until it completes). */
   private failStart: (error: Error) => void = () => undefined;
-  /** Workers started again after they exited. */
-  restarts = 0;
   /** `http://host:port`, the port every worker listens on. */
   url = '';
 
@@ -233,7 +231,6 @@ export class ServingCluster {
         const timer = setTimeout(() => {
           this.restartTimers.delete(timer);
           if (this.closing) return;
-          this.restarts++;
           this.fork(index).then(
             () => log.info({ worker: index, workerPid: this.slots[index]?.worker.process.pid }, 'the serving worker is back'),
             (error: unknown) => log.error({ err: error, worker: index }, 'the serving worker could not be started again'),
