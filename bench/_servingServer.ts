@@ -15,6 +15,7 @@ import { loadDataset } from '../datasets';
 import { AppConfig } from '../jobs';
 import { setLogLevel } from '../logging';
 import { MemoryHistories, ServingCluster, servingWorkerIndex, startServing } from '../serving';
+import { hnswlibLoaded } from '../serving/ann';
 
 export interface ServerChildArgs {
   readonly configFile: string;
@@ -23,7 +24,7 @@ export interface ServerChildArgs {
 }
 
 export type ServerChildMessage =
-  | { readonly type: 'ready'; readonly url: string; readonly version: number | undefined; readonly engine: string | undefined; readonly index: string | undefined; readonly loadMs: number }
+  | { readonly type: 'ready'; readonly url: string; readonly version: number | undefined; readonly engine: string | undefined; readonly index: string | undefined; readonly hnswlib: string | undefined; readonly loadMs: number }
   | { readonly type: 'swapped'; readonly to: number; readonly durationMs: number; readonly steps: Readonly<Record<string, number>> }
   | { readonly type: 'swap_failed'; readonly version: number; readonly error: string }
   | { readonly type: 'stopped' };
@@ -75,7 +76,7 @@ async function primary(config: AppConfig): Promise<void> {
   await Promise.race([readyAll, new Promise<never>((_, reject) => (waited = setTimeout(() => reject(new Error('the workers listen but did not all say ready within 60 s')), 60_000)))]);
   clearTimeout(waited);
   const first = ready[0];
-  send({ type: 'ready', url: servers.url, version: first?.version, engine: first?.engine, index: first?.index, loadMs: performance.now() - started });
+  send({ type: 'ready', url: servers.url, version: first?.version, engine: first?.engine, index: first?.index, hnswlib: first?.hnswlib, loadMs: performance.now() - started });
 }
 
 async function main(): Promise<void> {
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     version: model?.published.version,
     engine: model?.encoder.kind,
     index: model ? (model.ranker.exact ? 'exact' : 'hnsw') : undefined,
+    hnswlib: hnswlibLoaded()?.name,
     loadMs: performance.now() - started,
   });
   if (worker !== undefined) return; // the cluster's primary stops it

@@ -405,6 +405,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         onnx_threads: options.onnxThreads,
         workers: options.workers,
         index: server.ready.index,
+        ...(server.ready.hnswlib ? { hnswlib: server.ready.hnswlib } : {}),
         ef: config.serving.ann.hnsw.ef,
         candidates: config.serving.candidates,
         connections: options.connections,

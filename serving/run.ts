@@ -10,7 +10,7 @@ import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
 import { ItemTableCache } from './itemTableCache';
-import { AnnIndexCache } from './ann';
+import { AnnIndexCache, hnswlibLoaded } from './ann';
 import { ClusterMember, servingWorkerIndex } from './cluster';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
@@ -169,7 +169,11 @@ export async function startServing(config: AppConfig, options: { readonly histor
     await release().catch((cleanup: unknown) => log.error({ err: cleanup }, 'releasing after a failed listen failed'));
     throw error;
   }
-  log.info({ address, model: models.current?.describe(), histories: options.histories.kind, ...(member ? { worker: member.worker } : {}) }, 'serving');
+  const hnsw = hnswlibLoaded();
+  log.info(
+    { address, model: models.current?.describe(), histories: options.histories.kind, ...(hnsw ? { hnswlib: hnsw.name, hnswlibReason: hnsw.reason } : {}), ...(member ? { worker: member.worker } : {}) },
+    'serving',
+  );
   let closing: Promise<void> | undefined;
   const runtime: ServingRuntime = {
     app,

@@ -1,18 +1,20 @@
 import path from 'node:path';
-import { HierarchicalNSW } from 'hnswlib-node';
+import type { HierarchicalNSW } from 'hnswlib-node';
 import { ArtifactError, ValidationError } from '../../errors';
 import { writeDurably } from '../../infra/artifacts';
 import type { Matrix } from '../../infra/matrix';
 import { encodeNpy } from '../../infra/npy';
 import type { AnnHits, AnnIndex, AnnSaveOptions, AnnSearchOptions } from './annIndex';
 import { HnswSettings } from './config';
+import { hnswlib } from './hnswlib';
 import { RowsIndex } from './rowsIndex';
 import { openIndexDir, saveIndexDir, type AnnManifest } from './manifest';
 import { RESCORE_MARGIN, VectorRows, checkDims, denseIds, excludedPresent, queryRow } from './rows';
 import { TopK, dot64 } from './topk';
 
 /**
- * Approximate search with an HNSW graph (hnswlib-node, space `ip`), labels = item ids.
+ * Approximate search with an HNSW graph (hnswlib-node, space `ip`), labels = item ids. The native
+ * build is the AVX2 one where this CPU can run it (./hnswlib.ts).
  *
  * hnswlib reports `1 - inner product` in float32; the graph is asked for a few more neighbours
  * than needed ({@link RESCORE_MARGIN}; free while `ef` exceeds them, as hnswlib collects `ef`
@@ -70,7 +72,7 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
     const s = parseSettings(settings);
     const rows = new VectorRows(checkDims(vectors, 'HnswIndex.build'), vectors.rows);
     const ids = rows.checkNew(denseIds(vectors.rows), vectors, 'HnswIndex.build');
-    const graph = new HierarchicalNSW('ip', vectors.cols);
+    const graph = new (hnswlib().addon.HierarchicalNSW)('ip', vectors.cols);
     graph.initIndex({ maxElements: Math.max(1, vectors.rows), m: s.m, efConstruction: s.efConstruction, randomSeed: s.seed });
     rows.append(ids, vectors.data); // a copy first: the caller's matrix may change while the build yields
     const dims = vectors.cols;
@@ -92,7 +94,7 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
     if (manifest.kind !== 'hnsw') {
       throw new ArtifactError(`${opened.dir} holds a ${manifest.kind} index, expected hnsw`, { context: { path: opened.dir } });
     }
-    const graph = new HierarchicalNSW('ip', manifest.dims);
+    const graph = new (hnswlib().addon.HierarchicalNSW)('ip', manifest.dims);
     const file = opened.path('hnsw.bin');
     try {
       await graph.readIndex(file);
