@@ -24,8 +24,9 @@ export interface RankerOptions {
   /**
    * Candidates taken from the model index when it is approximate, and the length of each query
    * item's text-neighbour list (both paths). An HNSW search for them runs with `ef` equal to the
-   * count asked (hnswlib's least): the union is rescored exactly, so this count is the recall knob
-   * of ranking, and the index's default `ef` stays for plain nearest-item searches.
+   * count asked (hnswlib's least) and takes the graph's own hits (`rescore: false`): the union is
+   * scored exactly here, so this count is the recall knob of ranking, and the index's default `ef`
+   * stays for plain nearest-item searches.
    */
   readonly candidates: number;
   /** Text-neighbour lists kept (default 50,000). */
@@ -336,7 +337,7 @@ export class Ranker {
     if (this.exact) {
       for (let i = 1; i <= this.options.itemCount; i++) top.push(i, dot64(q, prior.table, i, prior.dims));
     } else {
-      const [hits] = prior.index.search(vector, M, { ef: M });
+      const [hits] = prior.index.search(vector, M, { ef: M, rescore: false });
       for (const i of hits?.ids ?? []) top.push(i, dot64(q, prior.table, i, prior.dims));
     }
     return this.cacheNeighbours(id, top);
@@ -361,7 +362,7 @@ export class Ranker {
   /** Candidates around the user vector in the model index. */
   private modelCandidates(user: Float32Array, exclude: ReadonlySet<number>, k: number): Int32Array {
     const wanted = Math.max(k, this.options.candidates);
-    const [hits] = this.options.index.search(user, wanted, { exclude: [exclude], ef: wanted });
+    const [hits] = this.options.index.search(user, wanted, { exclude: [exclude], ef: wanted, rescore: false });
     return hits?.ids ?? new Int32Array(0);
   }
 
@@ -369,7 +370,7 @@ export class Ranker {
   private meanCandidates(query: PriorQuery, exclude: ReadonlySet<number>, k: number): Int32Array {
     const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
     const wanted = Math.max(k, this.options.candidates);
-    const [hits] = prior.index.search(Float32Array.from(query.pooled[0] as Float64Array), wanted, { exclude: [exclude], ef: wanted });
+    const [hits] = prior.index.search(Float32Array.from(query.pooled[0] as Float64Array), wanted, { exclude: [exclude], ef: wanted, rescore: false });
     return hits?.ids ?? new Int32Array(0);
   }
 

@@ -34,6 +34,13 @@ export interface AnnSearchOptions {
    * the index's own `ef`. Never below the number of hits asked for. The exact index ignores it.
    */
   readonly ef?: number;
+  /**
+   * HNSW: `false` returns the graph's own `k` nearest (best first by its float32 inner products,
+   * which are the `scores`) without the extra neighbours it otherwise asks for and rescores
+   * exactly: for a caller that scores the hits itself (the ranker). Default true. The exact
+   * index ignores it.
+   */
+  readonly rescore?: boolean;
 }
 
 /** The hits of one query, best first: `ids` `[n]` and their inner products `scores` `[n]`, n <= k. */

@@ -21,6 +21,8 @@ import { TopK, dot64 } from './topk';
  * candidates anyway), which are rescored with the shared `dot64` from the vectors kept in JS and
  * cut to `k` in the shared order (score descending, id ascending). So a hit's score is the number
  * the exact index gives for that item, and equal scores at the k-th place resolve by id as there.
+ * A caller that scores the hits itself (the ranker) asks for the graph's own `k` (`rescore:
+ * false`): no margin, no rescoring.
  *
  * Exclusions: with few excluded ids present (at most {@link FILTER_FROM_EXCLUDED}) the graph is
  * asked for `k + excluded` neighbours and the excluded ones dropped (cheapest when the list is
@@ -119,6 +121,7 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
     const where = 'HnswIndex.search';
     const { data, batch, exclude } = this.checkedSearch(where, queries, k, options);
     const ef = options?.ef ?? this.settings.ef;
+    const rescore = options?.rescore ?? true;
     if (ef !== this.currentEf) {
       this.graph.setEf(ef);
       this.currentEf = ef;
@@ -137,9 +140,15 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
       queryRow(data, b, dims, q);
       const point = Array.from(data.subarray(b * dims, (b + 1) * dims));
       const filtered = present > FILTER_FROM_EXCLUDED && excluded !== undefined;
+      const margin = rescore ? RESCORE_MARGIN : 0;
       const found = filtered
-        ? this.graph.searchKnn(point, Math.min(size - present, wanted + RESCORE_MARGIN), (id) => !excluded.has(id))
-        : this.graph.searchKnn(point, Math.min(size, wanted + present + RESCORE_MARGIN));
+        ? this.graph.searchKnn(point, Math.min(size - present, wanted + margin), (id) => !excluded.has(id))
+        : this.graph.searchKnn(point, Math.min(size, wanted + present + margin));
+      if (!rescore) {
+        const hits = graphHits(found, wanted, excluded);
+        out.push(hits.ids.length < wanted ? this.scoreAll(q, wanted, excluded) : hits);
+        continue;
+      }
       const top = new TopK(wanted);
       for (const id of found.neighbors) {
         if (excluded?.has(id)) continue;
@@ -201,6 +210,21 @@ function parseSettings(settings: Partial<HnswSettings>): HnswSettings {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   throw new ValidationError(`HnswIndex.build: settings.${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** The first `wanted` of the graph's hits (best first) that are not excluded, scored `1 - distance` (float32 inner products). */
+function graphHits(found: { readonly neighbors: number[]; readonly distances: number[] }, wanted: number, excluded: ReadonlySet<number> | undefined): AnnHits {
+  const ids = new Int32Array(wanted);
+  const scores = new Float64Array(wanted);
+  let n = 0;
+  for (let j = 0; j < found.neighbors.length && n < wanted; j++) {
+    const id = found.neighbors[j] as number;
+    if (excluded?.has(id)) continue;
+    ids[n] = id;
+    scores[n] = 1 - (found.distances[j] as number);
+    n++;
+  }
+  return { ids: ids.subarray(0, n), scores: scores.subarray(0, n) };
 }
 
 /** Inserts `ids` `[n]` with their rows `vectors` `[n, dims]` (plain arrays: hnswlib takes nothing else). */
