@@ -142,7 +142,11 @@ function main() {
   };
   fs.writeFileSync(path.join(outDir, 'binding.gyp'), JSON.stringify(binding, null, 2));
   const args = ['rebuild'];
-  if (!process.env.npm_config_nodedir && fs.existsSync('/usr/include/node/node.h')) args.push('--nodedir=/usr');
+  // The running Node's own headers when it has them (/usr for Debian's nodejs, /usr/local in the
+  // node images), so node-gyp downloads nothing; else node-gyp finds or fetches them as for
+  // hnswlib-node itself.
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node.h'))) args.push(`--nodedir=${prefix}`);
   say(`compiling hnswlib-node ${version} with ${FLAGS.join(' ')}`);
   try {
     execFileSync(gyp[0], [...gyp.slice(1), ...args], { cwd: outDir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
