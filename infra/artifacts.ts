@@ -10,6 +10,7 @@ import {
 } from '../schemas/artifacts';
 import { STREAMREC_VERSION } from '../version';
 import { decodeNpy, dtypeOf, encodeNpy, type NpyArray, type NpyData } from './npy';
+import { inSlices } from './slices';
 
 /**
  * A directory of artifacts: `<root>/<kind>/<id>/{manifest.json, data files}` plus
@@ -52,10 +53,7 @@ export async function sha256InSlices(data: Uint8Array, sliceBytes = 4 << 20): Pr
 
 /** Feeds `data` to `hash` in slices of `sliceBytes`, yielding to the event loop between them (see {@link sha256InSlices}). */
 export async function updateInSlices(hash: Hash, data: Uint8Array, sliceBytes = 4 << 20): Promise<void> {
-  for (let at = 0; at < data.length; at += sliceBytes) {
-    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    hash.update(data.subarray(at, Math.min(data.length, at + sliceBytes)));
-  }
+  await inSlices(data.length, sliceBytes, (from, to) => hash.update(data.subarray(from, to)));
 }
 
 /** Stable JSON (sorted keys) so that equal settings hash equally. */
@@ -114,7 +112,8 @@ export class LoadedArtifact {
         { context: { path: file } },
       );
     }
-    if (sha256(data) !== entry.sha256) {
+    // Hashed in slices: a server reading a new version's 100 MB tables keeps answering meanwhile.
+    if ((await sha256InSlices(data)) !== entry.sha256) {
       throw new ArtifactError(`artifact ${this.manifest.id}: ${name} does not match its sha256 (corrupt)`, {
         context: { path: file },
       });

@@ -4,6 +4,9 @@ import { initTf, tf } from '../infra/tf';
 import type { ArtifactManifest } from '../schemas/artifacts';
 import {
   TextPrior,
+  type ArtifactSideInfo,
+  type CheckpointInputs,
+  textPriorTableInSlices,
   checkpointInputs,
   latestGrownCatalog,
   loadArtifactSideInfo,
@@ -80,6 +83,18 @@ export interface ServableModel {
   dispose(): void;
 }
 
+/**
+ * The newest catalog grown from semantic IDs `own` (the checkpoint's): the side information the
+ * checkpoint was loaded with when that is still the newest (no new items since: the 100 MB text
+ * tables of a 100,000-item catalog are not read twice), else that catalog's.
+ */
+async function grownCatalog(store: ArtifactStore, trained: CheckpointInputs, own: string): Promise<ArtifactSideInfo> {
+  const ids = await latestGrownCatalog(store, own);
+  const { sideInfo, itemIds } = trained;
+  if (sideInfo && itemIds && sideInfo.artifactIds.semanticIds === ids.semanticIds && sideInfo.artifactIds.itemRegistry === ids.embeddings) return { sideInfo, itemIds };
+  return loadArtifactSideInfo(store, ids);
+}
+
 async function latestOrGiven(store: ArtifactStore, catalog: Exclude<ServableCatalog, 'trained'>) {
   return catalog === 'latest' ? loadArtifactSideInfo(store) : loadArtifactSideInfo(store, catalog);
 }
@@ -105,7 +120,7 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     // CCFRec's 'latest' is the newest catalog grown from its own semantic IDs, never another
     // rebuild's (whose codes and projection it was not trained on).
     const own = type === 'ccfrec' ? trained.sideInfo?.artifactIds.semanticIds : undefined;
-    const chosen = catalog === 'latest' && own ? await loadArtifactSideInfo(store, await latestGrownCatalog(store, own)) : await latestOrGiven(store, catalog);
+    const chosen = catalog === 'latest' && own ? await grownCatalog(store, trained, own) : await latestOrGiven(store, catalog);
     if (type === 'ccfrec') {
       const pca = chosen.sideInfo.artifactIds.pca;
       if (trainedPca && pca && pca !== trainedPca) {
@@ -143,7 +158,7 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
     model.dispose();
     throw new ArtifactError(`checkpoint ${id} was tuned with a text prior but names no text embeddings to compute it from`);
   }
-  const prior = settings.textPrior && text ? new TextPrior(text, settings.textPrior) : undefined;
+  const prior = settings.textPrior && text ? new TextPrior(text, settings.textPrior, await textPriorTableInSlices(text)) : undefined;
   const maxHistoryLength = settings.model.maxHistoryLength;
   const mapping = items;
   return {

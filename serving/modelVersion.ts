@@ -6,7 +6,7 @@ import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
 import { loadServableModel, type ServableModel } from '../jobs';
 import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
-import { hostItemTable, textPriorTable } from '../trainer';
+import { hostItemTable, textPriorTableInSlices } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
 import { OnnxItemScorer, openUserEncoder, ThreadedItemScorer, type CoalescedItemScorer, type InferenceThread, type UserEncoderChoice } from './onnx';
@@ -147,7 +147,7 @@ export class ModelVersion {
       built.push(index);
       await step('itemIndex');
       // The items' text vectors (what the prior and search compare): the servable's prior's, or computed once for both.
-      const textVectors = servable.textVectors ?? (servable.text ? textPriorTable(servable.text) : undefined);
+      const textVectors = servable.textVectors ?? (servable.text ? await textPriorTableInSlices(servable.text) : undefined);
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
       if (servable.textPrior && textVectors) {
         const { table, dims } = textVectors;

@@ -8,7 +8,7 @@ import { ModelConfig, TEXT_PRIOR_POOLINGS } from './config';
 import type { WeightValues } from './layers/params';
 import { createModel } from './models';
 import type { SequentialRecommender } from './models/contract';
-import { sideInfoFingerprint, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
+import { sideInfoFingerprint, sideInfoFingerprintInSlices, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
 import type { TextPriorSettings } from './textPrior';
 
 /**
@@ -235,11 +235,11 @@ export interface LoadedCheckpoint {
  * given catalog with more items is compared on its first N items (a grown catalog); one with
  * fewer is always a difference (items never leave the registry).
  */
-function fingerprintDifferences(saved: SideInfoFingerprint, info: ItemSideInfo): string[] {
+async function fingerprintDifferences(saved: SideInfoFingerprint, info: ItemSideInfo): Promise<string[]> {
   if (info.itemCount < saved.itemCount) {
     return [`itemCount: checkpoint ${saved.itemCount}, given ${info.itemCount} (a catalog never shrinks: this side information is not the one the model was trained on)`];
   }
-  const given = sideInfoFingerprint(info, saved.itemCount);
+  const given = await sideInfoFingerprintInSlices(info, saved.itemCount);
   const grown = info.itemCount > saved.itemCount ? ` of the first ${saved.itemCount} items` : '';
   const diffs: string[] = [];
   for (const key of ['levels', 'codesPerLevel'] as const) {
@@ -293,7 +293,7 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
     if (!options.sideInfo) fail('is a CCFRec checkpoint; loading it needs the side information it was trained on');
     if (!settings.sideInfo) fail('is a CCFRec checkpoint without a side-information fingerprint');
     const info = options.sideInfo as ItemSideInfo;
-    const diffs = fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, info);
+    const diffs = await fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, info);
     if (diffs.length > 0) fail(`side information does not match the checkpoint: ${diffs.join('; ')}`);
     itemCount = info.itemCount;
   }

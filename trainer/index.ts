@@ -102,6 +102,6 @@ export {
   type CatalogDrift,
   type CheckpointInputs,
 } from './artifactSideInfo';
-export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, type ItemTextTables, type TextPriorSettings } from './textPrior';
+export { TextPrior, parseNumberList, parsePoolingList, textPriorTable, textPriorTableInSlices, type ItemTextTables, type TextPriorTable, type TextPriorSettings } from './textPrior';
 export { ClickHouseTrainingObserver } from './clickhouseObserver';
 export { evaluateFixedScores, popularityScores } from './popularity';

@@ -4,7 +4,7 @@ import { evaluateFullRanking } from './evaluate';
 import { createModel } from './models';
 import { Random } from '../random';
 import type { ItemSideInfo } from './sideInfo';
-import { TextPrior, parsePoolingList, textPriorTable } from './textPrior';
+import { TextPrior, parsePoolingList, textPriorTable, textPriorTableInSlices } from './textPrior';
 import { TINY, tinyConfig, tinyDataset, tinySideInfo, walkTextSideInfo } from './testing/fixtures';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,33 @@ describe('text prior', () => {
     const prior = new TextPrior(one, { weight: 1, lastItems: 2, pooling: 'max' });
     expect(Array.from(prior.vectors.table)).toEqual(Array.from(textPriorTable(one).table));
     prior.dispose();
+  });
+
+  it('builds the same table a slice at a time (several slices, one and two fields), letting the event loop in', async () => {
+    const rng = new Random(8);
+    const n = 10_000; // > 2 slices of 4,096 rows
+    const field = (dims: number): Float32Array => {
+      const t = new Float32Array((n + 1) * dims);
+      for (let i = dims; i < t.length; i++) t[i] = rng.normal();
+      return t;
+    };
+    const codes = { levels: 1, codesPerLevel: 4, table: new Int32Array(n + 1) };
+    for (const textFields of [[{ name: 'a', dims: 5, table: field(5) }], [{ name: 'a', dims: 3, table: field(3) }, { name: 'b', dims: 2, table: field(2) }]]) {
+      const info: ItemSideInfo = { itemCount: n, textFields, codes, artifactIds: {} };
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 0);
+      const sliced = await textPriorTableInSlices(info);
+      clearInterval(ticker);
+      const whole = textPriorTable(info);
+      expect(sliced.dims).toBe(5);
+      expect(Buffer.from(sliced.table.buffer).equals(Buffer.from(whole.table.buffer))).toBe(true);
+      expect(ticks).toBeGreaterThan(0);
+      // A prior given the table uses it as is; one of the wrong size is refused.
+      const prior = new TextPrior(info, { weight: 1, lastItems: 2, pooling: 'max' }, sliced);
+      expect(prior.vectors.table).toBe(sliced.table);
+      prior.dispose();
+      expect(() => new TextPrior(info, { weight: 1, lastItems: 2, pooling: 'max' }, { table: sliced.table.subarray(5), dims: 5 })).toThrow(/a table of 50000 values for 10000 items of 5 dims \(expected 50005\)/);
+    }
   });
 
   it('scores items by the mean text of the last distinct items and gives the query items 0', () => {
