@@ -24,6 +24,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const FLAGS = ['-O3', '-mavx2', '-mfma'];
@@ -105,9 +106,9 @@ function main() {
   const version = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
   const outDir = path.join(path.dirname(pkgDir), '.streamrec-hnswlib-avx2');
   const stampFile = path.join(outDir, 'stamp.json');
-  if (!force && fs.existsSync(stampFile)) {
-    const stamp = JSON.parse(fs.readFileSync(stampFile, 'utf8'));
-    if (stamp.hnswlibNode === version && fs.existsSync(path.join(outDir, stamp.addon))) {
+  if (!force) {
+    const stamp = readStamp(stampFile);
+    if (stamp && stamp.hnswlibNode === version && JSON.stringify(stamp.flags) === JSON.stringify(FLAGS) && typeof stamp.addon === 'string' && fs.existsSync(path.join(outDir, stamp.addon))) {
       say(`AVX2 build of hnswlib-node ${version} already there (${outDir})`);
       return;
     }
@@ -152,20 +153,56 @@ function main() {
     execFileSync(gyp[0], [...gyp.slice(1), ...args], { cwd: outDir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
   } catch (cause) {
     fs.rmSync(outDir, { recursive: true, force: true });
-    const detail = String(cause.stderr ?? cause.message).trim().split('\n').slice(-3).join(' | ');
-    skip(`node-gyp failed: ${detail}`);
+    const stderr = String(cause.stderr ?? '');
+    const log = path.join(os.tmpdir(), `streamrec-hnswlib-avx2-${process.pid}.log`);
+    try {
+      fs.writeFileSync(log, stderr);
+    } catch {
+      // the reason below still says what failed
+    }
+    // node-gyp ends with the same footer whatever failed (versions, cwd, "not ok"): keep the lines before it.
+    const footer = /^gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/;
+    const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !footer.test(l) && !l.startsWith('gyp info'));
+    const how = cause.signal ? `killed by ${cause.signal}${cause.code === 'ETIMEDOUT' ? ' (timed out after 300 s)' : ''}` : `exit ${cause.status ?? cause.code}`;
+    skip(`node-gyp failed (${how}): ${lines.slice(-4).join(' | ') || cause.message}; its output: ${log}`);
   }
   const addonFile = path.join('build', 'Release', 'addon.node');
   let recall;
   try {
-    recall = verify(require(path.join(outDir, addonFile)), 64);
+    // In a process of its own: a broken native build crashes (SIGILL, SIGSEGV) rather than throws.
+    const out = execFileSync(process.execPath, [__filename, '--verify', path.join(outDir, addonFile)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    recall = JSON.parse(String(out)).recall;
   } catch (cause) {
     fs.rmSync(outDir, { recursive: true, force: true });
-    skip(`the AVX2 build failed its check: ${cause.message}`);
+    const why = cause.signal ? `killed by ${cause.signal}` : String(cause.stderr ?? cause.message).trim().split('\n').pop();
+    skip(`the AVX2 build failed its check: ${why}`);
   }
   fs.rmSync(path.join(outDir, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
-  fs.writeFileSync(stampFile, JSON.stringify({ hnswlibNode: version, flags: FLAGS, addon: addonFile, builtAt: new Date().toISOString(), checkRecallAt10: recall }, null, 2));
+  // Written then renamed: a stamp is whole or absent (the loader trusts the build only with one).
+  const stamp = JSON.stringify({ hnswlibNode: version, flags: FLAGS, addon: addonFile, builtAt: new Date().toISOString(), checkRecallAt10: recall }, null, 2);
+  fs.writeFileSync(`${stampFile}.tmp`, stamp);
+  fs.renameSync(`${stampFile}.tmp`, stampFile);
   say(`AVX2 build of hnswlib-node ${version} ready (${outDir}; check recall@10 ${recall})`);
 }
 
-main();
+/** The stamp of an earlier build, or undefined when there is none or it does not parse. */
+function readStamp(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const verifyAt = process.argv.indexOf('--verify');
+if (verifyAt >= 0) {
+  // The child of main(): check the addon at the given path, print {"recall"}, exit non-zero (or crash) when it is wrong.
+  process.stdout.write(JSON.stringify({ recall: verify(require(process.argv[verifyAt + 1]), 64) }));
+} else {
+  try {
+    main();
+  } catch (cause) {
+    // Anything unforeseen (a full disk, a permission): the portable build still works.
+    skip(`unexpected failure: ${cause && cause.message ? cause.message : String(cause)}`);
+  }
+}

@@ -10,7 +10,7 @@ import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
 import { ItemTableCache } from './itemTableCache';
-import { AnnIndexCache, hnswlibLoaded } from './ann';
+import { AnnIndexCache, hnswlib } from './ann';
 import { ClusterMember, servingWorkerIndex } from './cluster';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
@@ -75,6 +75,8 @@ export async function prepareServing(config: AppConfig, checkpointId: string): P
  */
 export async function startServing(config: AppConfig, options: { readonly histories: HistorySourceChoice; readonly instrumentation?: Instrumentation }): Promise<ServingRuntime> {
   await initTf();
+  // The native hnswlib build, chosen now: a bad STREAMREC_HNSWLIB fails the start, not the first index load.
+  const hnsw = hnswlib();
   // Read by V8 at each old-generation limit it sets, so it applies from here on (serving.heapGrowingPercent).
   if (config.serving.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.serving.heapGrowingPercent}`);
   const instrumentation = options.instrumentation ?? new Instrumentation();
@@ -169,9 +171,8 @@ export async function startServing(config: AppConfig, options: { readonly histor
     await release().catch((cleanup: unknown) => log.error({ err: cleanup }, 'releasing after a failed listen failed'));
     throw error;
   }
-  const hnsw = hnswlibLoaded();
   log.info(
-    { address, model: models.current?.describe(), histories: options.histories.kind, ...(hnsw ? { hnswlib: hnsw.name, hnswlibReason: hnsw.reason } : {}), ...(member ? { worker: member.worker } : {}) },
+    { address, model: models.current?.describe(), histories: options.histories.kind, hnswlib: hnsw.name, hnswlibReason: hnsw.reason, ...(member ? { worker: member.worker } : {}) },
     'serving',
   );
   let closing: Promise<void> | undefined;
