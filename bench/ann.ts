@@ -18,6 +18,7 @@ import { initTf } from '../infra/tf';
 import { setLogLevel } from '../logging';
 import { Random } from '../random';
 import { ExactIndex, HnswIndex, HnswSettings, clusteredUnitVectors, loadAnnIndex, type AnnHits, type AnnIndex, type AnnSearchOptions } from '../serving';
+import { hnswlib } from '../serving/ann';
 import { numberFlag, parseFlags } from './_flags';
 import { percentile } from './_measure';
 
@@ -141,5 +142,5 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return { bench: 'ann', dims, queries: queryCount, k: K, seed, clusters, spread, tfBackend: backend.backend, results };
+  return { bench: 'ann', dims, queries: queryCount, k: K, seed, clusters, spread, tfBackend: backend.backend, hnswlib: hnswlib().name, results };
 }
