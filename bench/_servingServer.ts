@@ -15,7 +15,7 @@ import { loadDataset } from '../datasets';
 import { AppConfig } from '../jobs';
 import { setLogLevel } from '../logging';
 import { MemoryHistories, ServingCluster, servingWorkerIndex, startServing } from '../serving';
-import { hnswlibLoaded } from '../serving/ann';
+import { hnswlib } from '../serving/ann';
 
 export interface ServerChildArgs {
   readonly configFile: string;
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     version: model?.published.version,
     engine: model?.encoder.kind,
     index: model ? (model.ranker.exact ? 'exact' : 'hnsw') : undefined,
-    hnswlib: hnswlibLoaded()?.name,
+    hnswlib: hnswlib().name, // chosen by startServing
     loadMs: performance.now() - started,
   });
   if (worker !== undefined) return; // the cluster's primary stops it

@@ -21,6 +21,7 @@ import {
   type ItemTextTables,
   type SequentialRecommender,
   type TextPriorSettings,
+  type TextPriorTable,
 } from '../trainer';
 
 /**
@@ -58,7 +59,7 @@ export interface ServableModel {
   /** The text prior tuned with the model on validation, fused into {@link scores}; undefined when none won. */
   readonly textPrior?: TextPriorSettings;
   /** The items' text vectors that prior compares (trainer/textPrior.ts `textPriorTable`), when it has one: serving reuses them. */
-  readonly textVectors?: { readonly table: Float32Array; readonly dims: number };
+  readonly textVectors?: TextPriorTable;
   /** History items the model reads (the most recent ones). */
   readonly maxHistoryLength: number;
   /** Items it was trained on, and items of the catalog appended since (scored from their codes and text). */

@@ -74,11 +74,6 @@ export function missingCpuFeatures(cpuinfo?: string, platform: string = process.
 
 let loaded: HnswlibBuild | undefined;
 
-/** The build loaded so far, if an HNSW index was built or opened in this process (for logs). */
-export function hnswlibLoaded(): HnswlibBuild | undefined {
-  return loaded;
-}
-
 /**
  * What {@link hnswlib} decides from: this machine's probe, and the AVX2 addon's path (whether or
  * not it would be chosen).

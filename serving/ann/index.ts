@@ -5,6 +5,6 @@ export { AnnIndexCache } from './cache';
 export { chooseKind, createAnnIndex, loadAnnIndex } from './create';
 export { ExactIndex, type ExactIndexOptions, type ExactScorer } from './exact';
 export { HnswIndex } from './hnsw';
-export { chooseHnswlib, hnswlib, hnswlibLoaded, missingCpuFeatures, probeHnswlib, type HnswlibBuild, type HnswlibBuildName, type HnswlibProbe } from './hnswlib';
+export { chooseHnswlib, hnswlib, missingCpuFeatures, probeHnswlib, type HnswlibBuild, type HnswlibBuildName, type HnswlibProbe } from './hnswlib';
 export { AnnManifest } from './manifest';
 export { clusteredUnitVectors } from './synthetic';

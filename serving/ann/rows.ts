@@ -122,7 +122,6 @@ export class VectorRows {
     return out;
   }
 
-  /** Appends rows already checked by {@link checkNew}. */
   /**
    * The first rows, taken over without a copy: `vectors` `[ids.length, dims]` becomes the storage
    * (checked ids, as {@link checkNew} returns them). A later append copies it into a larger one.
@@ -135,6 +134,7 @@ export class VectorRows {
     for (let i = 0; i < ids.length; i++) this.setRow(ids[i] as number, i);
   }
 
+  /** Appends rows already checked by {@link checkNew}. */
   append(ids: Int32Array, vectors: Float32Array): void {
     const need = this.count + ids.length;
     if (need > this.idOf.length) {
