@@ -9,7 +9,7 @@ import { ArtifactError, ConfigError, ValidationError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { initTf } from '../../infra/tf';
 import { loadCheckpoint, saveCheckpoint } from '../../trainer';
-import { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
+import { ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
 import { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
 import { OnnxEncoderSettings, readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
@@ -94,6 +94,15 @@ describe('onnx_encoder artifacts', () => {
     expect(await findOnnxEncoder(store, { ...source, checkpointId: 'checkpoint-00000000000000dd' })).toBeUndefined();
     const otherCatalog = { ...ccfrec.sideInfo, artifactIds: { ...ccfrec.sideInfo.artifactIds, semanticIds: 'semantic_ids-fedcba9876543210' } };
     expect(await findOnnxEncoder(store, { ...source, sideInfo: otherCatalog })).toBeUndefined();
+    // An encoder in an older graph layout (no `graph` in its settings) still opens, but is not
+    // found: a server exports the checkpoint again in this layout, even when the old one is newer.
+    expect(settings.graph).toBe(ENCODER_GRAPH_VERSION);
+    const built = buildOnnxEncoder(source);
+    const { graph: _layout, ...layoutOne } = built.settings;
+    const older = await store.write({ kind: 'onnx_encoder', job: 'test', settings: layoutOne, inputs: built.inputs, files: [{ name: 'encoder.onnx', data: Buffer.from(built.bytes), dtype: 'binary', description: 'graph' }] });
+    expect(older.id).not.toBe(artifact.id);
+    expect((await readOnnxEncoder(store, older.id)).settings.graph).toBeUndefined();
+    expect(await findOnnxEncoder(store, source)).toBe(artifact.id);
 
     const engine = await OnnxUserEncoder.open(store, artifact.id, { threads: 1 });
     expect(maxAbsDiff(await engine.encode(history), await new TfjsUserEncoder(ccfrec.model).encode(history))).toBeLessThan(1e-4);

@@ -5,7 +5,7 @@ import { Random } from '../../random';
 import type { ArtifactInput } from '../../schemas/artifacts';
 import { MASKED_SCORE, type ItemSideInfo, type SequenceBatch, type SequentialRecommender } from '../../trainer';
 import { STREAMREC_VERSION } from '../../version';
-import { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, buildEncoderGraph, type EncoderGraphShape } from './encoderGraph';
+import { ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, buildEncoderGraph, type EncoderGraphShape } from './encoderGraph';
 import { ONNX_ENCODER_FILE, ONNX_ENCODER_FORMAT, OnnxEncoderSettings } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
 import { TfjsUserEncoder } from './tfjsUserEncoder';
@@ -77,6 +77,7 @@ export function buildOnnxEncoder(source: EncoderSource): OnnxEncoderBuild {
   const settings: OnnxEncoderSettings = {
     format: ONNX_ENCODER_FORMAT,
     checkpointId: source.checkpointId,
+    graph: ENCODER_GRAPH_VERSION,
     modelType: model.modelType,
     opset: ENCODER_OPSET,
     irVersion: ENCODER_IR_VERSION,
@@ -180,14 +181,17 @@ export async function writeOnnxEncoder(store: ArtifactStore, source: EncoderSour
 
 /**
  * The id of the newest stored `onnx_encoder` exported from `source`'s checkpoint for the same
- * catalog (item count and, for CCFRec, the same semantic-ID, text and PCA artifacts), or undefined.
+ * catalog (item count and, for CCFRec, the same semantic-ID, text and PCA artifacts) in this
+ * version's graph layout ({@link ENCODER_GRAPH_VERSION}), or undefined: an encoder exported by an
+ * older version still opens, but a server exports the checkpoint again once and runs the newer graph.
  */
 export async function findOnnxEncoder(store: ArtifactStore, source: EncoderSource): Promise<string | undefined> {
   const catalog = stableStringify(catalogOf(source));
   const matching = (await store.list('onnx_encoder')).filter((m) => {
     const parsed = OnnxEncoderSettings.safeParse(m.settings);
     if (!parsed.success) return false;
-    const { checkpointId, encoder, tokenTable } = parsed.data;
+    const { checkpointId, graph, encoder, tokenTable } = parsed.data;
+    if ((graph ?? 1) !== ENCODER_GRAPH_VERSION) return false;
     const stored = stableStringify({ semanticIds: tokenTable.semanticIds, textEmbeddings: tokenTable.textEmbeddings, pca: tokenTable.pca });
     return checkpointId === source.checkpointId && encoder.itemCount === source.model.itemCount && stored === catalog;
   });

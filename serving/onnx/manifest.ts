@@ -27,6 +27,12 @@ export const TOKEN_TABLE_SOURCES = ['sasrec.itemEmbedding', 'ccfrec.qformerCodeM
 export const OnnxEncoderSettings = z.strictObject({
   format: z.literal(ONNX_ENCODER_FORMAT).describe('Layout version of this artifact.'),
   checkpointId: z.string().min(1).describe('The checkpoint whose weights the graph holds.'),
+  graph: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('Graph layout (absent: 1, every layer at every position; 2: the last layer at each row\'s last position only). Any layout gives the same vectors; serving exports again when the stored one is older than ENCODER_GRAPH_VERSION.'),
   modelType: z.enum(['ccfrec', 'sasrec']).describe('The model the checkpoint holds.'),
   opset: z.number().int().positive().describe('Default-domain opset the graph imports.'),
   irVersion: z.number().int().positive().describe('ONNX IR version of the ModelProto.'),
@@ -47,7 +53,7 @@ export const OnnxEncoderSettings = z.strictObject({
   ops: z
     .strictObject({
       layerNorm: z.literal('LayerNormalization').describe('LayerNorm as the opset-17 op (axis -1).'),
-      gelu: z.literal('erf').describe('GELU built as x * ((erf(x * sqrt(1/2)) + 1) * 0.5), as the trainer computes it.'),
+      gelu: z.literal('erf').describe('Exact GELU from Erf: x * (erf(x / sqrt 2) + 1) * 0.5 (layout 1: x * ((erf(x * sqrt(1/2)) + 1) * 0.5), as the trainer writes it).'),
       maskScore: z.number().describe('Additive score of masked attention positions (finite: no NaN on a fully masked row).'),
     })
     .describe('How the parts without a one-to-one op were expressed.'),

@@ -129,3 +129,28 @@ describe.each(['sasrec', 'ccfrec'] as const)('%s: ONNX and TF.js user vectors', 
     }
   });
 });
+
+// The graph runs every layer but the last on all positions and the last at each row's last
+// position only: one layer (no full layer) and three (two) are other graphs than the default two.
+describe.each([1, 3])('%i layers: ONNX and TF.js user vectors', (nLayers) => {
+  it.each(['sasrec', 'ccfrec'] as const)('%s: agree within 1e-4 with the same top-10 on mixed lengths and the test histories', async (type) => {
+    const fixture = trainedModel(type, 3, nLayers);
+    const built = buildOnnxEncoder({ model: fixture.model, checkpointId: `checkpoint-test-${type}-${nLayers}`, sideInfo: fixture.sideInfo });
+    const onnxEngine = await OnnxUserEncoder.create(built.bytes, built.settings, { threads: 1 });
+    const table = fixture.model.itemTable();
+    const itemTable = Float32Array.from(table.dataSync() as Float32Array);
+    table.dispose();
+    try {
+      expect(built.settings.encoder.nLayers).toBe(nLayers);
+      const test = fixture.data.test;
+      for (const batch of [batchOf([[9], [9, 10, 11, 12, 13], [9, 10], [44, 45, 46, 47]]), makeBatch(test, Int32Array.from({ length: test.count }, (_, i) => i), L)]) {
+        const [a, b] = [await onnxEngine.encode(batch), await new TfjsUserEncoder(fixture.model).encode(batch)];
+        expect(maxAbsDiff(a, b)).toBeLessThan(1e-4);
+        expect(topK(a, itemTable, H, 10)).toEqual(topK(b, itemTable, H, 10));
+      }
+    } finally {
+      await onnxEngine.dispose();
+      fixture.model.dispose();
+    }
+  });
+});

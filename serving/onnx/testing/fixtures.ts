@@ -3,7 +3,7 @@ import { AdamW, batchIndices, createModel, makeBatch, trainStep, type LeaveOneOu
 import { TINY, tinyConfig, tinyData, tinySideInfo, type TinySizes } from '../../../trainer/testing/fixtures';
 
 /**
- * Tiny trained models for the ONNX export tests: 2 layers, 2 heads, H = 16, L = 5, over 120 items
+ * Tiny trained models for the ONNX export tests: 2 layers (or `nLayers`), 2 heads, H = 16, L = 5, over 120 items
  * (enough for a top-10 that means something), trained a few steps so no weight is its init.
  */
 
@@ -18,10 +18,10 @@ export interface TrainedFixture {
   readonly initial: Map<string, Float32Array>;
 }
 
-export function trainedModel(type: 'ccfrec' | 'sasrec', steps = 3): TrainedFixture {
+export function trainedModel(type: 'ccfrec' | 'sasrec', steps = 3, nLayers = 2): TrainedFixture {
   const sideInfo = tinySideInfo(1, SIZES);
   const data = tinyData(2, 60, SIZES.items, 9);
-  const config = tinyConfig(type, { model: { nLayers: 2, maxHistoryLength: L, ...(type === 'ccfrec' ? { nLayersCross: 1 } : {}) } });
+  const config = tinyConfig(type, { model: { nLayers, maxHistoryLength: L, ...(type === 'ccfrec' ? { nLayersCross: 1 } : {}) } });
   const model = createModel(config.model, { itemCount: SIZES.items, sideInfo }, new Random(3));
   const initial = new Map([...model.getWeights()].map(([name, w]) => [name, w.values]));
   const optimizer = new AdamW(model.weights, { learningRate: 2e-2, warmupSteps: 0, schedule: 'constant', totalSteps: steps, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4, weightDecayOn: 'all' });
