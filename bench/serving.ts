@@ -59,6 +59,7 @@ import { AnnIndexCache, ModelVersion, TfjsUserEncoder } from '../serving';
 import type { ServerChildArgs, ServerChildMessage } from './_servingServer';
 import { numberFlag, parseFlags } from './_flags';
 import { openLoopInChild } from './_openLoop';
+import { processTree, readAll, schedstatRates } from './_schedstat';
 import { percentile, throughput } from './_measure';
 
 const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers']);
@@ -187,10 +188,16 @@ async function load(url: string, users: readonly string[], seconds: number, conn
 }
 
 /** The open-loop run: `rate` requests/s offered for `seconds`, the users in turn. */
-async function loadAtRate(url: string, users: readonly string[], rate: number, seconds: number): Promise<Record<string, number>> {
+async function loadAtRate(url: string, users: readonly string[], rate: number, seconds: number, serverPid: number | undefined): Promise<Record<string, unknown>> {
   const { hostname, port } = new URL(url);
   const paths = users.map((u) => `/v1/users/${encodeURIComponent(u)}/recommendations?k=10`);
+  // The server's processes (a cluster's primary and workers): how much their main threads ran and
+  // waited for a core over the run (Linux; the load generator, forked below, is not among them).
+  const pids = serverPid === undefined ? [] : processTree(serverPid);
+  const before = readAll(pids);
+  const started = performance.now();
   const r = await openLoopInChild({ host: hostname, port: Number(port), rate, seconds, connections: 32, paths });
+  const scheduler = schedstatRates(before, readAll(pids), (performance.now() - started) / 1000).filter((p) => p.run_ms_per_s > 0);
   return {
     offered_rps: rate,
     rps: Math.round(r.completed / r.seconds),
@@ -200,6 +207,7 @@ async function loadAtRate(url: string, users: readonly string[], rate: number, s
     p99_ms: round(percentile(r.latencies, 0.99)),
     max_ms: round(r.latencies[r.latencies.length - 1] ?? Number.NaN),
     errors: r.errors + r.non2xx,
+    ...(scheduler.length > 0 ? { server_threads: scheduler } : {}),
   };
 }
 
@@ -368,7 +376,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
       log(`one connection: ${JSON.stringify(alone)}`);
       // At a rate above what the server sustains the queue only grows: its latency is the run's length, not a measurement.
       const sustainable = steady.rps >= options.rate;
-      const atRate = options.rate > 0 && sustainable ? await loadAtRate(server.ready.url, users, options.rate, options.duration) : undefined;
+      const atRate = options.rate > 0 && sustainable ? await loadAtRate(server.ready.url, users, options.rate, options.duration, server.child.pid) : undefined;
       if (atRate) log(`at ${options.rate} requests/s offered: ${JSON.stringify(atRate)}`);
       else if (options.rate > 0) log(`no run at ${options.rate} requests/s: the saturated server answered ${steady.rps}/s`);
       // The swap: the fine-tuned version published a third of the way in; the run goes on for
