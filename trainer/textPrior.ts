@@ -63,8 +63,13 @@ export async function textPriorTableInSlices(info: ItemTextTables): Promise<Text
   return out;
 }
 
+/** D: the text fields' dims side by side. */
+function textDims(info: ItemTextTables): number {
+  return info.textFields.reduce((d, f) => d + f.dims, 0);
+}
+
 function emptyTable(info: ItemTextTables): TextPriorTable {
-  const dims = info.textFields.reduce((d, f) => d + f.dims, 0);
+  const dims = textDims(info);
   if (dims === 0) throw new ValidationError('text prior: the side information has no text fields');
   return { table: new Float32Array((info.itemCount + 1) * dims), dims };
 }
@@ -112,7 +117,7 @@ export class TextPrior {
     this.settings = settings;
     this.itemCount = info.itemCount;
     const { table, dims } = vectors ?? textPriorTable(info);
-    const want = (info.itemCount + 1) * info.textFields.reduce((d, f) => d + f.dims, 0);
+    const want = (info.itemCount + 1) * textDims(info);
     if (table.length !== want) throw new ValidationError(`text prior: a table of ${table.length} values for ${info.itemCount} items of ${dims} dims (expected ${want})`);
     this.host = table;
     this.dims = dims;

@@ -81,7 +81,7 @@ export function buildEncoderGraph(shape: EncoderGraphShape, weights: Weights, to
   const layerNorm = (x: OnnxValue, prefix: string): OnnxValue =>
     g.op('LayerNormalization', [x, w(`${prefix}.gamma`, [H]), w(`${prefix}.beta`, [H])], { axis: { int: -1 }, epsilon: { float: eps } }, `${prefix}.out`);
   const dense = (x: OnnxValue, prefix: string, inSize: number, outSize: number): OnnxValue =>
-    g.op('Add', [g.op('MatMul', [x, w(`${prefix}.kernel`, [inSize, outSize])]), w(`${prefix}.bias`, [outSize])], {}, `${prefix}.out`); // [B, S, out]
+    g.op('Add', [g.op('MatMul', [x, w(`${prefix}.kernel`, [inSize, outSize])]), w(`${prefix}.bias`, [outSize])], {}, `${prefix}.out`); // [B, S, out] or [B, out]
 
   // S = the input's sequence length (<= L); B, S below.
   const ids = g.input(ENCODER_INPUT, 'int32', ['batch', 'sequence']); // [B, S]
