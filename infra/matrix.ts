@@ -56,6 +56,12 @@ export function identity(d: number): Matrix {
  * given) before it enters a computation; `name` names the argument in the message.
  */
 export function checkMatrix(x: Matrix, name: string, expectedCols?: number): void {
+  checkMatrixShape(x, name, expectedCols);
+  checkFiniteRows(x, name, 0, x.rows);
+}
+
+/** {@link checkMatrix} without the scan of the values: the type, the element count and the columns. */
+export function checkMatrixShape(x: Matrix, name: string, expectedCols?: number): void {
   if (x === null || typeof x !== 'object' || !isFloat32Array(x.data)) {
     throw new ValidationError(`${name} must be a Matrix {data: Float32Array, rows, cols}, received ${describeValue(x)}`);
   }
@@ -65,7 +71,12 @@ export function checkMatrix(x: Matrix, name: string, expectedCols?: number): voi
   if (expectedCols !== undefined && x.cols !== expectedCols) {
     throw new ValidationError(`${name} must have ${expectedCols} columns, received ${x.cols}`);
   }
-  for (let i = 0; i < x.data.length; i++) {
+}
+
+/** Rows `[fromRow, toRow)` of a matrix of checked shape hold finite numbers (else the message of {@link checkMatrix}). */
+export function checkFiniteRows(x: Matrix, name: string, fromRow: number, toRow: number): void {
+  const end = toRow * x.cols;
+  for (let i = fromRow * x.cols; i < end; i++) {
     const v = x.data[i] as number;
     if (!Number.isFinite(v)) {
       const row = Math.floor(i / Math.max(1, x.cols));

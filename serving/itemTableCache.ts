@@ -38,8 +38,10 @@ export class ItemTableCache {
         this.hits++;
         const now = new Date();
         await fs.utimes(file, now, now).catch(() => undefined); // most recently used
-        // A copy on its own buffer: the ranker keeps the table for the version's lifetime.
-        return new Float32Array(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength));
+        // The ranker keeps the table for the version's lifetime: a view of the file's buffer when
+        // the buffer is the file's alone (as fs.readFile gives a file this size), else a copy.
+        const own = cached.byteOffset === 0 && cached.buffer.byteLength === cached.byteLength;
+        return own ? new Float32Array(cached.buffer, 0, rows * H) : new Float32Array(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength));
       }
       log.warn({ file, bytes: cached.byteLength, expected: rows * H * 4 }, 'a cached item table has the wrong size: computing it again');
       await fs.rm(file, { force: true });

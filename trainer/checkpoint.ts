@@ -8,7 +8,7 @@ import { ModelConfig, TEXT_PRIOR_POOLINGS } from './config';
 import type { WeightValues } from './layers/params';
 import { createModel } from './models';
 import type { SequentialRecommender } from './models/contract';
-import { sideInfoFingerprint, sideInfoFingerprintInSlices, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
+import { sideInfoFingerprint, sideInfoFingerprintInSlices, validateSideInfoInSlices, type ItemSideInfo, type SideInfoFingerprint } from './sideInfo';
 import type { TextPriorSettings } from './textPrior';
 
 /**
@@ -295,6 +295,12 @@ export async function loadCheckpoint(store: ArtifactStore, idOrDir: string, opti
     const info = options.sideInfo as ItemSideInfo;
     const diffs = await fingerprintDifferences(settings.sideInfo as SideInfoFingerprint, info);
     if (diffs.length > 0) fail(`side information does not match the checkpoint: ${diffs.join('; ')}`);
+    // Validated here a slice at a time (a server loads checkpoints beside live traffic); the model's constructor then does not scan it again.
+    try {
+      await validateSideInfoInSlices(info);
+    } catch (cause) {
+      fail(`cannot build its ${settings.modelType} model: ${cause instanceof Error ? cause.message : String(cause)}`, cause);
+    }
     itemCount = info.itemCount;
   }
   if (options.itemCount !== undefined && options.itemCount !== itemCount) {

@@ -183,7 +183,7 @@ export async function openIndexDir(dir: string): Promise<OpenedIndexDir> {
   const ids = expectNpy(decodeNpy(need('ids.npy'), path.join(target, 'ids.npy')), 'int32', [manifest.count], target);
   const rows = new VectorRows(manifest.dims);
   try {
-    const checked = rows.checkNew(ids.data as Int32Array, { data: vectors.data as Float32Array, rows: manifest.count, cols: manifest.dims }, 'ANN index');
+    const checked = await rows.checkNewInSlices(ids.data as Int32Array, { data: vectors.data as Float32Array, rows: manifest.count, cols: manifest.dims }, 'ANN index');
     rows.adopt(checked, vectors.data as Float32Array);
   } catch (cause) {
     throw new ArtifactError(`ANN index ${target}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, context: { path: target } });

@@ -42,4 +42,33 @@ describe('VectorRows', () => {
     expect(rows.has(2_001)).toBe(false);
     expect(() => rows.checkNew([5_000], createMatrix(1, 2, new Float32Array(2)), 'again')).toThrow(/item 5000 \(ids\[0\]\) is already indexed/);
   });
+
+  it('checks new rows a slice at a time as checkNew does: the same ids, the same errors, from any slice', async () => {
+    const n = 20_000; // three slices
+    const m = createMatrix(n, 2, Float32Array.from({ length: n * 2 }, (_, i) => i / n));
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    expect(Array.from(await new VectorRows(2).checkNewInSlices(ids, m, 'load'))).toEqual(Array.from(new VectorRows(2).checkNew(ids, m, 'load')));
+    const message = async (idsNow: number[], data: Float32Array): Promise<[string, string]> => {
+      const sync = (() => {
+        try {
+          new VectorRows(2).checkNew(idsNow, createMatrix(n, 2, data), 'load');
+          return 'no error';
+        } catch (error) {
+          return (error as Error).message;
+        }
+      })();
+      const sliced = await new VectorRows(2).checkNewInSlices(idsNow, createMatrix(n, 2, data), 'load').then(
+        () => 'no error',
+        (error: Error) => error.message,
+      );
+      return [sync, sliced];
+    };
+    const nan = m.data.slice();
+    nan[2 * 17_000 + 1] = Number.NaN;
+    expect(await message(ids, nan)).toEqual(['load: vectors must hold finite numbers, found NaN at row 17000, column 1', 'load: vectors must hold finite numbers, found NaN at row 17000, column 1']);
+    const twice = ids.slice();
+    twice[19_000] = 5; // a duplicate of a row in the first slice
+    expect(await message(twice, m.data)).toEqual(['load: item 5 appears twice in ids (again at ids[19000])', 'load: item 5 appears twice in ids (again at ids[19000])']);
+    await expect(new VectorRows(3).checkNewInSlices(ids, m, 'load')).rejects.toThrow('load: vectors must have 3 columns, received 2');
+  });
 });
