@@ -8,7 +8,8 @@ import { MemoryModelRegistry, type ModelRegistry, type PublishEvaluation } from 
 import { tf } from '../infra/tf';
 import { AppConfig, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
 import { Random } from '../random';
-import { ServingConfig } from '../schemas/serving';
+import { AnnConfig, ServingConfig } from '../schemas/serving';
+import { AnnIndexCache } from './ann';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { MemoryHistories } from './historyView';
 import { ModelHolder } from './modelHolder';
@@ -75,6 +76,26 @@ describe('serving HTTP API', () => {
     const loaded = await ModelVersion.load(store, { version: 9, checkpointId: checkpoint }, { tableCache });
     loaded.dispose();
     expect({ hits: tableCache.hits, misses: tableCache.misses }).toEqual({ hits: 1, misses: 1 });
+  }, 60_000);
+
+  it('a version loaded while another of the same vectors is held shares its HNSW indexes (index cache); the first disposed, the second answers the same', async () => {
+    const annCache = new AnnIndexCache(path.join(root, 'shared-ann-cache'));
+    const ann = AnnConfig.parse({ index: 'hnsw', hnsw: { m: 8, efConstruction: 40 } });
+    const first = await ModelVersion.load(store, { version: 11, checkpointId: checkpoint }, { annCache, ann });
+    expect({ misses: annCache.misses, hits: annCache.hits, shared: annCache.shared }).toEqual({ misses: 2, hits: 0, shared: 0 }); // the item and the text index
+    const second = await ModelVersion.load(store, { version: 12, checkpointId: checkpoint }, { annCache, ann });
+    expect({ misses: annCache.misses, hits: annCache.hits, shared: annCache.shared }).toEqual({ misses: 2, hits: 0, shared: 2 });
+    const histories = [['ITEM0', 'ITEM6', 'ITEM12'], ['ITEM3']];
+    const exclude = histories.map((h) => new Set(h));
+    const before = await second.recommend(histories, 5, exclude);
+    expect(await first.recommend(histories, 5, exclude)).toEqual(before);
+    first.dispose();
+    expect(await second.recommend(histories, 5, exclude)).toEqual(before);
+    expect(second.similar('ITEM0', 3).map((i) => i.itemId)).not.toContain('ITEM0');
+    second.dispose();
+    const third = await ModelVersion.load(store, { version: 13, checkpointId: checkpoint }, { annCache, ann });
+    expect({ hits: annCache.hits, shared: annCache.shared }).toEqual({ hits: 2, shared: 2 }); // nothing held: from the directory
+    third.dispose();
   }, 60_000);
 
   it('answers the same with its ONNX sessions on an inference thread (serving.inferenceThread)', async () => {

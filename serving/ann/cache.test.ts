@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Random } from '../../random';
-import { AnnIndexCache } from './cache';
+import { AnnIndexCache, type SharedAnnIndex } from './cache';
+import { createAnnIndex } from './create';
 import type { HnswIndex } from './hnsw';
 import { clusteredUnitVectors } from './synthetic';
 
@@ -16,15 +17,18 @@ describe('AnnIndexCache', () => {
   it('builds once, then loads the same graph for the same vectors and settings; other vectors or settings are other entries', async () => {
     const cache = new AnnIndexCache(path.join(dir, 'a'));
     const built = await cache.getOrBuild(vectors, hnsw);
+    built.dispose(); // nothing in use: the next one comes from the directory
     const loaded = await cache.getOrBuild(vectors, hnsw);
-    expect([cache.misses, cache.hits]).toEqual([1, 1]);
+    expect([cache.misses, cache.hits, cache.shared]).toEqual([1, 1, 0]);
     expect(loaded.kind).toBe('hnsw');
-    const a = built.search(queries, 10);
+    const fresh = await createAnnIndex(vectors, hnsw);
+    const a = fresh.search(queries, 10);
     const b = loaded.search(queries, 10);
     a.forEach((hits, q) => expect(Array.from(b[q]?.ids ?? [])).toEqual(Array.from(hits.ids)));
+    fresh.dispose();
     // ef is a search setting: the same entry, searched with the ef asked for.
-    const otherEf = await cache.getOrBuild(vectors, { ...hnsw, hnsw: { ...hnsw.hnsw, ef: 20 } });
-    expect([cache.misses, cache.hits, (otherEf as HnswIndex).settings.ef]).toEqual([1, 2, 20]);
+    const otherEf = (await cache.getOrBuild(vectors, { ...hnsw, hnsw: { ...hnsw.hnsw, ef: 20 } })) as SharedAnnIndex;
+    expect([cache.misses, cache.hits, (otherEf.index as HnswIndex).settings.ef]).toEqual([1, 2, 20]);
     otherEf.dispose();
     (await cache.getOrBuild(vectors, { ...hnsw, hnsw: { ...hnsw.hnsw, m: 12 } })).dispose();
     (await cache.getOrBuild(clusteredUnitVectors(600, 16, new Random(5)), hnsw)).dispose();
@@ -33,7 +37,28 @@ describe('AnnIndexCache', () => {
     // Exact indexes are not cached.
     (await cache.getOrBuild(vectors, { index: 'exact' })).dispose();
     expect(readdirSync(path.join(dir, 'a'))).toHaveLength(3);
-    [built, loaded].forEach((i) => i.dispose());
+    loaded.dispose();
+  });
+
+  it('shares an index in use: one graph for every holder, disposed with the last handle; a handle takes no new items', async () => {
+    const cache = new AnnIndexCache(path.join(dir, 'c'));
+    const [first, second] = (await Promise.all([cache.getOrBuild(vectors, hnsw), cache.getOrBuild(vectors, hnsw)])) as SharedAnnIndex[];
+    const third = (await cache.getOrBuild(vectors, hnsw)) as SharedAnnIndex;
+    expect([cache.misses, cache.hits, cache.shared]).toEqual([1, 0, 2]);
+    expect(second?.index).toBe(first?.index);
+    expect(third.index).toBe(first?.index);
+    const before = third.search(queries, 10);
+    first?.dispose();
+    first?.dispose(); // twice: still one release
+    second?.dispose();
+    expect(third.search(queries, 10).map((h) => Array.from(h.ids))).toEqual(before.map((h) => Array.from(h.ids)));
+    expect(() => third.add([601], { data: new Float32Array(16), rows: 1, cols: 16 })).toThrow('takes no new items');
+    expect(() => first?.search(queries, 10)).toThrow('after its dispose');
+    third.dispose();
+    expect(() => third.index.search(queries, 10)).toThrow(); // the graph itself is gone with the last handle
+    const again = await cache.getOrBuild(vectors, hnsw); // from the directory now
+    expect([cache.misses, cache.hits, cache.shared]).toEqual([1, 1, 2]);
+    again.dispose();
   });
 
   it('rebuilds a corrupt entry, and keeps at most `keep` entries', async () => {
