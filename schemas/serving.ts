@@ -126,6 +126,13 @@ export const ServingConfig = z
         'Server processes of `streamrec serve` behind its one port (node:cluster; `--workers`, where auto is one per core). A server answers on one core (ONNX Runtime, HNSW and ranking run on its event loop); each worker loads the model and follows the histories and the registry itself (its own memory), /metrics and /admin/reload speak for all of them. ' +
           '`streamrec run` (which refuses more) and the demo (which uses 1) serve from the process that ingests, where the histories are.',
       ),
+    swapOneAtATime: z
+      .boolean()
+      .default(true)
+      .describe(
+        'With several workers, they load a new model version one at a time (each asks the primary for the turn), so that while one loads the others keep their cores for requests; ' +
+          'every worker still swaps, the last one a load later. Off: all load at once (the new version everywhere sooner, every worker slower meanwhile).',
+      ),
     engine: z
       .enum(['auto', 'onnx', 'tfjs'])
       .default('auto')

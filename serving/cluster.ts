@@ -14,6 +14,9 @@
  *   loading, or one that does not answer within a few seconds, is left out of that scrape.
  * - `/admin/reload` answered by any worker makes every worker check the registry and reports each
  *   one's outcome.
+ * - Model loads one worker at a time (`serving.swapOneAtATime`): a worker that listens asks the
+ *   primary before it loads a new version and tells it when done, so that the others keep their
+ *   core for requests while it loads (at startup, before they listen, all load at once).
  * - A worker that exits is started again (after a delay that doubles while workers die young);
  *   closing the cluster stops every worker gracefully (each drains its requests in flight).
  */
@@ -47,7 +50,9 @@ type ToPrimary =
   /** A worker asks a question of the whole cluster. */
   | { readonly streamrec: 'ask'; readonly id: number; readonly question: Question }
   /** A worker's own reply in a round: its metrics, or its registry check. */
-  | { readonly streamrec: 'reply'; readonly round: number; readonly value: WorkerMetrics | WorkerReload };
+  | { readonly streamrec: 'reply'; readonly round: number; readonly value: WorkerMetrics | WorkerReload }
+  /** A worker asks for the cluster's load turn (answered with its id when granted), or gives it back. */
+  | { readonly streamrec: 'load'; readonly id: number; readonly phase: 'begin' | 'end' };
 type ToWorker =
   | { readonly streamrec: 'stop' }
   | { readonly streamrec: 'round'; readonly round: number; readonly question: Question }
@@ -67,6 +72,8 @@ const ROUND_MS: Readonly<Record<Question, number>> = { metrics: 5_000, reload: 6
 const ASK_MS: Readonly<Record<Question, number>> = { metrics: ROUND_MS.metrics + 5_000, reload: ROUND_MS.reload + 5_000 };
 /** A worker that lived shorter than this before it exited doubles the restart delay. */
 const YOUNG_MS = 60_000;
+/** How long a worker waits for its load turn before it loads anyway (a load at 100,000 items that builds its indexes takes minutes). */
+const LOAD_TURN_MS = 600_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 export interface ServingClusterOptions {
@@ -112,6 +119,9 @@ export class ServingCluster {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   /** Every worker listened once: from then on a worker that exits is started again. */
   private started = false;
+  /** The slot whose worker is loading a model version, and the workers waiting for their turn (slot, request id), in order. */
+  private loading: number | undefined;
+  private readonly loadQueue: Array<{ readonly index: number; readonly worker: Worker; readonly id: number }> = [];
   /** Fails {@link start} (until it completes). */
   private failStart: (error: Error) => void = () => undefined;
   /** `http://host:port`, the port every worker listens on. */
@@ -215,6 +225,8 @@ export class ServingCluster {
         if (!slot.listening) reject(new StreamrecError(`serving worker ${index} exited (${how}) before it listened; its output above says why`));
         else if (!this.started) this.failStart(new StreamrecError(`serving worker ${index} exited (${how}) while the others were starting; its output above says why`));
         slot.listening = false;
+        // Its load turn, held or asked for, passes on.
+        this.endLoad(index);
         // The rounds under way stop waiting for it.
         for (const round of [...this.rounds.values()]) {
           round.expected.delete(index);
@@ -242,6 +254,14 @@ export class ServingCluster {
   }
 
   private answer(worker: Worker, index: number, message: Exclude<ToPrimary, { streamrec: 'ready' }>): void {
+    if (message.streamrec === 'load') {
+      if (message.phase === 'end') this.endLoad(index);
+      else {
+        this.loadQueue.push({ index, worker, id: message.id });
+        this.nextLoad();
+      }
+      return;
+    }
     if (message.streamrec === 'reply') {
       const round = this.rounds.get(message.round);
       if (!round) return; // too late
@@ -271,6 +291,24 @@ export class ServingCluster {
         log.error({ err: error, question: message.question }, 'answering a serving worker failed');
         reply({ streamrec: 'answer', id: message.id, error: error instanceof Error ? error.message : String(error) });
       });
+  }
+
+  /** Slot `index` no longer loads nor waits to (its load ended, or it exited); the next in line goes. */
+  private endLoad(index: number): void {
+    for (let i = this.loadQueue.length - 1; i >= 0; i--) if (this.loadQueue[i]?.index === index) this.loadQueue.splice(i, 1);
+    if (this.loading === index) this.loading = undefined;
+    this.nextLoad();
+  }
+
+  /** Grants the load turn to the first worker waiting, when no worker holds it. */
+  private nextLoad(): void {
+    while (this.loading === undefined) {
+      const next = this.loadQueue.shift();
+      if (!next) return;
+      if (!next.worker.isConnected()) continue;
+      this.loading = next.index;
+      next.worker.send({ streamrec: 'answer', id: next.id } satisfies ToWorker);
+    }
   }
 
   /** Asks every worker that listens `question`; resolves with the replies by slot once all have replied or the round's time is up. */
@@ -316,6 +354,7 @@ export interface ClusterLink {
  */
 export class ClusterMember implements ClusterLink {
   private nextId = 0;
+  private listened = false;
   private readonly pending = new Map<number, { resolve: (answer: Extract<ToWorker, { streamrec: 'answer' }>) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
   private stopping = false;
 
@@ -342,7 +381,37 @@ export class ClusterMember implements ClusterLink {
 
   /** Tells the primary this worker listens. */
   listening(url: string): void {
+    this.listened = true;
     this.send({ streamrec: 'ready', url });
+  }
+
+  /**
+   * Runs `load` (a model version's load) in the cluster's load turn: once this worker listens, it
+   * waits until no other worker loads, so that they keep their cores for requests meanwhile
+   * (before it listens, at startup, it loads at once). Without an answer from the primary within
+   * {@link LOAD_TURN_MS} it loads anyway.
+   */
+  async oneLoadAtATime<T>(load: () => Promise<T>): Promise<T> {
+    if (!this.listened || !process.connected) return load();
+    const id = this.nextId++;
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        log.warn({ worker: this.worker, waitedMs: LOAD_TURN_MS }, 'no load turn from the primary in time: loading anyway');
+        resolve();
+      }, LOAD_TURN_MS);
+      this.pending.set(id, { resolve: () => resolve(), reject: () => resolve(), timer });
+      this.send({ streamrec: 'load', id, phase: 'begin' });
+    });
+    const waitedMs = Date.now() - started;
+    const loading = Date.now();
+    try {
+      return await load();
+    } finally {
+      this.send({ streamrec: 'load', id, phase: 'end' });
+      log.info({ worker: this.worker, waitedMs, loadMs: Date.now() - loading }, 'model version loaded in the load turn');
+    }
   }
 
   async metrics(): Promise<string> {

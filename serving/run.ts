@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { createKafka } from '../infra/kafka';
-import { followAnnouncements } from '../infra/registry';
+import { followAnnouncements, type PublishedModel } from '../infra/registry';
 import { initTf } from '../infra/tf';
 import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
@@ -87,7 +87,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
   // at once); the primary asks it for metrics and registry checks only once it listens.
   const workerIndex = servingWorkerIndex();
   let close: (() => Promise<void>) | undefined;
-  const member =
+  const member: ClusterMember | undefined =
     workerIndex === undefined
       ? undefined
       : new ClusterMember(workerIndex, {
@@ -104,7 +104,9 @@ export async function startServing(config: AppConfig, options: { readonly histor
   // The ONNX sessions off the event loop (serving.inferenceThread).
   const inferenceThread = config.serving.inferenceThread ? new InferenceThread() : undefined;
   const versionOptions = { ...modelVersionOptions(config), ...(textSpec ? { textSpec } : {}), ...(inferenceThread ? { inferenceThread } : {}) };
-  const models = new ModelHolder((published) => ModelVersion.load(store, published, versionOptions), instrumentation);
+  const load = (published: PublishedModel): Promise<ModelVersion> => ModelVersion.load(store, published, versionOptions);
+  // In a cluster, one worker loads at a time once they listen (serving.swapOneAtATime).
+  const models: ModelHolder = new ModelHolder((published) => (member && config.serving.swapOneAtATime ? member.oneLoadAtATime(() => load(published)) : load(published)), instrumentation);
   let fresh: FreshHistories | undefined;
   let histories: HistoryView;
   if (options.histories.kind === 'kafka') {

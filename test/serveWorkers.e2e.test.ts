@@ -143,7 +143,7 @@ describe('streamrec serve --workers', () => {
     const ingest = new ChangelogHistoryStore({ kafka: testKafka('serve-workers-test'), topic: changelog });
     ingest.put(testHistory('u1', 1, ['ITEM0', 'ITEM6', 'ITEM12'], 10));
     await ingest.flush();
-    const server = spawnCli(['--config', config, 'serve', '--histories', 'kafka', '--workers', '2']);
+    const server = spawnCli(['--config', config, 'serve', '--histories', 'kafka', '--workers', '2'], { STREAMREC_LOG_LEVEL: 'info' });
     try {
       await waitFor(() => /serving on http:\/\/\S+ \(2 workers, pids \d+ \d+/.test(server.output()), 120_000, 'the workers to listen');
       const [, url, first, second] = /serving on (http:\/\/\S+) \(2 workers, pids (\d+) (\d+)/.exec(server.output()) as RegExpExecArray;
@@ -213,6 +213,16 @@ describe('streamrec serve --workers', () => {
         [1, 2],
       ]);
       for (const w of workers) expect(['swapped', 'unchanged']).toContain(w.outcome.kind);
+      // One worker loaded at a time (serving.swapOneAtATime): the second began after the first ended.
+      const turns = server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('model version loaded in the load turn'))
+        .map((line) => JSON.parse(line) as { time: number; worker: number; waitedMs: number; loadMs: number })
+        .map((t) => ({ worker: t.worker, from: t.time - t.loadMs, to: t.time }))
+        .sort((a, b) => a.from - b.from);
+      expect(turns.map((t) => t.worker).sort()).toEqual([0, 1]);
+      expect((turns[1]?.from ?? 0) >= (turns[0]?.to ?? 0) - 2).toBe(true);
       const after = await Promise.all(Array.from({ length: 6 }, () => request(url as string, '/v1/recommendations', ask)));
       expect(after.map((a) => (a.body.model as { version: number }).version)).toEqual(Array(6).fill(2));
 
