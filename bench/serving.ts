@@ -34,6 +34,12 @@
  *   trainer or `publish --prepare-serving` does it; not in this process, whose load generator it
  *   would stall); the server loads it beside the current version and switches. `swap_errors` counts errors
  *   in that run; the swap's load time and the latency of that run are reported too.
+ * - a run at a fixed offered rate (`--swap-rate` requests/s, default 1,000, open loop as above)
+ *   with a hot swap in it: the trained checkpoint published again a fifth of the way in (a new
+ *   version whose item vectors the live one does not hold, the text vectors the same, as a
+ *   micro-epoch's publication is), for twice `--duration` (at least 20 s): the latency users see
+ *   while the server loads a version beside their requests (`swap_at_rate`: p99, the slowest
+ *   answer, answers over 50 ms). Its errors count in `swap_errors` too.
  *
  * The last stdout line is one JSON object: the synthetic catalog's numbers at the top level, the
  * Scientific ones under `"scientific"` (each catalog is skipped with a note when `--catalogs`
@@ -62,7 +68,7 @@ import { openLoopInChild } from './_openLoop';
 import { processTree, readAll, schedstatRates } from './_schedstat';
 import { percentile, throughput } from './_measure';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers', 'swap-rate']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -82,6 +88,8 @@ interface BenchOptions {
   readonly workers: number;
   /** Offered requests/s of the open-loop run (0: no such run). */
   readonly rate: number;
+  /** Offered requests/s of the open-loop run with a hot swap (0: no such run). */
+  readonly swapRate: number;
   readonly recallUsers: number;
   readonly seed: number;
   /** Where the stores are kept between runs (default: a temporary directory, removed). */
@@ -209,6 +217,60 @@ async function loadAtRate(url: string, users: readonly string[], rate: number, s
     errors: r.errors + r.non2xx,
     ...(scheduler.length > 0 ? { server_threads: scheduler } : {}),
   };
+}
+
+/**
+ * The open-loop run with a hot swap: `checkpoint` published (again) a fifth of the way into
+ * `max(2 x duration, 20)` s at `swapRate` requests/s; the latency of every answer meanwhile.
+ */
+async function swapUnderOpenLoad(
+  server: { readonly child: ChildProcess; readonly ready: { readonly url: string } },
+  users: readonly string[],
+  options: BenchOptions,
+  registry: ReturnType<typeof openRegistry>,
+  store: ArtifactStore,
+  checkpoint: string,
+): Promise<Record<string, unknown>> {
+  const { hostname, port } = new URL(server.ready.url);
+  const paths = users.map((u) => `/v1/users/${encodeURIComponent(u)}/recommendations?k=10`);
+  const seconds = Math.max(2 * options.duration, 20);
+  const warmUpSeconds = 1;
+  let swap: Extract<ServerChildMessage, { type: 'swapped' | 'swap_failed' }> | undefined;
+  let version: number | undefined;
+  const onMessage = (m: ServerChildMessage): void => {
+    if ((m.type === 'swapped' && m.to === version) || (m.type === 'swap_failed' && m.version === version)) swap = m;
+  };
+  server.child.on('message', onMessage);
+  const publishAt = warmUpSeconds + seconds / 5;
+  const publishing = new Promise<void>((resolve, reject) => {
+    setTimeout(() => {
+      publishCheckpoint({ registry, store, checkpoint, reason: 'bench serving: hot swap under open load' }).then((r) => {
+        if (r.published) version = r.model.version;
+        log(`published ${checkpoint} again: ${r.published ? `version ${r.model.version}` : r.reason}`);
+        resolve();
+      }, reject);
+    }, publishAt * 1000);
+  });
+  try {
+    const r = await openLoopInChild({ host: hostname, port: Number(port), rate: options.swapRate, seconds, connections: 32, paths, warmUpSeconds });
+    await publishing;
+    const over50 = r.latencies.filter((ms) => ms > 50).length;
+    return {
+      offered_rps: options.swapRate,
+      run_s: seconds,
+      published_at_s: round(publishAt - warmUpSeconds, 1),
+      outcome: swap?.type ?? 'unfinished',
+      load_ms: swap?.type === 'swapped' ? Math.round(swap.durationMs) : null,
+      requests: r.offered,
+      p50_ms: round(percentile(r.latencies, 0.5)),
+      p99_ms: round(percentile(r.latencies, 0.99)),
+      max_ms: round(r.latencies[r.latencies.length - 1] ?? Number.NaN),
+      over_50ms: over50,
+      errors: r.errors + r.non2xx,
+    };
+  } finally {
+    server.child.off('message', onMessage);
+  }
 }
 
 /** Mean overlap of `served`'s top-10 with `exact`'s (full ranking), over `histories` (seen items excluded, as served). */
@@ -405,6 +467,8 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         return swapSeenAt !== undefined && elapsed >= Math.max(options.duration * 1000, swapSeenAt + third);
       });
       log(`with a swap: ${JSON.stringify(withSwap)}; swap ${JSON.stringify(swap ?? `did not finish within ${SWAP_RUN_LIMIT_S} s`)}`);
+      const swapAtRate = options.swapRate > 0 ? await swapUnderOpenLoad(server, users, options, registry, store, prepared.trained) : undefined;
+      if (swapAtRate) log(`with a swap at ${options.swapRate} requests/s offered: ${JSON.stringify(swapAtRate)}`);
       return {
         catalog: dataset.name,
         items: dataset.items.length,
@@ -424,7 +488,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         p99_ms: atRate ? atRate.p99_ms : steady.p99_ms,
         rps: steady.rps,
         errors: steady.errors,
-        swap_errors: withSwap.errors,
+        swap_errors: withSwap.errors + ((swapAtRate?.errors as number | undefined) ?? 0),
         swap: {
           prepared: options.prepare,
           outcome: swap?.type ?? 'unfinished',
@@ -438,6 +502,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
           rps: withSwap.rps,
           answers_by_version: withSwap.versions,
         },
+        swap_at_rate: swapAtRate ?? null,
         ann_recall_at_10: recall.recall,
         ann_index: recall.index,
         onnx_user_vectors_per_s: engines.onnx,
@@ -474,6 +539,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     duration: numberFlag(flags, 'duration') ?? 15,
     connections: numberFlag(flags, 'connections') ?? 8,
     rate: numberFlag(flags, 'rate') ?? 2000,
+    swapRate: numberFlag(flags, 'swap-rate') ?? 1000,
     engine,
     onnxThreads: numberFlag(flags, 'onnx-threads') ?? ServingConfig.parse({}).onnxThreads,
     workers: numberFlag(flags, 'workers') ?? 2,
