@@ -467,6 +467,8 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         return swapSeenAt !== undefined && elapsed >= Math.max(options.duration * 1000, swapSeenAt + third);
       });
       log(`with a swap: ${JSON.stringify(withSwap)}; swap ${JSON.stringify(swap ?? `did not finish within ${SWAP_RUN_LIMIT_S} s`)}`);
+      // The swap of that run (the listener above goes on hearing the swaps of the run below).
+      const saturatedSwap = swap;
       const swapAtRate = options.swapRate > 0 ? await swapUnderOpenLoad(server, users, options, registry, store, prepared.trained) : undefined;
       if (swapAtRate) log(`with a swap at ${options.swapRate} requests/s offered: ${JSON.stringify(swapAtRate)}`);
       return {
@@ -491,9 +493,9 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         swap_errors: withSwap.errors + ((swapAtRate?.errors as number | undefined) ?? 0),
         swap: {
           prepared: options.prepare,
-          outcome: swap?.type ?? 'unfinished',
-          load_ms: swap?.type === 'swapped' ? Math.round(swap.durationMs) : null,
-          load_steps_ms: swap?.type === 'swapped' ? swap.steps : null,
+          outcome: saturatedSwap?.type ?? 'unfinished',
+          load_ms: saturatedSwap?.type === 'swapped' ? Math.round(saturatedSwap.durationMs) : null,
+          load_steps_ms: saturatedSwap?.type === 'swapped' ? saturatedSwap.steps : null,
           run_s: round(withSwap.seconds, 1),
           published_at_s: publishedAt === undefined ? null : round(publishedAt / 1000, 1),
           p50_ms: withSwap.p50_ms,
