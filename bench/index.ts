@@ -1,6 +1,14 @@
 /**
  * `npm run bench -- <name> [options]`: runs bench/<name>.ts. Each benchmark prints progress to
  * stderr and, as the last line of stdout, one JSON object with its numbers.
+ *
+ * The script runs this process with V8's memory reducer off (`--no-memory-reducer`, package.json):
+ * a benchmark process that waits while a child measures (bench serving's load generator, its
+ * server) would otherwise, once idle, shrink its heap with full collections whose parallel marking
+ * takes both cores of a 2-core machine from what is measured. Seen in bench serving's open-loop
+ * runs at 100,000 items: three such collections (220, 41, 18 ms pauses plus marking threads)
+ * stalled both server workers for ~2 s, p99 33-57 ms in the run they fell in, 4.4-5.0 ms in the
+ * others; with the flag, five runs in a row 4.37-5.02 ms. Children are forked with flags of their own.
  */
 import path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
