@@ -146,7 +146,7 @@ async function load(url: string, users: readonly string[], seconds: number, conn
     requests: [
       {
         method: 'GET',
-        setupRequest: (request) => ({ ...request, path: `/v1/users/${encodeURIComponent(users[next++ % users.length] as string)}/recommendations?k=10` }),
+        setupRequest: (request) => ({ ...request, path: recommendationsPath(users[next++ % users.length] as string) }),
         onResponse: (status, body) => {
           if (status < 200 || status >= 300) return;
           const match = /"version":(\d+)/.exec(body);
@@ -195,10 +195,15 @@ async function load(url: string, users: readonly string[], seconds: number, conn
   }
 }
 
+/** The request every run sends for a user: its top 10. */
+function recommendationsPath(userId: string): string {
+  return `/v1/users/${encodeURIComponent(userId)}/recommendations?k=10`;
+}
+
 /** The open-loop run: `rate` requests/s offered for `seconds`, the users in turn. */
 async function loadAtRate(url: string, users: readonly string[], rate: number, seconds: number, serverPid: number | undefined): Promise<Record<string, unknown>> {
   const { hostname, port } = new URL(url);
-  const paths = users.map((u) => `/v1/users/${encodeURIComponent(u)}/recommendations?k=10`);
+  const paths = users.map(recommendationsPath);
   // The server's processes (a cluster's primary and workers): how much their main threads ran and
   // waited for a core over the run (Linux; the load generator, forked below, is not among them).
   const pids = serverPid === undefined ? [] : processTree(serverPid);
@@ -232,7 +237,7 @@ async function swapUnderOpenLoad(
   checkpoint: string,
 ): Promise<Record<string, unknown>> {
   const { hostname, port } = new URL(server.ready.url);
-  const paths = users.map((u) => `/v1/users/${encodeURIComponent(u)}/recommendations?k=10`);
+  const paths = users.map(recommendationsPath);
   const seconds = Math.max(2 * options.duration, 20);
   const warmUpSeconds = 1;
   let swap: Extract<ServerChildMessage, { type: 'swapped' | 'swap_failed' }> | undefined;

@@ -55,6 +55,11 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
   return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
 }
 
+/** Whether `view` spans the whole of its ArrayBuffer (not a slice of node's shared pool nor of a larger buffer): it can be kept as it is. */
+export function hasOwnMemory(view: ArrayBufferView): boolean {
+  return view.byteOffset === 0 && view.buffer.byteLength === view.byteLength;
+}
+
 export function decodeNpy(buffer: Buffer, where = 'npy', options: { readonly copy?: boolean } = {}): NpyArray {
   if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) {
     throw new ArtifactError(`${where}: not a .npy file (bad magic bytes)`, { context: { path: where } });
@@ -93,7 +98,7 @@ export function decodeNpy(buffer: Buffer, where = 'npy', options: { readonly cop
   // Copy into a fresh, aligned buffer; with `copy: false` a body aligned for its type is read in
   // place (a view of `buffer`, which must then stay unchanged: a file read for this alone), when
   // `buffer` has its memory to itself (not a slice of node's shared pool).
-  const inPlace = options.copy === false && buffer.byteOffset === 0 && buffer.buffer.byteLength === buffer.length && offset % width === 0;
+  const inPlace = options.copy === false && hasOwnMemory(buffer) && offset % width === 0;
   let body: ArrayBuffer;
   let start = 0;
   if (inPlace) {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ServableModel } from '../jobs';
+import { hasOwnMemory } from '../infra/npy';
 import { createLogger } from '../logging';
 import { ITEM_TABLE_CHUNK, hostItemTable } from '../trainer/models/contract';
 import { pruneLeastRecentlyUsed } from './ann/cache';
@@ -40,8 +41,7 @@ export class ItemTableCache {
         await fs.utimes(file, now, now).catch(() => undefined); // most recently used
         // The ranker keeps the table for the version's lifetime: a view of the file's buffer when
         // the buffer is the file's alone (as fs.readFile gives a file this size), else a copy.
-        const own = cached.byteOffset === 0 && cached.buffer.byteLength === cached.byteLength;
-        return own ? new Float32Array(cached.buffer, 0, rows * H) : new Float32Array(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength));
+        return hasOwnMemory(cached) ? new Float32Array(cached.buffer, 0, rows * H) : new Float32Array(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength));
       }
       log.warn({ file, bytes: cached.byteLength, expected: rows * H * 4 }, 'a cached item table has the wrong size: computing it again');
       await fs.rm(file, { force: true });
