@@ -199,21 +199,32 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
 
 /** Histories of external ids as a left-aligned batch of dense ids (unknown ids dropped). */
 export function historiesBatch(histories: ReadonlyArray<readonly string[]>, items: ItemIdMapping, maxLength: number): SequenceBatch {
+  return denseHistoriesBatch(
+    histories.map((history, b) => {
+      const known: number[] = [];
+      for (const itemId of history) {
+        const dense = items.denseId(itemId);
+        if (dense !== undefined) known.push(dense);
+      }
+      if (known.length === 0) {
+        throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${items.itemCount} items)`, { context: { field: `histories.${b}` } });
+      }
+      return known;
+    }),
+    maxLength,
+  );
+}
+
+/** Histories of dense ids (each non-empty, oldest first) as a left-aligned batch of their last `maxLength` items. */
+export function denseHistoriesBatch(histories: ReadonlyArray<ArrayLike<number>>, maxLength: number): SequenceBatch {
   const size = histories.length;
   const batchItems = new Int32Array(size * maxLength);
   const lengths = new Int32Array(size);
   histories.forEach((history, b) => {
-    const known: number[] = [];
-    for (const itemId of history) {
-      const dense = items.denseId(itemId);
-      if (dense !== undefined) known.push(dense);
-    }
-    if (known.length === 0) {
-      throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${items.itemCount} items)`, { context: { field: `histories.${b}` } });
-    }
-    const recent = known.slice(-maxLength);
-    batchItems.set(recent, b * maxLength);
-    lengths[b] = recent.length;
+    if (history.length === 0) throw new ValidationError(`history ${b} is empty`, { context: { field: `histories.${b}` } });
+    const from = Math.max(0, history.length - maxLength);
+    for (let t = from; t < history.length; t++) batchItems[b * maxLength + t - from] = history[t] as number;
+    lengths[b] = history.length - from;
   });
   return { size, maxLength, items: batchItems, lengths, targets: new Int32Array(size) };
 }

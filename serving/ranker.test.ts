@@ -98,6 +98,26 @@ describe('Ranker', () => {
     });
   }
 
+  it('keeps nothing of one ranking in the next (its scratch arrays are reused): interleaved users, k, pooling and index kinds rank as a fresh ranker does', () => {
+    for (const pooling of ['max', 'mean'] as const) {
+      const settings = { weight: 0.7, lastItems: 3, pooling };
+      for (const [model, textIndex] of [[exact.model, exact.text], [hnsw.model, hnsw.text]] as const) {
+        const options = { items, hiddenSize: H, itemCount: N, index: model, prior: { settings, table: text, dims: D, index: textIndex }, candidates: 50 };
+        const shared = new Ranker(options);
+        users.slice(0, 12).forEach((user, i) => {
+          const k = [10, 1, 25, 3][i % 4] as number;
+          const exclude = new Set(i % 2 === 0 ? [user.history[0] as number] : []);
+          const got = shared.rank(user.vector, user.history, exclude, k);
+          const want = new Ranker(options).rank(user.vector, user.history, exclude, k);
+          expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+          expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+        });
+      }
+    }
+    const ranker = new Ranker({ items, hiddenSize: H, itemCount: N, index: exact.model, candidates: 50 });
+    expect(() => ranker.rank(new Float32Array(H + 1), Int32Array.of(1), new Set(), 10)).toThrow(/a user vector of 17 values, expected 16/);
+  });
+
   it('ranks the same with a neighbour cache of two lists (evicting all the time) as with the default', () => {
     const settings = { weight: 0.7, lastItems: 3, pooling: 'max' as const };
     for (const [model, textIndex] of [[exact.model, exact.text], [hnsw.model, hnsw.text]] as const) {

@@ -79,12 +79,23 @@ export class Ranker {
   private listed = new Float64Array(0);
   /** Scratch of {@link rank}: each item's state in the ranking under way. */
   private states = new Uint8Array(0);
+  /**
+   * Scratch of {@link rank} (synchronous, so one set serves every request): the user vector in
+   * float64, the selections, and the query items' text rows in float64 ({@link priorQuery}).
+   * Array buffers made per request are what a young-generation collection spends most of its
+   * pause on under load (sweeping them), so the ranking makes none but its answer.
+   */
+  private readonly userScratch: Float64Array;
+  private readonly topScratch = new TopK(0);
+  private readonly floorScratch = new TopK(0);
+  private readonly queryScratch: Float64Array[] = [];
   /** How many neighbour lists the cache keeps (least recently used dropped first). */
   private readonly neighbourCapacity: number;
   readonly stats: RankerStats = { ranked: 0, neighbourHits: 0, neighbourMisses: 0, neighbourFills: 0, priorDots: 0, approximate: 0, scored: 0 };
 
   constructor(private readonly options: RankerOptions) {
     this.neighbourCapacity = options.neighbourCache ?? 50_000;
+    this.userScratch = new Float64Array(options.hiddenSize);
   }
 
   /** Whether every item is scored (no candidate generation). */
@@ -109,9 +120,11 @@ export class Ranker {
    */
   rank(user: Float32Array, history: ArrayLike<number>, exclude: ReadonlySet<number>, k: number, approximate?: ApproximateCosines): RankedItems {
     this.stats.ranked++;
-    const u = Float64Array.from(user);
+    if (user.length !== this.options.hiddenSize) throw new Error(`ranker: a user vector of ${user.length} values, expected ${this.options.hiddenSize}`);
+    const u = this.userScratch;
+    u.set(user);
     const query = this.options.prior ? this.priorQuery(history) : undefined;
-    const top = new TopK(k);
+    const top = this.topScratch.reset(k);
     const { items, hiddenSize: H, itemCount } = this.options;
     if (!query || query.count === 0) {
       if (this.exact) {
@@ -141,7 +154,7 @@ export class Ranker {
       this.stats.priorDots += ids.length;
       return top.drain();
     }
-    const lists = query.ids.map((id, j) => this.textNeighbours(id, query.pooled[j] as Float64Array, query.vectors.subarray(j * prior.dims, (j + 1) * prior.dims)));
+    const lists = query.ids.map((id, j) => this.textNeighbours(id, query.pooled[j] as Float64Array, prior.table.subarray(id * prior.dims, (id + 1) * prior.dims)));
     // Per item: 0 not scored yet, 1 scored or excluded, 2 a query item (its prior is 0). Reused
     // between rankings (rank is synchronous), so that requests do not churn array buffers.
     if (this.states.length !== itemCount + 1) this.states = new Uint8Array(itemCount + 1);
@@ -162,7 +175,7 @@ export class Ranker {
         const exactCos = (id: number, cos: number): number => (margin === 0 ? cos : dot64(u, items, id, H));
         // A floor under the final k-th score: the k-th best lower bound of the listed items and
         // the query items (each at least its cosine - margin + w x its best listed cosine).
-        const floor = new TopK(k);
+        const floor = this.floorScratch.reset(k);
         for (const id of listed) if (state[id] === 0) floor.push(id, (cosines[id] as number) - margin + w * (known[id] as number));
         for (const id of query.ids) if (state[id] === 2) floor.push(id, (cosines[id] as number) - margin);
         let threshold = floor.threshold;
@@ -379,9 +392,9 @@ export class Ranker {
   }
 
   /**
-   * The prior's query: the last `lastItems` distinct items of the history, latest first, as text
-   * vectors `[Q, D]`, the vectors the prior pools over (each of them for max, their mean for
-   * mean), and the query items (whose prior is 0).
+   * The prior's query: the last `lastItems` distinct items of the history, latest first, the
+   * vectors the prior pools over in float64 (each item's text row for max, their mean for mean:
+   * scratch arrays, valid until the next call), and the query items (whose prior is 0).
    */
   private priorQuery(history: ArrayLike<number>): PriorQuery {
     const prior = this.options.prior as NonNullable<RankerOptions['prior']>;
@@ -392,23 +405,28 @@ export class Ranker {
       const id = history[t] as number;
       if (id !== 0 && !picked.includes(id)) picked.push(id);
     }
-    const vectors = new Float32Array(picked.length * D);
-    picked.forEach((id, j) => vectors.set(prior.table.subarray(id * D, (id + 1) * D), j * D));
+    const scratch = (j: number): Float64Array => {
+      while (this.queryScratch.length <= j) this.queryScratch.push(new Float64Array(D));
+      return this.queryScratch[j] as Float64Array;
+    };
     let pooled: Float64Array[];
     if (pooling === 'mean' && picked.length > 0) {
-      const mean = new Float64Array(D);
+      const mean = scratch(0).fill(0);
       for (const id of picked) for (let d = 0; d < D; d++) (mean[d] as number) += (prior.table[id * D + d] as number) / picked.length;
       pooled = [mean];
     } else {
-      pooled = picked.map((id) => Float64Array.from(prior.table.subarray(id * D, (id + 1) * D)));
+      pooled = picked.map((id, j) => {
+        const row = scratch(j);
+        row.set(prior.table.subarray(id * D, (id + 1) * D));
+        return row;
+      });
     }
-    return { ids: picked, vectors, count: picked.length, pooled, items: new Set(picked) };
+    return { ids: picked, count: picked.length, pooled, items: new Set(picked) };
   }
 }
 
 interface PriorQuery {
   readonly ids: readonly number[];
-  readonly vectors: Float32Array;
   readonly count: number;
   readonly pooled: Float64Array[];
   readonly items: ReadonlySet<number>;

@@ -79,6 +79,8 @@ export async function startServing(config: AppConfig, options: { readonly histor
   const hnsw = hnswlib();
   // Read by V8 at each old-generation limit it sets, so it applies from here on (serving.heapGrowingPercent).
   if (config.serving.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.serving.heapGrowingPercent}`);
+  // Read by V8 at each scavenge (serving.parallelScavenge).
+  if (!config.serving.parallelScavenge) v8.setFlagsFromString('--no-parallel-scavenge');
   const instrumentation = options.instrumentation ?? new Instrumentation();
   const store = new ArtifactStore(config.artifacts.dir);
   const registry = openRegistry(config);

@@ -6,7 +6,7 @@ import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { MemoryModelRegistry, type ModelRegistry, type PublishEvaluation } from '../infra/registry';
 import { tf } from '../infra/tf';
-import { AppConfig, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
+import { AppConfig, denseHistoriesBatch, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
 import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
 import { AnnIndexCache } from './ann';
@@ -149,6 +149,28 @@ describe('serving HTTP API', () => {
     // excludeSeen false keeps the history items rankable.
     const all = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history, k: 50, excludeSeen: false } });
     expect(all.json().items).toHaveLength(50);
+  });
+
+  it('maps a history to the catalog once: dense histories rank as external ones, unknown ids ignored', async () => {
+    const version = holder.current as ModelVersion;
+    const history = ['ITEM3', 'NOT-AN-ITEM', 'ITEM9', 'ITEM15'];
+    const dense = version.denseHistory(history);
+    expect(dense).toEqual(['ITEM3', 'ITEM9', 'ITEM15'].map((id) => version.denseId(id)));
+    expect(version.denseId('NOT-AN-ITEM')).toBeUndefined();
+    expect(await version.recommendDense([dense], 10, [dense])).toEqual(await version.recommend([history], 10, [new Set(history)]));
+    expect(await version.recommendDense([dense], 10, [[]])).toEqual(await version.recommend([history], 10, [new Set()]));
+    await expect(version.recommend([['NOT-AN-ITEM']], 10, [new Set()])).rejects.toThrow(/history 0: none of its 1 items is in the model's catalog/);
+    await expect(version.recommendDense([[]], 10, [[]])).rejects.toThrow(/history 0 is empty/);
+    // A history longer than the model reads: its last maxHistoryLength items, as batchOf cuts it.
+    const long = Array.from({ length: version.servable.maxHistoryLength + 7 }, (_, i) => `ITEM${(i * 7) % 60}`);
+    const fromDense = denseHistoriesBatch([version.denseHistory(long)], version.servable.maxHistoryLength);
+    const fromNames = version.servable.batchOf([long]);
+    expect(Array.from(fromDense.items)).toEqual(Array.from(fromNames.items));
+    expect(Array.from(fromDense.lengths)).toEqual(Array.from(fromNames.lengths));
+    // The live-history route gives what recommend gives for the user's history.
+    const res = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations?k=7' });
+    const live = histories.get('u1')?.itemIds ?? [];
+    expect(res.json().items).toEqual((await version.recommend([live], 7, [new Set(live)]))[0]);
   });
 
   it('falls back to the popular items of the recent window for a user without a usable history', async () => {

@@ -149,14 +149,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const excludeSeen = query.excludeSeen ?? true;
     return withModel(async (version) => {
       const history = histories.get(userId)?.itemIds ?? [];
-      const known = history.filter((id) => version.knows(id));
-      const exclude = new Set(excludeSeen ? history : []);
+      const known = version.denseHistory(history); // the one catalog lookup per item of the request
       const base = { requestId: request.id, model: version.describe(), userId };
       if (known.length === 0) {
         metrics.fallbacks.inc();
-        return { ...base, historyLength: 0, fallback: 'popular' as const, items: popularFor(version, k, exclude) };
+        return { ...base, historyLength: 0, fallback: 'popular' as const, items: popularFor(version, k, new Set(excludeSeen ? history : [])) };
       }
-      const [items] = await version.recommend([known], k, [exclude]);
+      // Seen items the catalog does not know cannot be recommended: the known ones are all there is to leave out.
+      const [items] = await version.recommendDense([known], k, [excludeSeen ? known : []]);
       return { ...base, historyLength: Math.min(known.length, version.servable.maxHistoryLength), items: items ?? [] };
     });
   });
@@ -165,11 +165,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const body = parse(schemas.StatelessBody, request.body, 'body');
     const k = body.k ?? config.defaultK;
     return withModel(async (version) => {
-      const unknown = body.history.findIndex((id) => !version.knows(id));
+      const dense = body.history.map((id) => version.denseId(id) ?? 0);
+      const unknown = dense.indexOf(0);
       if (unknown >= 0) {
         throw new RequestError(400, 'unknown_item', `body.history.${unknown}: item ${JSON.stringify(body.history[unknown])} is not in the model's catalog`, `body.history.${unknown}`);
       }
-      const [items] = await version.recommend([body.history], k, [new Set(body.excludeSeen === false ? [] : body.history)]);
+      const [items] = await version.recommendDense([dense], k, [body.excludeSeen === false ? [] : dense]);
       return { requestId: request.id, model: version.describe(), historyLength: Math.min(body.history.length, version.servable.maxHistoryLength), items: items ?? [] };
     });
   });

@@ -44,6 +44,7 @@ const BUILD_SLICE_MS = 4;
 export class HnswIndex extends RowsIndex implements AnnIndex {
   readonly kind = 'hnsw' as const;
   private currentEf: number;
+  private queryScratch = new Float64Array(0);
 
   private constructor(
     rows: VectorRows,
@@ -127,7 +128,9 @@ export class HnswIndex extends RowsIndex implements AnnIndex {
       this.currentEf = ef;
     }
     const { dims, size } = this;
-    const q = new Float64Array(dims);
+    // The query in float64 for rescoring: one array for every search (synchronous), not one per call.
+    if (this.queryScratch.length !== dims) this.queryScratch = new Float64Array(dims);
+    const q = this.queryScratch;
     const out: AnnHits[] = [];
     for (let b = 0; b < batch; b++) {
       const excluded = exclude[b];

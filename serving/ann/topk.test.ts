@@ -25,6 +25,31 @@ describe('TopK', () => {
       expect(Array.from(got.ids)).toEqual(sorted.slice(0, k).map((p) => p.id));
     }
   });
+
+  it('reset starts a new selection of any k on the same object, as a new TopK would', () => {
+    const rng = new Random(9);
+    const reused = new TopK(3);
+    for (const k of [3, 1, 12, 5, 0, 40, 2]) {
+      const pairs = Array.from({ length: 60 }, (_, i) => ({ id: i + 1, score: rng.int(10) / 10 }));
+      const fresh = new TopK(k);
+      reused.reset(k);
+      expect(reused.k).toBe(k);
+      expect(reused.size).toBe(0);
+      for (const p of pairs) {
+        fresh.push(p.id, p.score);
+        reused.push(p.id, p.score);
+        expect(reused.threshold).toBe(fresh.threshold);
+      }
+      const a = fresh.drain();
+      const b = reused.drain();
+      expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
+      expect(Array.from(b.scores)).toEqual(Array.from(a.scores));
+    }
+    // Reset mid-selection: nothing of the earlier pairs is kept.
+    reused.reset(2).push(1, 0.9);
+    reused.reset(2).push(2, 0.1);
+    expect(Array.from(reused.drain().ids)).toEqual([2]);
+  });
 });
 
 describe('dot64', () => {

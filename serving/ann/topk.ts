@@ -43,32 +43,56 @@ export function ranksBefore(scoreA: number, idA: number, scoreB: number, idB: nu
  * top.drain(); // { ids: [3, 5], scores: [0.9, 0.5] }  (0.5 tie: lower id 5 before 7)
  */
 export class TopK {
-  private readonly ids: Int32Array; // [k], heap order
-  private readonly scores: Float64Array; // [k], heap order
+  private ids: Int32Array; // [capacity], heap order
+  private scores: Float64Array; // [capacity], heap order
   private count = 0;
+  private kept: number;
 
-  constructor(readonly k: number) {
+  constructor(k: number) {
+    this.kept = k;
     this.ids = new Int32Array(k);
     this.scores = new Float64Array(k);
+  }
+
+  /** How many pairs it keeps. */
+  get k(): number {
+    return this.kept;
+  }
+
+  /**
+   * Empties it for a new selection of the best `k`, reusing its arrays when they are large
+   * enough: a ranking per request then allocates none (each array buffer is freed by a
+   * young-generation collection, and their sweeping is most of its pause under load).
+   */
+  reset(k: number): this {
+    if (k > this.ids.length) {
+      this.ids = new Int32Array(k);
+      this.scores = new Float64Array(k);
+    }
+    this.kept = k;
+    this.count = 0;
+    return this;
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** The worst kept score once k pairs are kept (a pair must reach it to enter), -Infinity before. */
+  /** The worst kept score once k pairs are kept (a pair must reach it to enter), -Infinity before; +Infinity when k is 0. */
   get threshold(): number {
-    return this.count < this.k ? Number.NEGATIVE_INFINITY : (this.scores[0] as number);
+    if (this.kept === 0) return Number.POSITIVE_INFINITY;
+    return this.count < this.kept ? Number.NEGATIVE_INFINITY : (this.scores[0] as number);
   }
 
   /** Whether a pair with this score and id would be kept (cheap pre-check before scoring work). */
   accepts(score: number, id: number): boolean {
-    if (this.count < this.k) return this.k > 0;
+    if (this.kept === 0) return false;
+    if (this.count < this.kept) return true;
     return ranksBefore(score, id, this.scores[0] as number, this.ids[0] as number);
   }
 
   push(id: number, score: number): void {
-    if (this.count < this.k) {
+    if (this.count < this.kept) {
       let i = this.count++;
       // Sift up: the parent must be worse than (rank after) the child.
       while (i > 0) {
