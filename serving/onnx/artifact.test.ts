@@ -9,7 +9,7 @@ import { ArtifactError, ConfigError, ValidationError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { initTf } from '../../infra/tf';
 import { loadCheckpoint, saveCheckpoint } from '../../trainer';
-import { ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
+import { CONTRIB_DOMAIN, ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
 import { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
 import { OnnxEncoderSettings, readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
@@ -40,22 +40,25 @@ const H = SIZES.dims;
 const history = batchOf([[1], [4, 5, 6], [10, 20, 30, 40, 50]]);
 
 describe('the exported graph', () => {
-  it('is a ModelProto of opset 17 / IR 8 whose declared input and output are those of its manifest', () => {
+  it('is a ModelProto of opset 17 / IR 8 (and ONNX Runtime contrib ops 1) whose declared input and output are those of its manifest', () => {
     const built = buildOnnxEncoder({ model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc', sideInfo: ccfrec.sideInfo });
     const decoded = onnx.ModelProto.decode(built.bytes);
     expect(Number(decoded.irVersion)).toBe(ENCODER_IR_VERSION);
-    expect(decoded.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', ENCODER_OPSET]]);
+    expect(decoded.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([
+      ['', ENCODER_OPSET],
+      [CONTRIB_DOMAIN, 1],
+    ]);
     const graph = decoded.graph as onnx.GraphProto;
     const dims = (v: onnx.IValueInfoProto): Array<string | number> => (v.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimParam || Number(d.dimValue));
     expect(graph.input.map((v) => [v.name, v.type?.tensorType?.elemType, dims(v)])).toEqual([[ENCODER_INPUT, onnx.TensorProto.DataType.INT32, ['batch', 'sequence']]]);
     expect(graph.output.map((v) => [v.name, v.type?.tensorType?.elemType, dims(v)])).toEqual([[ENCODER_OUTPUT, onnx.TensorProto.DataType.FLOAT, ['batch', H]]]);
     expect(built.settings.inputs[0]).toMatchObject({ name: ENCODER_INPUT, dtype: 'int32', shape: ['batch', 'sequence'] });
     expect(built.settings.outputs[0]).toMatchObject({ name: ENCODER_OUTPUT, dtype: 'float32', shape: ['batch', H] });
-    // The ops the design names, and no Gelu op (opset 20) or com.microsoft domain.
+    // The ops the design names, no Gelu op (opset 20), and one fused Attention per layer the only contrib ops.
     const ops = new Set(graph.node.map((n) => n.opType));
-    for (const op of ['Gather', 'LayerNormalization', 'Erf', 'Softmax', 'Where', 'GatherND']) expect(ops.has(op)).toBe(true);
+    for (const op of ['Gather', 'LayerNormalization', 'Erf', 'Attention', 'GatherND']) expect(ops.has(op)).toBe(true);
     expect(ops.has('Gelu')).toBe(false);
-    expect(graph.node.every((n) => !n.domain)).toBe(true);
+    expect(graph.node.filter((n) => n.domain).map((n) => [n.domain, n.opType])).toEqual(Array.from({ length: ccfrec.model.config.nLayers }, () => [CONTRIB_DOMAIN, 'Attention']));
     // The token table is the model's tokenTable(), byte for byte.
     const table = graph.initializer.find((t) => t.name === 'token_table') as onnx.TensorProto;
     expect(table.dims.map(Number)).toEqual([SIZES.items + 1, H]);
@@ -105,7 +108,15 @@ describe('onnx_encoder artifacts', () => {
     expect(await findOnnxEncoder(store, source)).toBe(artifact.id);
 
     const engine = await OnnxUserEncoder.open(store, artifact.id, { threads: 1 });
-    expect(maxAbsDiff(await engine.encode(history), await new TfjsUserEncoder(ccfrec.model).encode(history))).toBeLessThan(1e-4);
+    const batchVectors = await engine.encode(history);
+    expect(maxAbsDiff(batchVectors, await new TfjsUserEncoder(ccfrec.model).encode(history))).toBeLessThan(1e-4);
+    // One history (run on its row of the batch as it is, the output returned as it comes): the
+    // same vector as in a batch, at any padded width.
+    for (const [row, ids] of [[0, [1]], [1, [4, 5, 6]], [2, [10, 20, 30, 40, 50]]] as const) {
+      const alone = await engine.encode(batchOf([[...ids]]));
+      expect(alone).toHaveLength(H);
+      expect(maxAbsDiff(alone, batchVectors.subarray(row * H, (row + 1) * H))).toBeLessThan(1e-6);
+    }
     await engine.dispose();
     await expect(engine.encode(history)).rejects.toThrow(/encode after dispose/);
   });

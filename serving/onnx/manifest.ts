@@ -32,7 +32,9 @@ export const OnnxEncoderSettings = z.strictObject({
     .int()
     .positive()
     .optional()
-    .describe('Graph layout (absent: 1, every layer at every position; 2: the last layer at each row\'s last position only). Any layout gives the same vectors; serving exports again when the stored one is older than ENCODER_GRAPH_VERSION.'),
+    .describe(
+      "Graph layout (absent: 1, every layer at every position; 2: the last layer at each row's last position only; 3: attention as ONNX Runtime's fused Attention op). Any layout gives the same vectors; serving exports again when the stored one is older than ENCODER_GRAPH_VERSION.",
+    ),
   modelType: z.enum(['ccfrec', 'sasrec']).describe('The model the checkpoint holds.'),
   opset: z.number().int().positive().describe('Default-domain opset the graph imports.'),
   irVersion: z.number().int().positive().describe('ONNX IR version of the ModelProto.'),

@@ -56,6 +56,8 @@ export class OnnxGraphBuilder {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly names = new Set<string>();
+  /** Domains other than the default one that the nodes use, with the opset version each needs. */
+  private readonly domains = new Map<string, number>();
   private counter = 0;
 
   private unique(hint: string): string {
@@ -114,9 +116,26 @@ export class OnnxGraphBuilder {
 
   /** One node of the default domain with one output; returns the output's name. */
   op(opType: string, inputs: readonly OnnxValue[], attributes: Readonly<Record<string, OnnxAttribute>> = {}, hint = opType.toLowerCase()): OnnxValue {
+    return this.node('', opType, inputs, attributes, hint);
+  }
+
+  /**
+   * One node of another operator domain (`com.microsoft`: ONNX Runtime's contrib operators) with
+   * one output; the model imports the domain at `version`. Only runtimes that implement the op
+   * can load the graph.
+   */
+  domainOp(domain: string, version: number, opType: string, inputs: readonly OnnxValue[], attributes: Readonly<Record<string, OnnxAttribute>> = {}, hint = opType.toLowerCase()): OnnxValue {
+    const imported = this.domains.get(domain);
+    if (imported !== undefined && imported !== version) throw new Error(`onnx graph: domain ${domain} imported at version ${imported} and ${version}`);
+    this.domains.set(domain, version);
+    return this.node(domain, opType, inputs, attributes, hint);
+  }
+
+  private node(domain: string, opType: string, inputs: readonly OnnxValue[], attributes: Readonly<Record<string, OnnxAttribute>>, hint: string): OnnxValue {
     const output = this.unique(hint);
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       input: [...inputs],
       output: [output],
       name: `${output}_node`,
@@ -129,7 +148,7 @@ export class OnnxGraphBuilder {
   encode(meta: { readonly graphName: string; readonly opset: number; readonly irVersion: number; readonly producer: string; readonly producerVersion: string; readonly docString: string; readonly metadata: Readonly<Record<string, string>> }): Uint8Array {
     const model: onnx.IModelProto = {
       irVersion: meta.irVersion,
-      opsetImport: [{ domain: '', version: meta.opset }],
+      opsetImport: [{ domain: '', version: meta.opset }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: meta.producer,
       producerVersion: meta.producerVersion,
       docString: meta.docString,

@@ -108,6 +108,11 @@ export class OnnxUserEncoder implements UserEncoder {
     checkEncoderBatch(batch, this);
     const { size: B, maxLength: L, items, lengths } = batch;
     const H = this.hiddenSize;
+    // One history (most requests): its row of the batch as it is, and the run's output as the answer.
+    if (B === 1) {
+      const S = lengths[0] as number;
+      return this.run(items.subarray(0, S), 1, S);
+    }
     const order = Array.from({ length: B }, (_, b) => b).sort((x, y) => (lengths[x] as number) - (lengths[y] as number) || x - y);
     const out = new Float32Array(B * H);
     for (let start = 0; start < B; start += this.rowsPerRun) {
