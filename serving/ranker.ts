@@ -72,8 +72,31 @@ export interface RankerStats {
   scored: number;
 }
 
+/**
+ * Text-neighbour lists by the shared text index they were computed over (its `identity`) and
+ * their length: two rankers over handles of one index (versions of one rebuild's catalog, whose
+ * text vectors are the same bytes) compute the same list for a query item, so the version a
+ * server swaps to starts with the lists its predecessor computed instead of an empty cache
+ * (at 100,000 items an HNSW search over 256-dimension text vectors per query item, for every
+ * user's first request after the swap). Dropped with the index.
+ */
+const sharedNeighbours = new WeakMap<object, Map<string, Map<number, TextNeighbours>>>();
+
+/** The lists of rankers over `textIndex` whose lists are `length` long and computed the same way (`how`: from the text index, or exactly). */
+function neighbourListsFor(textIndex: AnnIndex | undefined, length: number, how: 'index' | 'exact'): Map<number, TextNeighbours> {
+  const identity = textIndex?.identity;
+  if (!identity) return new Map();
+  let byKind = sharedNeighbours.get(identity);
+  if (!byKind) sharedNeighbours.set(identity, (byKind = new Map()));
+  const key = `${how}:${length}`;
+  let lists = byKind.get(key);
+  if (!lists) byKind.set(key, (lists = new Map()));
+  return lists;
+}
+
 export class Ranker {
-  private readonly neighbours = new Map<number, TextNeighbours>();
+  /** Text-neighbour lists by query item, least recently used first (shared with rankers over the same text index: {@link neighbourListsFor}). */
+  private readonly neighbours: Map<number, TextNeighbours>;
   private allIds: Int32Array | undefined;
   /** Scratch of {@link gatherLists}: every item's best listed cosine in the ranking under way, -Infinity when unlisted. */
   private listed = new Float64Array(0);
@@ -96,6 +119,7 @@ export class Ranker {
   constructor(private readonly options: RankerOptions) {
     this.neighbourCapacity = options.neighbourCache ?? 50_000;
     this.userScratch = new Float64Array(options.hiddenSize);
+    this.neighbours = neighbourListsFor(options.prior?.index, Math.min(options.itemCount, options.candidates), options.index.kind === 'exact' ? 'exact' : 'index');
   }
 
   /** Whether every item is scored (no candidate generation). */

@@ -78,7 +78,7 @@ describe('serving HTTP API', () => {
     expect({ hits: tableCache.hits, misses: tableCache.misses }).toEqual({ hits: 1, misses: 1 });
   }, 60_000);
 
-  it('a version loaded while another of the same vectors is held shares its HNSW indexes (index cache); the first disposed, the second answers the same', async () => {
+  it('a version loaded while another of the same vectors is held shares its HNSW indexes (index cache) and text-neighbour lists; the first disposed, the second answers the same', async () => {
     const annCache = new AnnIndexCache(path.join(root, 'shared-ann-cache'));
     const ann = AnnConfig.parse({ index: 'hnsw', hnsw: { m: 8, efConstruction: 40 } });
     const first = await ModelVersion.load(store, { version: 11, checkpointId: checkpoint }, { annCache, ann });
@@ -89,12 +89,23 @@ describe('serving HTTP API', () => {
     const exclude = histories.map((h) => new Set(h));
     const before = await second.recommend(histories, 5, exclude);
     expect(await first.recommend(histories, 5, exclude)).toEqual(before);
+    // They share the text-neighbour lists too: a query item's list computed by one is the other's.
+    const item = first.denseId('ITEM21') as number;
+    expect(second.ranker.cachedNeighbours(item)).toBeUndefined();
+    const misses = second.ranker.stats.neighbourMisses;
+    const answer = await first.recommend([['ITEM21']], 5, [new Set()]);
+    expect(second.ranker.cachedNeighbours(item)).toBe(first.ranker.cachedNeighbours(item));
+    expect(await second.recommend([['ITEM21']], 5, [new Set()])).toEqual(answer);
+    expect(second.ranker.stats.neighbourMisses).toBe(misses);
     first.dispose();
     expect(await second.recommend(histories, 5, exclude)).toEqual(before);
     expect(second.similar('ITEM0', 3).map((i) => i.itemId)).not.toContain('ITEM0');
     second.dispose();
     const third = await ModelVersion.load(store, { version: 13, checkpointId: checkpoint }, { annCache, ann });
     expect({ hits: annCache.hits, shared: annCache.shared }).toEqual({ hits: 2, shared: 2 }); // nothing held: from the directory
+    // Another index object (read again): lists of its own.
+    expect(third.ranker.cachedNeighbours(item)).toBeUndefined();
+    expect(await third.recommend([['ITEM21']], 5, [new Set()])).toEqual(answer);
     third.dispose();
   }, 60_000);
 

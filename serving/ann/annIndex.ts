@@ -60,6 +60,12 @@ export interface AnnIndex {
   readonly dims: number;
   /** Items indexed. */
   readonly size: number;
+  /**
+   * The same object for holders of one shared index (handles from an `AnnIndexCache`),
+   * absent otherwise: what depends only on the index and the vectors it was built from (the
+   * ranker's text-neighbour lists) can be shared between its holders.
+   */
+  readonly identity?: object;
 
   /**
    * The top-`k` items for each query. `queries` is a `Matrix` `[B, D]` or a row-major

@@ -138,6 +138,10 @@ export class SharedAnnIndex implements AnnIndex {
   get size(): number {
     return this.index.size;
   }
+  /** The shared index itself: every handle on it has the same identity. */
+  get identity(): object {
+    return this.index;
+  }
 
   search(queries: Matrix | Float32Array, k: number, options?: AnnSearchOptions): AnnHits[] {
     this.check('search');
