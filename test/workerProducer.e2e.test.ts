@@ -27,8 +27,12 @@ describe(`WorkerProducer on ${kafkaKind()}`, () => {
     const topic = uniqueName('worker-crash');
     const producer = new WorkerProducer(testKafkaConfig());
     await producer.send(topic, [{ key: 'a', value: '1', partition: 0 }]);
+    // The thread is told to stop before the send is posted, so it can never answer it (posted
+    // first, a busy machine could let the thread write and acknowledge it before the stop: the
+    // send then succeeded and the test failed, once in a CI run).
+    const exited = (producer as unknown as { worker: Worker }).worker.terminate();
     const inFlight = producer.send(topic, [{ key: 'b', value: '2', partition: 0 }]);
-    await (producer as unknown as { worker: Worker }).worker.terminate();
+    await exited;
     const error = await inFlight.then(
       () => undefined,
       (e: unknown) => e,
