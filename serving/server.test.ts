@@ -1,6 +1,8 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
@@ -24,6 +26,12 @@ import { buildServer } from './server';
  * layout, with a tuned text prior), through fastify's inject: answers, their parity with the
  * model's own scores, the fallback, bad input, the operations endpoints and hot swaps.
  */
+/** A full garbage collection (V8's `gc`, exposed for this test). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
 describe('serving HTTP API', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serving-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
@@ -78,18 +86,24 @@ describe('serving HTTP API', () => {
     expect({ hits: tableCache.hits, misses: tableCache.misses }).toEqual({ hits: 1, misses: 1 });
   }, 60_000);
 
-  it('a version loaded while another of the same vectors is held shares its HNSW indexes (index cache) and text-neighbour lists; the first disposed, the second answers the same', async () => {
+  it('a version loaded while another of the same vectors is held shares its HNSW indexes (index cache), text-prior table and text-neighbour lists; the first disposed, the second answers the same', async () => {
     const annCache = new AnnIndexCache(path.join(root, 'shared-ann-cache'));
     const ann = AnnConfig.parse({ index: 'hnsw', hnsw: { m: 8, efConstruction: 40 } });
     const first = await ModelVersion.load(store, { version: 11, checkpointId: checkpoint }, { annCache, ann });
     expect({ misses: annCache.misses, hits: annCache.hits, shared: annCache.shared }).toEqual({ misses: 2, hits: 0, shared: 0 }); // the item and the text index
+    // A full collection first: what is shared must be held by the first version itself, not by a
+    // wrapper that only happened to be alive.
+    collectGarbage();
     const second = await ModelVersion.load(store, { version: 12, checkpointId: checkpoint }, { annCache, ann });
     expect({ misses: annCache.misses, hits: annCache.hits, shared: annCache.shared }).toEqual({ misses: 2, hits: 0, shared: 2 });
     const histories = [['ITEM0', 'ITEM6', 'ITEM12'], ['ITEM3']];
     const exclude = histories.map((h) => new Set(h));
     const before = await second.recommend(histories, 5, exclude);
     expect(await first.recommend(histories, 5, exclude)).toEqual(before);
-    // They share the text-neighbour lists too: a query item's list computed by one is the other's.
+    // They share the text-prior table (the same embeddings) and the text-neighbour lists: a
+    // query item's list computed by one is the other's.
+    expect(second.servable.textVectors?.table).toBeDefined();
+    expect(second.servable.textVectors?.table).toBe(first.servable.textVectors?.table);
     const item = first.denseId('ITEM21') as number;
     expect(second.ranker.cachedNeighbours(item)).toBeUndefined();
     const misses = second.ranker.stats.neighbourMisses;
