@@ -11,7 +11,7 @@ export { combineObservers, openTrainingSink, type TrainingSink } from './sink';
 export { runRebuildJob, type RebuildJobOptions, type RebuildJobResult } from './rebuild';
 export { runTrainJob, type TrainJobOptions, type TrainJobResult } from './train';
 export { priorSettings, runEvaluateJob, type EvaluateJobOptions, type EvaluateJobResult, type EvaluationPrior } from './evaluate';
-export { denseHistoriesBatch, historiesBatch, loadServableModel, type LoadServableOptions, type ServableCatalog, type ServableModel } from './servable';
+export { denseHistoriesBatch, denseIdsOf, historiesBatch, knownDenseIds, loadServableModel, type LoadServableOptions, type ServableCatalog, type ServableModel } from './servable';
 export { runFineTuneJob, type FineTuneJobOptions, type FineTuneJobResult } from './finetune';
 export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobOptions, type PublishJobResult } from './publish';
 export { openRegistry } from './registry';

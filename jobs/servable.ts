@@ -223,19 +223,28 @@ export async function loadServableModel(store: ArtifactStore, checkpoint: string
 /** Histories of external ids as a left-aligned batch of dense ids (unknown ids dropped). */
 export function historiesBatch(histories: ReadonlyArray<readonly string[]>, items: ItemIdMapping, maxLength: number): SequenceBatch {
   return denseHistoriesBatch(
-    histories.map((history, b) => {
-      const known: number[] = [];
-      for (const itemId of history) {
-        const dense = items.denseId(itemId);
-        if (dense !== undefined) known.push(dense);
-      }
-      if (known.length === 0) {
-        throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${items.itemCount} items)`, { context: { field: `histories.${b}` } });
-      }
-      return known;
-    }),
+    histories.map((history, b) => knownDenseIds(history, items, b)),
     maxLength,
   );
+}
+
+/** The dense ids of the items of `history` that `items` knows, in order (one lookup per item). */
+export function denseIdsOf(history: readonly string[], items: ItemIdMapping): number[] {
+  const known: number[] = [];
+  for (const itemId of history) {
+    const dense = items.denseId(itemId);
+    if (dense !== undefined) known.push(dense);
+  }
+  return known;
+}
+
+/** {@link denseIdsOf}, and a ValidationError naming history `b` when `items` knows none of them. */
+export function knownDenseIds(history: readonly string[], items: ItemIdMapping, b: number): number[] {
+  const known = denseIdsOf(history, items);
+  if (known.length === 0) {
+    throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${items.itemCount} items)`, { context: { field: `histories.${b}` } });
+  }
+  return known;
 }
 
 /** Histories of dense ids (each non-empty, oldest first) as a left-aligned batch of their last `maxLength` items. */

@@ -4,7 +4,7 @@ import { createLogger } from '../logging';
 import type { TextEncoderSpec } from '../features';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { PublishedModel } from '../infra/registry';
-import { denseHistoriesBatch, loadServableModel, type ServableModel } from '../jobs';
+import { denseHistoriesBatch, denseIdsOf, knownDenseIds, loadServableModel, type ServableModel } from '../jobs';
 import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
 import { hostItemTable, textPriorTableInSlices } from '../trainer';
 import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
@@ -234,12 +234,7 @@ export class ModelVersion {
    * load), for a request to map its history once and pass it to {@link recommendDense}.
    */
   denseHistory(history: readonly string[]): number[] {
-    const out: number[] = [];
-    for (const itemId of history) {
-      const dense = this.servable.items.denseId(itemId);
-      if (dense !== undefined) out.push(dense);
-    }
-    return out;
+    return denseIdsOf(history, this.servable.items);
   }
 
   /**
@@ -249,13 +244,7 @@ export class ModelVersion {
    */
   async recommend(histories: ReadonlyArray<readonly string[]>, k: number, exclude: ReadonlyArray<ReadonlySet<string>>): Promise<ScoredItem[][]> {
     this.check();
-    const dense = histories.map((history, b) => {
-      const known = this.denseHistory(history);
-      if (known.length === 0) {
-        throw new ValidationError(`history ${b}: none of its ${history.length} items is in the model's catalog (${this.servable.items.itemCount} items)`, { context: { field: `histories.${b}` } });
-      }
-      return known;
-    });
+    const dense = histories.map((history, b) => knownDenseIds(history, this.servable.items, b));
     return this.recommendDense(dense, k, histories.map((_, b) => this.denseHistory([...(exclude[b] ?? [])])));
   }
 
