@@ -1,8 +1,6 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
@@ -12,6 +10,7 @@ import { AppConfig, denseHistoriesBatch, runRebuildJob, runTrainJob, trainerConf
 import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
 import { AnnIndexCache } from './ann';
+import { collectGarbage } from '../test/gc';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { MemoryHistories } from './historyView';
 import { ModelHolder } from './modelHolder';
@@ -26,12 +25,6 @@ import { buildServer } from './server';
  * layout, with a tuned text prior), through fastify's inject: answers, their parity with the
  * model's own scores, the fallback, bad input, the operations endpoints and hot swaps.
  */
-/** A full garbage collection (V8's `gc`, exposed for this test). */
-function collectGarbage(): void {
-  v8.setFlagsFromString('--expose-gc');
-  (vm.runInNewContext('gc') as () => void)();
-}
-
 describe('serving HTTP API', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serving-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
