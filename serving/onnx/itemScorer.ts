@@ -2,6 +2,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { BackendError, ValidationError } from '../../errors';
 import { ENCODER_IR_VERSION, ENCODER_OPSET } from './encoderGraph';
 import { OnnxGraphBuilder } from './onnxGraph';
+import { SERVING_GRAPH_OPTIMIZATION } from './onnxUserEncoder';
 import { STREAMREC_VERSION } from '../../version';
 import { Coalescer } from '../coalesce';
 
@@ -120,7 +121,7 @@ export class OnnxItemScorer extends CoalescedItemScorer {
     let session: InferenceSession;
     try {
       ort = await import('onnxruntime-node');
-      session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', executionMode: 'sequential', logSeverityLevel: 3, intraOpNumThreads: options.threads ?? 1 });
+      session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], graphOptimizationLevel: SERVING_GRAPH_OPTIMIZATION, executionMode: 'sequential', logSeverityLevel: 3, intraOpNumThreads: options.threads ?? 1 });
     } catch (cause) {
       throw new BackendError(`item scorer: onnxruntime cannot run the score graph: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
