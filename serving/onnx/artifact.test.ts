@@ -1,7 +1,7 @@
 /**
  * @jest-environment ./features/testing/nativeTypedArraysEnvironment.ts
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -9,9 +9,9 @@ import { ArtifactError, ConfigError, ValidationError } from '../../errors';
 import { ArtifactStore } from '../../infra/artifacts';
 import { initTf } from '../../infra/tf';
 import { loadCheckpoint, saveCheckpoint } from '../../trainer';
-import { CONTRIB_DOMAIN, ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT } from './encoderGraph';
+import { CONTRIB_DOMAIN, ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, ENCODER_TOKEN_TABLE } from './encoderGraph';
 import { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder } from './exportEncoder';
-import { OnnxEncoderSettings, readOnnxEncoder } from './manifest';
+import { ONNX_ENCODER_FILE, ONNX_TOKEN_TABLE_FILE, OnnxEncoderSettings, readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
 import { openUserEncoder } from './openUserEncoder';
 import { L, SIZES, batchOf, trainedModel, type TrainedFixture } from './testing/fixtures';
@@ -60,7 +60,7 @@ describe('the exported graph', () => {
     expect(ops.has('Gelu')).toBe(false);
     expect(graph.node.filter((n) => n.domain).map((n) => [n.domain, n.opType])).toEqual(Array.from({ length: ccfrec.model.config.nLayers }, () => [CONTRIB_DOMAIN, 'Attention']));
     // The token table is the model's tokenTable(), byte for byte.
-    const table = graph.initializer.find((t) => t.name === 'token_table') as onnx.TensorProto;
+    const table = graph.initializer.find((t) => t.name === ENCODER_TOKEN_TABLE) as onnx.TensorProto;
     expect(table.dims.map(Number)).toEqual([SIZES.items + 1, H]);
     const tokens = ccfrec.model.tokenTable();
     expect(new Float32Array(Uint8Array.from(table.rawData).buffer)).toEqual(Float32Array.from(tokens.dataSync() as Float32Array));
@@ -119,6 +119,56 @@ describe('onnx_encoder artifacts', () => {
     }
     await engine.dispose();
     await expect(engine.encode(history)).rejects.toThrow(/encode after dispose/);
+  });
+
+  it('keep the token table beside the graph as ONNX external data, opened from the path with the vectors of the self-contained graph', async () => {
+    const source = { model: ccfrec.model, checkpointId: 'checkpoint-000000000000ccee', sideInfo: ccfrec.sideInfo };
+    const artifact = await writeOnnxEncoder(store, source);
+    const stored = await readOnnxEncoder(store, artifact.id);
+    expect(stored.settings.tokenTable.file).toBe(ONNX_TOKEN_TABLE_FILE);
+    expect(stored.model).toBe(path.join(artifact.dir, ONNX_ENCODER_FILE));
+    expect(artifact.manifest.files.map((f) => [f.name, f.bytes])).toEqual([
+      [ONNX_ENCODER_FILE, stored.bytes.length],
+      [ONNX_TOKEN_TABLE_FILE, (SIZES.items + 1) * H * 4],
+    ]);
+    // The graph's initializer points at the file, whose bytes are the table the self-contained graph holds.
+    const table = (onnx.ModelProto.decode(stored.bytes).graph as onnx.GraphProto).initializer.find((t) => t.name === ENCODER_TOKEN_TABLE) as onnx.TensorProto;
+    expect(table.dataLocation).toBe(onnx.TensorProto.DataLocation.EXTERNAL);
+    expect(table.rawData).toHaveLength(0);
+    expect(table.externalData.map((e) => [e.key, e.value])).toEqual([
+      ['location', ONNX_TOKEN_TABLE_FILE],
+      ['offset', '0'],
+      ['length', String((SIZES.items + 1) * H * 4)],
+    ]);
+    const whole = buildOnnxEncoder(source);
+    const embedded = (onnx.ModelProto.decode(whole.bytes).graph as onnx.GraphProto).initializer.find((t) => t.name === ENCODER_TOKEN_TABLE) as onnx.TensorProto;
+    expect(Buffer.compare(await readFile(path.join(artifact.dir, ONNX_TOKEN_TABLE_FILE)), Buffer.from(embedded.rawData))).toBe(0);
+    const fromPath = await OnnxUserEncoder.open(store, artifact.id, { threads: 1 });
+    const fromBytes = await OnnxUserEncoder.create(whole.bytes, whole.settings, { threads: 1 });
+    const vectors = Array.from(await fromPath.encode(history));
+    expect(vectors).toEqual(Array.from(await fromBytes.encode(history)));
+    await fromPath.dispose();
+    await fromBytes.dispose();
+
+    // A table changed in place (same size) or cut short is refused before a session maps it.
+    const file = path.join(artifact.dir, ONNX_TOKEN_TABLE_FILE);
+    const good = await readFile(file);
+    const changed = Buffer.from(good);
+    changed.writeFloatLE(changed.readFloatLE(H * 4) + 1, H * 4);
+    await writeFile(file, changed);
+    await expect(OnnxUserEncoder.open(store, artifact.id)).rejects.toThrow(`${ONNX_TOKEN_TABLE_FILE} does not match its sha256 (corrupt)`);
+    await writeFile(file, good.subarray(0, 100));
+    await expect(OnnxUserEncoder.open(store, artifact.id)).rejects.toThrow(`${ONNX_TOKEN_TABLE_FILE} has 100 bytes, manifest says ${good.length}`);
+    await writeFile(file, good);
+
+    // An encoder stored with the table inside its graph (before external data) opens from its bytes.
+    const { file: _external, ...inside } = whole.settings.tokenTable;
+    const older = await store.write({ kind: 'onnx_encoder', job: 'test', settings: { ...whole.settings, tokenTable: inside }, inputs: whole.inputs, files: [{ name: ONNX_ENCODER_FILE, data: Buffer.from(whole.bytes), dtype: 'binary', description: 'graph' }] });
+    const olderStored = await readOnnxEncoder(store, older.id);
+    expect(olderStored.model).toBe(olderStored.bytes);
+    const olderEngine = await OnnxUserEncoder.open(store, older.id, { threads: 1 });
+    expect(Array.from(await olderEngine.encode(history))).toEqual(vectors);
+    await olderEngine.dispose();
   });
 
   it('refuse a corrupt graph file and a manifest of another kind', async () => {

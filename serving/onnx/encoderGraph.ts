@@ -35,6 +35,7 @@ import { ONNX_INT32, ONNX_INT64, OnnxGraphBuilder, type OnnxValue } from './onnx
  *   NaN (no -Infinity).
  * - The token table (item id -> the vector it enters the encoder with: SASRec's embeddings,
  *   CCFRec's Q-Former code means, see `tokenTable()`) is an initializer: one Gather per history.
+ *   A stored encoder keeps it outside the graph, as ONNX external data (writeOnnxEncoder).
  * - Padding positions run through the layers before the last like the grid version of the
  *   trainer's attention (the trainer packs them out); they are masked as keys and never gathered,
  *   so no valid position reads them.
@@ -45,6 +46,8 @@ export const ENCODER_GRAPH_VERSION = 3;
 /** ONNX Runtime's contrib operator domain (the fused Attention op). */
 export const CONTRIB_DOMAIN = 'com.microsoft';
 export const ENCODER_INPUT = 'item_ids';
+/** The initializer holding the token table (stored as external data by writeOnnxEncoder). */
+export const ENCODER_TOKEN_TABLE = 'token_table';
 export const ENCODER_OUTPUT = 'user_vectors';
 export const ENCODER_OPSET = 17;
 export const ENCODER_IR_VERSION = 8;
@@ -95,7 +98,7 @@ export function buildEncoderGraph(shape: EncoderGraphShape, weights: Weights, to
   const S = g.op('Slice', [g.op('Shape', [ids]), g.int64s('start_1', [1], [1]), g.int64s('end_2', [1], [2])], {}, 'sequence'); // [1] = (S)
   const zero = g.int64s('start_0', [1], [0]);
   // Embedding: token + position, LayerNorm (dropout is off at inference).
-  const tokens = g.op('Gather', [g.floats('token_table', [N + 1, H], tokenTable), ids], { axis: { int: 0 } }, 'tokens'); // [B, S, H]
+  const tokens = g.op('Gather', [g.floats(ENCODER_TOKEN_TABLE, [N + 1, H], tokenTable), ids], { axis: { int: 0 } }, 'tokens'); // [B, S, H]
   const positionTable = g.floats('encoder.positionEmbedding', [L, H], weightOf(weights, 'encoder.positionEmbedding', [L, H])); // [L, H]
   const positions = g.op('Slice', [positionTable, zero, S, zero], {}, 'positions'); // [S, H]
   let x = layerNorm(g.op('Add', [tokens, positions], {}, 'positioned'), 'norm'); // [B, S, H]

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ArtifactError, ValidationError } from '../../errors';
 import { sha256, stableStringify, type ArtifactStore, type LoadedArtifact } from '../../infra/artifacts';
 import { tf } from '../../infra/tf';
@@ -5,8 +8,8 @@ import { Random } from '../../random';
 import type { ArtifactInput } from '../../schemas/artifacts';
 import { MASKED_SCORE, type ItemSideInfo, type SequenceBatch, type SequentialRecommender } from '../../trainer';
 import { STREAMREC_VERSION } from '../../version';
-import { ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, buildEncoderGraph, type EncoderGraphShape } from './encoderGraph';
-import { ONNX_ENCODER_FILE, ONNX_ENCODER_FORMAT, OnnxEncoderSettings } from './manifest';
+import { ENCODER_GRAPH_VERSION, ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, ENCODER_TOKEN_TABLE, buildEncoderGraph, type EncoderGraphShape } from './encoderGraph';
+import { ONNX_ENCODER_FILE, ONNX_ENCODER_FORMAT, ONNX_TOKEN_TABLE_FILE, OnnxEncoderSettings } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
 import { TfjsUserEncoder } from './tfjsUserEncoder';
 
@@ -29,8 +32,13 @@ export interface EncoderSource {
 }
 
 export interface OnnxEncoderBuild {
-  /** The encoded ModelProto. */
+  /** The encoded ModelProto (without its token table when that is {@link tokenTable}). */
   readonly bytes: Uint8Array;
+  /**
+   * With `externalTokenTable`: the token table's rows, the graph's external data, to be stored as
+   * `settings.tokenTable.file` beside the graph (a session opens from the graph's path).
+   */
+  readonly tokenTable?: Uint8Array;
   readonly settings: OnnxEncoderSettings;
   /** Lineage for the artifact manifest: the checkpoint and (CCFRec) the catalog's artifacts. */
   readonly inputs: ArtifactInput[];
@@ -49,8 +57,17 @@ function catalogOf(source: EncoderSource): Pick<OnnxEncoderSettings['tokenTable'
   return { ...(ids.semanticIds ? { semanticIds: ids.semanticIds } : {}), ...(ids.textEmbeddings ? { textEmbeddings: { ...ids.textEmbeddings } } : {}), ...(ids.pca ? { pca: ids.pca } : {}) };
 }
 
+export interface BuildOnnxEncoderOptions {
+  /**
+   * Store the token table (`[N + 1, H]`: 26 MB at 100,000 items) outside the graph, as ONNX
+   * external data (what {@link writeOnnxEncoder} stores); default false: one self-contained
+   * ModelProto.
+   */
+  readonly externalTokenTable?: boolean;
+}
+
 /** The graph and manifest settings of `source`'s user encoder (host copies of the weights; nothing is written). */
-export function buildOnnxEncoder(source: EncoderSource): OnnxEncoderBuild {
+export function buildOnnxEncoder(source: EncoderSource, options: BuildOnnxEncoderOptions = {}): OnnxEncoderBuild {
   const { model } = source;
   const cfg = model.config;
   const shape: EncoderGraphShape = {
@@ -98,10 +115,11 @@ export function buildOnnxEncoder(source: EncoderSource): OnnxEncoderBuild {
       rows: shape.itemCount + 1,
       dims: H,
       sha256: tokenSha,
+      ...(options.externalTokenTable ? { file: ONNX_TOKEN_TABLE_FILE } : {}),
       ...catalog,
     },
   };
-  const bytes = graph.encode({
+  const meta = {
     graphName: `streamrec_${model.modelType}_user_encoder`,
     opset: ENCODER_OPSET,
     irVersion: ENCODER_IR_VERSION,
@@ -109,14 +127,23 @@ export function buildOnnxEncoder(source: EncoderSource): OnnxEncoderBuild {
     producerVersion: STREAMREC_VERSION,
     docString: `User encoder of checkpoint ${source.checkpointId} (${model.modelType}): ${ENCODER_INPUT} [batch, ${L}] -> ${ENCODER_OUTPUT} [batch, ${H}]`,
     metadata: { checkpoint_id: source.checkpointId, model_type: model.modelType, token_table_sha256: tokenSha },
-  });
+  };
+  let bytes: Uint8Array;
+  let tokenTable: Uint8Array | undefined;
+  if (options.externalTokenTable) {
+    const encoded = graph.encodeWithExternalData(meta, { [ENCODER_TOKEN_TABLE]: ONNX_TOKEN_TABLE_FILE });
+    bytes = encoded.model;
+    tokenTable = encoded.files[0]?.data;
+  } else {
+    bytes = graph.encode(meta);
+  }
   const inputs: ArtifactInput[] = [
     { role: 'checkpoint', hash: source.checkpointId, artifactId: source.checkpointId, description: 'the weights the graph holds' },
     ...(catalog.semanticIds ? [{ role: 'semantic_ids', hash: catalog.semanticIds, artifactId: catalog.semanticIds }] : []),
     ...Object.entries(catalog.textEmbeddings ?? {}).map(([field, id]) => ({ role: `embeddings:${field}`, hash: id, artifactId: id })),
     ...(catalog.pca ? [{ role: 'pca', hash: catalog.pca, artifactId: catalog.pca }] : []),
   ];
-  return { bytes, settings: OnnxEncoderSettings.parse(settings), inputs };
+  return { bytes, ...(tokenTable ? { tokenTable } : {}), settings: OnnxEncoderSettings.parse(settings), inputs };
 }
 
 /**
@@ -151,20 +178,30 @@ export interface WriteOnnxEncoderOptions {
 }
 
 /**
- * Builds the graph, runs it and the TF.js engine on {@link probeBatch}, and writes it as an
- * `onnx_encoder` artifact (the probe's max abs difference in its metrics) when they agree within
- * the tolerance; otherwise an ArtifactError with the difference, and nothing is written.
+ * Builds the graph (its token table as external data beside it), runs it as stored and the TF.js
+ * engine on {@link probeBatch}, and writes it as an `onnx_encoder` artifact (the probe's max abs
+ * difference in its metrics) when they agree within the tolerance; otherwise an ArtifactError with
+ * the difference, and nothing is written.
  */
 export async function writeOnnxEncoder(store: ArtifactStore, source: EncoderSource, options: WriteOnnxEncoderOptions = {}): Promise<LoadedArtifact> {
   const tolerance = options.tolerance ?? 1e-4;
-  const built = buildOnnxEncoder(source);
+  const built = buildOnnxEncoder(source, { externalTokenTable: true });
+  const tokenTable = built.tokenTable as Uint8Array;
   const probe = probeBatch(source.model.itemCount, source.model.config.maxHistoryLength);
-  const onnxEngine = await OnnxUserEncoder.create(built.bytes, built.settings, { threads: 1 });
+  // The probe runs the files as they will be stored: opened from the graph's path, the table beside it.
+  const dir = await mkdtemp(path.join(tmpdir(), 'streamrec-onnx-export-'));
   let diff: number;
   try {
-    diff = maxAbsDiff(await onnxEngine.encode(probe), await new TfjsUserEncoder(source.model).encode(probe));
+    await writeFile(path.join(dir, ONNX_ENCODER_FILE), built.bytes);
+    await writeFile(path.join(dir, ONNX_TOKEN_TABLE_FILE), tokenTable);
+    const onnxEngine = await OnnxUserEncoder.create(path.join(dir, ONNX_ENCODER_FILE), built.settings, { threads: 1 });
+    try {
+      diff = maxAbsDiff(await onnxEngine.encode(probe), await new TfjsUserEncoder(source.model).encode(probe));
+    } finally {
+      await onnxEngine.dispose();
+    }
   } finally {
-    await onnxEngine.dispose();
+    await rm(dir, { recursive: true, force: true });
   }
   if (!(diff <= tolerance)) {
     throw new ArtifactError(`onnx export of checkpoint ${source.checkpointId}: the graph's user vectors differ from TF.js by up to ${diff} on the probe batch (tolerance ${tolerance}); not written`);
@@ -174,7 +211,10 @@ export async function writeOnnxEncoder(store: ArtifactStore, source: EncoderSour
     job: options.job ?? 'streamrec export-onnx',
     settings: built.settings,
     inputs: built.inputs,
-    files: [{ name: ONNX_ENCODER_FILE, data: Buffer.from(built.bytes), dtype: 'binary', description: `ONNX ModelProto (opset ${ENCODER_OPSET}) of the user encoder` }],
+    files: [
+      { name: ONNX_ENCODER_FILE, data: Buffer.from(built.bytes), dtype: 'binary', description: `ONNX ModelProto (opset ${ENCODER_OPSET}) of the user encoder; its token_table initializer is external data in ${ONNX_TOKEN_TABLE_FILE}` },
+      { name: ONNX_TOKEN_TABLE_FILE, data: Buffer.from(tokenTable.buffer, tokenTable.byteOffset, tokenTable.byteLength), dtype: 'binary', description: `float32 [${built.settings.tokenTable.rows}, ${built.settings.tokenTable.dims}] token table, the graph's external data` },
+    ],
     metrics: { probe: { rows: probe.size, maxAbsDiffVsTfjs: diff, backend: tf.getBackend() } },
   });
 }

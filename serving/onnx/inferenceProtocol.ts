@@ -7,7 +7,7 @@ import type { OnnxEncoderSettings } from './manifest';
 import type { OnnxSessionOptions } from './onnxUserEncoder';
 
 export type InferenceRequest =
-  | { readonly id: number; readonly op: 'openEncoder'; readonly bytes: Uint8Array; readonly settings: OnnxEncoderSettings; readonly options: OnnxSessionOptions }
+  | { readonly id: number; readonly op: 'openEncoder'; readonly model: Uint8Array | string; readonly settings: OnnxEncoderSettings; readonly options: OnnxSessionOptions }
   | { readonly id: number; readonly op: 'openScorer'; readonly table: Float32Array; readonly dims: number; readonly threads?: number }
   | { readonly id: number; readonly op: 'encode'; readonly handle: number; readonly size: number; readonly maxLength: number; readonly items: Int32Array; readonly lengths: Int32Array }
   | { readonly id: number; readonly op: 'scores'; readonly handle: number; readonly queries: Float32Array; readonly batch: number }

@@ -1,13 +1,18 @@
 /**
  * @jest-environment ./features/testing/nativeTypedArraysEnvironment.ts
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ArtifactError, BackendError, ValidationError } from '../../errors';
+import { ArtifactStore } from '../../infra/artifacts';
 import { initTf } from '../../infra/tf';
 import { Random } from '../../random';
 import { clusteredUnitVectors } from '../ann/synthetic';
-import { buildOnnxEncoder, type OnnxEncoderBuild } from './exportEncoder';
+import { buildOnnxEncoder, writeOnnxEncoder, type OnnxEncoderBuild } from './exportEncoder';
 import { InferenceThread, ThreadedItemScorer, ThreadedUserEncoder } from './inferenceThread';
 import { OnnxItemScorer } from './itemScorer';
+import { readOnnxEncoder } from './manifest';
 import { OnnxUserEncoder } from './onnxUserEncoder';
 import { batchOf, trainedModel, type TrainedFixture } from './testing/fixtures';
 
@@ -45,6 +50,24 @@ describe('ThreadedUserEncoder', () => {
     } finally {
       await here.dispose();
       await there.dispose();
+    }
+  });
+
+  it('opens a stored encoder from its path (the token table mapped from beside the graph), with the same vectors', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'streamrec-inference-thread-'));
+    try {
+      const store = new ArtifactStore(root);
+      const artifact = await writeOnnxEncoder(store, { model: ccfrec.model, checkpointId: 'checkpoint-00000000000000cc', sideInfo: ccfrec.sideInfo });
+      const stored = await readOnnxEncoder(store, artifact.id);
+      expect(typeof stored.model).toBe('string');
+      const here = await OnnxUserEncoder.create(built.bytes, built.settings, { threads: 1 });
+      const there = await ThreadedUserEncoder.create(thread, stored.model, stored.settings, { threads: 1 });
+      const batch = batchOf([[1], [4, 5, 6], [10, 20, 30, 40, 50]]);
+      expect(Array.from(await there.encode(batch))).toEqual(Array.from(await here.encode(batch)));
+      await here.dispose();
+      await there.dispose();
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 

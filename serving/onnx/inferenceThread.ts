@@ -97,11 +97,11 @@ export class ThreadedUserEncoder implements UserEncoder {
     this.maxHistoryLength = settings.encoder.maxHistoryLength;
   }
 
-  /** Opens the graph `bytes` described by `settings` on `thread` (what OnnxUserEncoder.create checks, there). */
-  static async create(thread: InferenceThread, bytes: Uint8Array, settings: OnnxEncoderSettings, options: OnnxSessionOptions = {}): Promise<ThreadedUserEncoder> {
+  /** Opens the graph `model` (its bytes, or its path: see OnnxUserEncoder.create) described by `settings` on `thread` (what OnnxUserEncoder.create checks, there). */
+  static async create(thread: InferenceThread, model: Uint8Array | string, settings: OnnxEncoderSettings, options: OnnxSessionOptions = {}): Promise<ThreadedUserEncoder> {
     // Only the session's settings cross (a caller's options object may hold more).
     const session: OnnxSessionOptions = { ...(options.threads === undefined ? {} : { threads: options.threads }), ...(options.rowsPerRun === undefined ? {} : { rowsPerRun: options.rowsPerRun }) };
-    const { handle } = await thread.call({ op: 'openEncoder', bytes, settings, options: session });
+    const { handle } = await thread.call({ op: 'openEncoder', model, settings, options: session });
     if (handle === undefined) throw new BackendError('inference thread: opened an encoder without a handle');
     return new ThreadedUserEncoder(thread, handle, settings);
   }

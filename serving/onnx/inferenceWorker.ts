@@ -25,7 +25,7 @@ function opened<T>(engines: ReadonlyMap<number, T>, handle: number, what: string
 async function handle(request: InferenceRequest): Promise<InferenceReply> {
   switch (request.op) {
     case 'openEncoder': {
-      const encoder = await OnnxUserEncoder.create(request.bytes, request.settings, request.options);
+      const encoder = await OnnxUserEncoder.create(request.model, request.settings, request.options);
       encoders.set(nextHandle, encoder);
       return { id: request.id, ok: true, handle: nextHandle++ };
     }

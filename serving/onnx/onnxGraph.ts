@@ -144,19 +144,81 @@ export class OnnxGraphBuilder {
     return output;
   }
 
-  /** The encoded ModelProto. */
-  encode(meta: { readonly graphName: string; readonly opset: number; readonly irVersion: number; readonly producer: string; readonly producerVersion: string; readonly docString: string; readonly metadata: Readonly<Record<string, string>> }): Uint8Array {
-    const model: onnx.IModelProto = {
+  /** The encoded ModelProto, every initializer inside it. */
+  encode(meta: OnnxModelMeta): Uint8Array {
+    return encodeModel(this.modelProto(meta, this.initializers));
+  }
+
+  /**
+   * The encoded ModelProto with the initializers named in `external` stored outside it, as ONNX
+   * external data (`data_location: EXTERNAL`, a `location` relative to the model file, `offset`,
+   * `length`): `external` maps an initializer to its file; several in one file follow each other
+   * at page-aligned offsets. Returns the model and each file's bytes. A runtime opening the model
+   * from its path reads (ONNX Runtime on Linux: maps) the files beside it instead of copying the
+   * values out of the ModelProto.
+   */
+  encodeWithExternalData(meta: OnnxModelMeta, external: Readonly<Record<string, string>>): { readonly model: Uint8Array; readonly files: readonly { readonly name: string; readonly data: Uint8Array }[] } {
+    const parts = new Map<string, Uint8Array[]>();
+    const lengths = new Map<string, number>();
+    const named = new Set<string>();
+    const initializers = this.initializers.map((tensor) => {
+      const file = external[tensor.name as string];
+      if (file === undefined) return tensor;
+      named.add(tensor.name as string);
+      const data = tensor.rawData as Uint8Array;
+      const at = lengths.get(file) ?? 0;
+      const offset = Math.ceil(at / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
+      const list = parts.get(file) ?? [];
+      if (offset > at) list.push(new Uint8Array(offset - at));
+      list.push(data);
+      parts.set(file, list);
+      lengths.set(file, offset + data.length);
+      return {
+        ...tensor,
+        rawData: new Uint8Array(0),
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: file },
+          { key: 'offset', value: String(offset) },
+          { key: 'length', value: String(data.length) },
+        ],
+      };
+    });
+    const missing = Object.keys(external).filter((name) => !named.has(name));
+    if (missing.length > 0) throw new Error(`onnx graph: no initializer ${missing.join(', ')} to store as external data`);
+    const model = encodeModel(this.modelProto(meta, initializers));
+    return { model, files: [...parts].map(([name, list]) => ({ name, data: Buffer.concat(list) })) };
+  }
+
+  private modelProto(meta: OnnxModelMeta, initializers: onnx.ITensorProto[]): onnx.IModelProto {
+    return {
       irVersion: meta.irVersion,
       opsetImport: [{ domain: '', version: meta.opset }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: meta.producer,
       producerVersion: meta.producerVersion,
       docString: meta.docString,
-      graph: { name: meta.graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      graph: { name: meta.graphName, node: this.nodes, initializer: initializers, input: this.inputs, output: this.outputs },
       metadataProps: Object.entries(meta.metadata).map(([key, value]) => ({ key, value })),
     };
-    const error = onnx.ModelProto.verify(model);
-    if (error) throw new Error(`onnx graph: invalid ModelProto: ${error}`);
-    return onnx.ModelProto.encode(model).finish();
   }
+}
+
+/** What a ModelProto says about itself besides the graph. */
+export interface OnnxModelMeta {
+  readonly graphName: string;
+  readonly opset: number;
+  readonly irVersion: number;
+  readonly producer: string;
+  readonly producerVersion: string;
+  readonly docString: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Offsets of external data are multiples of this (a page: what a runtime can map in place). */
+const EXTERNAL_ALIGNMENT = 4096;
+
+function encodeModel(model: onnx.IModelProto): Uint8Array {
+  const error = onnx.ModelProto.verify(model);
+  if (error) throw new Error(`onnx graph: invalid ModelProto: ${error}`);
+  return onnx.ModelProto.encode(model).finish();
 }

@@ -66,11 +66,12 @@ export class OnnxUserEncoder implements UserEncoder {
   }
 
   /**
-   * A session over `model` (the ModelProto bytes) described by `settings`. The session's declared
+   * A session over `model` (the ModelProto bytes, or the path of a graph whose token table is
+   * external data beside it: {@link readOnnxEncoder}) described by `settings`. The session's declared
    * input and output must be the ones the settings name, with their dtypes; otherwise an
    * ArtifactError says what differs. A runtime that cannot load is a BackendError.
    */
-  static async create(model: Uint8Array, settings: OnnxEncoderSettings, options: OnnxSessionOptions = {}): Promise<OnnxUserEncoder> {
+  static async create(model: Uint8Array | string, settings: OnnxEncoderSettings, options: OnnxSessionOptions = {}): Promise<OnnxUserEncoder> {
     const rows = options.rowsPerRun;
     if (rows !== undefined && (!Number.isInteger(rows) || rows < 1)) throw new ConfigError(`onnx user encoder: rowsPerRun must be a positive integer, got ${describeValue(rows)}`);
     let ort: typeof import('onnxruntime-node');
@@ -81,13 +82,14 @@ export class OnnxUserEncoder implements UserEncoder {
     }
     let session: InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model, {
+      const sessionOptions: InferenceSession.SessionOptions = {
         executionProviders: ['cpu'],
         graphOptimizationLevel: SERVING_GRAPH_OPTIMIZATION,
         executionMode: 'sequential',
         logSeverityLevel: 3,
         ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-      });
+      };
+      session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
     } catch (cause) {
       throw new ArtifactError(`onnx user encoder of checkpoint ${settings.checkpointId}: onnxruntime cannot load the graph: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
@@ -109,7 +111,7 @@ export class OnnxUserEncoder implements UserEncoder {
   /** Opens an `onnx_encoder` artifact (id in `store`, or a directory) as an engine. */
   static async open(store: ArtifactStore, idOrDir: string, options: OnnxSessionOptions = {}): Promise<OnnxUserEncoder> {
     const stored = await readOnnxEncoder(store, idOrDir);
-    return OnnxUserEncoder.create(stored.bytes, stored.settings, options);
+    return OnnxUserEncoder.create(stored.model, stored.settings, options);
   }
 
   async encode(batch: SequenceBatch): Promise<Float32Array> {

@@ -37,7 +37,7 @@ async function onnxEncoder(source: EncoderSource, store: ArtifactStore, options:
   }
   if (!options.thread) return OnnxUserEncoder.open(store, id, options);
   const stored = await readOnnxEncoder(store, id);
-  return ThreadedUserEncoder.create(options.thread, stored.bytes, stored.settings, options);
+  return ThreadedUserEncoder.create(options.thread, stored.model, stored.settings, options);
 }
 
 /** The user encoder serving uses for `source` (a ServableModel is one), by `options.engine`. */
