@@ -39,7 +39,8 @@
  *   version whose item vectors the live one does not hold, the text vectors the same, as a
  *   micro-epoch's publication is), for twice `--duration` (at least 20 s): the latency users see
  *   while the server loads a version beside their requests (`swap_at_rate`: p99, the slowest
- *   answer, answers over 50 ms). Its errors count in `swap_errors` too.
+ *   answer, answers over 50 ms, the load's time and its steps' as the last worker to swap logged
+ *   them). Its errors count in `swap_errors` too.
  *
  * The last stdout line is one JSON object: the synthetic catalog's numbers at the top level, the
  * Scientific ones under `"scientific"` (each catalog is skipped with a note when `--catalogs`
@@ -266,6 +267,7 @@ async function swapUnderOpenLoad(
       published_at_s: round(publishAt - warmUpSeconds, 1),
       outcome: swap?.type ?? 'unfinished',
       load_ms: swap?.type === 'swapped' ? Math.round(swap.durationMs) : null,
+      load_steps_ms: swap?.type === 'swapped' ? swap.steps : null,
       requests: r.offered,
       p50_ms: round(percentile(r.latencies, 0.5)),
       p99_ms: round(percentile(r.latencies, 0.99)),
