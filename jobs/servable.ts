@@ -1,6 +1,7 @@
 import { ArtifactError, ValidationError } from '../errors';
 import type { ArtifactStore } from '../infra/artifacts';
 import { initTf, tf } from '../infra/tf';
+import { WeakValues } from '../infra/weakValues';
 import type { ArtifactManifest } from '../schemas/artifacts';
 import {
   TextPrior,
@@ -90,20 +91,18 @@ export interface ServableModel {
  * share one table, read and never written (at 100,000 items x 256 dims 100 MB, copied and
  * normalised over ~0.3 s), instead of each making its own while a server swaps between them.
  */
-const priorTables = new Map<string, { readonly table: WeakRef<Float32Array>; readonly dims: number }>();
+const priorTables = new WeakValues<Float32Array>();
 
 async function priorTableOf(text: ItemTextTables): Promise<TextPriorTable> {
   const embeddings = 'artifactIds' in text ? (text as ItemSideInfo).artifactIds.textEmbeddings : undefined;
   // Without every field's artifact id (tables not read from the store) nothing says two tables are the same.
   if (!embeddings || text.textFields.some((f) => embeddings[f.name] === undefined)) return textPriorTableInSlices(text);
   const key = JSON.stringify({ itemCount: text.itemCount, fields: text.textFields.map((f) => [f.name, f.dims, embeddings[f.name]]) });
-  // The array itself is held weakly (a model keeps it, not the object around it).
-  const entry = priorTables.get(key);
-  const held = entry?.table.deref();
-  if (entry && held) return { table: held, dims: entry.dims };
+  // The array itself is held weakly (a model keeps it, not the object around it); its rows are [N + 1, dims].
+  const held = priorTables.get(key);
+  if (held) return { table: held, dims: held.length / (text.itemCount + 1) };
   const made = await textPriorTableInSlices(text);
-  for (const [k, e] of priorTables) if (!e.table.deref()) priorTables.delete(k);
-  priorTables.set(key, { table: new WeakRef(made.table), dims: made.dims });
+  priorTables.set(key, made.table);
   return made;
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ArtifactError } from '../errors';
 import type { ArtifactStore, LoadedArtifact } from '../infra/artifacts';
 import { inSlices } from '../infra/slices';
+import { WeakValues } from '../infra/weakValues';
 import { readItemEmbeddings } from '../features';
 import type { ArtifactManifest } from '../schemas/artifacts';
 import { SemanticIdsArtifactSettings, loadSemanticIdTable } from '../quantizer';
@@ -188,13 +189,13 @@ export async function loadArtifactSideInfo(
   const embeddingsArtifact = await pick(store, 'embeddings', ids.embeddings);
   const semanticArtifact = await pick(store, 'semantic_ids', ids.semanticIds);
   const key = await filesKey([embeddingsArtifact, semanticArtifact]);
-  const entry = key === undefined ? undefined : loadedSideInfo.get(key);
-  const held = entry && { sideInfo: entry.sideInfo.deref(), itemIds: entry.itemIds.deref() };
-  if (held?.sideInfo && held.itemIds) return { sideInfo: held.sideInfo, itemIds: held.itemIds };
+  const sideInfo = key === undefined ? undefined : loadedSideInfo.get(key);
+  const itemIds = key === undefined ? undefined : loadedItemIds.get(key);
+  if (sideInfo && itemIds) return { sideInfo, itemIds };
   const loaded = await readArtifactSideInfo(embeddingsArtifact, semanticArtifact);
   if (key !== undefined) {
-    for (const [k, e] of loadedSideInfo) if (!e.sideInfo.deref() || !e.itemIds.deref()) loadedSideInfo.delete(k);
-    loadedSideInfo.set(key, { sideInfo: new WeakRef(loaded.sideInfo), itemIds: new WeakRef(loaded.itemIds) });
+    loadedSideInfo.set(key, loaded.sideInfo);
+    loadedItemIds.set(key, loaded.itemIds);
   }
   return loaded;
 }
@@ -207,7 +208,8 @@ export async function loadArtifactSideInfo(
  * several times that beside live traffic). The parts are held weakly, each on its own (a model
  * keeps them, not the object around them). Side information is never written after it is read.
  */
-const loadedSideInfo = new Map<string, { readonly sideInfo: WeakRef<ItemSideInfo>; readonly itemIds: WeakRef<ItemIdMapping> }>();
+const loadedSideInfo = new WeakValues<ItemSideInfo>();
+const loadedItemIds = new WeakValues<ItemIdMapping>();
 
 /**
  * The artifacts' directories and every file's inode, size and change times: a file rewritten,
