@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- incremental [--dataset ml-100k] [--model sasrec] [--windows 4] [--train-fraction 0.8]
  *   [--epochs 5] [--max-history 20] [--patience 3] [--micro-steps 160] [--micro-lr 3e-4] [--micro-replay 1]
+ *   [--micro-batch 128] [--micro-passes 2]
  *   [--methods static,micro,retrain]`
  *
  * The incremental experiment (trainer/incrementalExperiment.ts, `streamrec experiment incremental`):
@@ -24,7 +25,7 @@ import { setLogLevel } from '../logging';
 import { INCREMENTAL_METHODS, type IncrementalMethod } from '../trainer';
 import { numberFlag, parseFlags } from './_flags';
 
-const KNOWN = new Set(['dataset', 'model', 'windows', 'train-fraction', 'epochs', 'max-history', 'patience', 'micro-steps', 'micro-lr', 'micro-replay', 'methods', 'seed']);
+const KNOWN = new Set(['dataset', 'model', 'windows', 'train-fraction', 'epochs', 'max-history', 'patience', 'micro-steps', 'micro-lr', 'micro-replay', 'micro-batch', 'micro-passes', 'methods', 'seed']);
 const log = (text: string): void => void process.stderr.write(`[bench incremental ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -57,6 +58,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       maxSteps: numberFlag(flags, 'micro-steps') ?? 160,
       ...(flags.has('micro-lr') ? { learningRate: numberFlag(flags, 'micro-lr') } : {}),
       ...(flags.has('micro-replay') ? { replayRatio: numberFlag(flags, 'micro-replay') } : {}),
+      ...(flags.has('micro-batch') ? { batchSize: numberFlag(flags, 'micro-batch') } : {}),
+      ...(flags.has('micro-passes') ? { passes: numberFlag(flags, 'micro-passes') } : {}),
     },
     writeRows: false,
     onWindow: (row) =>

@@ -115,6 +115,13 @@ export const ServingConfig = z
       .nonnegative()
       .default(0)
       .describe('With a value above 0, /readyz fails while the newest history change is older than this (0: only the catch-up is checked).'),
+    validateResponses: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Check every API response against its zod schema (serving/api.ts) before it is sent; one that does not match is logged and answered 500. ' +
+          'Responses always follow the schemas\' fields (they are serialized from them); this also checks values and types. For tests and staging: it costs some CPU per request.',
+      ),
     shutdownGraceMs: z.number().int().positive().default(10_000).describe('How long a shutdown waits for requests in flight before closing.'),
     workers: z
       .number()

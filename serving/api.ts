@@ -36,7 +36,12 @@ const booleanFlag = z
 
 export function apiSchemas(config: ServingConfig) {
   const itemId = idSchema(config, 'itemId');
-  const ScoredItem = z.strictObject({ itemId: z.string(), score: z.number().describe('What the items are ranked by: model cosine plus the tuned text prior.') });
+  const ScoredItem = z.strictObject({
+    itemId: z.string(),
+    score: z
+      .number()
+      .describe("What the items are ranked by: the model's cosine plus the tuned text prior; in the popular fallback, the item's interactions in the recent window."),
+  });
   const Model = z
     .strictObject({
       version: z.number().int().describe('The published version (model registry).'),
@@ -91,12 +96,19 @@ export function apiSchemas(config: ServingConfig) {
 }
 export type ApiSchemas = ReturnType<typeof apiSchemas>;
 
+/**
+ * A schema as JSON Schema (2020-12, without `$schema`): what a request must be (`input`) or what a
+ * response is (`output`). The OpenAPI document shows these; the server serializes its responses
+ * with the `output` ones (fast-json-stringify: only the schema's fields are written).
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
 /** The OpenAPI 3.1 document of the API, generated from the schemas. */
 export function openApiDocument(schemas: ApiSchemas, version: string): Record<string, unknown> {
-  const json = (schema: z.ZodType, io: 'input' | 'output') => {
-    const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-    return rest;
-  };
+  const json = jsonSchemaOf;
   const parameters = (schema: z.ZodObject, where: 'path' | 'query') => {
     const shape = json(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
     return Object.entries(shape.properties ?? {}).map(([name, s]) => ({ name, in: where, required: where === 'path' || (shape.required ?? []).includes(name), schema: s }));

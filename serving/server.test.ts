@@ -34,7 +34,8 @@ describe('serving HTTP API', () => {
     quantizer: { levels: 2, codesPerLevel: 8 },
     trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
   });
-  const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096 });
+  // validateResponses: every response these tests get was checked against its zod schema by the server.
+  const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096, validateResponses: true });
   const store = new ArtifactStore(config.artifacts.dir);
   const EVAL: PublishEvaluation = { split: 'test', metrics: { 'ndcg@10': 0.1 }, users: 10 };
   let registry: ModelRegistry;
@@ -241,32 +242,68 @@ describe('serving HTTP API', () => {
     }
   });
 
-  it('never answers a generated bad request with a 5xx', async () => {
+  it('answers thousands of generated bad requests with the 4xx their fault calls for, naming the field, never a 5xx', async () => {
+    // Every generated request is bad in one known way (the rest of it is valid), so each answer is
+    // checked for the status and the field: an accepted bad request fails the test as a 5xx does.
     const rng = new Random(17);
     const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)] as T;
-    const junk = (): string => Array.from({ length: rng.int(40) }, () => String.fromCharCode(rng.int(0x3000))).join('');
-    const values: unknown[] = [null, true, -1, 0, 1e9, 2.5, '', 'ITEM1', 'x'.repeat(1000), [], [null], {}, { a: 1 }, ['ITEM1', 7], junk()];
-    const statuses = new Map<number, number>();
-    for (let i = 0; i < 2000; i++) {
-      const kind = rng.int(4);
-      let res;
-      if (kind === 0) {
-        res = await app.inject({ method: 'GET', url: `/v1/users/${encodeURIComponent(junk())}/recommendations?k=${encodeURIComponent(String(pick(values)))}&${encodeURIComponent(junk())}=1` });
-      } else if (kind === 1) {
-        res = await app.inject({ method: 'GET', url: `/v1/items/${encodeURIComponent(junk() || 'x')}/similar?k=${encodeURIComponent(String(pick(values)))}` });
-      } else if (kind === 2) {
-        const payload: Record<string, unknown> = { history: pick(values), k: pick(values) };
-        if (rng.next() < 0.3) payload[junk() || 'z'] = pick(values);
-        res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: JSON.stringify(payload), headers: { 'content-type': pick(['application/json', 'application/json; charset=utf-8', 'text/html', 'application/xml']) } });
-      } else {
-        res = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: junk(), headers: { 'content-type': 'application/json' } });
+    const text = (max: number, from = 0x21, span = 0x3000): string => Array.from({ length: 1 + rng.int(max) }, () => String.fromCharCode(from + rng.int(span))).join('');
+    const printable = (): string => text(30).replace(/[\u007f-\u009f]/g, 'x');
+    const validK = (): number => 1 + rng.int(50);
+    const badKQuery = ['0', '-1', '51', '1000', '2.5', 'ten', '', '1e3', ' 3', '0x10', '99999999999'];
+    const badKBody: unknown[] = [0, -1, 51, 2.5, '3', null, true, [], {}, 1e12];
+    const badId = (): string => pick(['x'.repeat(257 + rng.int(200)), `a${String.fromCharCode(rng.int(0x20))}b`, `${text(5)}\u007f`]);
+    const json = { 'content-type': 'application/json' };
+    type Case = { request: InjectOptions; status: number; field: string };
+    const cases: Array<() => Case> = [
+      () => ({ request: { url: `/v1/users/${encodeURIComponent(printable())}/recommendations?k=${encodeURIComponent(pick(badKQuery))}` }, status: 400, field: 'query.k' }),
+      () => ({ request: { url: `/v1/users/${encodeURIComponent(badId())}/recommendations?k=${validK()}` }, status: 400, field: 'path.userId' }),
+      () => {
+        const name = `p${printable()}`;
+        return { request: { url: `/v1/users/u1/recommendations?${encodeURIComponent(name)}=1` }, status: 400, field: `query.${name}` };
+      },
+      () => ({ request: { url: `/v1/users/u1/recommendations?excludeSeen=${encodeURIComponent(pick(['yes', '1', 'TRUE', '', printable()]))}` }, status: 400, field: 'query.excludeSeen' }),
+      () => ({ request: { url: `/v1/items/ITEM${rng.int(60)}/similar?k=${encodeURIComponent(pick(badKQuery))}` }, status: 400, field: 'query.k' }),
+      () => ({ request: { url: `/v1/items/${encodeURIComponent(`GHOST-${printable()}`)}/similar` }, status: 404, field: 'path.itemId' }),
+      () => ({ request: { url: `/v1/items/${encodeURIComponent(badId())}/similar` }, status: 400, field: 'path.itemId' }),
+      () => {
+        const [history, field] = pick<[unknown, string]>([
+          [[], 'body.history'],
+          [pick([null, 'ITEM1', 7, {}]), 'body.history'],
+          [['ITEM1', pick([7, null, {}, ['ITEM2']])], 'body.history.1'],
+          [['ITEM1', `GHOST-${printable()}`], 'body.history.1'],
+          [[badId()], 'body.history.0'],
+          [Array.from({ length: 101 + rng.int(50) }, () => 'ITEM1'), 'body.history'],
+        ]);
+        return { request: { method: 'POST', url: '/v1/recommendations', payload: { history, k: validK() } }, status: 400, field };
+      },
+      () => ({ request: { method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1'], k: pick(badKBody) } }, status: 400, field: 'body.k' }),
+      () => ({ request: { method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1'], excludeSeen: pick(['true', 1, null, 'no']) } }, status: 400, field: 'body.excludeSeen' }),
+      () => {
+        const name = `f${printable()}`;
+        return { request: { method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM2'], [name]: pick(badKBody) } }, status: 400, field: `body.${name}` };
+      },
+      () => ({ request: { method: 'POST', url: '/v1/recommendations', payload: text(60, 0x20, 0x60).replace(/^[[{]/, '('), headers: json }, status: 400, field: 'body' }),
+      () => ({ request: { method: 'POST', url: pick(['/v1/recommendations', '/v1/search']), payload: 'history=ITEM1', headers: { 'content-type': pick(['text/html', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) } }, status: 415, field: 'header.content-type' }),
+      () => ({ request: { method: 'POST', url: '/v1/recommendations', payload: JSON.stringify({ history: Array.from({ length: 90 }, () => 'ITEM1'.repeat(10 + rng.int(20))) }), headers: json }, status: 413, field: 'body' }),
+      () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: pick<unknown>(['', 'x'.repeat(2001), 7, null, ['beaker']]) } }, status: 400, field: 'body.query' }),
+      () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: printable(), k: pick(badKBody) } }, status: 400, field: 'body.k' }),
+      () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: 'beaker', [`x${printable()}`]: 1 } }, status: 400, field: 'body.x' }),
+    ];
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      const kind = rng.int(cases.length);
+      const { request, status, field } = (cases[kind] as () => Case)();
+      const res = await app.inject(request);
+      const body = res.statusCode === 200 ? undefined : (res.json() as { error?: { message?: string; field?: string } });
+      const got = { status: res.statusCode, field: body?.error?.field?.slice(0, field.length) };
+      if (got.status !== status || got.field !== field || !(body?.error?.message ?? '').length) {
+        throw new Error(`generated bad request ${i} (kind ${kind}, ${request.method ?? 'GET'} ${String(request.url).slice(0, 120)}): expected ${status} naming ${field}, got ${res.statusCode} ${res.body.slice(0, 300)}`);
       }
-      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-      if (res.statusCode >= 500) throw new Error(`request ${i} got ${res.statusCode}: ${res.body}`);
-      if (res.statusCode >= 400) expect(res.json().error.message.length).toBeGreaterThan(0);
+      seen.set(`${kind}:${status}`, (seen.get(`${kind}:${status}`) ?? 0) + 1);
     }
-    expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
-  }, 60_000);
+    expect(seen.size).toBe(cases.length); // every kind was generated
+  }, 120_000);
 
   it('searches items by free text through the catalog\'s encoder and PCA; without an encoder search says why', async () => {
     const spec = await createTextEncoderSpec(config.features);
@@ -302,9 +339,46 @@ describe('serving HTTP API', () => {
     expect(metrics).toMatch(/streamrec_serving_responses_total\{route="\/v1\/recommendations",status="400"\}/);
     const openapi = (await app.inject({ url: '/openapi.json' })).json();
     expect(openapi.openapi).toBe('3.1.0');
-    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/users/{userId}/recommendations', '/v1/recommendations', '/v1/items/{itemId}/similar']));
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/users/{userId}/recommendations', '/v1/recommendations', '/v1/items/{itemId}/similar', '/v1/search']));
     const k = openapi.paths['/v1/users/{userId}/recommendations'].get.parameters.find((p: { name: string }) => p.name === 'k');
     expect(k).toMatchObject({ in: 'query', required: false });
+  });
+
+  it('sends only what the response schemas hold; with validateResponses a response that breaks its schema is a 500 with the reason logged', async () => {
+    const real = ModelVersion.prototype.describe;
+    const spy = jest.spyOn(ModelVersion.prototype, 'describe');
+    const loose = buildServer({ config: { ...serving, validateResponses: false }, models: holder, histories, registry });
+    const strict = buildServer({ config: serving, models: holder, histories, registry });
+    const errors: string[] = [];
+    strict.addHook('onError', async (_request, _reply, error) => void errors.push(error.message));
+    try {
+      await Promise.all([loose.ready(), strict.ready()]);
+      // A field the schema does not have is not written (the response is serialized from the schema).
+      spy.mockImplementation(function (this: ModelVersion) {
+        return { ...real.call(this), internalPath: '/secret' } as ReturnType<ModelVersion['describe']>;
+      });
+      const trimmed = await loose.inject({ url: '/v1/users/u1/recommendations?k=3' });
+      expect(trimmed.statusCode).toBe(200);
+      expect(trimmed.json().model).not.toHaveProperty('internalPath');
+      expect(trimmed.json().model.version).toBe(1);
+      // validateResponses checks fields and values: the same response is refused, the reason logged.
+      const checked = await strict.inject({ url: '/v1/users/u1/recommendations?k=3' });
+      expect(checked.statusCode).toBe(500);
+      expect(checked.json().error.code).toBe('internal');
+      expect(errors).toEqual([expect.stringMatching(/GET \/v1\/users\/:userId\/recommendations answered 200 with a response that breaks its schema at model: Unrecognized key/)]);
+      spy.mockImplementation(function (this: ModelVersion) {
+        return { ...real.call(this), version: 'one' } as unknown as ReturnType<ModelVersion['describe']>;
+      });
+      expect((await strict.inject({ url: '/v1/items/ITEM1/similar?k=3' })).statusCode).toBe(500);
+      expect(errors[1]).toMatch(/breaks its schema at model\.version/);
+      spy.mockRestore();
+      const fine = await strict.inject({ url: '/v1/items/ITEM1/similar?k=3' });
+      expect(fine.statusCode).toBe(200);
+      expect(fine.json().items).toHaveLength(3);
+    } finally {
+      spy.mockRestore();
+      await Promise.all([loose.close(), strict.close()]);
+    }
   });
 
   it('guards /admin/reload with the API key (and a server without one has no admin endpoints)', async () => {

@@ -7,7 +7,7 @@ import type { ModelRegistry } from '../infra/registry';
 import { createLogger } from '../logging';
 import type { ServingConfig } from '../schemas/serving';
 import { STREAMREC_VERSION } from '../version';
-import { apiSchemas, openApiDocument } from './api';
+import { apiSchemas, jsonSchemaOf, openApiDocument } from './api';
 import type { ClusterLink } from './cluster';
 import type { HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
@@ -39,6 +39,11 @@ export interface ServerOptions {
   readonly metrics?: ServingMetrics;
   /** Set in a worker of a serving cluster (serving/cluster.ts): /metrics and /admin/reload then speak for every worker. */
   readonly cluster?: ClusterLink;
+}
+
+/** A response that does not match its schema (serving.validateResponses): a bug of the server, answered 500. */
+class ResponseSchemaError extends StreamrecError {
+  override readonly code = 'response_schema';
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -114,13 +119,40 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (status !== undefined && status >= 400 && status < 500) {
       const code =
         status === 415 ? 'unsupported_media_type' : status === 413 ? 'body_too_large' : error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty_body' : error instanceof SyntaxError ? 'malformed_json' : 'bad_request';
-      const message = status === 415 ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported: send application/json` : error.message;
+      const length = request.headers['content-length'];
+      const message =
+        status === 415
+          ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported: send application/json`
+          : status === 413
+            ? `body is larger than the limit of ${config.bodyLimitBytes} bytes (${length === undefined ? 'sent chunked' : `content-length ${length}`})`
+            : code === 'malformed_json'
+              ? `body is not valid JSON: ${error.message}`
+              : error.message;
       return fail(reply, request, status, code, message, status === 415 ? 'header.content-type' : 'body');
     }
     request.log.error({ err: error, reqId: request.id, url: request.url }, 'request failed');
     return fail(reply, request, 500, 'internal', 'internal error (logged with the request id)');
   });
   app.setNotFoundHandler((request, reply) => fail(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+
+  // Each API route's responses: serialized from the schemas' JSON Schema (only their fields are
+  // written) and, with validateResponses, checked against the zod schemas first.
+  const errorJson = jsonSchemaOf(schemas.Error, 'output');
+  const api = (ok: z.ZodType) => ({
+    schema: { response: { 200: jsonSchemaOf(ok, 'output'), '4xx': errorJson, '5xx': errorJson } },
+    ...(config.validateResponses
+      ? {
+          preSerialization: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+            const schema = reply.statusCode === 200 ? ok : schemas.Error;
+            const result = schema.safeParse(payload);
+            if (result.success) return payload;
+            const issue = result.error.issues[0];
+            const at = issue?.path.map(String).join('.') || '(the response)';
+            throw new ResponseSchemaError(`${request.method} ${request.routeOptions.url} answered ${reply.statusCode} with a response that breaks its schema at ${at}: ${issue?.message ?? 'invalid'}`);
+          },
+        }
+      : {}),
+  });
 
   /** Runs `fn` with the current model version leased for the request's whole life. */
   async function withModel<T>(fn: (version: ModelVersion) => Promise<T> | T): Promise<T> {
@@ -142,7 +174,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return out;
   };
 
-  app.get('/v1/users/:userId/recommendations', async (request) => {
+  app.get('/v1/users/:userId/recommendations', api(schemas.Recommendations), async (request) => {
     const { userId } = parse(schemas.UserParams, request.params, 'path');
     const query = parse(schemas.UserQuery, request.query, 'query');
     const k = query.k ?? config.defaultK;
@@ -161,7 +193,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.post('/v1/recommendations', async (request) => {
+  app.post('/v1/recommendations', api(schemas.Recommendations), async (request) => {
     const body = parse(schemas.StatelessBody, request.body, 'body');
     const k = body.k ?? config.defaultK;
     return withModel(async (version) => {
@@ -175,7 +207,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.get('/v1/items/:itemId/similar', async (request) => {
+  app.get('/v1/items/:itemId/similar', api(schemas.Similar), async (request) => {
     const { itemId } = parse(schemas.ItemParams, request.params, 'path');
     const query = parse(schemas.SimilarQuery, request.query, 'query');
     return withModel((version) => {
@@ -184,7 +216,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.post('/v1/search', async (request) => {
+  app.post('/v1/search', api(schemas.Search), async (request) => {
     const body = parse(schemas.SearchBody, request.body, 'body');
     return withModel(async (version) => {
       const search = version.search;
