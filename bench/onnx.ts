@@ -27,15 +27,13 @@ import { ArtifactStore } from '../infra/artifacts';
 import { initTf, tf } from '../infra/tf';
 import { loadServableModel, type ServableModel } from '../jobs';
 import { Random } from '../random';
-import { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, TfjsUserEncoder, maxAbsDiff, writeOnnxEncoder, type UserEncoder } from '../serving';
+import { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, TfjsUserEncoder, compareUserEncoders, writeOnnxEncoder } from '../serving';
 import { AdamW, adamWSettings, batchIndices, createModel, leaveOneOutSplit, loadArtifactSideInfo, makeBatch, parseTrainerConfig, saveCheckpoint, trainStep, type SequenceBatch, type SequenceExamples } from '../trainer';
 import { defaultRebuild } from './_defaultRebuild';
 import { numberFlag, parseFlags } from './_flags';
 import { throughput } from './_measure';
 
 const KNOWN = new Set(['checkpoint', 'artifacts', 'users', 'threads', 'rows-per-run', 'model', 'train-seconds']);
-/** Scores closer than this are a tie for the top-10 comparison (float32 user vectors agree to ~1e-7). */
-const TIE = 1e-6;
 const log = (text: string): void => void process.stderr.write(`[bench onnx ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 
 /** Trains `type` at its default settings for `seconds` on random batches and saves it; returns the checkpoint id. */
@@ -89,24 +87,6 @@ function batchesOf(users: SequenceExamples, size: number, maxLength: number): Se
   return out;
 }
 
-async function encodeAll(engine: UserEncoder, batches: readonly SequenceBatch[], H: number): Promise<Float32Array> {
-  const out = new Float32Array(batches.reduce((n, b) => n + b.size, 0) * H);
-  let at = 0;
-  for (const b of batches) {
-    out.set(await engine.encode(b), at);
-    at += b.size * H;
-  }
-  return out;
-}
-
-/** Top-10 item ids (1..N) of each user vector against the item table. */
-function top10(vectors: Float32Array, table: tf.Tensor2D, H: number): Int32Array {
-  return tf.tidy(() => {
-    const scores = tf.matMul(tf.tensor2d(vectors, [vectors.length / H, H]), tf.slice(table, [1, 0], [-1, -1]), false, true); // [U, N]
-    return tf.add(tf.topk(scores, 10).indices, 1).dataSync() as Int32Array; // [U * 10]
-  });
-}
-
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const flags = parseFlags(args, KNOWN);
   const userCount = numberFlag(flags, 'users') ?? 1000;
@@ -144,38 +124,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     try {
       const users = await testUsers(servable, userCount);
       const batches256 = batchesOf(users, 256, L);
-      const [a, b] = [await encodeAll(onnxEngine, batches256, H), await encodeAll(tfjsEngine, batches256, H)];
-      const diff = maxAbsDiff(a, b);
       const table = servable.model.itemTable(); // [N + 1, H]
-      const [topA, topB] = [top10(a, table, H), top10(b, table, H)];
-      const hostTable = table.dataSync() as Float32Array;
+      const parity = await compareUserEncoders(onnxEngine, tfjsEngine, batches256, table);
       table.dispose();
-      // TF.js score of item i for user u: where the orders differ, how far apart the swapped items' scores are.
-      const score = (u: number, i: number): number => {
-        let s = 0;
-        for (let h = 0; h < H; h++) s += (b[u * H + h] as number) * (hostTable[i * H + h] as number);
-        return s;
-      };
-      let sameOrder = 0;
-      let sameSet = 0;
-      let sameUpToTies = 0;
-      let swapGap = 0;
-      for (let u = 0; u < users.count; u++) {
-        const x = Array.from(topA.subarray(u * 10, u * 10 + 10));
-        const y = Array.from(topB.subarray(u * 10, u * 10 + 10));
-        if (new Set([...x, ...y]).size === 10) sameSet++;
-        if (x.every((v, i) => v === y[i])) {
-          sameOrder++;
-          sameUpToTies++;
-          continue;
-        }
-        const gap = Math.max(...x.map((v, i) => Math.abs(score(u, v) - score(u, y[i] as number))));
-        swapGap = Math.max(swapGap, gap);
-        if (gap <= TIE) sameUpToTies++;
-      }
+      const diff = parity.maxAbsDiff;
       log(
-        `parity on ${users.count} users: max abs diff ${diff.toExponential(2)}, same top-10 ${sameOrder}/${users.count} ` +
-          `(same set ${sameSet}, same up to ties within ${TIE} ${sameUpToTies}; largest score gap between items ranked in another order ${swapGap.toExponential(2)})`,
+        `parity on ${parity.users} users: max abs diff ${diff.toExponential(2)}, same top-10 ${parity.sameOrder}/${parity.users} ` +
+          `(same set ${parity.sameSet}, same up to ties within ${parity.tie} ${parity.sameUpToTies}; largest score gap between items ranked in another order ${parity.largestSwapGap.toExponential(2)})`,
       );
       const tensorsBefore = tf.memory().numTensors;
 
@@ -202,10 +157,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         users: users.count,
         max_abs_diff: diff,
         within_1e4: diff <= 1e-4,
-        top10_same_order: sameOrder,
-        top10_same_set: sameSet,
-        top10_same_up_to_ties: sameUpToTies,
-        top10_swap_score_gap: swapGap,
+        top10_same_order: parity.sameOrder,
+        top10_same_set: parity.sameSet,
+        top10_same_up_to_ties: parity.sameUpToTies,
+        top10_swap_score_gap: parity.largestSwapGap,
         export_s: Number(exportSeconds.toFixed(2)),
         session_s: Number(sessionSeconds.toFixed(3)),
         ...speed,

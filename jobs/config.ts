@@ -102,6 +102,15 @@ export type LiveRebuildConfig = z.infer<typeof LiveRebuildConfig>;
 export const LiveTrainerConfig = z
   .strictObject({
     intervalSeconds: z.number().positive().default(15).describe('How often the trainer looks for new interactions in the archive.'),
+    wakeEvents: z
+      .number()
+      .int()
+      .min(0)
+      .default(5000)
+      .describe(
+        'Look before intervalSeconds is up once this many interactions are archived past the stream position (counted every pollSeconds while waiting): a burst is trained on at once instead of at the next interval. 0: the interval alone.',
+      ),
+    pollSeconds: z.number().positive().default(1).describe('How often a waiting trainer counts what is archived past its stream position (for wakeEvents).'),
     minEvents: z.number().int().min(1).default(1).describe('Fewer new interactions than this wait for the next look.'),
     maxEvents: z.number().int().min(1).default(20_000).describe('Most interactions in one micro-epoch; a backlog is worked off in several.'),
     micro: MicroEpochConfig.prefault({}).describe('Micro-epoch fine-tuning and its gate (trainer/incremental.ts).'),
@@ -117,7 +126,7 @@ export const LiveTrainerConfig = z
       ),
   })
   .describe(
-    'The live loop\'s trainer (`streamrec trainer`): every intervalSeconds it reads the interactions archived since its stream position, runs a micro-epoch on the live model and publishes it when the gate passes. ' +
+    'The live loop\'s trainer (`streamrec trainer`): every intervalSeconds, or as soon as wakeEvents new ones are archived, it reads the interactions archived since its stream position, runs a micro-epoch on the live model and publishes it when the gate passes. ' +
       'With the defaults on 2 cores a model is at most about a minute behind the archive.',
   );
 export type LiveTrainerConfig = z.infer<typeof LiveTrainerConfig>;

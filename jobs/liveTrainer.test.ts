@@ -170,4 +170,37 @@ describe('LiveTrainer', () => {
       servable.dispose();
     }
   }, 300_000);
+
+  it('looks before its interval is up once wakeEvents interactions are archived past its position, not before', async () => {
+    const archive = new IngestArchive(ch);
+    const wake = LiveTrainerConfig.parse({ ...live, intervalSeconds: 600, wakeEvents: 30, pollSeconds: 0.1 });
+    const trainer = await LiveTrainer.start({ config, registry, live: wake, writeRows: false });
+    const steps: number[] = [];
+    const stop = new AbortController();
+    const until = async (what: () => boolean, ms: number): Promise<boolean> => {
+      const end = Date.now() + ms;
+      while (!what() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50));
+      return what();
+    };
+    const running = trainer.run(stop.signal, (step) => void steps.push(step.read));
+    try {
+      expect(await until(() => steps.length === 1, 30_000)).toBe(true); // the first look, at once
+      const last = rows.at(-1) as InteractionRow;
+      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
+      const at = trainer.streamOffsets['interactions/0'] ?? 0;
+      const more = (from: number, n: number): InteractionRow[] =>
+        Array.from({ length: n }, (_, j) => ({ ...last, event_id: `wake:${from + j}`, user_id: users[j % 10] as string, item_id: `ITEM${(from + j) % 20}`, ts: last.ts + 3_600_000 + 1000 * (from + j), partition: 0, offset: at + from + j }));
+      // Fewer than wakeEvents: the trainer goes on waiting for its interval (10 minutes).
+      await archive.insertInteractions(more(0, 20));
+      expect(await until(() => steps.length > 1, 1500)).toBe(false);
+      // wakeEvents reached: it looks within a poll or two and reads all of them.
+      await archive.insertInteractions(more(20, 15));
+      expect(await until(() => steps.length === 2, 30_000)).toBe(true);
+      expect(steps[1]).toBe(35);
+    } finally {
+      stop.abort();
+      await running;
+      await trainer.close();
+    }
+  }, 120_000);
 });

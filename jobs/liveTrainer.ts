@@ -387,6 +387,15 @@ export class LiveTrainer {
     );
   }
 
+  /** Interactions archived past `offsets`, counted up to `cap` (what a waiting trainer checks for wakeEvents). */
+  private async archivedPast(offsets: Record<string, number>, cap: number): Promise<number> {
+    const [row] = await this.ch.query<{ n: string }>(
+      `SELECT count() AS n FROM (SELECT 1 FROM ${this.ch.table('interactions')} WHERE NOT (${BELOW_OFFSETS}) LIMIT {cap:UInt32})`,
+      { offsets, cap },
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** `rows` in time order as events of `state`'s model (items it does not score are counted and left out). */
   private static eventsOf(state: LineageState, rows: readonly ArchivedInteraction[]): { events: StreamInteraction[]; unknownItems: number } {
     const ordered = [...rows].sort((a, b) => Number(a.ts) - Number(b.ts) || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
@@ -789,24 +798,38 @@ export class LiveTrainer {
     log.info({ rebuildId: rebuild.id, why }, 'full rebuild dropped');
   }
 
-  /** Looks every intervalSeconds until `signal` aborts (a look in progress finishes first). */
+  /**
+   * Looks every intervalSeconds, or as soon as wakeEvents interactions are archived past the
+   * stream position, until `signal` aborts (a look in progress finishes first).
+   */
   async run(signal: AbortSignal, onStep?: (step: LiveStep) => void): Promise<void> {
-    while (!signal.aborted) {
-      const started = Date.now();
-      const step = await this.step();
-      onStep?.(step);
-      // A backlog (a full batch read) is worked off at once; otherwise wait for the next look.
-      if (step.read >= this.settings.maxEvents) continue;
-      const wait = Math.max(0, this.settings.intervalSeconds * 1000 - (Date.now() - started));
-      await new Promise<void>((resolve) => {
+    const { intervalSeconds, wakeEvents, pollSeconds, maxEvents } = this.settings;
+    const sleep = (ms: number): Promise<void> =>
+      new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
           signal.removeEventListener('abort', done);
           resolve();
         };
-        const timer = setTimeout(done, wait);
+        const timer = setTimeout(done, ms);
         signal.addEventListener('abort', done, { once: true });
       });
+    while (!signal.aborted) {
+      const started = Date.now();
+      const step = await this.step();
+      onStep?.(step);
+      // A backlog (a full batch read) is worked off at once; otherwise wait for the next look.
+      if (step.read >= maxEvents) continue;
+      const due = started + intervalSeconds * 1000;
+      while (!signal.aborted && Date.now() < due) {
+        await sleep(Math.min(due - Date.now(), wakeEvents > 0 ? pollSeconds * 1000 : Number.POSITIVE_INFINITY));
+        if (signal.aborted || wakeEvents === 0 || Date.now() >= due) break;
+        const waiting = await this.archivedPast(this.state.offsets, wakeEvents);
+        if (waiting >= wakeEvents) {
+          log.debug({ runId: this.runId, waiting, wakeEvents }, 'enough new interactions: looking before the interval is up');
+          break;
+        }
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
+import { addLiveWakeOptions, liveWakeOverrides, type LiveWakeFlags } from '../trainerOptions';
 import { ConfigError } from '../../errors';
 import { startIngest, type IngestRuntime } from '../../ingest';
 import { openRegistry, withOverrides } from '../../jobs';
@@ -16,11 +17,10 @@ import { describeStep, waitForLiveModel } from './trainer';
 
 const log = createLogger('cli.run');
 
-interface RunFlags extends IngestOptions {
+interface RunFlags extends IngestOptions, LiveWakeFlags {
   readonly registry?: string;
   readonly port?: string;
   readonly host?: string;
-  readonly interval?: string;
   readonly bootstrap: string;
   readonly bootstrapModel: string;
   readonly bootstrapEpochs: string;
@@ -87,11 +87,11 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         'the trainer continuing the live model in micro-epochs and publishing what passes the gate, and serving over ingest\'s histories (hot-swapping each publication)',
     );
   ingestOptions(command);
+  addLiveWakeOptions(command);
   replayFlags(command, 'memory: source')
     .option('--registry <dir>', 'model registry: a directory or dir:<directory>, which the trainer thread and the server both read (default: modelRegistry.url)')
     .option('--port <n>', 'HTTP port (default: serving.port)')
     .option('--host <address>', 'interface to listen on (default: serving.host)')
-    .option('--interval <seconds>', 'how often the trainer looks for new interactions (default: live.intervalSeconds)')
     .option('--bootstrap <interactions>', 'with no live model, train the first one from the archive once this many interactions are in it (0: wait for one to be published)', '0')
     .option('--bootstrap-model <ccfrec|sasrec>', 'the model --bootstrap trains', 'ccfrec')
     .option('--bootstrap-epochs <n>', 'epochs of the model --bootstrap trains', '3')
@@ -99,8 +99,6 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .action(async (flags: RunFlags, cmd: Command) => {
       const port = flags.port === undefined ? undefined : wholeFlag('--port', flags.port, 0);
       if (port !== undefined && port > 65_535) throw new ConfigError(`--port: expected 0..65535, got ${port}`);
-      const interval = flags.interval === undefined ? undefined : Number(flags.interval);
-      if (interval !== undefined && !(Number.isFinite(interval) && interval > 0)) throw new ConfigError(`--interval: expected a positive number of seconds, got ${JSON.stringify(flags.interval)}`);
       const duration = flags.duration === undefined ? undefined : Number(flags.duration);
       if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) throw new ConfigError(`--duration: expected a positive number of seconds, got ${JSON.stringify(flags.duration)}`);
       if (flags.bootstrapModel !== 'ccfrec' && flags.bootstrapModel !== 'sasrec') throw new ConfigError(`--bootstrap-model: expected ccfrec or sasrec, got ${JSON.stringify(flags.bootstrapModel)}`);
@@ -110,7 +108,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       if (!base.config.ingest.archive) throw new ConfigError('--no-archive: the trainer of streamrec run reads the archive (run streamrec ingest --no-archive beside streamrec serve instead)');
       const config = withOverrides(base.config, {
         ...(registryUrl ? { modelRegistry: { url: registryUrl } } : {}),
-        ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
+        ...liveWakeOverrides(flags),
         serving: { ...(port !== undefined ? { port } : {}), ...(flags.host ? { host: flags.host } : {}) },
       });
       if (config.serving.workers > 1) {

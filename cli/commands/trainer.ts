@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { ConfigError } from '../../errors';
+import { addLiveWakeOptions, liveWakeOverrides, type LiveWakeFlags } from '../trainerOptions';
 import type { ModelRegistry } from '../../infra/registry';
 import { LiveTrainer, openRegistry, withOverrides, type LiveStep } from '../../jobs';
 import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
 
-interface TrainerFlags {
+interface TrainerFlags extends LiveWakeFlags {
   readonly registry?: string;
-  readonly interval?: string;
   readonly once?: boolean;
   readonly prepareServing?: boolean;
   readonly waitForModel?: boolean;
@@ -64,25 +63,23 @@ export async function waitForLiveModel(registry: ModelRegistry, signal: AbortSig
 }
 
 export function registerTrainer(program: Command, globals: () => GlobalOptions): void {
-  program
+  const command = program
     .command('trainer')
     .description(
       'The live loop\'s trainer: continue the live model on the interactions archived since its stream position, in micro-epochs (prequential score, fine-tune, gate), ' +
         'publishing each one that passes the gate; rows go to ClickHouse (micro_epochs). Restarts continue from the live checkpoint.',
     )
-    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)')
-    .option('--interval <seconds>', 'how often to look for new interactions (default: live.intervalSeconds)')
+    .option('--registry <dir|url>', 'model registry: a directory, dir:<directory> or memory: (default: modelRegistry.url)');
+  addLiveWakeOptions(command)
     .option('--once', 'one look (and micro-epoch when there is something new), then exit')
     .option('--prepare-serving', 'before publishing, export the ONNX encoder and build the serving indexes (servers then swap without building)')
     .option('--wait-for-model', 'with no live model yet, wait for the first publication instead of failing (a trainer started beside a fresh stack)')
     .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
     .action(async (flags: TrainerFlags) => {
-      const interval = flags.interval === undefined ? undefined : Number(flags.interval);
-      if (interval !== undefined && !(Number.isFinite(interval) && interval > 0)) throw new ConfigError(`--interval: expected a positive number of seconds, got ${JSON.stringify(flags.interval)}`);
       const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
       const config = withOverrides(commandConfig(globals()), {
         ...(registryUrl ? { modelRegistry: { url: registryUrl } } : {}),
-        ...(interval !== undefined ? { live: { intervalSeconds: interval } } : {}),
+        ...liveWakeOverrides(flags),
       });
       const registry = openRegistry(config);
       // SIGINT / SIGTERM: stop after the current look (or stop waiting for a model).

@@ -9,6 +9,7 @@ export { DEFAULT_ROWS_PER_RUN, OnnxUserEncoder, type OnnxSessionOptions } from '
 export { ENCODER_INPUT, ENCODER_IR_VERSION, ENCODER_OPSET, ENCODER_OUTPUT, type EncoderGraphShape } from './encoderGraph';
 export { OnnxEncoderSettings, ONNX_ENCODER_FILE, readOnnxEncoder, type StoredOnnxEncoder } from './manifest';
 export { buildOnnxEncoder, findOnnxEncoder, maxAbsDiff, probeBatch, writeOnnxEncoder, type EncoderSource, type OnnxEncoderBuild, type WriteOnnxEncoderOptions } from './exportEncoder';
+export { compareUserEncoders, TOP10_TIE, type EncoderComparison } from './compareEncoders';
 export { openUserEncoder, USER_ENCODER_CHOICES, type OpenUserEncoderOptions, type UserEncoderChoice } from './openUserEncoder';
 export { CoalescedItemScorer, OnnxItemScorer } from './itemScorer';
 export { InferenceThread, ThreadedItemScorer, ThreadedUserEncoder } from './inferenceThread';
