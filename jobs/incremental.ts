@@ -104,6 +104,7 @@ export function microEpochRow(
     model: result.model,
     window_start: row.windowStartMs,
     window_end: row.windowEndMs,
+    watermark: row.watermark,
     events: row.events,
     examples: row.examples,
     prequential: row.metrics,

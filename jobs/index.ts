@@ -16,5 +16,5 @@ export { runFineTuneJob, type FineTuneJobOptions, type FineTuneJobResult } from 
 export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobOptions, type PublishJobResult } from './publish';
 export { openRegistry } from './registry';
 export { runIncrementalJob, summarizeIncremental, type IncrementalJobOptions, type IncrementalSummary } from './incremental';
-export { LiveTrainer, type LiveStep, type LiveTrainerOptions } from './liveTrainer';
+export { LiveTrainer, driftReasons, type LiveStep, type LiveTrainerOptions } from './liveTrainer';
 export { bootstrapModel, firstModelTrainer, type BootstrapResult } from './bootstrap';

@@ -121,6 +121,9 @@ describe('LiveTrainer', () => {
     // The rows of the live micro-epochs in ClickHouse: two published ones.
     const written = await ch.query<{ n: string; published: string }>(`SELECT count() AS n, countIf(published_version > 0) AS published FROM ${ch.table('micro_epochs')} WHERE method = 'live'`);
     expect(written.map((r) => [Number(r.n), Number(r.published)])).toEqual([[2, 2]]);
+    // Each row has the stream position after its window: where a restart from its checkpoint goes on.
+    const marks = await ch.query<{ watermark: Record<string, string> }>(`SELECT watermark FROM ${ch.table('micro_epochs')} FINAL WHERE method = 'live' ORDER BY ended_at`);
+    expect(marks.map((r) => Object.fromEntries(Object.entries(r.watermark).map(([k, v]) => [k, Number(v)])))).toEqual([offsetsOf(rows.slice(0, Math.floor(rows.length * 0.85))), offsetsOf(rows)]);
   }, 300_000);
 
   it('codes catalog items archived after the rebuild, joins them to the model and trains on their interactions', async () => {

@@ -11,7 +11,7 @@ import { createLogger } from '../logging';
 import { Random } from '../random';
 import { IncrementalTrainer, catalogDrift, examplesFrom, latestGrownCatalog, saveCheckpoint, type CatalogDrift, type MicroEpochResult, type StreamInteraction } from '../trainer';
 import { firstModelTrainer, trainCodingNewItems } from './bootstrap';
-import { LiveTrainerConfig, type AppConfig } from './config';
+import { LiveTrainerConfig, type AppConfig, type LiveRebuildConfig } from './config';
 import { microEpochRow, type MicroEpochRowInput } from './incremental';
 import { publishCheckpoint } from './publish';
 import { loadServableModel, type ServableModel } from './servable';
@@ -118,6 +118,24 @@ interface TrainedCandidate {
   readonly checkpointId: string;
   readonly semanticIds?: string;
   readonly trainSeconds: number;
+}
+
+/**
+ * Why a catalog has drifted from its codebooks past `r`'s thresholds, one reason per threshold
+ * crossed (empty: it has not, or fewer than `minNewItems` items were coded since the rebuild):
+ * the new items' reconstruction error against the rebuild's, the share of the catalog coded
+ * without being fitted on, the rise of the code collision rate.
+ */
+export function driftReasons(drift: CatalogDrift, r: Pick<LiveRebuildConfig, 'minNewItems' | 'relMseRatio' | 'newItemShare' | 'collisionIncrease'>): string[] {
+  if (drift.newItems < r.minNewItems) return [];
+  const share = drift.newItems / Math.max(1, drift.items);
+  const ratio = drift.newItemsRelMse !== undefined && drift.rebuild.relMse ? drift.newItemsRelMse / drift.rebuild.relMse : undefined;
+  const collisions = drift.collisionRate - drift.rebuild.collisionRate;
+  const over: string[] = [];
+  if (ratio !== undefined && ratio > r.relMseRatio) over.push(`new items' relative error ${drift.newItemsRelMse?.toFixed(4)} is ${ratio.toFixed(2)}x the rebuild's ${drift.rebuild.relMse?.toFixed(4)} (threshold ${r.relMseRatio}x)`);
+  if (share > r.newItemShare) over.push(`${drift.newItems} of ${drift.items} items (${(100 * share).toFixed(1)}%) were coded after the codebooks were fitted (threshold ${(100 * r.newItemShare).toFixed(1)}%)`);
+  if (collisions > r.collisionIncrease) over.push(`collision rate ${drift.collisionRate.toFixed(4)} vs ${drift.rebuild.collisionRate.toFixed(4)} at the rebuild (threshold +${r.collisionIncrease})`);
+  return over;
 }
 
 /**
@@ -560,6 +578,7 @@ export class LiveTrainer {
       window: index,
       windowStartMs: result.windowStartMs,
       windowEndMs: result.windowEndMs,
+      watermark: state.offsets,
       events: result.events,
       examples: result.examples,
       metrics: result.prequential?.metrics ?? {},
@@ -595,14 +614,7 @@ export class LiveTrainer {
         return { trigger: 'schedule', reason: `${drift ? `codebooks ${drift.rebuild.id} fitted` : 'lineage started'} ${Math.round((now - since) / 1000)} s ago (every ${r.everySeconds} s)` };
       }
     }
-    if (!drift || drift.newItems < r.minNewItems) return undefined;
-    const share = drift.newItems / Math.max(1, drift.items);
-    const ratio = drift.newItemsRelMse !== undefined && drift.rebuild.relMse ? drift.newItemsRelMse / drift.rebuild.relMse : undefined;
-    const collisions = drift.collisionRate - drift.rebuild.collisionRate;
-    const over: string[] = [];
-    if (ratio !== undefined && ratio > r.relMseRatio) over.push(`new items' relative error ${drift.newItemsRelMse?.toFixed(4)} is ${ratio.toFixed(2)}x the rebuild's ${drift.rebuild.relMse?.toFixed(4)} (threshold ${r.relMseRatio}x)`);
-    if (share > r.newItemShare) over.push(`${drift.newItems} of ${drift.items} items (${(100 * share).toFixed(1)}%) were coded after the codebooks were fitted (threshold ${(100 * r.newItemShare).toFixed(1)}%)`);
-    if (collisions > r.collisionIncrease) over.push(`collision rate ${drift.collisionRate.toFixed(4)} vs ${drift.rebuild.collisionRate.toFixed(4)} at the rebuild (threshold +${r.collisionIncrease})`);
+    const over = drift ? driftReasons(drift, r) : [];
     return over.length > 0 ? { trigger: 'drift', reason: over.join('; ') } : undefined;
   }
 

@@ -392,6 +392,44 @@ describe('serving HTTP API', () => {
     await closed.close();
   });
 
+  it('finishes a request in flight on the version it started with while the server swaps, then frees that version', async () => {
+    const before = holder.current as ModelVersion;
+    // Hold the next ranking call until the swap is done.
+    let reached!: () => void;
+    const inside = new Promise<void>((resolve) => (reached = resolve));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const real = before.recommendDense.bind(before);
+    const held = jest.spyOn(before, 'recommendDense').mockImplementationOnce(async (...args) => {
+      reached();
+      await gate;
+      return real(...args);
+    });
+    try {
+      const slow = app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1', 'ITEM2'], k: 5 } });
+      await inside;
+      expect(before.inFlight).toBe(1);
+      await registry.publish({ checkpointId: checkpoint, evaluation: EVAL });
+      expect((await holder.syncWith(registry)).kind).toBe('swapped');
+      const after = holder.current as ModelVersion;
+      expect(after).not.toBe(before);
+      // New requests get the new version; the held one still has the old, which is not freed under it.
+      const fresh = await app.inject({ method: 'POST', url: '/v1/recommendations', payload: { history: ['ITEM1', 'ITEM2'], k: 5 } });
+      expect(fresh.json().model.version).toBe(after.published.version);
+      expect((before as unknown as { disposed: boolean }).disposed).toBe(false);
+      open();
+      const res = await slow;
+      expect(res.statusCode).toBe(200);
+      expect(res.json().model.version).toBe(before.published.version);
+      expect(res.json().items.map((i: { itemId: string }) => i.itemId)).toEqual(fresh.json().items.map((i: { itemId: string }) => i.itemId)); // same checkpoint
+      expect(before.inFlight).toBe(0);
+      expect((before as unknown as { disposed: boolean }).disposed).toBe(true);
+    } finally {
+      open();
+      held.mockRestore();
+    }
+  });
+
   it('swaps versions under load without failing a request, and keeps serving when a version is corrupt or does not fit', async () => {
     // A truncated weight file and a checkpoint whose config does not fit its weights.
     const truncated = path.join(store.root, 'checkpoint', 'checkpoint-00000000000000aa');
@@ -408,6 +446,7 @@ describe('serving HTTP API', () => {
     other.settings.model.nLayers = 2;
     writeFileSync(path.join(misfit, 'manifest.json'), JSON.stringify(other));
 
+    const start = holder.current?.published.version as number; // the version serving before this test
     let failures = 0;
     let done = 0;
     const versions = new Set<number>();
@@ -422,19 +461,25 @@ describe('serving HTTP API', () => {
     };
     const clients = Promise.all([load(), load(), load(), load()]);
     const swaps: string[] = [];
+    const errors: string[] = [];
     for (const id of [checkpoint, 'checkpoint-00000000000000aa', checkpoint, 'checkpoint-00000000000000bb', checkpoint]) {
       await registry.publish({ checkpointId: id, evaluation: EVAL });
-      swaps.push((await holder.syncWith(registry)).kind);
+      const outcome = await holder.syncWith(registry);
+      swaps.push(outcome.kind);
+      if (outcome.kind === 'failed') errors.push(outcome.error);
     }
     await clients;
     expect(failures).toBe(0);
     expect(done).toBeGreaterThan(20);
     expect(swaps).toEqual(['swapped', 'failed', 'swapped', 'failed', 'swapped']);
-    expect(holder.current?.published.version).toBe(6);
+    // What is logged and reported for a rejected version says what is wrong with it.
+    expect(errors[0]).toMatch(/encoder\.positionEmbedding/);
+    expect(errors[1]).toMatch(/shape|layer/i);
+    expect(holder.current?.published.version).toBe(start + 5);
     expect(holder.failedSwaps).toBe(2);
-    expect([...versions].every((v) => [1, 2, 4, 6].includes(v))).toBe(true);
+    expect([...versions].every((v) => [start, start + 1, start + 3, start + 5].includes(v))).toBe(true);
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/streamrec_serving_failed_swaps 2/);
-    expect(metrics).toMatch(/streamrec_serving_model_version 6/);
+    expect(metrics).toMatch(new RegExp(`streamrec_serving_model_version ${start + 5}\\b`));
   }, 60_000);
 });

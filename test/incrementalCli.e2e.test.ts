@@ -51,6 +51,13 @@ describe('streamrec experiment incremental', () => {
       const micro = rows.find((r) => r.method === 'micro');
       expect(Number(micro?.steps)).toBeGreaterThan(0);
       expect(Number(micro?.steps)).toBeLessThanOrEqual(30);
+      // Each window's stream position: the interactions before its end, growing by the window's events.
+      const marks = await ch.query<{ window: number; stream: string; events: string }>(
+        `SELECT micro_epoch AS window, watermark['stream'] AS stream, events FROM ${ch.table('micro_epochs')} FINAL WHERE method = 'micro' ORDER BY micro_epoch`,
+      );
+      const streams = marks.map((r) => Number(r.stream));
+      for (let w = 1; w < streams.length; w++) expect(streams[w]).toBe((streams[w - 1] as number) + Number(marks[w]?.events));
+      expect((streams.at(-1) as number) - (streams[0] as number) + Number(marks[0]?.events)).toBe(summary.stream_events);
     } finally {
       await ch.close();
     }

@@ -147,4 +147,34 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
       holders.exact.close();
     }
   }, 900_000);
+
+  it('runs CCFRec\'s exported encoder (token table, sequence transformer) with the TF.js model\'s vectors and top-10 on 1,000 test users', async () => {
+    // The rebuild of the test above (semantic IDs, text) is in the store; one epoch of CCFRec on it.
+    const dataset = await loadDataset('scientific');
+    const trainer = trainerConfigFromFlags(config.trainer, 'ccfrec', {});
+    const trained = await runTrainJob({ config, trainer, source: { kind: 'dataset', dataset: 'scientific' }, dataset, writeRows: false });
+    const registry = new MemoryModelRegistry(async () => ({ modelType: 'ccfrec' }));
+    const published = await registry.publish({ checkpointId: trained.checkpointId as string, evaluation: { split: 'test', metrics: {}, users: 0 } });
+    const version = await ModelVersion.load(store, published, { ann: AnnConfig.parse({ index: 'exact' }) });
+    try {
+      expect(version.encoder.kind).toBe('onnx');
+      const servable = version.servable;
+      const test = leaveOneOutSplit(dataset, servable.items).test;
+      const first = Math.min(1000, test.count);
+      const batches = Array.from({ length: Math.ceil(first / 256) }, (_, b) => makeBatch(test, Int32Array.from({ length: Math.min(256, first - b * 256) }, (_, i) => b * 256 + i), servable.maxHistoryLength));
+      const table = servable.model.itemTable();
+      let parity: EncoderComparison;
+      try {
+        parity = await compareUserEncoders(version.encoder, new TfjsUserEncoder(servable.model), batches, table);
+      } finally {
+        table.dispose();
+      }
+      process.stderr.write(`[parity] ccfrec onnx vs tfjs on ${parity.users} users: max abs diff ${parity.maxAbsDiff.toExponential(2)}, same top-10 ${parity.sameOrder} (up to ties ${parity.sameUpToTies})\n`);
+      expect(parity.users).toBe(first);
+      expect(parity.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+      expect(parity.sameUpToTies).toBe(first);
+    } finally {
+      version.dispose();
+    }
+  }, 900_000);
 });

@@ -55,6 +55,8 @@ export interface IncrementalWindowRow {
   readonly window: number;
   readonly windowStartMs: number;
   readonly windowEndMs: number;
+  /** The stream position once the window is read: `stream` -> the dataset's interactions (time order) before the window's end, the first model's included. */
+  readonly watermark: Readonly<Record<string, number>>;
   readonly events: number;
   readonly examples: number;
   /** Prequential metrics (before the method trained on the window); empty without examples. */
@@ -179,10 +181,11 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
     rows.push(row);
     await options.onWindow?.(row);
   };
-  const base = (w: number): Pick<IncrementalWindowRow, 'window' | 'windowStartMs' | 'windowEndMs' | 'events' | 'examples'> => ({
+  const base = (w: number): Pick<IncrementalWindowRow, 'window' | 'windowStartMs' | 'windowEndMs' | 'watermark' | 'events' | 'examples'> => ({
     window: w,
     windowStartMs: windows[w]?.[0]?.timestampMs ?? 0,
     windowEndMs: windows[w]?.at(-1)?.timestampMs ?? 0,
+    watermark: { stream: bounds[w + 1] as number },
     events: windows[w]?.length ?? 0,
     examples: windowExamples[w]?.count ?? 0,
   });
