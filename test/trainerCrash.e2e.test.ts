@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -19,10 +19,12 @@ interface CheckpointState {
 
 /**
  * Restart safety of `streamrec trainer`: a backlog of archived interactions is worked off in small
- * micro-epochs; the trainer is SIGKILLed right after its first publication (in the middle of the
- * next micro-epoch) and started again. The published lineage must be one chain (each version's
- * checkpoint the child of the one before), its stream positions strictly increasing, and the last
- * one covering every archived interaction: nothing skipped, nothing read into it twice.
+ * micro-epochs; three trainers in turn are SIGKILLed at different points after a publication (at
+ * once, in the next micro-epoch, later) and a fourth works off the rest. The published lineage
+ * must be one chain (each version's checkpoint the child of the one before), its stream positions
+ * strictly increasing, the last one covering every archived interaction (nothing skipped, nothing
+ * read into it twice), and every restarted trainer must have continued the version live when the
+ * one before it died and published on top of it.
  */
 describe('streamrec trainer killed and restarted', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-trainer-crash-'));
@@ -31,7 +33,7 @@ describe('streamrec trainer killed and restarted', () => {
   const raw = {
     ...tinyLiveConfig(root),
     // Small micro-epochs: the backlog takes several, so there is a middle to be killed in.
-    live: { intervalSeconds: 1, maxEvents: 80, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } },
+    live: { intervalSeconds: 1, maxEvents: 60, micro: { maxSteps: 4, batchSize: 32, gateMargin: 1, holdoutFraction: 0.2 } },
   };
   writeFileSync(configFile, JSON.stringify(raw));
   const config = AppConfig.parse(raw);
@@ -42,9 +44,9 @@ describe('streamrec trainer killed and restarted', () => {
   it('publishes one unbroken lineage that covers every interaction exactly once', async () => {
     const dataset = await loadDataset(data);
     const { items, interactions: rows, nextOffsets: everything } = tinyArchiveRows(dataset, 3);
-    const cut = Math.floor(rows.length * 0.6);
+    const cut = Math.floor(rows.length * 0.5);
 
-    // The first model on 60% of the archive, published; then the rest is archived (the backlog).
+    // The first model on half of the archive, published; then the rest is archived (the backlog).
     const ch = await openClickHouse(config.clickhouse);
     const archive = new IngestArchive(ch);
     await archive.insertItems(items);
@@ -55,16 +57,27 @@ describe('streamrec trainer killed and restarted', () => {
     await archive.insertInteractions(rows.slice(cut));
     await ch.close();
 
-    // First trainer: killed as soon as it has published once (it goes straight on with the backlog).
-    const first = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse']);
-    const deadline = Date.now() + 120_000;
-    while (!/published as version 2/.test(first.output()) && first.exitCode === null && Date.now() < deadline) await sleep(50);
-    expect(first.output()).toMatch(/published as version 2/);
-    first.kill('SIGKILL');
-    await exited(first);
+    // Three trainers, each SIGKILLed a while after its first publication (0, 150, 400 ms: at the
+    // next micro-epoch's start, in it, or in its checkpoint and publication).
+    const liveVersion = async (): Promise<number> => (await registry.live())?.version as number;
+    const killedAt: number[] = [];
+    for (const extra of [0, 150, 400]) {
+      const before = await liveVersion();
+      const trainer = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse']);
+      const deadline = Date.now() + 120_000;
+      while (!/published as version \d+/.test(trainer.output()) && trainer.exitCode === null && Date.now() < deadline) await sleep(20);
+      expect(trainer.output()).toMatch(/published as version \d+/);
+      await sleep(extra);
+      trainer.kill('SIGKILL');
+      await exited(trainer);
+      expect(trainer.output()).toMatch(new RegExp(`continuing version ${killedAt.at(-1) ?? before} `));
+      killedAt.push(await liveVersion());
+      expect(killedAt.at(-1)).toBeGreaterThan(before);
+    }
 
-    // Second trainer: works off the rest from the live checkpoint's position, then stops on SIGTERM.
-    const second = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse']);
+    // The last trainer: works off the rest from the live checkpoint's position, then stops on SIGTERM.
+    const heartbeatFile = path.join(root, 'trainer.alive');
+    const second = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse', '--heartbeat-file', heartbeatFile]);
     const stateOf = async (checkpointId: string): Promise<CheckpointState> => (await store.open(checkpointId)).manifest.settings as CheckpointState;
     let live = await registry.live();
     const until = Date.now() + 180_000;
@@ -75,13 +88,16 @@ describe('streamrec trainer killed and restarted', () => {
     }
     second.kill('SIGTERM');
     const { code } = await exited(second);
-    if (code !== 0) throw new Error(`the second trainer exited with ${code}:\n${second.output().slice(-3000)}`);
-    expect(second.output()).toMatch(/continuing version \d+/);
+    if (code !== 0) throw new Error(`the last trainer exited with ${code}:\n${second.output().slice(-3000)}`);
+    expect(second.output()).toMatch(new RegExp(`continuing version ${killedAt.at(-1)} `));
+    expect(live?.version).toBeGreaterThan(killedAt.at(-1) as number); // it published on top of the last kill
     expect(second.output()).not.toMatch(/MaxListenersExceeded/);
+    // Its heartbeat was written by its looks.
+    expect(readFileSync(heartbeatFile, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z looked: \d+ interactions read\n$/);
 
     // The lineage: versions 1..n, each checkpoint the child of the one before, positions strictly increasing, the last one everything.
     const history = await registry.history();
-    expect(history.length).toBeGreaterThanOrEqual(3);
+    expect(history.length).toBeGreaterThanOrEqual(5);
     let previous: Record<string, number> | undefined;
     for (const [i, version] of history.entries()) {
       const manifest = (await store.open(version.checkpointId)).manifest;

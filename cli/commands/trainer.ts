@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { addLiveWakeOptions, liveWakeOverrides, type LiveWakeFlags } from '../trainerOptions';
 import type { ModelRegistry } from '../../infra/registry';
@@ -12,6 +13,18 @@ interface TrainerFlags extends LiveWakeFlags {
   readonly prepareServing?: boolean;
   readonly waitForModel?: boolean;
   readonly clickhouse: boolean;
+  readonly heartbeatFile?: string;
+}
+
+/**
+ * `--heartbeat-file`: the file is written when the trainer starts, after every look (micro-epoch
+ * or not) and every 10 s while it waits for a first model, so a container health check can tell
+ * a trainer that goes on from one stuck in a look (its file grows old). Nothing without a path.
+ */
+function heartbeat(file: string | undefined): (what: string) => void {
+  if (!file) return () => undefined;
+  const target = path.resolve(file);
+  return (what) => writeFileSync(target, `${new Date().toISOString()} ${what}\n`);
 }
 
 /** Where a full rebuild is, for a person. */
@@ -75,6 +88,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
     .option('--prepare-serving', 'before publishing, export the ONNX encoder and build the serving indexes (servers then swap without building)')
     .option('--wait-for-model', 'with no live model yet, wait for the first publication instead of failing (a trainer started beside a fresh stack)')
     .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
+    .option('--heartbeat-file <path>', 'write this file at start, after every look and every 10 s while waiting for a model (a health check reads its age)')
     .action(async (flags: TrainerFlags) => {
       const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
       const config = withOverrides(commandConfig(globals()), {
@@ -90,10 +104,14 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const beat = heartbeat(flags.heartbeatFile);
+      beat('starting');
       try {
         if (flags.waitForModel && !(await registry.live())) {
           process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
-          if (!(await waitForLiveModel(registry, stop.signal))) {
+          const waiting = setInterval(() => beat('waiting for a first model'), 10_000);
+          const published = await waitForLiveModel(registry, stop.signal).finally(() => clearInterval(waiting));
+          if (!published) {
             process.stdout.write('live trainer stopped\n');
             return;
           }
@@ -107,9 +125,15 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         });
         const offsets = Object.entries(trainer.streamOffsets).map(([k, v]) => `${k}@${v}`).join(', ') || 'the start';
         process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
+        beat(`continuing version ${trainer.liveVersion.version}`);
         try {
           if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
-          else await trainer.run(stop.signal, (step) => void ((step.result || step.rebuild) && process.stdout.write(`${describeStep(step)}\n`)));
+          else {
+            await trainer.run(stop.signal, (step) => {
+              beat(`looked: ${step.read} interactions read`);
+              if (step.result || step.rebuild) process.stdout.write(`${describeStep(step)}\n`);
+            });
+          }
         } finally {
           await trainer.close();
         }
