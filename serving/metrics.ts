@@ -29,8 +29,8 @@ export class ServingMetrics {
   readonly fallbacks = new Counter({ name: 'streamrec_serving_fallbacks_total', help: 'Recommendations answered with the popular items (no usable history)', registers: [this.registry] });
   readonly modelVersion = this.gauge('streamrec_serving_model_version', 'Published version of the model answering (0: none loaded)', (s) => s.modelVersion);
   readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', (s) => s.items);
-  readonly swaps = this.gauge('streamrec_serving_swaps', 'Model versions swapped in since start', (s) => s.swaps);
-  readonly failedSwaps = this.gauge('streamrec_serving_failed_swaps', 'Published versions that could not be loaded since start', (s) => s.failedSwaps);
+  readonly swaps = this.counter('streamrec_serving_swaps_total', 'Model versions swapped in since start', (s) => s.swaps);
+  readonly failedSwaps = this.counter('streamrec_serving_failed_swaps_total', 'Published versions that could not be loaded since start', (s) => s.failedSwaps);
   readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read', (s) => s.historyStalenessSeconds);
   readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history', (s) => s.historyUsers);
   /** 1 per serving process: in a cluster, one series per worker that answered the scrape. */
@@ -46,6 +46,22 @@ export class ServingMetrics {
   /** Where the gauges are read from at each collection. */
   sampleWith(sampler: () => ServingSample): void {
     this.sampler = sampler;
+  }
+
+  /** A counter that shows the sampler's running count when collected (a count that only grows: rate() and increase() apply). */
+  private counter(name: string, help: string, pick: (sample: ServingSample) => number): Counter {
+    const metrics = this;
+    return new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const sample = metrics.sampler?.();
+        if (!sample) return;
+        this.reset();
+        this.inc(pick(sample));
+      },
+    });
   }
 
   /** A gauge set from the sampler's reading when collected. */

@@ -334,6 +334,13 @@ describe('serving HTTP API', () => {
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/streamrec_serving_model_version 1/);
     expect(metrics).toMatch(/streamrec_serving_items 60/);
+    expect(metrics).toMatch(/# TYPE streamrec_serving_swaps_total counter\nstreamrec_serving_swaps_total 1\n/);
+    expect(metrics).toMatch(/# TYPE streamrec_serving_failed_swaps_total counter\nstreamrec_serving_failed_swaps_total 0\n/);
+    // The histories were put at the start of the suite: their newest change is seconds old, not more.
+    const staleness = Number(/streamrec_serving_history_staleness_seconds ([\d.e-]+)/.exec(metrics)?.[1]);
+    expect(staleness).toBeGreaterThanOrEqual(0);
+    expect(staleness).toBeLessThan(120);
+    expect(metrics).toMatch(/streamrec_serving_history_users 3/);
     expect(metrics).toMatch(/nodejs_eventloop_lag_p99_seconds/);
     expect(metrics).toMatch(/streamrec_serving_request_seconds_bucket\{le="0.005",route="\/v1\/users\/:userId\/recommendations"\}/);
     expect(metrics).toMatch(/streamrec_serving_responses_total\{route="\/v1\/recommendations",status="400"\}/);
@@ -479,7 +486,7 @@ describe('serving HTTP API', () => {
     expect(holder.failedSwaps).toBe(2);
     expect([...versions].every((v) => [start, start + 1, start + 3, start + 5].includes(v))).toBe(true);
     const metrics = (await app.inject({ url: '/metrics' })).body;
-    expect(metrics).toMatch(/streamrec_serving_failed_swaps 2/);
+    expect(metrics).toMatch(/streamrec_serving_failed_swaps_total 2/);
     expect(metrics).toMatch(new RegExp(`streamrec_serving_model_version ${start + 5}\\b`));
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import path from 'node:path';
@@ -96,8 +96,14 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       };
       await until('/readyz', (r) => r.status === 200, 'readiness');
       // A second replica beside it: the same registry and changelog, its own port; it follows the
-      // model-published topic, its registry poll 10 minutes apart.
-      const replica = spawnCli(['--config', config, 'serve', '--histories', 'kafka'], ANNOUNCED_REPLICA);
+      // model-published topic, its registry poll 10 minutes apart. It is given both by flags, over
+      // a config whose registry is elsewhere: --registry must win, and --histories takes a URL.
+      const replicaConfig = path.join(root, 'replica-config.json');
+      writeFileSync(replicaConfig, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), modelRegistry: { url: `dir:${path.join(root, 'no-registry-here')}` } }));
+      const replica = spawnCli(
+        ['--config', replicaConfig, 'serve', '--histories', `kafka://${testBrokers().join(',')}`, '--registry', path.join(root, 'registry')],
+        ANNOUNCED_REPLICA,
+      );
       replicas.push(replica);
       await waitFor(() => /serving on http:\/\/\S+/.test(replica.output()), 60_000, 'the replica to listen');
       const replicaUrl = /serving on (http:\/\/\S+)/.exec(replica.output())?.[1] as string;
@@ -149,7 +155,7 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       expect(republished).toContain('as version 2');
       const swapped = await until('/v1/users/u1/recommendations', (r) => (r.body.model as { version: number }).version === 2, 'version 2');
       expect(swapped.body.model).toMatchObject({ version: 2 });
-      expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps 3/);
+      expect((await fetch(`${url}/metrics`).then((r) => r.text()))).toMatch(/streamrec_serving_swaps_total 3/);
       await untilReplica('/v1/users/u1/recommendations', (b) => (b.model as { version: number }).version === 2, 'version 2 on the replica');
       // The replica hears the announcement (its poll is minutes away; the registry directory's
       // change notification may have swapped it first).
