@@ -17,16 +17,21 @@ const WORLD = 'synthetic:users=300,items=400,seed=5';
  * ClickHouse), recommendations from the live model. The terminal is for a person: tables, no JSON
  * log lines, no TensorFlow start-up chatter; the logs are in the demo's log file.
  */
+/** The environment a user runs the demo in: the default log level, no TensorFlow log setting of ours, not under jest (the CLI silences its logs there). */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.STREAMREC_LOG_LEVEL;
+  delete env.TF_CPP_MIN_LOG_LEVEL;
+  delete env.JEST_WORKER_ID;
+  return env;
+}
+
 describe('streamrec demo (the main job)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'streamrec-demo-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('ingests, rebuilds, trains CCFRec, evaluates, publishes, serves, runs micro-epochs as the stream goes on (the server swapping to each) and answers over HTTP, with logs in a file', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.STREAMREC_LOG_LEVEL;
-    delete env.TF_CPP_MIN_LOG_LEVEL;
-    delete env.JEST_WORKER_ID; // the CLI silences its logs under jest
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir, '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir, '--port', '0', '--duration', '2'], { cwd: ROOT, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -73,18 +78,25 @@ describe('streamrec demo (the main job)', () => {
       expect(Number(r[3])).toBeGreaterThan(250);
     }
 
-    // Published, then the live loop: the rest of the stream in 4 parts, a micro-epoch after each,
-    // reading exactly what arrived; those that pass the gate are published as the next versions.
+    // Published, then the live loop while the rest of the stream flows in: micro-epochs on what
+    // arrived, some before the stream ended, together reading exactly the rest once; those that
+    // pass the gate are published as the next versions.
     expect(out).toContain(`version 1 is live: ${checkpoint}`);
     expect(existsSync(path.join(dir, 'model-registry', 'LIVE'))).toBe(true);
-    const parts = [...out.matchAll(/^ {2}part (\d)\/4: ([\d,]+) interactions, (published as version (\d+)|not published)/gm)];
-    expect(parts.map((m) => m[1])).toEqual(['1', '2', '3', '4']);
-    expect(parts.reduce((n, m) => n + Number((m[2] as string).replace(/,/g, '')), 0)).toBe(interactions - firstPart);
-    const published = parts.filter((m) => m[4] !== undefined).map((m) => Number(m[4]));
+    const number = (text: string | undefined): number => Number((text as string).replace(/,/g, ''));
+    const parts = [...out.matchAll(/^ {2}micro-epoch (\d+): ([\d,]+) interactions \(([\d,]+) of the ([\d,]+) archived when it read\), (published as version (\d+)|not published)/gm)];
+    expect(parts.map((m) => Number(m[1]))).toEqual(parts.map((_, i) => i + 1));
+    // Several windows, the first read before the rest of the stream was in: trained while it flowed.
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    expect(number(parts[0]?.[3])).toBeLessThan(interactions - firstPart);
+    let read = 0;
+    for (const m of parts) expect([number(m[3]), number(m[4])]).toEqual([(read += number(m[2])), interactions - firstPart]);
+    expect(read).toBe(interactions - firstPart);
+    const published = parts.filter((m) => m[6] !== undefined).map((m) => Number(m[6]));
     expect(published.length).toBeGreaterThan(0);
     expect(published).toEqual(published.map((_, i) => i + 2));
-    const microRows = [...out.matchAll(/^(\d)\s+\d+\s+\d+\s+[\d.]+\s+\d+\s+[\d.]+\s+[01]\s+-?\d+$/gm)];
-    expect(microRows).toHaveLength(4);
+    const microRows = [...out.matchAll(/^(\d+)\s+\d+\s+\d+\s+[\d.]+\s+\d+\s+[\d.]+\s+[01]\s+-?\d+$/gm)];
+    expect(microRows).toHaveLength(parts.length);
     // Served over HTTP by the demo's server, which swapped to each publication as it came.
     const served = /Serving: recommendations over HTTP \((http:\/\/[^)]+)\) from the live model \(version (\d+)\)/.exec(out);
     expect(Number(served?.[2])).toBe(1 + published.length);
@@ -103,7 +115,7 @@ describe('streamrec demo (the main job)', () => {
     };
     expect(data.training.runs.map((r) => r.checkpointId)).toEqual([checkpoint]);
     expect(data.training.runs[0]?.test['ndcg@10']).toBeGreaterThan(0);
-    expect(data.live.microEpochs.filter((m) => m.method === 'live')).toHaveLength(4);
+    expect(data.live.microEpochs.filter((m) => m.method === 'live')).toHaveLength(parts.length);
     expect(data.live.microEpochs.filter((m) => m.publishedVersion > 0).map((m) => m.publishedVersion)).toEqual(published);
     expect(data.semanticIds.builds).toEqual([expect.objectContaining({ kind: 'rebuild', method: 'rqkmeans', items: 400 })]);
     const allDeadLetters = Number(/ingest in all: [\d,]+ interactions accepted, (\d+) dead letters/.exec(out)?.[1]);
@@ -126,6 +138,8 @@ describe('streamrec demo (the main job)', () => {
         await browser.close();
       }
     }
+    // --duration: it went on serving that long after the stream, then stopped its server.
+    expect(out).toMatch(/Serving on http:\/\/\S+ for 2 s \(Ctrl-C stops it\)/);
     expect(out).toMatch(/server on http:\/\/\S+ stopped/);
     // Recommendations from the live model: 5 catalog items per user, none it already has.
     const users = [...out.matchAll(/user (\S+), last items/g)].map((m) => m[1] as string);
@@ -137,6 +151,31 @@ describe('streamrec demo (the main job)', () => {
       expect(items.every((i) => i !== undefined && catalog.has(i))).toBe(true);
       const history = new Set(dataset.sequences.find((s) => s.userId === userId)?.itemIds.slice(-50));
       expect(items.filter((i) => history.has(i as string))).toEqual([]);
+    }
+  }, 900_000);
+
+  it('stops cleanly on Ctrl-C while the stream flows: the micro-epoch under way finishes, the server drains, ingest flushes, exit 0', async () => {
+    const stopDir = mkdtempSync(path.join(tmpdir(), 'streamrec-demo-stop-'));
+    try {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', stopDir, '--port', '0'], { cwd: ROOT, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const deadline = Date.now() + 600_000;
+      while (!/^ {2}micro-epoch 1: /m.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toMatch(/^ {2}micro-epoch 1: /m);
+      child.kill('SIGINT');
+      const { code } = await exited(child);
+      expect({ code, tail: code === 0 ? '' : out.slice(-2000) }).toEqual({ code: 0, tail: '' });
+      expect(out).toContain('stopping: finishing the step under way, then closing ingest and the server');
+      expect(out).toMatch(/server on http:\/\/\S+ stopped/);
+      expect(out).toMatch(/demo stopped \(Ctrl-C\)/);
+      expect(out).not.toContain('[6/6]');
+      const log = readFileSync(path.join(stopDir, 'demo.log'), 'utf8');
+      expect(log).toMatch(/"msg":"ingest stopped"/);
+      expect(existsSync(path.join(stopDir, 'model-registry', 'LIVE'))).toBe(true);
+    } finally {
+      rmSync(stopDir, { recursive: true, force: true });
     }
   }, 900_000);
 });

@@ -147,6 +147,11 @@ describe(`streamrec serve on ${kafkaKind()}`, () => {
       expect(similar.body.model).toMatchObject({ version: 1, items: 61 });
       const fresh = await fetch(`${url}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ history: ['NEW0'], k: 3 }) });
       expect(fresh.status).toBe(200);
+      // And it is recommended: ranked among the catalog's items for a history without it (all 61 asked for).
+      const everything = await fetch(`${url}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ history: ['ITEM5', 'ITEM11'], k: 61 }) });
+      const ranked = ((await everything.json()) as { items: Array<{ itemId: string }> }).items.map((i) => i.itemId);
+      expect(ranked).toHaveLength(59); // 61 less the two the history has
+      expect(ranked).toContain('NEW0');
 
       // A new publication is served without a restart.
       // Prepared for serving before it goes live: the ONNX graph is already in the store when the servers swap.

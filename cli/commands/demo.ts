@@ -9,7 +9,7 @@ import { sleep } from '../../infra/retry';
 import { initTf } from '../../infra/tf';
 import { encodeReplayEvent, stagedReplayBatches, startIngest, type EncodedMessage } from '../../ingest';
 import { FAULT_KINDS, faultyMessage } from '../../ingest/faults';
-import { LiveTrainer, firstModelTrainer, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, withOverrides, type AppConfig } from '../../jobs';
+import { LiveTrainer, firstModelTrainer, type LiveStep, openRegistry, publishCheckpoint, runRebuildJob, runTrainJob, withOverrides, type AppConfig } from '../../jobs';
 import { logToFile } from '../../logging';
 import { Random } from '../../random';
 import type { ItemEvent } from '../../schemas/events';
@@ -42,8 +42,11 @@ ORDER BY window_end`;
 
 /** Share of the interactions (in time order) archived before the first model is trained; the rest streams in afterwards. */
 const FIRST_PART = 0.8;
-/** Parts the rest of the stream arrives in, one micro-epoch each. */
-const LATER_PARTS = 4;
+/** Slices the rest of the stream arrives in, one every {@link SLICE_MS}: it flows while the live loop trains. */
+const LATER_SLICES = 24;
+const SLICE_MS = 750;
+/** The demo's trainer looks this often (live.intervalSeconds; the stream's rest takes ~18 s). */
+const DEMO_LOOK_SECONDS = 4;
 
 /** The demo's default: the built-in synthetic world with 600 users (about 14k interactions). */
 export const DEMO_WORLD = 'synthetic:users=600';
@@ -237,43 +240,75 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         out.write(`  served on ${serving.url} (streamrec serve; histories straight from ingest's rolling store)\n`);
         if (interrupted()) return;
 
-        // 5. The stream goes on: each later part is archived, then a micro-epoch continues the live model.
+        // 5. The stream goes on, on its own clock: a slice of the rest every SLICE_MS, ingested and
+        // archived as it comes, while the live trainer looks every DEMO_LOOK_SECONDS (streamrec
+        // trainer: a micro-epoch on whatever was archived since its position) and the server swaps
+        // to each version it publishes.
+        const restInteractions = interactionCount(dataset) - Math.floor(interactionCount(dataset) * FIRST_PART);
         out.write(
-          `\n[5/6] The stream goes on: the other ${100 - FIRST_PART * 100}% of the interactions arrive in ${LATER_PARTS} parts; after each, a micro-epoch (streamrec trainer) scores the live model on it first, ` +
-            'fine-tunes it from its optimizer state with replay, gates it on held-out recent events and publishes it:\n',
+          `\n[5/6] The stream goes on: the other ${100 - FIRST_PART * 100}% of the interactions (${fmt(restInteractions)}) flow in over ~${Math.round((LATER_SLICES * SLICE_MS) / 1000)} s while the live trainer ` +
+            `(streamrec trainer) looks every ${DEMO_LOOK_SECONDS} s: each micro-epoch scores the live model on what arrived first, fine-tunes it from its optimizer state with replay, ` +
+            'gates it on held-out recent events and publishes it; the server swaps to each version:\n',
         );
         const live = await LiveTrainer.start({
           config,
           registry,
-          // Sized for the demo's parts: at most 20 steps each, everything of a part in one micro-epoch.
-          live: { ...config.live, maxEvents: 1_000_000, micro: { ...config.live.micro, maxSteps: 20 } },
+          // Sized for the demo: at most 20 steps a micro-epoch, everything archived in one look.
+          live: { ...config.live, intervalSeconds: DEMO_LOOK_SECONDS, maxEvents: 1_000_000, micro: { ...config.live.micro, maxSteps: 20 } },
         });
         const microRows: Array<Record<string, string | number>> = [];
         let liveModel = publication.model;
+        // The trainer reads everything archived past its position: what it has read is what was
+        // archived of the rest when it last read.
+        let read = 0;
+        const onStep = async (step: LiveStep): Promise<void> => {
+          const r = step.result;
+          if (!r) return;
+          if (step.published) liveModel = step.published;
+          read += step.read;
+          const served = await servedVersion(serving, liveModel.version);
+          microRows.push({
+            'micro-epoch': microRows.length + 1,
+            interactions: fmt(step.read),
+            archived: `${fmt(read)}/${fmt(restInteractions)}`,
+            'prequential ndcg@10': r.prequential ? (r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4) : '-',
+            steps: r.steps,
+            seconds: r.computeSeconds.toFixed(1),
+            gate: r.accepted ? 'passed' : 'refused',
+            published: step.published ? `version ${step.published.version}` : '-',
+            served: served === undefined ? '-' : `version ${served}`,
+          });
+          out.write(
+            `  micro-epoch ${microRows.length}: ${fmt(step.read)} interactions (${fmt(read)} of the ${fmt(restInteractions)} archived when it read), ` +
+              `${step.published ? `published as version ${step.published.version}` : `not published (${step.notPublished ?? 'nothing new'})`}\n`,
+          );
+        };
+        const stopLooking = new AbortController();
+        let looks: Promise<void> = Promise.resolve();
+        // Steps are reported in order, each after the server has swapped to what it published.
+        const looking = live.run(stopLooking.signal, (step) => void (looks = looks.then(() => onStep(step))));
         try {
-          for (let part = 1; part < stages.length && !interrupted(); part++) {
-            released += stages[part]?.length ?? 0;
-            gates[part]?.open();
-            await archived();
-            const step = await live.step();
-            const r = step.result;
-            if (step.published) liveModel = step.published;
-            const served = await servedVersion(serving, liveModel.version);
-            microRows.push({
-              part: `${part}/${LATER_PARTS}`,
-              interactions: fmt(step.read),
-              'prequential ndcg@10': r?.prequential ? (r.prequential.metrics['ndcg@10'] ?? Number.NaN).toFixed(4) : '-',
-              steps: r?.steps ?? 0,
-              seconds: r ? r.computeSeconds.toFixed(1) : '0.0',
-              gate: r ? (r.accepted ? 'passed' : 'refused') : '-',
-              published: step.published ? `version ${step.published.version}` : '-',
-              served: served === undefined ? '-' : `version ${served}`,
-            });
-            out.write(`  part ${part}/${LATER_PARTS}: ${fmt(step.read)} interactions, ${step.published ? `published as version ${step.published.version}` : `not published (${step.notPublished ?? 'nothing new'})`}\n`);
+          for (let slice = 1; slice < stages.length && !interrupted(); slice++) {
+            released += stages[slice]?.length ?? 0;
+            gates[slice]?.open();
+            await sleep(SLICE_MS, interrupt.signal);
+          }
+          // The stream has ended: once it is all archived, one last look reads what is left.
+          await archived();
+        } finally {
+          stopLooking.abort();
+          await looking;
+          await looks;
+        }
+        try {
+          if (!interrupted()) {
+            const last = await live.step();
+            if (last.result) await onStep(last);
           }
         } finally {
           await live.close();
         }
+        if (interrupted()) return;
         out.write('\n');
         printTable(microRows);
         await runtime.done;
@@ -331,11 +366,11 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
 
 /**
  * The replay in stages: the catalog and the first {@link FIRST_PART} of the interactions (with
- * their bad messages), then the rest in {@link LATER_PARTS} equal parts.
+ * their bad messages), then the rest in {@link LATER_SLICES} equal slices.
  */
 function streamStages(messages: Iterable<{ readonly message: EncodedMessage; readonly interaction: boolean }>, interactions: number): EncodedMessage[][] {
   const firstEnd = Math.floor(interactions * FIRST_PART);
-  const bounds = [firstEnd, ...Array.from({ length: LATER_PARTS }, (_, p) => firstEnd + Math.round(((p + 1) * (interactions - firstEnd)) / LATER_PARTS))];
+  const bounds = [firstEnd, ...Array.from({ length: LATER_SLICES }, (_, p) => firstEnd + Math.round(((p + 1) * (interactions - firstEnd)) / LATER_SLICES))];
   const stages: EncodedMessage[][] = bounds.map(() => []);
   let seen = 0;
   let stage = 0;
