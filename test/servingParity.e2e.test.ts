@@ -13,7 +13,7 @@ import { ModelHolder } from '../serving/modelHolder';
 import { ModelVersion } from '../serving/modelVersion';
 import { TfjsUserEncoder, compareUserEncoders, type EncoderComparison } from '../serving/onnx';
 import { buildServer } from '../serving/server';
-import { MetricAccumulator, leaveOneOutSplit, makeBatch } from '../trainer';
+import { MetricAccumulator, leaveOneOutSplit, makeBatch, type SequenceExamples } from '../trainer';
 import { describeWithDatasets } from '../datasets/testing/realDatasets';
 
 /**
@@ -34,6 +34,28 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
   });
   const store = new ArtifactStore(config.artifacts.dir);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  /**
+   * The version's ONNX encoder against the TF.js model it was exported from, on the first 1,000
+   * test histories: the same user vectors within 1e-4 and the same top-10 (up to float ties).
+   */
+  async function expectEncoderParity(version: ModelVersion, test: SequenceExamples): Promise<EncoderComparison> {
+    expect(version.encoder.kind).toBe('onnx');
+    const { servable } = version;
+    const first = Math.min(1000, test.count);
+    const batches = Array.from({ length: Math.ceil(first / 256) }, (_, b) => makeBatch(test, Int32Array.from({ length: Math.min(256, first - b * 256) }, (_, i) => b * 256 + i), servable.maxHistoryLength));
+    const table = servable.model.itemTable();
+    let parity: EncoderComparison;
+    try {
+      parity = await compareUserEncoders(version.encoder, new TfjsUserEncoder(servable.model), batches, table);
+    } finally {
+      table.dispose();
+    }
+    expect(parity.users).toBe(first);
+    expect(parity.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(parity.sameUpToTies).toBe(first);
+    return parity;
+  }
 
   /** Every test user's served top-10 through the handler, as Recall/NDCG@10 and the lists. */
   async function served(app: FastifyInstance, histories: string[][], targets: string[]): Promise<{ metrics: Record<string, number>; lists: string[][] }> {
@@ -120,20 +142,7 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
 
       // The ONNX encoder serving runs against the TF.js model it was exported from, on the first
       // 1,000 test users: the same user vectors within 1e-4 and the same top-10 (up to float ties).
-      const servable = versions.exact.servable;
-      const first = Math.min(1000, split.test.count);
-      const batches = Array.from({ length: Math.ceil(first / 256) }, (_, b) => makeBatch(split.test, Int32Array.from({ length: Math.min(256, first - b * 256) }, (_, i) => b * 256 + i), servable.maxHistoryLength));
-      const table = servable.model.itemTable();
-      let parity: EncoderComparison;
-      try {
-        parity = await compareUserEncoders(versions.exact.encoder, new TfjsUserEncoder(servable.model), batches, table);
-      } finally {
-        table.dispose();
-      }
-      expect(versions.exact.encoder.kind).toBe('onnx');
-      expect(parity.users).toBe(first);
-      expect(parity.maxAbsDiff).toBeLessThanOrEqual(1e-4);
-      expect(parity.sameUpToTies).toBe(first);
+      const parity = await expectEncoderParity(versions.exact, split.test);
       process.stderr.write(
         `[parity] eval R@10 ${evaluated.result.metrics['recall@10']?.toFixed(4)} N@10 ${evaluated.result.metrics['ndcg@10']?.toFixed(4)}; ` +
           `served exact ${viaExact.metrics['recall@10']?.toFixed(4)} / ${viaExact.metrics['ndcg@10']?.toFixed(4)}, hnsw ${viaHnsw.metrics['recall@10']?.toFixed(4)} / ${viaHnsw.metrics['ndcg@10']?.toFixed(4)}; ` +
@@ -157,22 +166,8 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
     const published = await registry.publish({ checkpointId: trained.checkpointId as string, evaluation: { split: 'test', metrics: {}, users: 0 } });
     const version = await ModelVersion.load(store, published, { ann: AnnConfig.parse({ index: 'exact' }) });
     try {
-      expect(version.encoder.kind).toBe('onnx');
-      const servable = version.servable;
-      const test = leaveOneOutSplit(dataset, servable.items).test;
-      const first = Math.min(1000, test.count);
-      const batches = Array.from({ length: Math.ceil(first / 256) }, (_, b) => makeBatch(test, Int32Array.from({ length: Math.min(256, first - b * 256) }, (_, i) => b * 256 + i), servable.maxHistoryLength));
-      const table = servable.model.itemTable();
-      let parity: EncoderComparison;
-      try {
-        parity = await compareUserEncoders(version.encoder, new TfjsUserEncoder(servable.model), batches, table);
-      } finally {
-        table.dispose();
-      }
+      const parity = await expectEncoderParity(version, leaveOneOutSplit(dataset, version.servable.items).test);
       process.stderr.write(`[parity] ccfrec onnx vs tfjs on ${parity.users} users: max abs diff ${parity.maxAbsDiff.toExponential(2)}, same top-10 ${parity.sameOrder} (up to ties ${parity.sameUpToTies})\n`);
-      expect(parity.users).toBe(first);
-      expect(parity.maxAbsDiff).toBeLessThanOrEqual(1e-4);
-      expect(parity.sameUpToTies).toBe(first);
     } finally {
       version.dispose();
     }
