@@ -108,9 +108,15 @@ export const LiveTrainerConfig = z
       .min(0)
       .default(5000)
       .describe(
-        'Look before intervalSeconds is up once this many interactions are archived past the stream position (counted every pollSeconds while waiting): a burst is trained on at once instead of at the next interval. 0: the interval alone.',
+        'Look before intervalSeconds is up once this many interactions are archived past the stream position (counted every pollSeconds while waiting; never fewer than minEvents): a burst is trained on at once instead of at the next interval. 0: the interval alone.',
       ),
-    pollSeconds: z.number().positive().default(1).describe('How often a waiting trainer counts what is archived past its stream position (for wakeEvents).'),
+    pollSeconds: z
+      .number()
+      .positive()
+      .default(2)
+      .describe(
+        'How often a waiting trainer counts what is archived past its stream position (for wakeEvents; a count reads the archive\'s topic, partition and offset columns) and calls its heartbeat.',
+      ),
     minEvents: z.number().int().min(1).default(1).describe('Fewer new interactions than this wait for the next look.'),
     maxEvents: z.number().int().min(1).default(20_000).describe('Most interactions in one micro-epoch; a backlog is worked off in several.'),
     micro: MicroEpochConfig.prefault({}).describe('Micro-epoch fine-tuning and its gate (trainer/incremental.ts).'),
@@ -125,6 +131,8 @@ export const LiveTrainerConfig = z
         'The nice value (Linux) of the trainer\'s thread in `streamrec run` and of the TensorFlow / ONNX Runtime threads it starts: training then yields the cores to the threads that ingest and serve, so the history a request sees stays fresh while a micro-epoch or rebuild trains. 0 leaves the priority as it is.',
       ),
   })
+  // A look reads at most maxEvents and waits for minEvents: minEvents above it would never be met.
+  .refine((c) => c.minEvents <= c.maxEvents, { path: ['minEvents'], error: (issue) => `minEvents must be at most maxEvents (${(issue.input as { maxEvents: number }).maxEvents}), got ${(issue.input as { minEvents: number }).minEvents}` })
   .describe(
     'The live loop\'s trainer (`streamrec trainer`): every intervalSeconds, or as soon as wakeEvents new ones are archived, it reads the interactions archived since its stream position, runs a micro-epoch on the live model and publishes it when the gate passes. ' +
       'With the defaults on 2 cores a model is at most about a minute behind the archive.',

@@ -185,7 +185,8 @@ describe('LiveTrainer', () => {
       while (!what() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50));
       return what();
     };
-    const running = trainer.run(stop.signal, (step) => void steps.push(step.read));
+    let failed: unknown;
+    const running = trainer.run(stop.signal, (step) => void steps.push(step.read)).catch((error: unknown) => void (failed = error));
     try {
       expect(await until(() => steps.length === 1, 30_000)).toBe(true); // the first look, at once
       const last = rows.at(-1) as InteractionRow;
@@ -200,6 +201,27 @@ describe('LiveTrainer', () => {
       await archive.insertInteractions(more(20, 15));
       expect(await until(() => steps.length === 2, 30_000)).toBe(true);
       expect(steps[1]).toBe(35);
+      // A count inflated beyond what a look finds (copies of events not merged yet: the count
+      // reads without FINAL) wakes one early look that reads nothing; after it the trainer waits
+      // for its interval instead of looking at every poll.
+      const inflated = jest.spyOn(trainer as unknown as { archivedPast: () => Promise<number> }, 'archivedPast').mockResolvedValue(1000);
+      try {
+        expect(await until(() => steps.length === 3, 30_000)).toBe(true);
+        expect(steps[2]).toBe(0);
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        expect(steps).toHaveLength(3);
+      } finally {
+        inflated.mockRestore();
+      }
+      // A count that fails (ClickHouse away) is logged; the trainer goes on waiting for its interval.
+      const failing = jest.spyOn(trainer as unknown as { archivedPast: () => Promise<number> }, 'archivedPast').mockRejectedValue(new Error('ClickHouse is away'));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(failed).toBeUndefined();
+        expect(steps).toHaveLength(3);
+      } finally {
+        failing.mockRestore();
+      }
     } finally {
       stop.abort();
       await running;

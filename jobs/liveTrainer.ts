@@ -812,10 +812,18 @@ export class LiveTrainer {
 
   /**
    * Looks every intervalSeconds, or as soon as wakeEvents interactions are archived past the
-   * stream position, until `signal` aborts (a look in progress finishes first).
+   * stream position, until `signal` aborts (a look in progress finishes first). While it waits it
+   * calls `onWait` every pollSeconds (a heartbeat: it stops when a look hangs).
+   *
+   * The count is cheap and approximate (no FINAL: copies of an event not merged yet count twice),
+   * so a wake can find fewer new interactions than it counted; after such a wake the trainer
+   * waits for the interval before it wakes early again. A count that fails is logged and the
+   * interval alone decides.
    */
-  async run(signal: AbortSignal, onStep?: (step: LiveStep) => void): Promise<void> {
-    const { intervalSeconds, wakeEvents, pollSeconds, maxEvents } = this.settings;
+  async run(signal: AbortSignal, onStep?: (step: LiveStep) => void, onWait?: () => void): Promise<void> {
+    const { intervalSeconds, pollSeconds, maxEvents, minEvents } = this.settings;
+    // Fewer than minEvents would not be looked at: waking for them would only spin.
+    const wakeEvents = this.settings.wakeEvents === 0 ? 0 : Math.max(this.settings.wakeEvents, minEvents);
     const sleep = (ms: number): Promise<void> =>
       new Promise<void>((resolve) => {
         const done = (): void => {
@@ -826,20 +834,29 @@ export class LiveTrainer {
         const timer = setTimeout(done, ms);
         signal.addEventListener('abort', done, { once: true });
       });
+    let early = false; // whether the coming look is an early one (woken by the count)
     while (!signal.aborted) {
       const started = Date.now();
       const step = await this.step();
       onStep?.(step);
+      // An early look that read fewer than it was woken for (the count was inflated) allows no
+      // early look before the next one at the interval, which allows them again.
+      let earlyWakes = wakeEvents > 0 && (!early || step.read >= wakeEvents);
+      early = false;
       // A backlog (a full batch read) is worked off at once; otherwise wait for the next look.
       if (step.read >= maxEvents) continue;
       const due = started + intervalSeconds * 1000;
-      while (!signal.aborted && Date.now() < due) {
-        await sleep(Math.min(due - Date.now(), wakeEvents > 0 ? pollSeconds * 1000 : Number.POSITIVE_INFINITY));
-        if (signal.aborted || wakeEvents === 0 || Date.now() >= due) break;
-        const waiting = await this.archivedPast(this.state.offsets, wakeEvents);
-        if (waiting >= wakeEvents) {
-          log.debug({ runId: this.runId, waiting, wakeEvents }, 'enough new interactions: looking before the interval is up');
-          break;
+      while (!signal.aborted && Date.now() < due && !early) {
+        await sleep(Math.min(due - Date.now(), pollSeconds * 1000));
+        onWait?.();
+        if (signal.aborted || Date.now() >= due || !earlyWakes) continue;
+        try {
+          const waiting = await this.archivedPast(this.state.offsets, wakeEvents);
+          early = waiting >= wakeEvents;
+          if (early) log.debug({ runId: this.runId, waiting, wakeEvents }, 'enough new interactions: looking before the interval is up');
+        } catch (error) {
+          log.warn({ err: error, runId: this.runId }, 'counting the new interactions failed: the next look is at the interval');
+          earlyWakes = false;
         }
       }
     }

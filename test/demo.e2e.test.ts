@@ -171,6 +171,10 @@ describe('streamrec demo (the main job)', () => {
       expect(out).toMatch(/server on http:\/\/\S+ stopped/);
       expect(out).toMatch(/demo stopped \(Ctrl-C\)/);
       expect(out).not.toContain('[6/6]');
+      // Stopped while the stream still flowed: no micro-epoch had read all of the rest.
+      const archivedCounts = [...out.matchAll(/^ {2}micro-epoch \d+: [\d,]+ interactions \(([\d,]+) of the ([\d,]+) archived when it read\)/gm)].map((m) => [Number(m[1]?.replace(/,/g, '')), Number(m[2]?.replace(/,/g, ''))]);
+      expect(archivedCounts.length).toBeGreaterThan(0);
+      for (const [read, total] of archivedCounts) expect(read).toBeLessThan(total as number);
       const log = readFileSync(path.join(stopDir, 'demo.log'), 'utf8');
       expect(log).toMatch(/"msg":"ingest stopped"/);
       expect(existsSync(path.join(stopDir, 'model-registry', 'LIVE'))).toBe(true);

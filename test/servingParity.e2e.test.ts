@@ -33,6 +33,10 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
     trainer: { train: { epochs: 1 } },
   });
   const store = new ArtifactStore(config.artifacts.dir);
+  // The catalog's semantic IDs and text, which both models below train on.
+  beforeAll(async () => {
+    await runRebuildJob(config, { source: { kind: 'dataset', dataset: 'scientific' } });
+  }, 600_000);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   /**
@@ -74,7 +78,6 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
 
   it('serves every test user the top-10 the evaluation scores, with HNSW candidates and after the index is reloaded', async () => {
     const dataset = await loadDataset('scientific');
-    await runRebuildJob(config, { source: { kind: 'dataset', dataset: 'scientific' } });
     const trainer = trainerConfigFromFlags(config.trainer, 'sasrec', { 'text-prior': '0.5,1', 'text-prior-last': '3' });
     const trained = await runTrainJob({ config, trainer, source: { kind: 'dataset', dataset: 'scientific' }, dataset, writeRows: false });
     expect(trained.textPrior?.weight ?? 0).toBeGreaterThan(0); // the fused path is what is checked
@@ -158,7 +161,7 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
   }, 900_000);
 
   it('runs CCFRec\'s exported encoder (token table, sequence transformer) with the TF.js model\'s vectors and top-10 on 1,000 test users', async () => {
-    // The rebuild of the test above (semantic IDs, text) is in the store; one epoch of CCFRec on it.
+    // One epoch of CCFRec on the rebuild (semantic IDs, text).
     const dataset = await loadDataset('scientific');
     const trainer = trainerConfigFromFlags(config.trainer, 'ccfrec', {});
     const trained = await runTrainJob({ config, trainer, source: { kind: 'dataset', dataset: 'scientific' }, dataset, writeRows: false });

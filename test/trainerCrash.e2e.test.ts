@@ -7,7 +7,7 @@ import { ArtifactStore } from '../infra/artifacts';
 import { IngestArchive, openClickHouse } from '../infra/clickhouse';
 import { openModelRegistry, storeCheckpoints } from '../infra/registry';
 import { AppConfig, publishCheckpoint, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
-import { exited, spawnCli } from './cli';
+import { exited, runCli, spawnCli } from './cli';
 import { tinyArchiveRows, tinyLiveConfig } from './tinyArchive';
 import { writeTinyScientific } from './tinyScientific';
 
@@ -93,7 +93,7 @@ describe('streamrec trainer killed and restarted', () => {
     expect(live?.version).toBeGreaterThan(killedAt.at(-1) as number); // it published on top of the last kill
     expect(second.output()).not.toMatch(/MaxListenersExceeded/);
     // Its heartbeat was written by its looks.
-    expect(readFileSync(heartbeatFile, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z looked: \d+ interactions read\n$/);
+    expect(readFileSync(heartbeatFile, 'utf8')).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z (looked: \d+ interactions read|waiting for the next look)\n$/);
 
     // The lineage: versions 1..n, each checkpoint the child of the one before, positions strictly increasing, the last one everything.
     const history = await registry.history();
@@ -113,6 +113,13 @@ describe('streamrec trainer killed and restarted', () => {
     expect(previous).toEqual(everything);
     expect(history[0]?.checkpointId).toBe(trained.checkpointId);
   }, 420_000);
+
+  it('refuses a heartbeat file it cannot write, naming the flag and the path', async () => {
+    const nowhere = path.join(root, 'no-such-dir', 'trainer.alive');
+    const { code, output } = await runCli(['--config', configFile, 'trainer', '--once', '--no-clickhouse', '--heartbeat-file', nowhere]);
+    expect(code).not.toBe(0);
+    expect(output).toContain(`--heartbeat-file: cannot write ${nowhere}: ENOENT`);
+  }, 60_000);
 
   it('--wait-for-model waits for the first publication (then continues it), and stops cleanly on SIGTERM while it waits', async () => {
     const waitFor = async (child: ReturnType<typeof spawnCli>, pattern: RegExp): Promise<void> => {

@@ -170,8 +170,14 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         stopIngest = () => runtime.stop();
         const off = runtime.instrumentation.on('ingest.batch_end', () => bar.update(runtime.processor.totals.messages));
         /** Waits until every message released so far is processed and archived (flushed). */
+        // Ingest's end: a failure is thrown by whoever waits for the archive (it would never catch up).
+        let ingestFailed: { readonly error: unknown } | undefined;
+        runtime.done.catch((error: unknown) => void (ingestFailed = { error }));
         const archived = async (): Promise<void> => {
-          while (runtime.processor.totals.messages < released) await new Promise((r) => setTimeout(r, 20));
+          while (runtime.processor.totals.messages < released && !interrupted()) {
+            if (ingestFailed) throw ingestFailed.error;
+            await new Promise((r) => setTimeout(r, 20));
+          }
           await runtime.processor.flush();
         };
         await archived();
@@ -266,7 +272,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
           if (!r) return;
           if (step.published) liveModel = step.published;
           read += step.read;
-          const served = await servedVersion(serving, liveModel.version);
+          const served = await servedVersion(serving, liveModel.version, interrupt.signal);
           microRows.push({
             'micro-epoch': microRows.length + 1,
             interactions: fmt(step.read),
@@ -283,31 +289,41 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
               `${step.published ? `published as version ${step.published.version}` : `not published (${step.notPublished ?? 'nothing new'})`}\n`,
           );
         };
+        // The first failure of the trainer's loop, of reporting a step or of the stream stops the
+        // loop; it is thrown once the trainer is stopped and closed.
         const stopLooking = new AbortController();
+        let failure: { readonly error: unknown } | undefined;
+        const fail = (error: unknown): void => {
+          failure ??= { error };
+          stopLooking.abort();
+        };
         let looks: Promise<void> = Promise.resolve();
         // Steps are reported in order, each after the server has swapped to what it published.
-        const looking = live.run(stopLooking.signal, (step) => void (looks = looks.then(() => onStep(step))));
+        const looking = live.run(stopLooking.signal, (step) => void (looks = looks.then(() => onStep(step)).catch(fail))).catch(fail);
         try {
-          for (let slice = 1; slice < stages.length && !interrupted(); slice++) {
+          for (let slice = 1; slice < stages.length && !interrupted() && !failure; slice++) {
             released += stages[slice]?.length ?? 0;
             gates[slice]?.open();
             await sleep(SLICE_MS, interrupt.signal);
           }
           // The stream has ended: once it is all archived, one last look reads what is left.
-          await archived();
+          if (!interrupted() && !failure) await archived();
+        } catch (error) {
+          fail(error);
         } finally {
           stopLooking.abort();
           await looking;
           await looks;
-        }
-        try {
-          if (!interrupted()) {
-            const last = await live.step();
-            if (last.result) await onStep(last);
+          try {
+            if (!interrupted() && !failure) {
+              const last = await live.step();
+              if (last.result) await onStep(last);
+            }
+          } finally {
+            await live.close();
           }
-        } finally {
-          await live.close();
         }
+        if (failure) throw failure.error;
         if (interrupted()) return;
         out.write('\n');
         printTable(microRows);
@@ -410,10 +426,12 @@ async function startDemoServer(config: AppConfig, histories: LocalHistories, por
 }
 
 /** The version the server answers with once it has swapped to `version` (it polls the registry), or what it still answers with after 30 s. */
-async function servedVersion(serving: ServingRuntime | undefined, version: number): Promise<number | undefined> {
+async function servedVersion(serving: ServingRuntime | undefined, version: number, signal: AbortSignal): Promise<number | undefined> {
   if (!serving) return undefined;
   const deadline = Date.now() + 30_000;
-  while ((serving.models.current?.published.version ?? 0) < version && Date.now() < deadline) await sleep(50);
+  const failed = serving.models.failedSwaps;
+  // Until it answers with that version, a swap fails (it keeps the one it has), 30 s, or Ctrl-C.
+  while ((serving.models.current?.published.version ?? 0) < version && Date.now() < deadline && serving.models.failedSwaps === failed && !signal.aborted) await sleep(50, signal);
   return serving.models.current?.published.version;
 }
 

@@ -3,9 +3,13 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { addLiveWakeOptions, liveWakeOverrides, type LiveWakeFlags } from '../trainerOptions';
 import type { ModelRegistry } from '../../infra/registry';
+import { ConfigError } from '../../errors';
+import { createLogger } from '../../logging';
 import { LiveTrainer, openRegistry, withOverrides, type LiveStep } from '../../jobs';
 import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
+
+const log = createLogger('cli.trainer');
 
 interface TrainerFlags extends LiveWakeFlags {
   readonly registry?: string;
@@ -18,13 +22,27 @@ interface TrainerFlags extends LiveWakeFlags {
 
 /**
  * `--heartbeat-file`: the file is written when the trainer starts, after every look (micro-epoch
- * or not) and every 10 s while it waits for a first model, so a container health check can tell
- * a trainer that goes on from one stuck in a look (its file grows old). Nothing without a path.
+ * or not), every live.pollSeconds while it waits for the next look and every 10 s while it waits
+ * for a first model, so a container health check can tell a trainer that goes on from one stuck
+ * in a look (its file grows old). A path that cannot be written at start is a ConfigError naming
+ * it; a later failed write is logged, not fatal. Nothing without a path.
  */
 function heartbeat(file: string | undefined): (what: string) => void {
   if (!file) return () => undefined;
   const target = path.resolve(file);
-  return (what) => writeFileSync(target, `${new Date().toISOString()} ${what}\n`);
+  const write = (what: string): void => writeFileSync(target, `${new Date().toISOString()} ${what}\n`);
+  try {
+    write('starting');
+  } catch (error) {
+    throw new ConfigError(`--heartbeat-file: cannot write ${target}: ${(error as Error).message}`);
+  }
+  return (what) => {
+    try {
+      write(what);
+    } catch (error) {
+      log.warn({ err: error, file: target }, 'writing the heartbeat file failed');
+    }
+  };
 }
 
 /** Where a full rebuild is, for a person. */
@@ -88,7 +106,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
     .option('--prepare-serving', 'before publishing, export the ONNX encoder and build the serving indexes (servers then swap without building)')
     .option('--wait-for-model', 'with no live model yet, wait for the first publication instead of failing (a trainer started beside a fresh stack)')
     .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
-    .option('--heartbeat-file <path>', 'write this file at start, after every look and every 10 s while waiting for a model (a health check reads its age)')
+    .option('--heartbeat-file <path>', 'write this file at start, after every look and while waiting (every live.pollSeconds; every 10 s for a first model): a health check reads its age')
     .action(async (flags: TrainerFlags) => {
       const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
       const config = withOverrides(commandConfig(globals()), {
@@ -96,6 +114,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         ...liveWakeOverrides(flags),
       });
       const registry = openRegistry(config);
+      const beat = heartbeat(flags.heartbeatFile);
       // SIGINT / SIGTERM: stop after the current look (or stop waiting for a model).
       const stop = new AbortController();
       const onSignal = (): void => {
@@ -104,8 +123,6 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const beat = heartbeat(flags.heartbeatFile);
-      beat('starting');
       try {
         if (flags.waitForModel && !(await registry.live())) {
           process.stdout.write(`no live model in ${registry.url} yet: waiting for the first publication (streamrec train --from-clickhouse, then streamrec publish)\n`);
@@ -129,10 +146,14 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         try {
           if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
           else {
-            await trainer.run(stop.signal, (step) => {
-              beat(`looked: ${step.read} interactions read`);
-              if (step.result || step.rebuild) process.stdout.write(`${describeStep(step)}\n`);
-            });
+            await trainer.run(
+              stop.signal,
+              (step) => {
+                beat(`looked: ${step.read} interactions read`);
+                if (step.result || step.rebuild) process.stdout.write(`${describeStep(step)}\n`);
+              },
+              () => beat('waiting for the next look'),
+            );
           }
         } finally {
           await trainer.close();
