@@ -34,8 +34,8 @@ describe('serving HTTP API', () => {
     quantizer: { levels: 2, codesPerLevel: 8 },
     trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
   });
-  // validateResponses: every response these tests get was checked against its zod schema by the server.
-  const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096, validateResponses: true });
+  // validateResponses (the default): every response these tests get was checked against its zod schema by the server.
+  const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096 });
   const store = new ArtifactStore(config.artifacts.dir);
   const EVAL: PublishEvaluation = { split: 'test', metrics: { 'ndcg@10': 0.1 }, users: 10 };
   let registry: ModelRegistry;
@@ -352,6 +352,7 @@ describe('serving HTTP API', () => {
   });
 
   it('sends only what the response schemas hold; with validateResponses a response that breaks its schema is a 500 with the reason logged', async () => {
+    expect(serving.validateResponses).toBe(true); // the default
     const real = ModelVersion.prototype.describe;
     const spy = jest.spyOn(ModelVersion.prototype, 'describe');
     const loose = buildServer({ config: { ...serving, validateResponses: false }, models: holder, histories, registry });
