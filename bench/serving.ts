@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- serving [--catalogs scientific,synthetic] [--items 100000] [--users 5000]
  *   [--duration 15] [--connections 8] [--rate 2000] [--engine auto|onnx|tfjs] [--onnx-threads 0] [--recall-users 1000]
- *   [--index auto|exact|hnsw] [--ef 256] [--candidates 100] [--prepare true|false] [--workers 2] [--seed 7] [--work-dir <dir>]`
+ *   [--index auto|exact|hnsw] [--ef 256] [--candidates 100] [--prepare true|false] [--workers 2] [--seed 7] [--work-dir <dir>]
+ *   [--validate-responses true|false]`
  *
  * The serving API under load, as users run it: `streamrec serve`'s `startServing` in its own
  * process (bench/_servingServer.ts) on loopback, the users' histories in memory, the live model
@@ -69,7 +70,7 @@ import { openLoopInChild } from './_openLoop';
 import { processTree, readAll, schedstatRates } from './_schedstat';
 import { percentile, throughput } from './_measure';
 
-const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers', 'swap-rate']);
+const KNOWN = new Set(['catalogs', 'items', 'users', 'duration', 'connections', 'rate', 'engine', 'recall-users', 'seed', 'work-dir', 'onnx-threads', 'index', 'prepare', 'ef', 'candidates', 'workers', 'swap-rate', 'validate-responses']);
 
 interface BenchOptions {
   readonly duration: number;
@@ -77,6 +78,8 @@ interface BenchOptions {
   readonly engine: string;
   /** Whether the swapped-in version is prepared for serving before it is published (`publish --prepare-serving`). */
   readonly prepare: boolean;
+  /** serving.validateResponses of the server (zod-checks every answer). */
+  readonly validateResponses: boolean;
   /** HNSW search ef of the server (and of the recall check); default: the serving config's. */
   readonly ef?: number;
   /** Candidates per index before exact rescoring (serving.candidates); default: the serving config's. */
@@ -392,7 +395,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
     const config = AppConfig.parse({
       artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
       modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
-      serving: { port: 0, reloadPollMs: 200, engine: options.engine, onnxThreads: options.onnxThreads, workers: options.workers, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) }, ...(options.candidates ? { candidates: options.candidates } : {}) },
+      serving: { port: 0, reloadPollMs: 200, validateResponses: options.validateResponses, engine: options.engine, onnxThreads: options.onnxThreads, workers: options.workers, ann: { index: options.index, ...(options.ef ? { hnsw: { ef: options.ef } } : {}) }, ...(options.candidates ? { candidates: options.candidates } : {}) },
     });
     const configFile = path.join(root, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
@@ -484,6 +487,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         users: dataset.sequences.length,
         engine: server.ready.engine,
         onnx_threads: options.onnxThreads,
+        validate_responses: options.validateResponses,
         workers: options.workers,
         index: server.ready.index,
         ...(server.ready.hnswlib ? { hnswlib: server.ready.hnswlib } : {}),
@@ -554,6 +558,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     workers: numberFlag(flags, 'workers') ?? 2,
     index: indexFlag(flags.get('index')),
     prepare: (flags.get('prepare') ?? 'true') !== 'false',
+    validateResponses: (flags.get('validate-responses') ?? String(ServingConfig.parse({}).validateResponses)) !== 'false',
     ...(flags.has('ef') ? { ef: numberFlag(flags, 'ef') } : {}),
     ...(flags.has('candidates') ? { candidates: numberFlag(flags, 'candidates') } : {}),
     recallUsers: numberFlag(flags, 'recall-users') ?? 1000,
