@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import fastJson from 'fast-json-stringify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { StreamrecError, ValidationError, describeValue } from '../errors';
@@ -135,24 +136,31 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   app.setNotFoundHandler((request, reply) => fail(reply, request, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
 
-  // Each API route's responses: serialized from the schemas' JSON Schema (only their fields are
-  // written) and, with validateResponses, checked against the zod schemas first.
+  // Each API route's responses: serialized from the schemas' JSON Schema (fast-json-stringify:
+  // only their fields are written) and, with validateResponses, checked against the zod schemas
+  // first, in the serializer itself (a hook per request cost ~3% of the saturated throughput).
   const errorJson = jsonSchemaOf(schemas.Error, 'output');
-  const api = (ok: z.ZodType) => ({
-    schema: { response: { 200: jsonSchemaOf(ok, 'output'), '4xx': errorJson, '5xx': errorJson } },
-    ...(config.validateResponses
-      ? {
-          preSerialization: async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-            const schema = reply.statusCode === 200 ? ok : schemas.Error;
-            const result = schema.safeParse(payload);
-            if (result.success) return payload;
+  const v1 = (method: 'GET' | 'POST', url: string, ok: z.ZodType, handler: (request: FastifyRequest) => Promise<unknown>): void =>
+    void app.route({
+      method,
+      url,
+      handler,
+      schema: { response: { 200: jsonSchemaOf(ok, 'output'), '4xx': errorJson, '5xx': errorJson } },
+      serializerCompiler: ({ schema, httpStatus }) => {
+        const serialize = fastJson(schema as unknown as Parameters<typeof fastJson>[0]);
+        if (!config.validateResponses) return serialize;
+        const zodSchema = httpStatus === '200' ? ok : schemas.Error;
+        return (payload: unknown): string => {
+          const result = zodSchema.safeParse(payload);
+          if (!result.success) {
             const issue = result.error.issues[0];
             const at = issue?.path.map(String).join('.') || '(the response)';
-            throw new ResponseSchemaError(`${request.method} ${request.routeOptions.url} answered ${reply.statusCode} with a response that breaks its schema at ${at}: ${issue?.message ?? 'invalid'}`);
-          },
-        }
-      : {}),
-  });
+            throw new ResponseSchemaError(`${method} ${url} answered ${httpStatus} with a response that breaks its schema at ${at}: ${issue?.message ?? 'invalid'}`);
+          }
+          return serialize(payload);
+        };
+      },
+    });
 
   /** Runs `fn` with the current model version leased for the request's whole life. */
   async function withModel<T>(fn: (version: ModelVersion) => Promise<T> | T): Promise<T> {
@@ -174,7 +182,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return out;
   };
 
-  app.get('/v1/users/:userId/recommendations', api(schemas.Recommendations), async (request) => {
+  v1('GET', '/v1/users/:userId/recommendations', schemas.Recommendations, async (request) => {
     const { userId } = parse(schemas.UserParams, request.params, 'path');
     const query = parse(schemas.UserQuery, request.query, 'query');
     const k = query.k ?? config.defaultK;
@@ -193,7 +201,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.post('/v1/recommendations', api(schemas.Recommendations), async (request) => {
+  v1('POST', '/v1/recommendations', schemas.Recommendations, async (request) => {
     const body = parse(schemas.StatelessBody, request.body, 'body');
     const k = body.k ?? config.defaultK;
     return withModel(async (version) => {
@@ -207,7 +215,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.get('/v1/items/:itemId/similar', api(schemas.Similar), async (request) => {
+  v1('GET', '/v1/items/:itemId/similar', schemas.Similar, async (request) => {
     const { itemId } = parse(schemas.ItemParams, request.params, 'path');
     const query = parse(schemas.SimilarQuery, request.query, 'query');
     return withModel((version) => {
@@ -216,7 +224,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   });
 
-  app.post('/v1/search', api(schemas.Search), async (request) => {
+  v1('POST', '/v1/search', schemas.Search, async (request) => {
     const body = parse(schemas.SearchBody, request.body, 'body');
     return withModel(async (version) => {
       const search = version.search;
