@@ -169,10 +169,10 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         openAll = () => gates.forEach((g) => g.open());
         stopIngest = () => runtime.stop();
         const off = runtime.instrumentation.on('ingest.batch_end', () => bar.update(runtime.processor.totals.messages));
-        /** Waits until every message released so far is processed and archived (flushed). */
         // Ingest's end: a failure is thrown by whoever waits for the archive (it would never catch up).
         let ingestFailed: { readonly error: unknown } | undefined;
         runtime.done.catch((error: unknown) => void (ingestFailed = { error }));
+        /** Waits until every message released so far is processed and archived (flushed), or Ctrl-C. */
         const archived = async (): Promise<void> => {
           while (runtime.processor.totals.messages < released && !interrupted()) {
             if (ingestFailed) throw ingestFailed.error;
