@@ -7,6 +7,7 @@ import { codeNewItems } from '../quantizer/rebuild';
 import type { ModelRegistry, PublishedModel } from '../infra/registry';
 import { initTf } from '../infra/tf';
 import type { Instrumentation } from '../instrumentation';
+import { sleep } from '../infra/retry';
 import { createLogger } from '../logging';
 import { Random } from '../random';
 import { IncrementalTrainer, catalogDrift, examplesFrom, latestGrownCatalog, saveCheckpoint, type CatalogDrift, type MicroEpochResult, type StreamInteraction } from '../trainer';
@@ -824,16 +825,6 @@ export class LiveTrainer {
     const { intervalSeconds, pollSeconds, maxEvents, minEvents } = this.settings;
     // Fewer than minEvents would not be looked at: waking for them would only spin.
     const wakeEvents = this.settings.wakeEvents === 0 ? 0 : Math.max(this.settings.wakeEvents, minEvents);
-    const sleep = (ms: number): Promise<void> =>
-      new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, ms);
-        signal.addEventListener('abort', done, { once: true });
-      });
     let early = false; // whether the coming look is an early one (woken by the count)
     while (!signal.aborted) {
       const started = Date.now();
@@ -847,7 +838,7 @@ export class LiveTrainer {
       if (step.read >= maxEvents) continue;
       const due = started + intervalSeconds * 1000;
       while (!signal.aborted && Date.now() < due && !early) {
-        await sleep(Math.min(due - Date.now(), pollSeconds * 1000));
+        await sleep(Math.min(due - Date.now(), pollSeconds * 1000), signal);
         onWait?.();
         if (signal.aborted || Date.now() >= due || !earlyWakes) continue;
         try {
