@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadDataset, type LoadedDataset } from '../datasets';
 import { ArtifactStore } from '../infra/artifacts';
 import { IngestArchive, openClickHouse, type ClickHouse, type InteractionRow } from '../infra/clickhouse';
-import { openModelRegistry, storeCheckpoints } from '../infra/registry';
+import { openModelRegistry, storeCheckpoints, type PublishedModel } from '../infra/registry';
 import { tinyArchiveRows, tinyLiveConfig } from '../test/tinyArchive';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { AppConfig, LiveTrainerConfig } from './config';
@@ -228,4 +228,37 @@ describe('LiveTrainer', () => {
       await trainer.close();
     }
   }, 120_000);
+
+  it('does not overwrite a version someone else published meanwhile (a rollback): it continues that one', async () => {
+    const archive = new IngestArchive(ch);
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false });
+    try {
+      const continued = trainer.liveVersion.version;
+      // An operator rolls back to the first model while the trainer works on the live version.
+      const firstModel = (await registry.history())[0] as PublishedModel;
+      const rollback = await publishCheckpoint({ registry, store, checkpoint: firstModel.checkpointId, reason: 'rollback' });
+      expect(rollback.published && rollback.model.version).toBe(continued + 1);
+      const last = rows.at(-1) as InteractionRow;
+      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
+      const at = trainer.streamOffsets['interactions/0'] ?? 0;
+      await archive.insertInteractions(
+        Array.from({ length: 40 }, (_, j) => ({ ...last, event_id: `race:${j}`, user_id: users[j % 10] as string, item_id: `ITEM${j % 20}`, ts: last.ts + 7_200_000 + 1000 * j, partition: 0, offset: at + j })),
+      );
+      // The trainer's micro-epoch continued version `continued`: its publication is refused, the
+      // rollback stays live, and the trainer goes on from the rolled-back model's stream position.
+      const raced = await trainer.step();
+      expect(raced.read).toBe(40);
+      expect(raced.published).toBeUndefined();
+      expect(raced.notPublished).toMatch(/another publisher was first/);
+      expect((await registry.live())?.version).toBe(continued + 1);
+      expect(trainer.liveVersion.version).toBe(continued + 1);
+      const next = await trainer.step();
+      expect(next.read).toBeGreaterThan(40); // all that the first model had not seen, these 40 included
+      expect(next.published?.version).toBe(continued + 2);
+      const manifest = (await store.open(next.checkpointId as string)).manifest;
+      expect(manifest.inputs.find((i) => i.role === 'parent_checkpoint')?.artifactId).toBe(firstModel.checkpointId);
+    } finally {
+      await trainer.close();
+    }
+  }, 300_000);
 });

@@ -548,6 +548,7 @@ export class LiveTrainer {
         checkpoint: checkpointId,
         evaluation,
         reason,
+        expectedLiveVersion: this.live.version,
         ...(this.options.prepare ? { prepare: this.options.prepare } : {}),
         ...(this.options.instrumentation ? { instrumentation: this.options.instrumentation } : {}),
       });

@@ -1,4 +1,4 @@
-import { ArtifactError } from '../errors';
+import { ArtifactError, RegistryError } from '../errors';
 import type { ArtifactStore } from '../infra/artifacts';
 import type { ModelRegistry, PublishEvaluation, PublishedModel } from '../infra/registry';
 import type { Instrumentation } from '../instrumentation';
@@ -25,6 +25,13 @@ export interface PublishJobOptions {
   readonly evaluation?: PublishEvaluation;
   readonly gate?: PublishGate;
   readonly reason?: string;
+  /**
+   * The live version this publication continues (0: none). A publisher that continues a model
+   * (the live trainer) names it, so that a version published by someone else meanwhile (an
+   * operator's rollback, another trainer) makes this publication fail with a RegistryError
+   * instead of replacing it. Default: whatever is live when the job reads the registry.
+   */
+  readonly expectedLiveVersion?: number;
   /**
    * Runs once the gate has passed, before the registry names the checkpoint live (its id given):
    * serving's `prepareServing`, so that servers swap to it without exporting or building
@@ -77,6 +84,13 @@ export async function publishCheckpoint(options: PublishJobOptions): Promise<Pub
   const artifact = await openCheckpointArtifact(store, options.checkpoint);
   const evaluation = options.evaluation ?? (await storedEvaluation(store, artifact.id));
   const live = await registry.live();
+  const expectedLiveVersion = options.expectedLiveVersion ?? live?.version ?? 0;
+  if (expectedLiveVersion !== (live?.version ?? 0)) {
+    // Checked here too so that a stale publisher does not prepare serving artifacts for nothing.
+    throw new RegistryError(
+      `publish of ${artifact.id}: it continues live version ${expectedLiveVersion}, but version ${live?.version ?? 0} is live (another publisher was first)`,
+    );
+  }
   if (gate && live) {
     const candidate = evaluation.metrics[gate.metric];
     const current = live.evaluation.split === evaluation.split ? live.evaluation.metrics[gate.metric] : undefined;
@@ -95,7 +109,7 @@ export async function publishCheckpoint(options: PublishJobOptions): Promise<Pub
   const model = await registry.publish({
     checkpointId: artifact.id,
     evaluation,
-    expectedLiveVersion: live?.version ?? 0,
+    expectedLiveVersion,
     ...(options.reason !== undefined ? { reason: options.reason } : {}),
   });
   options.instrumentation?.emit('model.published', { version: model.version, checkpointId: model.checkpointId, modelType: model.modelType, split: evaluation.split, metrics: evaluation.metrics });
