@@ -63,6 +63,13 @@ describe('LiveTrainer', () => {
     expect(first?.stream?.offsets).toEqual(offsetsOf(rows.slice(0, cut)));
     expect(first?.step).toBeGreaterThan(0);
     expect(first?.moments.length).toBeGreaterThan(0);
+    // Each user's last two events below it (the first model's validation and test targets) were
+    // not trained on: the checkpoint keeps them to be trained by the first micro-epoch.
+    const eventsPerUser = new Map<string, number>();
+    for (const r of rows.slice(0, cut)) eventsPerUser.set(r.user_id, (eventsPerUser.get(r.user_id) ?? 0) + 1);
+    const untrained = [...eventsPerUser.values()].filter((n) => n >= 3).length * 2;
+    expect(untrained).toBeGreaterThan(0);
+    expect(first?.stream?.pending).toHaveLength(untrained);
     await publishCheckpoint({ registry, store, checkpoint: trained.checkpointId as string });
 
     // The replay reservoir starts with what the live model was trained on: every example below
@@ -84,6 +91,8 @@ describe('LiveTrainer', () => {
       const step = await trainer.step();
       expect(step.read).toBe(middle - cut);
       expect(step.result?.steps).toBeGreaterThan(0);
+      // It trained the first model's untrained rows with the window's examples (less its held-out slice).
+      expect(step.result?.trained).toBe(untrained + (step.result?.examples as number) - (step.result?.holdout as number));
       expect(step.published?.version).toBe(2);
       expect(step.published?.evaluation.split).toBe('stream');
       expect(trainer.streamOffsets).toEqual(offsetsOf(rows.slice(0, middle)));

@@ -7,7 +7,7 @@ import { createLogger } from '../logging';
 import { Random } from '../random';
 import { saveCheckpoint } from './checkpoint';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
-import { dataWatermarkOf, leaveOneOutSplit, type LeaveOneOutData } from './data';
+import { dataWatermarkOf, historyOf, leaveOneOutSplit, type LeaveOneOutData, type SequenceExamples } from './data';
 import { evaluateFullRanking, tuneTextPrior, type EvaluationResult, type TextPriorTuning } from './evaluate';
 import { createModel } from './models';
 import { evaluationRows, type ProgressCallback, type TrainingObserver } from './observer';
@@ -160,7 +160,12 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
         epoch: fit.bestEpoch,
         ...(fused ? { textPrior: fused } : {}),
         // What continuing the run needs: micro-epochs go on from this optimizer and stream position.
-        trainingState: { optimizer: fit.optimizerState, ...(dataset.streamOffsets ? { stream: { offsets: { ...dataset.streamOffsets }, pending: [] } } : {}) },
+        // The validation and test targets (each user's last two events below the stream position)
+        // were never trained on: the live loop trains them at its first micro-epoch.
+        trainingState: {
+          optimizer: fit.optimizerState,
+          ...(dataset.streamOffsets ? { stream: { offsets: { ...dataset.streamOffsets }, pending: untrainedRows([data.test, data.valid], config.model.maxHistoryLength) } } : {}),
+        },
         metrics: {
           valid: fit.bestValid,
           test: test.metrics,
@@ -216,4 +221,22 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Most rows of a first model's untrained examples kept in its checkpoint (newest first: test
+ * targets, then validation targets), like the live loop's `micro.maxPending` default.
+ */
+const MAX_UNTRAINED_ROWS = 100_000;
+
+/** Examples as checkpoint rows (histories cut to the model's last `maxHistoryLength` items), at most MAX_UNTRAINED_ROWS. */
+function untrainedRows(splits: readonly SequenceExamples[], maxHistoryLength: number): Array<{ history: number[]; target: number }> {
+  const rows: Array<{ history: number[]; target: number }> = [];
+  for (const examples of splits) {
+    for (let i = 0; i < examples.count && rows.length < MAX_UNTRAINED_ROWS; i++) {
+      const history = historyOf(examples, i);
+      if (history.length > 0) rows.push({ history: Array.from(history.subarray(Math.max(0, history.length - maxHistoryLength))), target: examples.targets[i] as number });
+    }
+  }
+  return rows;
 }
