@@ -138,6 +138,9 @@ describe('fitModel', () => {
     expect(observer.evaluations.every((r) => r.excludeHistory)).toBe(true);
     const now = await evaluateFullRanking(model, data.valid, 5, { ks: config.eval.ks, excludeHistory: true, batchSize: 16 });
     expect(now.metrics).toEqual(fit.bestValid);
+    // The optimizer state goes with the best weights (what micro-epochs continue), not the last epoch's.
+    const stepsToBest = observer.epochs.filter((e) => e.epoch <= fit.bestEpoch).reduce((n, e) => n + e.steps - e.skippedSteps, 0);
+    expect(fit.optimizerState.step).toBe(stepsToBest);
     model.dispose();
   });
 

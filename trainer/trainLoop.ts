@@ -45,7 +45,7 @@ export interface FitResult {
   readonly bestValid: Record<string, number>;
   readonly history: EpochRow[];
   readonly skippedSteps: number;
-  /** The optimizer where training stopped (after the last step, whichever epoch's weights were kept): what a later run resumes. */
+  /** The optimizer as it was with the weights kept (the best epoch's): what a later run continuing them resumes. */
   readonly optimizerState: OptimizerState;
 }
 
@@ -79,6 +79,7 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   let bestEpoch = -1;
   let bestValid: Record<string, number> = {};
   let bestWeights: Map<string, WeightValues> | undefined;
+  let bestOptimizer: OptimizerState | undefined;
   let evaluationsWithoutGain = 0;
   let consecutiveNonFinite = 0;
   let skippedTotal = 0;
@@ -175,6 +176,8 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
           bestEpoch = epoch;
           bestValid = result.metrics;
           bestWeights = model.getWeights();
+          // The optimizer as it was with these weights: what continuing them (micro-epochs) needs.
+          bestOptimizer = optimizer.state();
           evaluationsWithoutGain = 0;
         } else if (++evaluationsWithoutGain >= train.earlyStopPatience) {
           status = 'early_stopped';
@@ -188,7 +191,7 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
         break;
       }
     }
-    optimizerState = optimizer.state();
+    optimizerState = bestOptimizer ?? optimizer.state();
   } finally {
     optimizer.dispose();
   }
