@@ -117,6 +117,14 @@ export const LiveTrainerConfig = z
       .describe(
         'How often a waiting trainer counts what is archived past its stream position (for wakeEvents; a count reads the archive\'s topic, partition and offset columns) and calls its heartbeat.',
       ),
+    maxFailures: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe(
+        'Looks in a row that may fail (ClickHouse or the registry away, a checkpoint write failing) before the trainer gives up and throws: after each, it waits (pollSeconds, doubling up to 60 s) and continues the registry\'s live version from its checkpoint, as a restart would. 0: the first failure throws.',
+      ),
     minEvents: z.number().int().min(1).default(1).describe('Fewer new interactions than this wait for the next look.'),
     maxEvents: z.number().int().min(1).default(20_000).describe('Most interactions in one micro-epoch; a backlog is worked off in several.'),
     micro: MicroEpochConfig.prefault({}).describe('Micro-epoch fine-tuning and its gate (trainer/incremental.ts).'),

@@ -8,7 +8,7 @@ import { openModelRegistry, storeCheckpoints, type PublishedModel } from '../inf
 import { tinyArchiveRows, tinyLiveConfig } from '../test/tinyArchive';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { AppConfig, LiveTrainerConfig } from './config';
-import { LiveTrainer } from './liveTrainer';
+import { LiveTrainer, type LiveStep } from './liveTrainer';
 import { loadServableModel } from './servable';
 import { publishCheckpoint } from './publish';
 import { runRebuildJob } from './rebuild';
@@ -268,6 +268,60 @@ describe('LiveTrainer', () => {
       expect(manifest.inputs.find((i) => i.role === 'parent_checkpoint')?.artifactId).toBe(firstModel.checkpointId);
     } finally {
       await trainer.close();
+    }
+  }, 300_000);
+
+  it('survives a look that fails: continues the live version from its checkpoint and reads the window again, once', async () => {
+    const archive = new IngestArchive(ch);
+    const settings = LiveTrainerConfig.parse({ ...live, intervalSeconds: 600, wakeEvents: 0, pollSeconds: 0.1, maxFailures: 2 });
+    const trainer = await LiveTrainer.start({ config, registry, live: settings, writeRows: false });
+    const version = trainer.liveVersion.version;
+    const last = rows.at(-1) as InteractionRow;
+    const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
+    const at = trainer.streamOffsets['interactions/0'] ?? 0;
+    await archive.insertInteractions(
+      Array.from({ length: 30 }, (_, j) => ({ ...last, event_id: `fail:${j}`, user_id: users[j % 10] as string, item_id: `ITEM${(j * 7) % 20}`, ts: last.ts + 10_800_000 + 1000 * j, partition: 0, offset: at + j })),
+    );
+    // The checkpoint write fails once, after the window was absorbed and trained in memory.
+    const internals = trainer as unknown as { checkpoint: (...args: unknown[]) => Promise<string>; reload: () => Promise<void> };
+    const failedOn: Array<{ examples: number; prequential?: { metrics: Record<string, number> } }> = [];
+    const realCheckpoint = internals.checkpoint.bind(trainer);
+    const checkpoint = jest.spyOn(internals, 'checkpoint').mockImplementationOnce(async (_state, result) => {
+      failedOn.push(result as (typeof failedOn)[number]);
+      throw new Error('the artifact store is away');
+    });
+    checkpoint.mockImplementation(realCheckpoint);
+    const reload = jest.spyOn(internals, 'reload');
+    const steps: LiveStep[] = [];
+    const stop = new AbortController();
+    const running = trainer.run(stop.signal, (step) => {
+      steps.push(step);
+      stop.abort();
+    });
+    try {
+      await running;
+      expect(failedOn).toHaveLength(1);
+      expect(reload).toHaveBeenCalledTimes(1);
+      // The look after it starts again from the live checkpoint: the same window, the same
+      // prequential scores (the live weights and histories, not the ones the failed look trained).
+      expect(steps).toHaveLength(1);
+      expect(steps[0]?.read).toBe(30);
+      expect(steps[0]?.result?.examples).toBe(failedOn[0]?.examples);
+      expect(steps[0]?.result?.prequential?.metrics).toEqual(failedOn[0]?.prequential?.metrics);
+      expect(steps[0]?.published?.version).toBe(version + 1);
+    } finally {
+      checkpoint.mockRestore();
+      reload.mockRestore();
+      await trainer.close();
+    }
+    // maxFailures in a row: the last failure is thrown.
+    const strict = await LiveTrainer.start({ config, registry, live: LiveTrainerConfig.parse({ ...settings, maxFailures: 0 }), writeRows: false });
+    const away = jest.spyOn(strict as unknown as { look: () => Promise<LiveStep> }, 'look').mockRejectedValue(new Error('ClickHouse is away'));
+    try {
+      await expect(strict.run(new AbortController().signal)).rejects.toThrow('ClickHouse is away');
+    } finally {
+      away.mockRestore();
+      await strict.close();
     }
   }, 300_000);
 });

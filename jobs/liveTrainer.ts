@@ -821,15 +821,38 @@ export class LiveTrainer {
    * so a wake can find fewer new interactions than it counted; after such a wake the trainer
    * waits for the interval before it wakes early again. A count that fails is logged and the
    * interval alone decides.
+   *
+   * A look that fails (ClickHouse or the registry away, a write failing) may have trained or
+   * absorbed part of its window in memory: the trainer waits (pollSeconds, doubling up to 60 s),
+   * then continues the registry's live version from its checkpoint, as a restart would, so that
+   * nothing is trained twice or skipped. After maxFailures failures in a row it throws the last.
    */
   async run(signal: AbortSignal, onStep?: (step: LiveStep) => void, onWait?: () => void): Promise<void> {
-    const { intervalSeconds, pollSeconds, maxEvents, minEvents } = this.settings;
+    const { intervalSeconds, pollSeconds, maxEvents, minEvents, maxFailures } = this.settings;
     // Fewer than minEvents would not be looked at: waking for them would only spin.
     const wakeEvents = this.settings.wakeEvents === 0 ? 0 : Math.max(this.settings.wakeEvents, minEvents);
     let early = false; // whether the coming look is an early one (woken by the count)
+    let failures = 0;
+    let stale = false; // whether the in-memory state must be rebuilt from the live checkpoint first
     while (!signal.aborted) {
       const started = Date.now();
-      const step = await this.step();
+      let step: LiveStep;
+      try {
+        if (stale) {
+          await this.reload();
+          stale = false;
+        }
+        step = await this.step();
+        failures = 0;
+      } catch (error) {
+        if (++failures > maxFailures) throw error;
+        stale = true;
+        const waitMs = Math.min(pollSeconds * 1000 * 2 ** (failures - 1), 60_000);
+        log.error({ err: error, runId: this.runId, failures, maxFailures, waitMs }, 'look failed: continuing the live version from its checkpoint after a wait');
+        await sleep(waitMs, signal);
+        onWait?.();
+        continue;
+      }
       onStep?.(step);
       // An early look that read fewer than it was woken for (the count was inflated) allows no
       // early look before the next one at the interval, which allows them again.
