@@ -56,8 +56,43 @@ export async function loadArchiveDataset(
 /** Rows below the `{offsets:Map(String, UInt64)}` parameter (topic/partition -> first offset not included; absent: none). */
 export const BELOW_OFFSETS = "offset < {offsets:Map(String, UInt64)}[concat(topic, '/', toString(partition))]";
 
-/** Per `topic/partition` of the archived interactions, the offset after the last one archived. */
+/**
+ * How far ingest has archived each partition without gaps (`archive_marks`, written after each
+ * flush): `topics` have marks, and within them only rows below `marks[topic/partition]` are known
+ * to have no missing rows before them (a partition without a mark: none). Topics without any
+ * mark (an archive written before marks existed, or rows inserted by other means) are not capped.
+ */
+export interface ArchiveMarks {
+  readonly topics: string[];
+  readonly marks: Record<string, number>;
+}
+
+export async function archiveMarks(ch: ClickHouse): Promise<ArchiveMarks> {
+  const rows = await ch.query<{ topic: string; key: string; next: string }>(
+    `SELECT topic, concat(topic, '/', toString(partition)) AS key, max(next_offset) AS next FROM ${ch.table('archive_marks')} GROUP BY topic, partition`,
+  );
+  return { topics: [...new Set(rows.map((r) => r.topic))], marks: Object.fromEntries(rows.map((r) => [r.key, Number(r.next)])) };
+}
+
+/** Rows within the `{markedTopics:Array(String)}` / `{marks:Map(String, UInt64)}` parameters (an ArchiveMarks' fields). */
+export const WITHIN_MARKS =
+  "(NOT has({markedTopics:Array(String)}, topic) OR offset < {marks:Map(String, UInt64)}[concat(topic, '/', toString(partition))])";
+
+/** The query parameters of WITHIN_MARKS. */
+export function marksParams(marks: ArchiveMarks): { markedTopics: string[]; marks: Record<string, number> } {
+  return { markedTopics: marks.topics, marks: marks.marks };
+}
+
+/**
+ * Per `topic/partition` of the archived interactions, the offset after the last one archived
+ * without a gap before it (within the archive marks: a flush in progress, or one a crash cut short,
+ * can have later rows visible before earlier ones).
+ */
 export async function archiveOffsets(ch: ClickHouse): Promise<Record<string, number>> {
-  const rows = await ch.query<{ key: string; next: string }>(`SELECT concat(topic, '/', toString(partition)) AS key, max(offset) + 1 AS next FROM ${ch.table('interactions')} GROUP BY key`);
+  const marks = await archiveMarks(ch);
+  const rows = await ch.query<{ key: string; next: string }>(
+    `SELECT concat(topic, '/', toString(partition)) AS key, max(offset) + 1 AS next FROM ${ch.table('interactions')} WHERE ${WITHIN_MARKS} GROUP BY key`,
+    marksParams(marks),
+  );
   return Object.fromEntries(rows.map((r) => [r.key, Number(r.next)]));
 }

@@ -40,6 +40,7 @@ async function check(messages: readonly FuzzMessage[]): Promise<void> {
     archive: {
       insertInteractions: async (rows) => void archived.push(...rows),
       insertItems: async (rows) => void archived.push(...rows),
+      markArchived: async () => undefined,
     },
     deadLetters: [{ publish: async (l) => void letters.push(...l) }],
     commit: async (offsets) => void commits.push(...offsets),

@@ -64,6 +64,10 @@ class HeldArchive {
   async insertItems(rows: readonly ItemRow[]): Promise<void> {
     this.steps.push(`items ${rows.length}`);
   }
+
+  async markArchived(marks: ReadonlyArray<{ topic: string; partition: number; nextOffset: number }>): Promise<void> {
+    this.steps.push(`marks ${marks.map((m) => `${m.topic}/${m.partition}@${m.nextOffset}`).join(',')}`);
+  }
 }
 
 /** Resolves once `done()` holds (the background flush got there), or fails after a second. */
@@ -101,8 +105,8 @@ describe('IngestProcessor flush policy', () => {
     await settle();
     expect(steps).toEqual([]);
     await processor.process(batch(3, 3)); // 6 pending >= 5: the flush starts in the background
-    await until(() => steps.length === 3);
-    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
+    await until(() => steps.length === 4);
+    expect(steps).toEqual(['archive 6', 'histories 3', 'marks in/0@6', 'commit in/0@6']);
     expect(processor.totals.flushes).toBe(1);
   });
 
@@ -115,8 +119,8 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual([]);
     clock.now += 1;
     await processor.process(batch(4, 2));
-    await until(() => steps.length === 3);
-    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6']);
+    await until(() => steps.length === 4);
+    expect(steps).toEqual(['archive 6', 'histories 3', 'marks in/0@6', 'commit in/0@6']);
   });
 
   it('applies batches while a timed flush is being written: the timer starts the flush and does not hold processing for it', async () => {
@@ -135,7 +139,7 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual([]);
     archive.release();
     await processor.close();
-    expect(steps).toEqual(['archive 3', 'histories 3', 'commit in/0@3', 'archive 3', 'histories 3', 'commit in/0@6']);
+    expect(steps).toEqual(['archive 3', 'histories 3', 'marks in/0@3', 'commit in/0@3', 'archive 3', 'histories 3', 'marks in/0@6', 'commit in/0@6']);
   });
 
   it('goes on applying batches when a flush falls due while another is being written; the timer starts it after, in order', async () => {
@@ -151,8 +155,8 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual([]);
     processor.startTimer();
     archive.release();
-    await until(() => steps.length === 6); // the timer starts the second once the first is written
-    expect(steps).toEqual(['archive 6', 'histories 3', 'commit in/0@6', 'archive 6', 'histories 3', 'commit in/0@12']);
+    await until(() => steps.length === 8); // the timer starts the second once the first is written
+    expect(steps).toEqual(['archive 6', 'histories 3', 'marks in/0@6', 'commit in/0@6', 'archive 6', 'histories 3', 'marks in/0@12', 'commit in/0@12']);
     await processor.close();
   });
 
@@ -167,15 +171,15 @@ describe('IngestProcessor flush policy', () => {
     expect(steps).toEqual([]);
     clock.now += 1;
     await processor.process(batch(4, 2, 700, 0));
-    await until(() => steps.length === 3);
-    expect(steps).toEqual(['archive 8', 'histories 3', 'commit in/0@6,in/1@102']);
+    await until(() => steps.length === 4);
+    expect(steps).toEqual(['archive 8', 'histories 3', 'marks in/0@6,in/1@102', 'commit in/0@6,in/1@102']);
 
     await processor.process(batch(6, 2, 299, 0)); // 299 + 300 behind: caught up enough
     expect(processor.flushInterval()).toBe(2000);
     clock.now += 2000;
     await processor.process(batch(8, 2, 0, 0));
-    await until(() => steps.length === 6);
-    expect(steps.slice(3)).toEqual(['archive 4', 'histories 3', 'commit in/0@10']);
+    await until(() => steps.length === 8);
+    expect(steps.slice(4)).toEqual(['archive 4', 'histories 3', 'marks in/0@10', 'commit in/0@10']);
   });
 
   it('forgets the lag of revoked partitions, and never flushes less often than intervalMs', async () => {
@@ -203,8 +207,8 @@ describe('IngestProcessor flush policy', () => {
     await settle();
     expect(steps).toEqual([]);
     archive.release();
-    await until(() => steps.length === 3);
-    expect(steps).toEqual(['archive 2', 'histories 2', 'commit in/0@2']);
+    await until(() => steps.length === 4);
+    expect(steps).toEqual(['archive 2', 'histories 2', 'marks in/0@2', 'commit in/0@2']);
   });
 
   it('stops on a failed archive insert: nothing is committed and later batches reject with the failure', async () => {
@@ -256,6 +260,7 @@ describe('IngestProcessor when the archive refuses rows (sink_refused)', () => {
       this.written.push(...rows);
     }
     async insertItems(): Promise<void> {}
+    async markArchived(): Promise<void> {}
   }
   const contentError = (rows: number) =>
     new StoreError(`insert of ${rows} rows into interactions failed: Code: 25. DB::Exception: Cannot parse escape sequence\nRow 1: ...`, { context: { clickhouseCode: 25, rowContent: true } });

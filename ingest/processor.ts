@@ -28,7 +28,7 @@ export interface IngestProcessorOptions {
   /** Restored before the processor is created: its users' event ids seed the dedupe window. */
   readonly store: HistoryStore;
   /** Where validated events are archived (the ClickHouse tables through `IngestArchive`). */
-  readonly archive?: Pick<IngestArchive, 'insertInteractions' | 'insertItems'> | undefined;
+  readonly archive?: Pick<IngestArchive, 'insertInteractions' | 'insertItems' | 'markArchived'> | undefined;
   readonly deadLetters: readonly DeadLetterSink[];
   /** Commits offsets once their effects are durable. */
   readonly commit: (offsets: CommitOffset[]) => Promise<void>;
@@ -409,9 +409,14 @@ export class IngestProcessor {
         this.countRefused(refused);
       }
       const archived = this.now();
-      await histories.write();
-      const written = this.now();
       const offsets = [...p.offsets.values()];
+      // Everything below these offsets is archived or dead-lettered now: readers that go by offsets
+      // (the live trainer) read below the marks, never past a gap a flush in progress leaves.
+      await Promise.all([
+        histories.write(),
+        archive && offsets.length > 0 ? archive.markArchived(offsets.map((o) => ({ topic: o.topic, partition: o.partition, nextOffset: Number(o.offset) }))) : undefined,
+      ]);
+      const written = this.now();
       await this.options.commit(offsets);
       this.totals.flushes++;
       const durationMs = this.now() - started;

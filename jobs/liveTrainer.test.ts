@@ -324,4 +324,30 @@ describe('LiveTrainer', () => {
       await strict.close();
     }
   }, 300_000);
+
+  // Last: once marks exist for the topic, every read is capped by them.
+  it('reads only below the archive marks: rows a flush left visible past a gap wait until the gap is filled', async () => {
+    const archive = new IngestArchive(ch);
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false });
+    try {
+      const at = trainer.streamOffsets['interactions/0'] ?? 0;
+      const last = rows.at(-1) as InteractionRow;
+      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
+      const more = (from: number, n: number): InteractionRow[] =>
+        Array.from({ length: n }, (_, j) => ({ ...last, event_id: `gap:${from + j}`, user_id: users[j % 10] as string, item_id: `ITEM${(from + j) % 20}`, ts: last.ts + 14_400_000 + 1000 * (from + j), partition: 0, offset: at + from + j }));
+      await archive.markArchived(Object.entries(trainer.streamOffsets).map(([key, next]) => ({ topic: key.split('/')[0] as string, partition: Number(key.split('/')[1]), nextOffset: next })));
+      // A flush's second chunk lands before its first: offsets at+20.. are visible, at..at+19 not yet.
+      await archive.insertInteractions(more(20, 20));
+      expect((await trainer.step()).read).toBe(0);
+      expect(trainer.streamOffsets['interactions/0']).toBe(at);
+      // The first chunk lands and the flush marks its end: the trainer reads all 40, none skipped.
+      await archive.insertInteractions(more(0, 20));
+      await archive.markArchived([{ topic: 'interactions', partition: 0, nextOffset: at + 40 }]);
+      const step = await trainer.step();
+      expect(step.read).toBe(40);
+      expect(trainer.streamOffsets['interactions/0']).toBe(at + 40);
+    } finally {
+      await trainer.close();
+    }
+  }, 300_000);
 });

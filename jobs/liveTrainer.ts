@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ArtifactError, ConfigError, RegistryError } from '../errors';
-import { BELOW_OFFSETS } from '../datasets/archive';
+import { archiveMarks, BELOW_OFFSETS, marksParams, WITHIN_MARKS } from '../datasets/archive';
 import { ArtifactStore } from '../infra/artifacts';
 import { IngestArchive, openClickHouse, type ClickHouse } from '../infra/clickhouse';
 import { codeNewItems } from '../quantizer/rebuild';
@@ -394,23 +394,27 @@ export class LiveTrainer {
 
   /**
    * The next `limit` interactions at or above `offsets` (a prefix of each partition, so that a
-   * position stays exact, shared fairly between the partitions known), in partition order.
+   * position stays exact, shared fairly between the partitions known), in partition order. Only
+   * below the archive marks: rows of a flush still in progress (or cut short by a crash) can be
+   * visible before earlier ones, and moving the position past a gap would skip its rows for good.
    */
   private async readFrom(offsets: Record<string, number>, limit: number): Promise<ArchivedInteraction[]> {
     const perPartition = Math.max(1, Math.ceil(limit / Math.max(1, Object.keys(offsets).length)));
+    const marks = await archiveMarks(this.ch);
     return this.ch.query<ArchivedInteraction>(
       `SELECT event_id, user_id, item_id, toUnixTimestamp64Milli(ts) AS ts, concat(topic, '/', toString(partition)) AS key, offset
-       FROM ${this.ch.table('interactions')} FINAL WHERE NOT (${BELOW_OFFSETS})
+       FROM ${this.ch.table('interactions')} FINAL WHERE NOT (${BELOW_OFFSETS}) AND ${WITHIN_MARKS}
        ORDER BY topic, partition, offset LIMIT {perPartition:UInt32} BY topic, partition LIMIT {limit:UInt32}`,
-      { offsets, perPartition, limit },
+      { offsets, perPartition, limit, ...marksParams(marks) },
     );
   }
 
-  /** Interactions archived past `offsets`, counted up to `cap` (what a waiting trainer checks for wakeEvents). */
+  /** Interactions archived past `offsets` (below the marks), counted up to `cap` (what a waiting trainer checks for wakeEvents). */
   private async archivedPast(offsets: Record<string, number>, cap: number): Promise<number> {
+    const marks = await archiveMarks(this.ch);
     const [row] = await this.ch.query<{ n: string }>(
-      `SELECT count() AS n FROM (SELECT 1 FROM ${this.ch.table('interactions')} WHERE NOT (${BELOW_OFFSETS}) LIMIT {cap:UInt32})`,
-      { offsets, cap },
+      `SELECT count() AS n FROM (SELECT 1 FROM ${this.ch.table('interactions')} WHERE NOT (${BELOW_OFFSETS}) AND ${WITHIN_MARKS} LIMIT {cap:UInt32})`,
+      { offsets, cap, ...marksParams(marks) },
     );
     return Number(row?.n ?? 0);
   }

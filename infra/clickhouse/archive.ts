@@ -83,6 +83,18 @@ export class IngestArchive {
     return this.ch.insert('items', rows, { settings: ARCHIVE_INSERT_SETTINGS });
   }
 
+  /**
+   * Records that every message of each partition below `nextOffset` is archived (or
+   * dead-lettered): called by a flush once all its archive inserts are done (`archive_marks`).
+   */
+  markArchived(marks: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly nextOffset: number }>): Promise<void> {
+    const at = Date.now();
+    return this.ch.insert(
+      'archive_marks',
+      marks.map((m) => ({ topic: m.topic, partition: m.partition, next_offset: m.nextOffset, marked_at: at })),
+    );
+  }
+
   insertDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
     return this.ch.insert('dead_letters', letters.map(deadLetterRow));
   }
