@@ -61,6 +61,8 @@ export function apiSchemas(config: ServingConfig) {
     }),
     ItemParams: z.strictObject({ itemId }),
     SimilarQuery: z.strictObject({ k: kSchema(config, true) }),
+    /** The POST routes take everything in the body: any query parameter is unknown. */
+    NoQuery: z.strictObject({}),
     StatelessBody: z.strictObject({
       history: z
         .array(itemId)

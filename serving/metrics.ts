@@ -31,7 +31,7 @@ export class ServingMetrics {
   readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', (s) => s.items);
   readonly swaps = this.counter('streamrec_serving_swaps_total', 'Model versions swapped in since start', (s) => s.swaps);
   readonly failedSwaps = this.counter('streamrec_serving_failed_swaps_total', 'Published versions that could not be loaded since start', (s) => s.failedSwaps);
-  readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read', (s) => s.historyStalenessSeconds);
+  readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read (no sample before the first, or where it is not tracked)', (s) => s.historyStalenessSeconds);
   readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history', (s) => s.historyUsers);
   /** 1 per serving process: in a cluster, one series per worker that answered the scrape. */
   readonly workers = new Gauge({ name: 'streamrec_serving_workers', help: 'Serving processes that answered this scrape (one series per worker in a cluster)', registers: [this.registry] });
@@ -64,7 +64,7 @@ export class ServingMetrics {
     });
   }
 
-  /** A gauge set from the sampler's reading when collected. */
+  /** A gauge set from the sampler's reading when collected; without a sample while the reading is undefined. */
   private gauge(name: string, help: string, pick: (sample: ServingSample) => number | undefined): Gauge {
     const metrics = this;
     return new Gauge({
@@ -74,7 +74,9 @@ export class ServingMetrics {
       collect() {
         const sample = metrics.sampler?.();
         const value = sample && pick(sample);
-        if (value !== undefined) this.set(value);
+        // Unknown: no sample (a gauge without labels shows 0 until it is set, and keeps its last value).
+        if (value === undefined) this.remove();
+        else this.set(value);
       },
     });
   }

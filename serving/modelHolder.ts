@@ -1,4 +1,4 @@
-import type { ModelRegistry, PublishedModel } from '../infra/registry';
+import type { ModelRegistry, PublishedModel, WatchOptions } from '../infra/registry';
 import type { Instrumentation } from '../instrumentation';
 import { createLogger } from '../logging';
 import type { ModelVersion } from './modelVersion';
@@ -15,13 +15,15 @@ export type SwapOutcome =
  * warmed up beside the current one, then switched to in one assignment; requests in flight keep
  * the version they leased (released when they end), and the old version is freed after its last
  * request. A version that fails to load (corrupt, partial, incompatible) is logged, counted and
- * skipped: the current version keeps serving. Swaps run one at a time.
+ * skipped: the current version keeps serving. Swaps run one at a time; once closed, a load that
+ * was under way is disposed when it ends instead of being swapped in.
  */
 export class ModelHolder {
   private active: ModelVersion | undefined;
   /** The publication of the active version. */
   private activePublished: PublishedModel | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
   /** Versions that failed to load, so that a watch does not retry them on every check. */
   private readonly failed = new Set<number>();
   swaps = 0;
@@ -43,18 +45,45 @@ export class ModelHolder {
     return version ? { version, release: version.acquire() } : undefined;
   }
 
-  /** Swaps to `published` unless it is already active (or failed before and `retry` is not set). */
+  /**
+   * Swaps to `published` unless it is already active (or failed before and `retry` is not set).
+   * A publication older than the active one is left alone: a report overtaken by a newer version
+   * swapped in meanwhile (a rollback is a registry's live version: {@link syncWith}).
+   */
   swapTo(published: PublishedModel, options: { readonly retry?: boolean } = {}): Promise<SwapOutcome> {
-    const run = this.queue.then(() => this.doSwap(published, options.retry ?? false));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.enqueue(() => {
+      const active = this.active?.published.version;
+      if (active !== undefined && published.version < active) return { kind: 'unchanged', version: active };
+      return this.doSwap(published, options.retry ?? false);
+    });
   }
 
-  /** Swaps to the registry's live version if it differs from the active one. */
-  async syncWith(registry: ModelRegistry, options: { readonly retry?: boolean } = {}): Promise<SwapOutcome> {
-    const live = await registry.live();
-    if (!live) return { kind: 'unchanged', version: this.active?.published.version };
-    return this.swapTo(live, options);
+  /**
+   * Swaps to the registry's live version if it differs from the active one (an older one too: a
+   * live pointer moved back is a rollback). The registry is read when this check's turn in the
+   * swap queue comes: a read made before could be older than a version swapped in meanwhile.
+   */
+  syncWith(registry: ModelRegistry, options: { readonly retry?: boolean } = {}): Promise<SwapOutcome> {
+    return this.enqueue(async () => {
+      const live = await registry.live();
+      return live ? this.doSwap(live, options.retry ?? false) : { kind: 'unchanged', version: this.active?.published.version };
+    });
+  }
+
+  /**
+   * Serves the registry's live version and every later one: watches the registry (each report
+   * makes a registry check), then checks it once (`first`: the outcome of that check). The watch
+   * is running before the first load, which can take long, so a version published during it is
+   * swapped to after it; a second check after the first covers a publication between the first
+   * check's read and the watch's own first read (a watch reports only what comes after that).
+   */
+  follow(registry: ModelRegistry, options: Pick<WatchOptions, 'pollMs'> = {}): { readonly first: Promise<SwapOutcome>; readonly stop: () => void } {
+    const sync = (why: string): void =>
+      void this.syncWith(registry).catch((error: unknown) => log.error({ err: error, registry: registry.url, why }, 'model registry check failed'));
+    const stop = registry.watch(() => sync('a new live version'), options);
+    const first = this.syncWith(registry);
+    sync('after the first load');
+    return { first, stop };
   }
 
   /**
@@ -62,22 +91,33 @@ export class ModelHolder {
    * with the same codebooks: scored without retraining), and swaps to it like a new version.
    */
   reloadCatalog(): Promise<SwapOutcome> {
-    const run = this.queue.then(() => {
+    return this.enqueue(() => {
       const current = this.activePublished;
-      return current ? this.doSwap(current, true, true) : ({ kind: 'unchanged', version: undefined } as const);
+      return current ? this.doSwap(current, true, true) : { kind: 'unchanged', version: undefined };
     });
+  }
+
+  /**
+   * Retires the active version (freed once its requests end); swaps queued after this load
+   * nothing. Resolves once a load under way has ended and what it loaded is disposed.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.active?.retire();
+    this.active = undefined;
+    this.activePublished = undefined;
+    await this.queue;
+  }
+
+  /** Runs `swap` after the swaps queued before it. */
+  private enqueue(swap: () => Promise<SwapOutcome> | SwapOutcome): Promise<SwapOutcome> {
+    const run = this.queue.then(swap);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Retires the active version (freed once its requests end). */
-  close(): void {
-    this.active?.retire();
-    this.active = undefined;
-    this.activePublished = undefined;
-  }
-
   private async doSwap(published: PublishedModel, retry: boolean, sameVersion = false): Promise<SwapOutcome> {
+    if (this.closed) return { kind: 'unchanged', version: undefined };
     const from = this.active?.published;
     if (from && from.version === published.version && !sameVersion) return { kind: 'unchanged', version: from.version };
     if (this.failed.has(published.version) && !retry) return { kind: 'unchanged', version: from?.version };
@@ -94,6 +134,11 @@ export class ModelHolder {
       return { kind: 'failed', version: published.version, error: message };
     }
     this.failed.delete(published.version);
+    if (this.closed) {
+      log.info({ version: published.version, checkpointId: published.checkpointId }, 'model version loaded after the holder closed: disposed');
+      next.retire();
+      return { kind: 'unchanged', version: undefined };
+    }
     const old = this.active;
     this.active = next;
     this.activePublished = published;

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createTextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { createKafka } from '../infra/kafka';
-import { followAnnouncements, type PublishedModel } from '../infra/registry';
+import { followAnnouncements, type AnnouncementFollower, type PublishedModel } from '../infra/registry';
 import { initTf } from '../infra/tf';
 import { Instrumentation } from '../instrumentation';
 import { openRegistry, type AppConfig } from '../jobs';
@@ -15,7 +15,7 @@ import { ClusterMember, servingWorkerIndex } from './cluster';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
-import { ModelHolder } from './modelHolder';
+import { ModelHolder, type SwapOutcome } from './modelHolder';
 import { ModelVersion, type ModelVersionOptions } from './modelVersion';
 import { InferenceThread } from './onnx';
 import { isPrepared } from './prepared';
@@ -118,23 +118,34 @@ export async function startServing(config: AppConfig, options: { readonly histor
   } else {
     histories = options.histories.histories ?? new MemoryHistories();
   }
-  const first = await models.syncWith(registry);
+  // The registry watch and the announcements run before the first load (which can take long), so
+  // that a version published during it is swapped to after it (ModelHolder.follow).
+  const following = models.follow(registry, { pollMs: config.serving.reloadPollMs });
+  let announcements: AnnouncementFollower | undefined;
+  let first: SwapOutcome;
+  try {
+    // Announced publications (modelRegistry.announce): a registry check at once; the watch's poll stays the fallback.
+    announcements = config.modelRegistry.announce
+      ? await followAnnouncements(createKafka(config.kafka, 'serving-models'), config.ingest.topics.models, registry.url, (announced) =>
+          void models.syncWith(registry).then(
+            (outcome) => log.info({ announced: announced.version, outcome: outcome.kind }, 'model publication announced'),
+            (error: unknown) => log.error({ err: error }, 'model swap failed'),
+          ),
+        )
+      : undefined;
+    first = await following.first;
+  } catch (error) {
+    // A start that fails here leaves nothing running: the watch, the histories, a load under way.
+    following.stop();
+    await announcements?.stop();
+    await fresh?.stop();
+    await models.close();
+    await inferenceThread?.close();
+    await textSpec?.dispose();
+    throw error;
+  }
   if (first.kind === 'failed') log.error({ version: first.version, error: first.error }, 'the live model version could not be loaded; waiting for another');
   if (!models.current) log.warn({ registry: registry.url }, 'no model is published yet: requests get 503 until one is');
-  const stopWatch = registry.watch(
-    (published) =>
-      void models.swapTo(published).catch((error: unknown) => log.error({ err: error }, 'model swap failed')),
-    { pollMs: config.serving.reloadPollMs },
-  );
-  // Announced publications (modelRegistry.announce): swap at once; the watch's poll stays the fallback.
-  const announcements = config.modelRegistry.announce
-    ? await followAnnouncements(createKafka(config.kafka, 'serving-models'), config.ingest.topics.models, registry.url, (announced) =>
-        void models.syncWith(registry).then(
-          (outcome) => log.info({ announced: announced.version, outcome: outcome.kind }, 'model publication announced'),
-          (error: unknown) => log.error({ err: error }, 'model swap failed'),
-        ),
-      )
-    : undefined;
   // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
   // the catalog): the active publication is loaded again with them, no retraining.
   // A trainer that prepares serving makes the grown catalog's encoder, item table and indexes (off
@@ -159,11 +170,12 @@ export async function startServing(config: AppConfig, options: { readonly histor
   const app = buildServer({ config: config.serving, models, histories, registry, metrics, ...(member ? { cluster: member } : {}) });
   /** Stops what serving started besides the HTTP server: watches, histories, models, threads. */
   const release = async (): Promise<void> => {
-    stopWatch();
+    following.stop();
     clearInterval(catalogTimer);
     await fresh?.stop();
     await announcements?.stop();
-    models.close();
+    // Before the inference thread and the text encoder that a load under way uses.
+    await models.close();
     await inferenceThread?.close();
     await textSpec?.dispose();
   };
@@ -190,7 +202,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
     close: () => {
       closing ??= (async () => {
         // No new registry checks while the requests in flight drain.
-        stopWatch();
+        following.stop();
         clearInterval(catalogTimer);
         const grace = setTimeout(() => {
           log.warn({ graceMs: config.serving.shutdownGraceMs }, 'requests still in flight after the grace period; closing their connections');

@@ -10,9 +10,11 @@ import { AppConfig, denseHistoriesBatch, runRebuildJob, runTrainJob, trainerConf
 import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
 import { AnnIndexCache } from './ann';
+import { apiSchemas } from './api';
 import { collectGarbage } from '../test/gc';
 import { writeTinyScientific } from '../test/tinyScientific';
-import { MemoryHistories } from './historyView';
+import { LocalHistories, MemoryHistories, type HistoryView } from './historyView';
+import { ServingMetrics } from './metrics';
 import { ModelHolder } from './modelHolder';
 import { ItemTableCache } from './itemTableCache';
 import { ModelVersion } from './modelVersion';
@@ -62,7 +64,7 @@ describe('serving HTTP API', () => {
   }, 120_000);
   afterAll(async () => {
     await app.close();
-    holder.close();
+    await holder.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -192,6 +194,23 @@ describe('serving HTTP API', () => {
     expect(res.json().items).toEqual((await version.recommend([live], 7, [new Set(live)]))[0]);
   });
 
+  it('with excludeSeen=false keeps the user\'s own items rankable on the live-history route; the popular fallback has none of them to leave out', async () => {
+    const version = holder.current as ModelVersion;
+    const live = histories.get('u1')?.itemIds ?? [];
+    const [all] = await version.recommend([live], 10, [new Set()]);
+    // The text prior ranks a history's own items high: without exclusion some are in the top 10.
+    expect(all?.filter((i) => live.includes(i.itemId)).length).toBeGreaterThan(0);
+    const kept = await app.inject({ url: '/v1/users/u1/recommendations?k=10&excludeSeen=false' });
+    expect(kept.statusCode).toBe(200);
+    expect(kept.json().items).toEqual(all);
+    const left = await app.inject({ url: '/v1/users/u1/recommendations?k=10&excludeSeen=true' });
+    expect(left.json().items.filter((i: { itemId: string }) => live.includes(i.itemId))).toEqual([]);
+    // u3's only item is not in the catalog, so no popular item is one of theirs: the flag changes nothing.
+    const popular = await Promise.all(['true', 'false'].map((flag) => app.inject({ url: `/v1/users/u3/recommendations?k=3&excludeSeen=${flag}` })));
+    expect(popular.map((res) => res.json().fallback)).toEqual(['popular', 'popular']);
+    expect(popular[1]?.json().items).toEqual(popular[0]?.json().items);
+  });
+
   it('falls back to the popular items of the recent window for a user without a usable history', async () => {
     for (const userId of ['nobody', 'u3']) {
       const res = await app.inject({ method: 'GET', url: `/v1/users/${userId}/recommendations?k=3` });
@@ -221,6 +240,11 @@ describe('serving HTTP API', () => {
       [{ method: 'GET', url: '/v1/users/u1/recommendations?excludeSeen=maybe' }, 400, /query\.excludeSeen: expected true or false/],
       [{ method: 'GET', url: `/v1/users/${'x'.repeat(300)}/recommendations` }, 400, /path\.userId: userId is longer than 256 characters/],
       [{ method: 'GET', url: '/v1/users/a%01b/recommendations' }, 400, /path\.userId: userId holds control characters/],
+      // Refused by the router before routing (fastify's frameworkErrors), in the same envelope.
+      [{ method: 'GET', url: `/v1/users/${'x'.repeat(2000)}/recommendations` }, 400, /path\.userId: userId is longer than 256 characters \(got string "x{40}\.\.\." \(2000 chars\)\)/],
+      [{ method: 'GET', url: '/v1/users/%zz/recommendations' }, 400, /path\.userId: not valid percent-encoding \(got string "%zz"\)/],
+      [{ method: 'POST', url: '/v1/recommendations?x=1', payload: { history: ['ITEM1'] } }, 400, /unknown query parameter\(s\): x/],
+      [{ method: 'POST', url: '/v1/search?x=1', payload: { query: 'beaker' } }, 400, /unknown query parameter\(s\): x/],
       [{ method: 'POST', url: '/v1/recommendations', payload: '{"history": [', headers: { 'content-type': 'application/json' } }, 400, /JSON/],
       [{ method: 'POST', url: '/v1/recommendations', payload: 'history=ITEM1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, /send application\/json/],
       [{ method: 'POST', url: '/v1/recommendations', payload: 'ITEM1', headers: { 'content-type': 'text/plain' } }, 415, /not supported/],
@@ -242,6 +266,38 @@ describe('serving HTTP API', () => {
     }
   });
 
+  it('answers what the router refuses before routing (an id over its length limit, malformed percent-encoding) like any bad request: envelope, request id, field, counted', async () => {
+    const metrics = new ServingMetrics();
+    const server = buildServer({ config: serving, models: holder, histories, registry, metrics });
+    const { Error: ErrorEnvelope } = apiSchemas(serving);
+    try {
+      const cases: Array<[string, string, string, RegExp]> = [
+        [`/v1/users/${'x'.repeat(1025)}/recommendations?k=3`, 'path.userId', 'invalid_request', /^path\.userId: userId is longer than 256 characters \(got string "x+\.\.\." \(1025 chars\)\)$/],
+        [`/v1/items/${encodeURIComponent('é'.repeat(3000))}/similar`, 'path.itemId', 'invalid_request', /^path\.itemId: itemId is longer than 256 characters \(got string "é+\.\.\." \(3000 chars\)\)$/],
+        ['/v1/users/%zz/recommendations', 'path.userId', 'malformed_url', /^path\.userId: not valid percent-encoding \(got string "%zz"\)$/],
+        ['/v1/items/ITEM%4/similar?k=2', 'path.itemId', 'malformed_url', /^path\.itemId: not valid percent-encoding \(got string "ITEM%4"\)$/],
+        ['/v1/%zz/recommendations', 'path', 'malformed_url', /^path: not valid percent-encoding \(got string "\/v1\/%zz\/recommendations"\)$/],
+      ];
+      for (const [i, [url, field, code, message]] of cases.entries()) {
+        const res = await server.inject({ url, headers: { 'x-request-id': `refused-${i}` } });
+        const body = res.json();
+        expect({ status: res.statusCode, header: res.headers['x-request-id'], body }).toEqual({ status: 400, header: `refused-${i}`, body: { requestId: `refused-${i}`, error: { code, message: expect.stringMatching(message), field } } });
+        expect(ErrorEnvelope.safeParse(body).success).toBe(true);
+      }
+      const refused = (await metrics.responses.get()).values.map((v) => [v.labels.route, v.labels.status, v.value]);
+      expect(refused).toEqual(
+        expect.arrayContaining([
+          ['/v1/users/:userId/recommendations', '400', 2],
+          ['/v1/items/:itemId/similar', '400', 2],
+          ['unmatched', '400', 1],
+        ]),
+      );
+      expect(refused).toHaveLength(3);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers thousands of generated bad requests with the 4xx their fault calls for, naming the field, never a 5xx', async () => {
     // Every generated request is bad in one known way (the rest of it is valid), so each answer is
     // checked for the status and the field: an accepted bad request fails the test as a 5xx does.
@@ -252,7 +308,10 @@ describe('serving HTTP API', () => {
     const validK = (): number => 1 + rng.int(50);
     const badKQuery = ['0', '-1', '51', '1000', '2.5', 'ten', '', '1e3', ' 3', '0x10', '99999999999'];
     const badKBody: unknown[] = [0, -1, 51, 2.5, '3', null, true, [], {}, 1e12];
-    const badId = (): string => pick(['x'.repeat(257 + rng.int(200)), `a${String.fromCharCode(rng.int(0x20))}b`, `${text(5)}\u007f`]);
+    // Long ids from 257 characters to past the router's maxParamLength (1,024: refused before routing).
+    const badId = (): string => pick(['x'.repeat(257 + rng.int(2000)), `a${String.fromCharCode(rng.int(0x20))}b`, `${text(5)}\u007f`]);
+    /** Percent-encoding that does not decode: a bad hex digit, a cut escape, bytes that are not UTF-8. */
+    const badEscape = (): string => pick(['%zz', '%', '%4', '%g1', '%C3%28', '%E0%A4', '%FF']);
     const json = { 'content-type': 'application/json' };
     type Case = { request: InjectOptions; status: number; field: string };
     const cases: Array<() => Case> = [
@@ -266,6 +325,8 @@ describe('serving HTTP API', () => {
       () => ({ request: { url: `/v1/items/ITEM${rng.int(60)}/similar?k=${encodeURIComponent(pick(badKQuery))}` }, status: 400, field: 'query.k' }),
       () => ({ request: { url: `/v1/items/${encodeURIComponent(`GHOST-${printable()}`)}/similar` }, status: 404, field: 'path.itemId' }),
       () => ({ request: { url: `/v1/items/${encodeURIComponent(badId())}/similar` }, status: 400, field: 'path.itemId' }),
+      () => ({ request: { url: `/v1/users/${encodeURIComponent(printable())}${badEscape()}/recommendations?k=${validK()}` }, status: 400, field: 'path.userId' }),
+      () => ({ request: { url: `/v1/items/${badEscape()}ITEM${rng.int(60)}/similar` }, status: 400, field: 'path.itemId' }),
       () => {
         const [history, field] = pick<[unknown, string]>([
           [[], 'body.history'],
@@ -289,6 +350,14 @@ describe('serving HTTP API', () => {
       () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: pick<unknown>(['', 'x'.repeat(2001), 7, null, ['beaker']]) } }, status: 400, field: 'body.query' }),
       () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: printable(), k: pick(badKBody) } }, status: 400, field: 'body.k' }),
       () => ({ request: { method: 'POST', url: '/v1/search', payload: { query: 'beaker', [`x${printable()}`]: 1 } }, status: 400, field: 'body.x' }),
+      () => {
+        const name = `q${printable()}`;
+        const [url, payload] = pick<[string, object]>([
+          ['/v1/recommendations', { history: ['ITEM1'], k: validK() }],
+          ['/v1/search', { query: 'beaker', k: validK() }],
+        ]);
+        return { request: { method: 'POST', url: `${url}?${encodeURIComponent(name)}=${encodeURIComponent(printable())}`, payload }, status: 400, field: `query.${name}` };
+      },
     ];
     const seen = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
@@ -349,6 +418,55 @@ describe('serving HTTP API', () => {
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/users/{userId}/recommendations', '/v1/recommendations', '/v1/items/{itemId}/similar', '/v1/search']));
     const k = openapi.paths['/v1/users/{userId}/recommendations'].get.parameters.find((p: { name: string }) => p.name === 'k');
     expect(k).toMatchObject({ in: 'query', required: false });
+  });
+
+  it('answers /readyz 503 with the reason when no model is loaded, when the histories are catching up, and when their newest change is too old', async () => {
+    let now = 10_000;
+    const stale = new MemoryHistories(() => now);
+    stale.put('u1', ['ITEM1'], [1]);
+    now += 5_000;
+    const catchingUp: HistoryView = { get: () => undefined, values: () => [], stats: () => ({ users: 0, caughtUp: false, newestChangeAgeMs: undefined }) };
+    const empty = new ModelHolder(() => Promise.reject(new Error('nothing is loaded in this test')));
+    const fresher = { ...serving, readyMaxStalenessMs: 10_000 };
+    const strict = { ...serving, readyMaxStalenessMs: 2_000 };
+    const cases: Array<[string, Parameters<typeof buildServer>[0], number, string[]]> = [
+      ['no model', { config: serving, models: empty, histories }, 503, ['no model loaded']],
+      ['catching up', { config: serving, models: holder, histories: catchingUp }, 503, ['histories are catching up with the changelog']],
+      ['too old', { config: strict, models: holder, histories: stale }, 503, ['the newest history change is 5 s old']],
+      ['fresh enough', { config: fresher, models: holder, histories: stale }, 200, []],
+      ['all', { config: strict, models: empty, histories: { ...catchingUp, stats: () => ({ users: 0, caughtUp: false, newestChangeAgeMs: 3_000 }) } }, 503, ['no model loaded', 'histories are catching up with the changelog', 'the newest history change is 3 s old']],
+    ];
+    for (const [what, options, status, reasons] of cases) {
+      const server = buildServer(options);
+      try {
+        const res = await server.inject({ url: '/readyz' });
+        expect({ what, status: res.statusCode, ready: res.json().ready, reasons: res.json().reasons }).toEqual({ what, status, ready: status === 200, reasons });
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('shows no history staleness sample on /metrics while it is unknown (no change read yet, or not tracked), and the age once known', async () => {
+    let now = 10_000;
+    const memory = new MemoryHistories(() => now);
+    const servers = [memory, new LocalHistories({ get: () => undefined, values: () => [], size: 0 })].map((h) => buildServer({ config: serving, models: holder, histories: h }));
+    const staleness = async (server: FastifyInstance): Promise<string | undefined> => {
+      const text = (await server.inject({ url: '/metrics' })).body;
+      expect(text).toMatch(/# TYPE streamrec_serving_history_staleness_seconds gauge/);
+      return /^streamrec_serving_history_staleness_seconds(?:\{[^}]*\})? (.*)$/m.exec(text)?.[1];
+    };
+    try {
+      const [fromMemory, fromLocal] = servers as [FastifyInstance, FastifyInstance];
+      expect(await staleness(fromMemory)).toBeUndefined();
+      expect(await staleness(fromLocal)).toBeUndefined();
+      memory.put('u1', ['ITEM1'], [1]);
+      now += 2_500;
+      expect(await staleness(fromMemory)).toBe('2.5');
+      expect(await staleness(fromLocal)).toBeUndefined();
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+    }
   });
 
   it('sends only what the response schemas hold; with validateResponses a response that breaks its schema is a 500 with the reason logged', async () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import fastJson from 'fast-json-stringify';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { StreamrecError, ValidationError, describeValue } from '../errors';
 import type { ModelRegistry } from '../infra/registry';
@@ -65,6 +65,15 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'query' | 
   throw new RequestError(400, 'invalid_request', `${field}: ${issue?.message ?? 'invalid'} (got ${describeValue(received)})`, field);
 }
 
+/** `text` percent-decoded, or as it came where it is not valid percent-encoding. */
+function decodedOrRaw(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Equal API keys, compared in constant time (over their digests, so lengths do not leak either). */
 function sameKey(given: string, expected: string): boolean {
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -86,8 +95,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // One debug line per request from the onResponse hook instead of fastify's two info lines.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    // Long ids reach the handlers (and get a message naming the field) instead of a bare 414.
+    // Long ids reach the handlers (and get a message naming the field); longer ones still are
+    // refused by the router, in the same envelope (refuseUnrouted).
     routerOptions: { maxParamLength: Math.max(100, config.maxIdLength * 4) },
+    frameworkErrors: (error, request, reply) => refuseUnrouted(error, request, reply),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -112,6 +123,37 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const fail = (reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string, field?: string): FastifyReply =>
     reply.code(status).send({ requestId: request.id, error: { code, message, ...(field ? { field } : {}) } });
+
+  /** The routes with a path parameter, by the shape of their paths: what names the field of a request refused before routing. */
+  const paramRoutes: Array<{ readonly method: string; readonly url: string; readonly param: string; readonly shape: RegExp }> = [];
+
+  /**
+   * Requests the router refuses before any route runs (fastify's frameworkErrors: no hooks, no
+   * error handler): a path parameter longer than the router's maxParamLength
+   * (FST_ERR_MAX_PARAM_LENGTH, fastify's own answer a bare 414) and a path that is not valid
+   * percent-encoding (FST_ERR_BAD_URL). Answered 400 in the error envelope with the request id,
+   * naming the parameter when the path has a route's shape (else `path`), and counted.
+   */
+  function refuseUnrouted(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const pathname = request.url.split('?')[0] ?? '';
+    const route = paramRoutes.find((r) => r.method === request.method && r.shape.test(pathname));
+    const raw = route ? (route.shape.exec(pathname)?.[1] ?? '') : pathname;
+    const field = route ? `path.${route.param}` : 'path';
+    let refused: RequestError;
+    if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      // The router measures the decoded value; its limit is above maxIdLength, so the id is too long.
+      const what = route ? route.param : 'a path parameter';
+      refused = new RequestError(400, 'invalid_request', `${field}: ${what} is longer than ${config.maxIdLength} characters (got ${describeValue(decodedOrRaw(raw))})`, field);
+    } else {
+      // FST_ERR_BAD_URL (the third kind, FST_ERR_ASYNC_CONSTRAINT, needs route constraints: none here).
+      refused = new RequestError(400, 'malformed_url', `${field}: not valid percent-encoding (got ${describeValue(raw)})`, field);
+    }
+    void reply.header('x-request-id', request.id);
+    fail(reply, request, refused.status, refused.reason, refused.message, refused.field);
+    // No onResponse hook runs for these: counted here (with no latency: fastify took no start time).
+    metrics.responses.inc({ route: route?.url ?? 'unmatched', status: String(refused.status) });
+    request.log.debug({ reqId: request.id, route: route?.url ?? 'unmatched', status: refused.status, fastify: error.code }, 'request refused before routing');
+  }
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error instanceof RequestError) return fail(reply, request, error.status, error.reason, error.message, error.field);
@@ -140,7 +182,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // only their fields are written) and, with validateResponses, checked against the zod schemas
   // first, in the serializer itself (a hook per request cost ~3% of the saturated throughput).
   const errorJson = jsonSchemaOf(schemas.Error, 'output');
-  const v1 = (method: 'GET' | 'POST', url: string, ok: z.ZodType, handler: (request: FastifyRequest) => Promise<unknown>): void =>
+  const v1 = (method: 'GET' | 'POST', url: string, ok: z.ZodType, handler: (request: FastifyRequest) => Promise<unknown>): void => {
+    const param = /:(\w+)/.exec(url)?.[1];
+    if (param) paramRoutes.push({ method, url, param, shape: new RegExp(`^${url.replace(`:${param}`, '([^/]*)')}$`) });
     void app.route({
       method,
       url,
@@ -161,6 +205,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         };
       },
     });
+  };
 
   /** Runs `fn` with the current model version leased for the request's whole life. */
   async function withModel<T>(fn: (version: ModelVersion) => Promise<T> | T): Promise<T> {
@@ -173,11 +218,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
   }
 
-  const popularFor = (version: ModelVersion, k: number, exclude: ReadonlySet<string>): ScoredItem[] => {
+  /**
+   * The popular items the model knows. Nothing is left out for excludeSeen: the fallback's user has
+   * no item the catalog knows, so none of theirs can be among these.
+   */
+  const popularFor = (version: ModelVersion, k: number): ScoredItem[] => {
     const out: ScoredItem[] = [];
     for (const p of popular.top()) {
       if (out.length >= k) break;
-      if (!exclude.has(p.itemId) && version.knows(p.itemId)) out.push({ itemId: p.itemId, score: p.count });
+      if (version.knows(p.itemId)) out.push({ itemId: p.itemId, score: p.count });
     }
     return out;
   };
@@ -193,7 +242,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       const base = { requestId: request.id, model: version.describe(), userId };
       if (known.length === 0) {
         metrics.fallbacks.inc();
-        return { ...base, historyLength: 0, fallback: 'popular' as const, items: popularFor(version, k, new Set(excludeSeen ? history : [])) };
+        return { ...base, historyLength: 0, fallback: 'popular' as const, items: popularFor(version, k) };
       }
       // Seen items the catalog does not know cannot be recommended: the known ones are all there is to leave out.
       const [items] = await version.recommendDense([known], k, [excludeSeen ? known : []]);
@@ -202,6 +251,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   v1('POST', '/v1/recommendations', schemas.Recommendations, async (request) => {
+    parse(schemas.NoQuery, request.query, 'query');
     const body = parse(schemas.StatelessBody, request.body, 'body');
     const k = body.k ?? config.defaultK;
     return withModel(async (version) => {
@@ -225,6 +275,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   v1('POST', '/v1/search', schemas.Search, async (request) => {
+    parse(schemas.NoQuery, request.query, 'query');
     const body = parse(schemas.SearchBody, request.body, 'body');
     return withModel(async (version) => {
       const search = version.search;

@@ -138,7 +138,7 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
         viaReloaded = await served(reloadedApp, histories, targets);
       } finally {
         await reloadedApp.close();
-        reloadedHolder.close();
+        await reloadedHolder.close();
       }
       for (const metric of ['recall@10', 'ndcg@10']) expect(Math.abs((viaReloaded.metrics[metric] as number) - (evaluated.result.metrics[metric] as number))).toBeLessThanOrEqual(0.002);
       expect(overlap(viaReloaded.lists, viaExact.lists)).toBeGreaterThanOrEqual(0.98);
@@ -155,8 +155,8 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
     } finally {
       await apps.hnsw.close();
       await apps.exact.close();
-      holders.hnsw.close();
-      holders.exact.close();
+      await holders.hnsw.close();
+      await holders.exact.close();
     }
   }, 900_000);
 
