@@ -31,7 +31,7 @@ describe('streamrec demo (the main job)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('ingests, rebuilds, trains CCFRec, evaluates, publishes, serves, runs micro-epochs as the stream goes on (the server swapping to each) and answers over HTTP, with logs in a file', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir, '--port', '0', '--duration', '2'], { cwd: ROOT, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'streamrec.js'), 'demo', '--dataset', WORLD, '--epochs', '1', '--data-dir', dir, '--port', '0', '--duration', '24'], { cwd: ROOT, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -138,8 +138,13 @@ describe('streamrec demo (the main job)', () => {
         await browser.close();
       }
     }
-    // --duration: it went on serving that long after the stream, then stopped its server.
-    expect(out).toMatch(/Serving on http:\/\/\S+ for 2 s \(Ctrl-C stops it\)/);
+    // --duration: the rest of the stream flowed in over that long (the loop training meanwhile);
+    // where to ask the server was printed as it started serving, and it stopped with the demo.
+    expect(out).toMatch(/flow in over ~24 s while the live trainer/);
+    const servedAt = out.indexOf('ask it yourself while the demo runs:');
+    expect(servedAt).toBeGreaterThan(0);
+    expect(servedAt).toBeLessThan(out.indexOf('[5/6]'));
+    expect(out.slice(servedAt)).toMatch(/^ask it yourself while the demo runs:\n\s+curl 'http:\/\/\S+\/v1\/users\/\S+\/recommendations\?k=5'/);
     expect(out).toMatch(/server on http:\/\/\S+ stopped/);
     // Recommendations from the live model: 5 catalog items per user, none it already has.
     const users = [...out.matchAll(/user (\S+), last items/g)].map((m) => m[1] as string);

@@ -42,10 +42,10 @@ ORDER BY window_end`;
 
 /** Share of the interactions (in time order) archived before the first model is trained; the rest streams in afterwards. */
 const FIRST_PART = 0.8;
-/** Slices the rest of the stream arrives in, one every {@link SLICE_MS}: it flows while the live loop trains. */
+/** Slices the rest of the stream arrives in, one every {@link SLICE_MS} (or `--duration` / LATER_SLICES): it flows while the live loop trains. */
 const LATER_SLICES = 24;
 const SLICE_MS = 750;
-/** The demo's trainer looks this often (live.intervalSeconds; the stream's rest takes ~18 s). */
+/** The demo's trainer looks this often (live.intervalSeconds; the stream's rest takes ~18 s by default). */
 const DEMO_LOOK_SECONDS = 4;
 
 /** The demo's default: the built-in synthetic world with 600 users (about 14k interactions). */
@@ -105,7 +105,11 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
     .option('--epochs <n>', 'training epochs', '3')
     .option('--ingest-only', 'stop after the ingest stage')
     .option('--port <n>', 'HTTP port of the demo\'s server (0: any free port; a busy port falls back to a free one)', '8080')
-    .option('--duration <seconds>', 'how long to keep serving after the stream has ended (Ctrl-C stops earlier); 0: stop after the sample requests', '0')
+    .option(
+      '--duration <seconds>',
+      `how long the live phase lasts: the rest of the stream flows in over this many seconds while the trainer fine-tunes and the server serves (Ctrl-C stops earlier); 0: ~${Math.round((LATER_SLICES * SLICE_MS) / 1000)} s`,
+      '0',
+    )
     .option('--verbose', 'logs on the terminal (JSON lines) instead of in <data-dir>/demo.log')
     .action(async (opts: DemoFlags) => {
       const badRate = Number(opts.badRate);
@@ -243,7 +247,8 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         // Served from now on (streamrec serve), over ingest's rolling histories in this process; the
         // server swaps to each version the micro-epochs publish.
         serving = await startDemoServer(config, new LocalHistories(runtime.store), port, out);
-        out.write(`  served on ${serving.url} (streamrec serve; histories straight from ingest's rolling store)\n`);
+        out.write(`  served on ${serving.url} (streamrec serve; histories straight from ingest's rolling store); ask it yourself while the demo runs:\n`);
+        out.write(`    curl '${serving.url}/v1/users/${encodeURIComponent(dataset.sequences[0]?.userId ?? 'u1')}/recommendations?k=5'\n    curl ${serving.url}/metrics\n`);
         if (interrupted()) return;
 
         // 5. The stream goes on, on its own clock: a slice of the rest every SLICE_MS, ingested and
@@ -251,8 +256,9 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         // trainer: a micro-epoch on whatever was archived since its position) and the server swaps
         // to each version it publishes.
         const restInteractions = interactionCount(dataset) - Math.floor(interactionCount(dataset) * FIRST_PART);
+        const sliceMs = duration > 0 ? (duration * 1000) / LATER_SLICES : SLICE_MS;
         out.write(
-          `\n[5/6] The stream goes on: the other ${100 - FIRST_PART * 100}% of the interactions (${fmt(restInteractions)}) flow in over ~${Math.round((LATER_SLICES * SLICE_MS) / 1000)} s while the live trainer ` +
+          `\n[5/6] The stream goes on: the other ${100 - FIRST_PART * 100}% of the interactions (${fmt(restInteractions)}) flow in over ~${Math.round((LATER_SLICES * sliceMs) / 1000)} s while the live trainer ` +
             `(streamrec trainer) looks every ${DEMO_LOOK_SECONDS} s: each micro-epoch scores the live model on what arrived first, fine-tunes it from its optimizer state with replay, ` +
             'gates it on held-out recent events and publishes it; the server swaps to each version:\n',
         );
@@ -304,7 +310,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
           for (let slice = 1; slice < stages.length && !interrupted() && !failure; slice++) {
             released += stages[slice]?.length ?? 0;
             gates[slice]?.open();
-            await sleep(SLICE_MS, interrupt.signal);
+            await sleep(sliceMs, interrupt.signal);
           }
           // The stream has ended: once it is all archived, one last look reads what is left.
           if (!interrupted() && !failure) await archived();
@@ -355,13 +361,9 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         out.write(`  npx streamrec --config ${cfg} trainer --once          # another micro-epoch when more is archived\n`);
         out.write(`  npx streamrec --config ${cfg} serve --histories memory --port 8080\n`);
         out.write(
-          `\nAsk the demo's server yourself while it runs${duration > 0 ? '' : ' (it stops with the demo: npm run demo -- --duration 600 keeps it up 10 minutes)'}:\n` +
-            `  curl '${serving.url}/v1/users/${encodeURIComponent(sampleUser ?? 'u1')}/recommendations?k=5'\n  curl ${serving.url}/metrics\n`,
+          `\nThe demo's server stops with it (npm run demo -- --duration 600 streams the rest over 10 minutes, the loop training and the server serving meanwhile); ` +
+            `the serve command above serves these stores again, e.g. curl 'http://127.0.0.1:8080/v1/users/${encodeURIComponent(sampleUser ?? 'u1')}/recommendations?k=5'\n`,
         );
-        if (duration > 0 && !interrupted()) {
-          out.write(`\nServing on ${serving.url} for ${duration} s (Ctrl-C stops it)...\n`);
-          await sleep(duration * 1000, interrupt.signal);
-        }
         finished = true;
       } finally {
         process.off('SIGINT', onSignal);
