@@ -2,7 +2,7 @@
  * `npm run bench -- incremental [--dataset ml-100k] [--model sasrec] [--windows 4] [--train-fraction 0.8]
  *   [--epochs 5] [--max-history 20] [--patience 3] [--micro-steps 160] [--micro-lr 3e-4] [--micro-replay 1]
  *   [--micro-batch 128] [--micro-passes 2]
- *   [--methods static,micro,retrain]`
+ *   [--methods static,micro,retrain] [--retrain-on split|all]`
  *
  * The incremental experiment (trainer/incrementalExperiment.ts, `streamrec experiment incremental`):
  * the first `--train-fraction` of the dataset's interactions in time order train the first model;
@@ -25,7 +25,7 @@ import { setLogLevel } from '../logging';
 import { INCREMENTAL_METHODS, type IncrementalMethod } from '../trainer';
 import { numberFlag, parseFlags } from './_flags';
 
-const KNOWN = new Set(['dataset', 'model', 'windows', 'train-fraction', 'epochs', 'max-history', 'patience', 'micro-steps', 'micro-lr', 'micro-replay', 'micro-batch', 'micro-passes', 'methods', 'seed']);
+const KNOWN = new Set(['dataset', 'model', 'windows', 'train-fraction', 'epochs', 'max-history', 'patience', 'micro-steps', 'micro-lr', 'micro-replay', 'micro-batch', 'micro-passes', 'methods', 'seed', 'retrain-on']);
 const log = (text: string): void => void process.stderr.write(`[bench incremental ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -44,6 +44,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     batch: '256',
     seed: flags.get('seed') ?? '2020',
   });
+  const retrainOn = flags.get('retrain-on') ?? 'split';
+  if (retrainOn !== 'split' && retrainOn !== 'all') throw new ConfigError(`--retrain-on: expected split or all, got ${JSON.stringify(retrainOn)}`);
   const dataset = flags.get('dataset') ?? 'ml-100k';
   const windows = numberFlag(flags, 'windows') ?? 4;
   const started = performance.now();
@@ -54,6 +56,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     windows,
     trainFraction: numberFlag(flags, 'train-fraction') ?? 0.8,
     methods: methods as IncrementalMethod[],
+    retrainOn,
     micro: {
       maxSteps: numberFlag(flags, 'micro-steps') ?? 160,
       ...(flags.has('micro-lr') ? { learningRate: numberFlag(flags, 'micro-lr') } : {}),
@@ -66,5 +69,5 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       log(`${row.method} window ${row.window + 1}/${windows}: ${row.examples} examples, ndcg@10 ${(row.metrics['ndcg@10'] ?? Number.NaN).toFixed(4)}, recall@10 ${(row.metrics['recall@10'] ?? Number.NaN).toFixed(4)}, training ${row.trainSeconds.toFixed(1)} s${row.micro ? `, ${row.micro.steps} steps, gate ${row.micro.accepted ? 'passed' : 'refused'} (${row.micro.liveGate.toFixed(4)} -> ${row.micro.candidateGate.toFixed(4)})` : ''}`),
   });
   log(`first model: ${result.trainEvents} interactions, ${result.firstModelEpochs} epochs, ${result.firstModelSeconds.toFixed(0)} s; total ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  return { ...summary, first_model_s: Math.round(result.firstModelSeconds), first_model_epochs: result.firstModelEpochs, settings: { epochs: trainer.train.epochs, max_history: trainer.model.maxHistoryLength, micro_steps: numberFlag(flags, 'micro-steps') ?? 160 } };
+  return { ...summary, first_model_s: Math.round(result.firstModelSeconds), first_model_epochs: result.firstModelEpochs, settings: { epochs: trainer.train.epochs, max_history: trainer.model.maxHistoryLength, micro_steps: numberFlag(flags, 'micro-steps') ?? 160, retrain_on: retrainOn } };
 }

@@ -26,6 +26,8 @@ export interface IncrementalJobOptions {
   readonly windows?: number;
   readonly trainFraction?: number;
   readonly methods?: readonly IncrementalMethod[];
+  /** What each retrain trains on (runIncrementalExperiment's `retrainOn`). */
+  readonly retrainOn?: 'split' | 'all';
   /** Write one `micro_epochs` row per method and window to ClickHouse. */
   readonly writeRows: boolean;
   readonly onWindow?: (row: IncrementalWindowRow) => void;
@@ -147,6 +149,7 @@ export async function runIncrementalJob(options: IncrementalJobOptions): Promise
       ...(options.windows !== undefined ? { windows: options.windows } : {}),
       ...(options.trainFraction !== undefined ? { trainFraction: options.trainFraction } : {}),
       methods: options.methods ?? INCREMENTAL_METHODS,
+      ...(options.retrainOn ? { retrainOn: options.retrainOn } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       onWindow: (row) => {
         writer?.write('micro_epochs', [microEpochRow(runId, { dataset: dataset.name, model: options.trainer.model.type }, row, gateMetric)]);

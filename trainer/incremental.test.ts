@@ -203,6 +203,27 @@ describe('the incremental experiment', () => {
     expect(result.rows.filter((r) => r.method === 'micro').every((r) => r.micro !== undefined && r.steps <= 20)).toBe(true);
   }, 120_000);
 
+  it('with retrainOn all, each retrain trains on every earlier interaction (each user\'s last two included) for the first model\'s best epoch count', async () => {
+    // 10 events per user, user u's event t at t * 100 s + u s: a window bound is a time.
+    const users = 20;
+    const dataset = switchingDataset(users, 10, 1e12);
+    const trainConfig = tinyConfig('sasrec', { train: { epochs: 3, batchSize: 32 } });
+    const runs = await Promise.all(
+      (['split', 'all'] as const).map(async (retrainOn) => ({ retrainOn, result: await runIncrementalExperiment({ dataset, config: trainConfig, methods: ['retrain'], trainFraction: 0.5, windows: 2, retrainOn }) })),
+    );
+    for (const { retrainOn, result } of runs) {
+      const row = result.rows.find((r) => r.method === 'retrain' && r.window === 1);
+      // Before window 1: 150 of 200 events, 7 or 8 per user (the 8th of users 0..9).
+      const before = 150;
+      const perUser = Array.from({ length: users }, (_, u) => (u < before - 7 * users ? 8 : 7));
+      expect(perUser.reduce((a, b) => a + b, 0)).toBe(before);
+      // Examples (every event after a user's first) trained through, per epoch: `all` every one, `split` all but each user's last two.
+      const all = perUser.reduce((n, c) => n + c - 1, 0);
+      if (retrainOn === 'all') expect(row?.trainSamples).toBe((result.firstModelBestEpoch + 1) * all);
+      else expect((row?.trainSamples as number) % (all - 2 * users)).toBe(0);
+    }
+  }, 120_000);
+
   it('refuses settings that cannot make an experiment', async () => {
     const dataset = switchingDataset(5, 4, 1e9);
     await expect(runIncrementalExperiment({ dataset, config: tinyConfig('sasrec'), trainFraction: 1 })).rejects.toThrow(/trainFraction must be in \(0, 1\), got 1/);

@@ -4,7 +4,7 @@ import { initTf } from '../infra/tf';
 import { createLogger } from '../logging';
 import { Random } from '../random';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config';
-import { examplesFrom, leaveOneOutSplit, type SequenceExamples } from './data';
+import { examplesFrom, historyOf, leaveOneOutSplit, type LeaveOneOutData, type SequenceExamples } from './data';
 import { evaluateFullRanking, type EvaluationResult } from './evaluate';
 import { IncrementalTrainer, MicroEpochConfig, appendEvents, type MicroEpochResult, type StreamInteraction } from './incremental';
 import { createModel } from './models';
@@ -41,6 +41,13 @@ export interface IncrementalExperimentOptions {
   /** Windows the rest is streamed in (default 10). */
   readonly windows?: number;
   readonly methods?: readonly IncrementalMethod[];
+  /**
+   * What each retrain trains on: `split` (default) the leave-one-out split of everything before
+   * the window, early-stopped on its validation targets, as the first model; `all` everything
+   * before the window, each user's last two events included (micro-epochs train on those too),
+   * for as many epochs as the first model needed to reach its best one, without early stopping.
+   */
+  readonly retrainOn?: 'split' | 'all';
   /** CCFRec's side information (dense ids as `itemIds`). */
   readonly sideInfo?: ItemSideInfo;
   readonly itemIds?: ItemIdMapping;
@@ -88,6 +95,8 @@ export interface IncrementalExperimentResult {
   /** Seconds the first model took (shared by every method). */
   readonly firstModelSeconds: number;
   readonly firstModelEpochs: number;
+  /** The first model's best epoch (0-based): its weights are the ones streamed from. */
+  readonly firstModelBestEpoch: number;
   readonly methods: Partial<Record<IncrementalMethod, IncrementalMethodSummary>>;
   readonly rows: IncrementalWindowRow[];
 }
@@ -116,6 +125,13 @@ function datasetOf(dataset: LoadedDataset, events: readonly TimedEvent[]): Loade
     .filter((s) => s.itemIds.length > 0);
   const { split: _ignored, ...rest } = dataset;
   return { ...rest, sequences };
+}
+
+/** `data` with its validation and test examples trained on too (each user's last two events). */
+function withHeldOutTrained(data: LeaveOneOutData): LeaveOneOutData {
+  const rows: Array<{ history: Int32Array; target: number }> = [];
+  for (const examples of [data.train, data.valid, data.test]) for (let i = 0; i < examples.count; i++) rows.push({ history: historyOf(examples, i), target: examples.targets[i] as number });
+  return { ...data, train: examplesFrom(rows), protocol: `${data.protocol}; validation and test targets trained on too` };
 }
 
 function weightedMean(rows: readonly IncrementalWindowRow[]): { metrics: Record<string, number>; examples: number } {
@@ -155,13 +171,19 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
   const bounds = Array.from({ length: windowCount + 1 }, (_, w) => cut + Math.round((w * streamEvents) / windowCount));
   const windows = Array.from({ length: windowCount }, (_, w) => all.slice(bounds[w], bounds[w + 1]).map(toStream));
 
-  /** A model trained from scratch, with the experiment's settings, on the interactions before `end`. */
-  const trainUpTo = async (end: number, seed: number): Promise<{ model: SequentialRecommender; fit: FitResult; seconds: number; data: ReturnType<typeof leaveOneOutSplit> }> => {
+  /**
+   * A model trained from scratch, with the experiment's settings, on the interactions before `end`:
+   * on their leave-one-out split (early-stopped on its validation targets), or with `epochs`, on
+   * every one of them for that many epochs (validated only after the last, so the last is kept).
+   */
+  const trainUpTo = async (end: number, seed: number, epochs?: number): Promise<{ model: SequentialRecommender; fit: FitResult; seconds: number; data: ReturnType<typeof leaveOneOutSplit> }> => {
     const started = performance.now();
-    const data = leaveOneOutSplit(datasetOf(dataset, all.slice(0, end)), itemIds);
+    const split = leaveOneOutSplit(datasetOf(dataset, all.slice(0, end)), itemIds);
+    const data = epochs === undefined ? split : withHeldOutTrained(split);
+    const train = epochs === undefined ? config.train : { ...config.train, epochs, evalEvery: epochs };
     const rng = new Random(seed);
     const model = createModel(config.model, { itemCount: data.itemCount, ...(options.sideInfo ? { sideInfo: options.sideInfo } : {}) }, rng.fork());
-    const fit = await fitModel({ model, data, maxHistoryLength: L, train: config.train, eval: config.eval, rng: rng.fork(), runId: `incremental-${dataset.name}-upto-${end}`, ...(options.signal ? { signal: options.signal } : {}) });
+    const fit = await fitModel({ model, data, maxHistoryLength: L, train, eval: config.eval, rng: rng.fork(), runId: `incremental-${dataset.name}-upto-${end}`, ...(options.signal ? { signal: options.signal } : {}) });
     return { model, fit, seconds: (performance.now() - started) / 1000, data };
   };
 
@@ -218,7 +240,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
       for (let w = 0; w < windowCount; w++) {
         if (options.signal?.aborted) break;
         // Window 0's retrain is the first model itself (trained on everything before it).
-        const fresh = w === 0 ? undefined : await trainUpTo(bounds[w] as number, config.train.seed);
+        const fresh = w === 0 ? undefined : await trainUpTo(bounds[w] as number, config.train.seed, options.retrainOn === 'all' ? first.fit.bestEpoch + 1 : undefined);
         try {
           const result = await evaluate(fresh?.model ?? first.model, windowExamples[w] as SequenceExamples);
           await emit({
@@ -253,6 +275,7 @@ export async function runIncrementalExperiment(options: IncrementalExperimentOpt
     windows: windowCount,
     firstModelSeconds: first.seconds,
     firstModelEpochs: first.fit.epochs,
+    firstModelBestEpoch: first.fit.bestEpoch,
     methods: summaries,
     rows,
   };

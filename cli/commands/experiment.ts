@@ -13,6 +13,7 @@ interface ExperimentOptions {
   readonly windows: string;
   readonly trainFraction: string;
   readonly methods: string;
+  readonly retrainOn: string;
   readonly microSteps?: string;
   readonly microLr?: string;
   readonly microReplay?: string;
@@ -24,6 +25,12 @@ function numberFlag(flag: string, value: string, check: (v: number) => boolean, 
   const v = Number(value);
   if (value.trim() === '' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`${flag}: expected ${expected}, got ${JSON.stringify(value)}`);
   return v;
+}
+
+/** `--retrain-on split|all`. */
+function retrainOnFlag(value: string): 'split' | 'all' {
+  if (value !== 'split' && value !== 'all') throw new ConfigError(`--retrain-on: expected split or all, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** `--methods static,micro,retrain` as a list (each known, at least one). */
@@ -48,6 +55,11 @@ export function registerExperiment(program: Command, globals: () => GlobalOption
     .option('--windows <n>', 'windows the streamed part is cut into (one micro-epoch and one retrain each)', '4')
     .option('--train-fraction <f>', 'share of the interactions, in time order, the first model is trained on', '0.8')
     .option('--methods <list>', 'which of static, micro, retrain to run', INCREMENTAL_METHODS.join(','))
+    .option(
+      '--retrain-on <split|all>',
+      'what each retrain trains on: split (the leave-one-out split, early-stopped on validation, as the first model) or all (every earlier interaction, for the first model\'s best epoch count)',
+      'split',
+    )
     .option('--micro-steps <n>', `most optimiser steps per micro-epoch (default ${MicroEpochConfig.parse({}).maxSteps})`)
     .option('--micro-lr <rate>', `micro-epoch learning rate (default ${MicroEpochConfig.parse({}).learningRate})`)
     .option('--micro-replay <ratio>', `replayed older examples per new one (default ${MicroEpochConfig.parse({}).replayRatio})`)
@@ -70,6 +82,7 @@ export function registerExperiment(program: Command, globals: () => GlobalOption
       windows,
       trainFraction,
       methods: parseMethods(opts.methods),
+      retrainOn: retrainOnFlag(opts.retrainOn),
       writeRows: opts.clickhouse,
       onWindow: (row) =>
         process.stderr.write(
