@@ -29,7 +29,8 @@ export interface FineTuneJobOptions {
   readonly dataset: LoadedDataset;
   /**
    * Training settings; defaults are the trainer's but for what continuing a trained model needs:
-   * one epoch (a micro-epoch), no warm-up, a tenth of the learning rate.
+   * one epoch (a micro-epoch), no warm-up, a tenth of the learning rate. A checkpoint with
+   * optimizer state (moments and step) is continued from it; one without starts fresh moments.
    */
   readonly train?: z.input<typeof TrainConfig>;
   readonly eval?: z.input<typeof EvalConfig>;
@@ -57,7 +58,8 @@ export interface FineTuneJobResult {
  */
 export async function runFineTuneJob(options: FineTuneJobOptions): Promise<FineTuneJobResult> {
   const backend = await initTf();
-  const servable = await loadServableModel(options.store, options.checkpoint, { catalog: options.catalog ?? 'latest' });
+  // With its training state: a checkpoint that has optimizer moments is continued from them.
+  const servable = await loadServableModel(options.store, options.checkpoint, { catalog: options.catalog ?? 'latest', withTrainingState: true });
   const { model, settings } = servable;
   try {
     const train = TrainConfig.parse({ epochs: 1, warmupSteps: 0, learningRate: 1e-4, ...options.train });
@@ -86,6 +88,7 @@ export async function runFineTuneJob(options: FineTuneJobOptions): Promise<FineT
       ...(observer ? { observer } : {}),
       ...(instrumentation ? { onProgress: (p) => instrumentation.emit('trainer.progress', p) } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(servable.trainingState?.optimizer ? { optimizer: servable.trainingState.optimizer } : {}),
     });
     const artifact = await saveCheckpoint(options.store, model, {
       ...(servable.sideInfo ? { sideInfo: servable.sideInfo } : {}),
@@ -96,6 +99,8 @@ export async function runFineTuneJob(options: FineTuneJobOptions): Promise<FineT
       // A SASRec model's prior reads text tables it does not carry; it is tuned again if wanted.
       ...(settings.textPrior && servable.sideInfo ? { textPrior: settings.textPrior } : {}),
       metrics: { valid: fit.bestValid, usersValid: data.valid.count, excludeHistory: evalConfig.excludeHistory, parent: servable.checkpointId },
+      // The optimizer goes on from here (no stream position: it trained on a dataset, not the stream).
+      trainingState: { optimizer: fit.optimizerState },
       job: 'streamrec finetune',
       parent: servable.checkpointId,
     });

@@ -148,6 +148,12 @@ describe('jobs: rebuild, train, servable model, grown catalog, evaluate, fine-tu
     const manifest = (await store.open(tuned.checkpointId)).manifest;
     expect(manifest.producer.job).toBe('streamrec finetune');
     expect(manifest.inputs).toContainEqual(expect.objectContaining({ role: 'parent_checkpoint', artifactId: checkpoint }));
+    // It continued the parent's optimizer (moments and step), and its checkpoint goes on from there.
+    const stepOf = async (id: string): Promise<number | undefined> => ((await store.open(id)).manifest.settings as { trainingState?: { step: number } }).trainingState?.step;
+    const parentStep = (await stepOf(checkpoint)) as number;
+    expect(parentStep).toBeGreaterThan(0);
+    const trainedSteps = tuned.fit.history.filter((e) => e.epoch <= tuned.fit.bestEpoch).reduce((n, e) => n + e.steps - e.skippedSteps, 0);
+    expect(await stepOf(tuned.checkpointId)).toBe(parentStep + trainedSteps);
     const servable = await loadServableModel(store, tuned.checkpointId);
     try {
       // Trained on the grown catalog: nothing appended any more.

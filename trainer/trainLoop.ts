@@ -34,6 +34,11 @@ export interface FitOptions {
    * trains in the background).
    */
   readonly pause?: () => Promise<void>;
+  /**
+   * Continue from this optimizer state (a checkpoint's moments and step) instead of fresh moments:
+   * warm-up and schedule go on from its step (the linear schedule then ends this run's steps later).
+   */
+  readonly optimizer?: OptimizerState;
 }
 
 export interface FitResult {
@@ -71,7 +76,8 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   const { model, data, train, rng, observer, onProgress, runId } = options;
   checkValidMetric(train, options.eval);
   const stepsPerEpoch = Math.ceil(data.train.count / train.batchSize);
-  const optimizer = new AdamW(model.weights, adamWSettings(train, train.epochs * stepsPerEpoch));
+  const optimizer = new AdamW(model.weights, adamWSettings(train, (options.optimizer?.step ?? 0) + train.epochs * stepsPerEpoch));
+  if (options.optimizer) optimizer.restore(options.optimizer);
   let optimizerState: OptimizerState | undefined;
   const started = performance.now();
   const history: EpochRow[] = [];
