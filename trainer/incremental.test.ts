@@ -87,6 +87,15 @@ describe('IncrementalTrainer (micro-epochs)', () => {
       expect(r2.trained).toBe(r1.holdout + r2.examples - r2.holdout);
       expect(r2.windowStartMs).toBe(second[0]?.timestampMs);
       expect(r2.windowEndMs).toBe(second.at(-1)?.timestampMs);
+      // A window of new users' first events only has no example to hold out: nothing is trained
+      // (that would be kept without a gate); the waiting examples wait for the next window.
+      const afterSecond = model.getWeights();
+      const r3 = await trainer.microEpoch([1, 2, 3].map((i) => ({ userId: `new${i}`, item: i, timestampMs: 20_000_000 + i })));
+      expect([r3.examples, r3.holdout, r3.steps, r3.trained]).toEqual([0, 0, 0, 0]);
+      expect(trainer.pendingExamples).toBe(r2.holdout);
+      expect(weightsEqual(model, afterSecond)).toBe(true);
+      const r4 = await trainer.microEpoch(walkWindow(rng, 20, 1, lastItems(second), 30_000_000));
+      expect(r4.trained).toBe(r2.holdout + r4.examples - r4.holdout);
     } finally {
       trainer.dispose();
       model.dispose();

@@ -306,7 +306,11 @@ export class IncrementalTrainer {
     const wanted = micro.holdoutFraction === 0 ? 0 : Math.max(Math.ceil(micro.holdoutFraction * candidates.length), Math.min(micro.minHoldout, Math.floor(candidates.length / 2)));
     const heldOut = new Set<number>(candidates.slice(0, wanted));
     const holdoutRows = [...heldOut].sort((a, b) => a - b).map((i) => rows[i] as { history: Int32Array; target: number });
-    const trainRows = [...this.pending, ...rows.filter((_, i) => !heldOut.has(i))];
+    // A window without examples (only new users' first events) holds nothing out: training the
+    // waiting examples on it would be kept, and published, without a gate. They wait for the
+    // next window that can be gated (unless the gate is off: holdoutFraction 0).
+    const ungated = rows.length === 0 && micro.holdoutFraction > 0;
+    const trainRows = ungated ? [] : [...this.pending, ...rows.filter((_, i) => !heldOut.has(i))];
     const holdout = examplesFrom(holdoutRows);
     const metric = micro.gateMetric;
     const liveHoldout = holdout.count > 0 ? (await this.evaluate(holdout)).metrics : {};
@@ -321,7 +325,7 @@ export class IncrementalTrainer {
     const accepted = snapshot === undefined || candidateGate >= liveGate - micro.gateMargin;
     if (accepted) {
       for (const r of trainRows) this.reservoir.offer(r.history, r.target);
-      this.pending = holdoutRows;
+      if (!ungated) this.pending = holdoutRows;
     } else if (snapshot) {
       // Refused: back to the live weights and optimizer; nothing of this window was learnt, so all
       // of it is trained again with the next window (the oldest beyond maxPending dropped).
