@@ -17,4 +17,5 @@ export { publishCheckpoint, storedEvaluation, type PublishGate, type PublishJobO
 export { openRegistry } from './registry';
 export { runIncrementalJob, summarizeIncremental, type IncrementalJobOptions, type IncrementalSummary } from './incremental';
 export { LiveTrainer, driftReasons, type LiveStep, type LiveTrainerOptions } from './liveTrainer';
+export { TrainerMetrics, microEpochOutcome, type MicroEpochOutcome } from './trainerMetrics';
 export { bootstrapModel, firstModelTrainer, type BootstrapResult } from './bootstrap';

@@ -409,6 +409,11 @@ export class LiveTrainer {
     );
   }
 
+  /** Interactions archived past the stream position (below the marks), counted up to `cap` (without FINAL: copies not merged yet count too). */
+  behind(cap: number): Promise<number> {
+    return this.archivedPast(this.state.offsets, cap);
+  }
+
   /** Interactions archived past `offsets` (below the marks), counted up to `cap` (what a waiting trainer checks for wakeEvents). */
   private async archivedPast(offsets: Record<string, number>, cap: number): Promise<number> {
     const marks = await archiveMarks(this.ch);
@@ -831,7 +836,7 @@ export class LiveTrainer {
    * then continues the registry's live version from its checkpoint, as a restart would, so that
    * nothing is trained twice or skipped. After maxFailures failures in a row it throws the last.
    */
-  async run(signal: AbortSignal, onStep?: (step: LiveStep) => void, onWait?: () => void): Promise<void> {
+  async run(signal: AbortSignal, onStep?: (step: LiveStep) => void, onWait?: () => void, onFailure?: (error: unknown) => void): Promise<void> {
     const { intervalSeconds, pollSeconds, maxEvents, minEvents, maxFailures } = this.settings;
     // Fewer than minEvents would not be looked at: waking for them would only spin.
     const wakeEvents = this.settings.wakeEvents === 0 ? 0 : Math.max(this.settings.wakeEvents, minEvents);
@@ -849,6 +854,7 @@ export class LiveTrainer {
         step = await this.step();
         failures = 0;
       } catch (error) {
+        onFailure?.(error);
         if (++failures > maxFailures) throw error;
         stale = true;
         const waitMs = Math.min(pollSeconds * 1000 * 2 ** (failures - 1), 60_000);

@@ -77,7 +77,7 @@ describe('streamrec trainer killed and restarted', () => {
 
     // The last trainer: works off the rest from the live checkpoint's position, then stops on SIGTERM.
     const heartbeatFile = path.join(root, 'trainer.alive');
-    const second = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse', '--heartbeat-file', heartbeatFile]);
+    const second = spawnCli(['--config', configFile, 'trainer', '--no-clickhouse', '--heartbeat-file', heartbeatFile, '--metrics-port', '0']);
     const stateOf = async (checkpointId: string): Promise<CheckpointState> => (await store.open(checkpointId)).manifest.settings as CheckpointState;
     let live = await registry.live();
     const until = Date.now() + 180_000;
@@ -86,6 +86,20 @@ describe('streamrec trainer killed and restarted', () => {
       if (live && isDeepStrictEqual((await stateOf(live.checkpointId)).trainingState?.stream?.offsets, everything)) break;
       await sleep(500);
     }
+    // Its Prometheus metrics, read before it stops: it published on top of the last kill and is
+    // behind by nothing (it has read everything archived).
+    const metricsUrl = /trainer metrics on (http:\/\/\S+\/metrics)/.exec(second.output())?.[1];
+    expect(metricsUrl).toBeDefined();
+    let metricsText = '';
+    for (let tries = 0; tries < 50 && !/streamrec_trainer_behind_interactions 0\n/.test(metricsText); tries++) {
+      metricsText = await (await fetch(metricsUrl as string)).text();
+      await sleep(200);
+    }
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(metricsText)?.[1]);
+    expect(value('streamrec_trainer_micro_epochs_total{outcome="published"}')).toBeGreaterThanOrEqual(1);
+    expect(value('streamrec_trainer_live_version')).toBe((await registry.live())?.version);
+    expect(value('streamrec_trainer_behind_interactions')).toBe(0);
+    expect(value('streamrec_trainer_look_failures_total')).toBe(0);
     second.kill('SIGTERM');
     const { code } = await exited(second);
     if (code !== 0) throw new Error(`the last trainer exited with ${code}:\n${second.output().slice(-3000)}`);

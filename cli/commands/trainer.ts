@@ -5,9 +5,11 @@ import { addLiveWakeOptions, liveWakeOverrides, type LiveWakeFlags } from '../tr
 import type { ModelRegistry } from '../../infra/registry';
 import { ConfigError } from '../../errors';
 import { createLogger } from '../../logging';
-import { LiveTrainer, openRegistry, withOverrides, type LiveStep } from '../../jobs';
+import { Instrumentation } from '../../instrumentation';
+import { LiveTrainer, TrainerMetrics, openRegistry, withOverrides, type LiveStep } from '../../jobs';
 import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
+import { serveMetrics } from './ingest';
 
 const log = createLogger('cli.trainer');
 
@@ -18,6 +20,7 @@ interface TrainerFlags extends LiveWakeFlags {
   readonly waitForModel?: boolean;
   readonly clickhouse: boolean;
   readonly heartbeatFile?: string;
+  readonly metricsPort?: string;
 }
 
 /**
@@ -107,6 +110,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
     .option('--wait-for-model', 'with no live model yet, wait for the first publication instead of failing (a trainer started beside a fresh stack)')
     .option('--no-clickhouse', 'do not write micro_epochs rows to ClickHouse')
     .option('--heartbeat-file <path>', 'write this file at start, after every look and while waiting (every live.pollSeconds; every 10 s for a first model): a health check reads its age')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://0.0.0.0:<port>/metrics (looks, micro-epochs by outcome, failures, live version, interactions behind; 0: a free port)')
     .action(async (flags: TrainerFlags) => {
       const registryUrl = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
       const config = withOverrides(commandConfig(globals()), {
@@ -115,6 +119,10 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       });
       const registry = openRegistry(config);
       const beat = heartbeat(flags.heartbeatFile);
+      const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
+      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65_535)) {
+        throw new ConfigError(`--metrics-port: expected a port 0..65535, got ${JSON.stringify(flags.metricsPort)}`);
+      }
       // SIGINT / SIGTERM: stop after the current look (or stop waiting for a model).
       const stop = new AbortController();
       const onSignal = (): void => {
@@ -133,29 +141,50 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
             return;
           }
         }
+        // trainer.micro_epoch_end events (instrumentation.ts) for whoever listens; the metrics read the steps.
+        const instrumentation = new Instrumentation();
         const trainer = await LiveTrainer.start({
           config,
           registry,
           live: config.live,
           writeRows: flags.clickhouse,
+          instrumentation,
           ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
         });
+        const metrics = metricsPort === undefined ? undefined : new TrainerMetrics();
+        const metricsServer = metrics ? serveMetrics(metrics.registry, metricsPort as number) : undefined;
+        if (metricsServer) {
+          await new Promise<void>((resolve) => (metricsServer.listening ? resolve() : metricsServer.once('listening', () => resolve())));
+          const address = metricsServer.address();
+          process.stdout.write(`trainer metrics on http://127.0.0.1:${typeof address === 'object' && address ? address.port : metricsPort}/metrics\n`);
+        }
+        const recordStep = async (step: LiveStep): Promise<void> => {
+          if (!metrics) return;
+          const behind = await trainer.behind(1_000_000).catch(() => undefined);
+          metrics.recordStep(step, trainer.liveVersion.version, behind);
+        };
         const offsets = Object.entries(trainer.streamOffsets).map(([k, v]) => `${k}@${v}`).join(', ') || 'the start';
         process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
         beat(`continuing version ${trainer.liveVersion.version}`);
         try {
-          if (flags.once) process.stdout.write(`${describeStep(await trainer.step())}\n`);
-          else {
+          if (flags.once) {
+            const step = await trainer.step();
+            await recordStep(step);
+            process.stdout.write(`${describeStep(step)}\n`);
+          } else {
             await trainer.run(
               stop.signal,
               (step) => {
                 beat(`looked: ${step.read} interactions read`);
+                void recordStep(step);
                 if (step.result || step.rebuild) process.stdout.write(`${describeStep(step)}\n`);
               },
               () => beat('waiting for the next look'),
+              () => metrics?.recordFailure(),
             );
           }
         } finally {
+          metricsServer?.close();
           await trainer.close();
         }
       } finally {
