@@ -147,7 +147,8 @@ describe('LiveTrainer full rebuilds', () => {
   it('rebuilds on the schedule while micro-epochs go on, catches the candidate up to the live position, and continues it once the gate publishes it', async () => {
     const ownBefore = await liveSemanticIds();
     const live = LiveTrainerConfig.parse({ micro, rebuild: { everySeconds: 0.001, epochs: 1, gateExamples: 20, gateMargin: 1 } });
-    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: true });
+    const progress: string[] = [];
+    const trainer = await LiveTrainer.start({ config, registry, live, writeRows: true, onProgress: (what) => progress.push(what) });
     let fed = at(0.74);
     const feed = async (to: number): Promise<LiveStep> => {
       const part = rows.slice(fed, at(to));
@@ -169,6 +170,8 @@ describe('LiveTrainer full rebuilds', () => {
       // on this window (55 examples: past gateExamples) and publishes the candidate.
       const decided = await feed(0.86);
       expect(decided.rebuild).toMatchObject({ phase: 'decided', decision: 'published' });
+      // The catch-up reported its progress (the trainer CLI's heartbeat) within the look.
+      expect(progress.at(-1)).toBe(`full rebuild ${(decided.rebuild as { rebuildId: string }).rebuildId} catching up: ${at(0.78) - at(0.74)} interactions`);
       expect(decided.published?.version).toBeDefined(); // the live model's own micro-epoch came first
       const published = (await registry.live()) as NonNullable<Awaited<ReturnType<typeof registry.live>>>;
       expect(decided.rebuild?.phase === 'decided' && decided.rebuild.version).toBe(published.version);

@@ -31,6 +31,11 @@ export interface LiveTrainerOptions {
   /** Write one micro_epochs row per micro-epoch (default true). */
   readonly writeRows?: boolean;
   readonly instrumentation?: Instrumentation;
+  /**
+   * Called as a long look makes progress (each micro-epoch of a rebuilt candidate catching up on a
+   * backlog): a heartbeat, so that a look that goes on is told from one that hangs.
+   */
+  readonly onProgress?: (what: string) => void;
 }
 
 /** What one look at the archive did. */
@@ -721,6 +726,7 @@ export class LiveTrainer {
       const { result } = await LiveTrainer.microEpoch(candidate, chunk);
       LiveTrainer.absorb(candidate, result);
       rebuild.caughtUp += chunk.length;
+      this.options.onProgress?.(`full rebuild ${rebuild.id} catching up: ${rebuild.caughtUp} interactions`);
     }
     // This window: the events the candidate has not trained on (all of them, as it was trained
     // below the live position and caught up to it; a window it had partly seen would not count).

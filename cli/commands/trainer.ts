@@ -149,6 +149,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
           live: config.live,
           writeRows: flags.clickhouse,
           instrumentation,
+          onProgress: (what) => beat(what),
           ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
         });
         const metrics = metricsPort === undefined ? undefined : new TrainerMetrics();
