@@ -8,7 +8,7 @@ import {
   type IncrementalExperimentResult,
   type IncrementalMethod,
   type IncrementalWindowRow,
-  type MicroEpochConfig,
+  MicroEpochConfig,
   type TrainerConfig,
 } from '../trainer';
 import type { AppConfig } from './config';
@@ -94,7 +94,7 @@ export function microEpochRow(
   runId: string,
   result: { dataset: string; model: string },
   row: MicroEpochRowInput,
-  gateMetric: string,
+  gate: { readonly metric: string; readonly margin: number },
   publication?: { readonly checkpointId?: string | undefined; readonly version?: number | undefined },
 ): object {
   const micro = row.micro;
@@ -116,9 +116,10 @@ export function microEpochRow(
     loss: micro && Number.isFinite(micro.loss) ? micro.loss : 0,
     train_s: row.trainSeconds,
     holdout: micro?.holdout ?? 0,
-    gate_metric: micro ? gateMetric : '',
+    gate_metric: micro ? gate.metric : '',
     live_gate: micro && Number.isFinite(micro.liveGate) ? micro.liveGate : 0,
     candidate_gate: micro && Number.isFinite(micro.candidateGate) ? micro.candidateGate : 0,
+    gate_margin: micro ? gate.margin : 0,
     accepted: micro ? (micro.accepted ? 1 : 0) : 1,
     checkpoint_id: publication?.checkpointId ?? '',
     published_version: publication?.version ?? -1,
@@ -139,7 +140,7 @@ export async function runIncrementalJob(options: IncrementalJobOptions): Promise
   const artifacts = options.trainer.model.type === 'ccfrec' ? await sideInfoFor(new ArtifactStore(options.config.artifacts.dir), dataset, options.trainer, options.source) : undefined;
   const sink = await openTrainingSink(options.config, options.writeRows);
   const writer: BufferedWriter | undefined = sink.writer;
-  const gateMetric = options.micro?.gateMetric ?? 'ndcg@10';
+  const gate = (({ gateMetric, gateMargin }) => ({ metric: gateMetric, margin: gateMargin }))(MicroEpochConfig.parse(options.micro ?? {}));
   try {
     const result = await runIncrementalExperiment({
       dataset,
@@ -152,7 +153,7 @@ export async function runIncrementalJob(options: IncrementalJobOptions): Promise
       ...(options.retrainOn ? { retrainOn: options.retrainOn } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       onWindow: (row) => {
-        writer?.write('micro_epochs', [microEpochRow(runId, { dataset: dataset.name, model: options.trainer.model.type }, row, gateMetric)]);
+        writer?.write('micro_epochs', [microEpochRow(runId, { dataset: dataset.name, model: options.trainer.model.type }, row, gate)]);
         options.onWindow?.(row);
       },
     });

@@ -128,9 +128,13 @@ describe('LiveTrainer', () => {
       await again.close();
     }
     // The rows of the live micro-epochs in ClickHouse: two published ones.
-    const written = await ch.query<{ n: string; published: string }>(`SELECT count() AS n, countIf(published_version > 0) AS published FROM ${ch.table('micro_epochs')} WHERE method = 'live'`);
-    expect(written.map((r) => [Number(r.n), Number(r.published)])).toEqual([[2, 2]]);
-    // Each row has the stream position after its window: where a restart from its checkpoint goes on.
+    const written = await ch.query<{ n: string; published: string; margins: number[] }>(
+      `SELECT count() AS n, countIf(published_version > 0) AS published, groupUniqArray(gate_margin) AS margins FROM ${ch.table('micro_epochs')} WHERE method = 'live'`,
+    );
+    // The whole gate decision is in each row: the two values and the margin it allowed.
+    expect(written.map((r) => [Number(r.n), Number(r.published), r.margins.map(Number)])).toEqual([[2, 2, [live.micro.gateMargin]]]);
+    // Each row has the stream position after its window: where a restart from its checkpoint (a
+    // published row's) goes on.
     const marks = await ch.query<{ watermark: Record<string, string> }>(`SELECT watermark FROM ${ch.table('micro_epochs')} FINAL WHERE method = 'live' ORDER BY ended_at`);
     expect(marks.map((r) => Object.fromEntries(Object.entries(r.watermark).map(([k, v]) => [k, Number(v)])))).toEqual([offsetsOf(rows.slice(0, Math.floor(rows.length * 0.85))), offsetsOf(rows)]);
   }, 300_000);

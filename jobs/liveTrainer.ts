@@ -604,7 +604,7 @@ export class LiveTrainer {
       micro: result,
     };
     this.sink.writer?.write('micro_epochs', [
-      microEpochRow(this.runId, { dataset: `clickhouse:${this.ch.database}`, model: state.servable.modelType }, row, this.settings.micro.gateMetric, { checkpointId: step?.checkpointId, version: step?.published?.version }),
+      microEpochRow(this.runId, { dataset: `clickhouse:${this.ch.database}`, model: state.servable.modelType }, row, { metric: this.settings.micro.gateMetric, margin: this.settings.micro.gateMargin }, { checkpointId: step?.checkpointId, version: step?.published?.version }),
     ]);
   }
 

@@ -98,7 +98,7 @@ export async function fillReportTables(ch: ClickHouse, options: { readonly seed?
       trainSamples: 900,
       micro,
     };
-    writer.write('micro_epochs', [microEpochRow(`live-run${hostile}`, { dataset: 'clickhouse:streamrec', model: 'ccfrec' }, row as never, 'ndcg@10', accepted ? { checkpointId: `checkpoint-live-${w}`, version: 2 + w } : {})]);
+    writer.write('micro_epochs', [microEpochRow(`live-run${hostile}`, { dataset: 'clickhouse:streamrec', model: 'ccfrec' }, row as never, { metric: 'ndcg@10', margin: 0.01 }, accepted ? { checkpointId: `checkpoint-live-${w}`, version: 2 + w } : {})]);
   }
   // Two full rebuilds of the live loop: one refused by the gate, one published.
   const rebuilds = [
@@ -130,7 +130,7 @@ export async function fillReportTables(ch: ClickHouse, options: { readonly seed?
         trainSamples: 0,
         ...(method === 'micro' ? { micro: { trained: 950, replayed: 1900, loss: 4.2, holdout: 0, liveGate: NaN, candidateGate: NaN, accepted: true } } : {}),
       };
-      writer.write('micro_epochs', [microEpochRow('experiment-ml', { dataset: 'ml-100k', model: 'ccfrec' }, row as never, 'ndcg@10')]);
+      writer.write('micro_epochs', [microEpochRow('experiment-ml', { dataset: 'ml-100k', model: 'ccfrec' }, row as never, { metric: 'ndcg@10', margin: 0.01 })]);
     }
   }
 

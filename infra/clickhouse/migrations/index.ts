@@ -8,6 +8,7 @@ import { migration006 } from './006_report_rows';
 import { migration007 } from './007_live_rebuilds';
 import { migration008 } from './008_micro_epoch_watermark';
 import { migration009 } from './009_archive_marks';
+import { migration010 } from './010_micro_epoch_gate_margin';
 
 /** All migrations, in order. New ones are appended; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010];
