@@ -45,13 +45,13 @@ export interface IncrementalSummary {
   readonly micro?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number; readonly train_samples: number };
   readonly retrain?: { readonly 'ndcg@10': number; readonly 'recall@10': number; readonly train_s: number; readonly train_samples: number };
   /** micro NDCG@10 / retrain NDCG@10 (goal: >= 0.98). */
-  readonly micro_vs_retrain_ndcg?: number;
+  readonly micro_vs_retrain_ndcg: number | null;
   /** micro training seconds / retrain training seconds (goal: <= 0.1). */
-  readonly micro_compute_share?: number;
+  readonly micro_compute_share: number | null;
   /** micro / retrain examples trained through: the same share measured without the machine's load. */
-  readonly micro_sample_share?: number;
+  readonly micro_sample_share: number | null;
   /** micro NDCG@10 / static NDCG@10 (goal: > 1). */
-  readonly micro_vs_static_ndcg?: number;
+  readonly micro_vs_static_ndcg: number | null;
 }
 
 const round = (v: number, places = 4): number => Math.round(v * 10 ** places) / 10 ** places;
@@ -79,10 +79,11 @@ export function summarizeIncremental(result: IncrementalExperimentResult): Incre
     ...(fixed ? { static: fixed } : {}),
     ...(micro ? { micro: { ...micro, train_s: round(m.micro?.trainSeconds ?? 0, 1), train_samples: m.micro?.trainSamples ?? 0 } } : {}),
     ...(retrain ? { retrain: { ...retrain, train_s: round(m.retrain?.trainSeconds ?? 0, 1), train_samples: m.retrain?.trainSamples ?? 0 } } : {}),
-    ...(vsRetrain !== undefined ? { micro_vs_retrain_ndcg: vsRetrain } : {}),
-    ...(share !== undefined ? { micro_compute_share: share } : {}),
-    ...(sampleShare !== undefined ? { micro_sample_share: sampleShare } : {}),
-    ...(vsStatic !== undefined ? { micro_vs_static_ndcg: vsStatic } : {}),
+    // The ratios are always there (null: a method they need was not run, or its denominator is 0).
+    micro_vs_retrain_ndcg: vsRetrain ?? null,
+    micro_compute_share: share ?? null,
+    micro_sample_share: sampleShare ?? null,
+    micro_vs_static_ndcg: vsStatic ?? null,
   };
 }
 
