@@ -68,5 +68,14 @@ describe('catalog lineage', () => {
     // Now the latest again (found walking back from it), and the other rebuild has grown nothing.
     expect((await latestGrownCatalog(store, own.id)).semanticIds).toBe(grown2!.semanticIds.id);
     expect(await latestGrownCatalog(store, foreign.id)).toEqual({ semanticIds: foreign.id, embeddings: expect.stringMatching(/^embeddings-/) });
+
+    // Two writers at once (a trainer coding new items, `streamrec rebuild --new-items` by hand):
+    // the catalog lock runs them one after the other, each growing the lineage from what the
+    // other wrote (without it, the second registry save fails: changed by another writer).
+    const grow = (items: ItemEvent[]) => codeNewItems({ events: [...catalog, newItem(0), newItem(1), newItem(2), ...items], store, registryFile: config.artifacts.registryFile, features: config.features, base: () => latestGrownCatalog(store, own.id) });
+    const [a, b] = await Promise.all([grow([newItem(3)]), grow([newItem(4)])]);
+    const [first3, second3] = [a, b].sort((x, y) => (x!.semanticIds.manifest.settings.items as number) - (y!.semanticIds.manifest.settings.items as number));
+    expect(first3!.semanticIds.manifest.settings).toMatchObject({ previousId: grown2!.semanticIds.id });
+    expect(second3!.semanticIds.manifest.settings).toMatchObject({ previousId: first3!.semanticIds.id, items: 65 });
   }, 120_000);
 });

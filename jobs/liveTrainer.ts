@@ -348,7 +348,8 @@ export class LiveTrainer {
         registryFile: this.options.config.artifacts.registryFile,
         features: this.options.config.features,
         job: 'streamrec trainer',
-        ...(semanticIds ? { base: await latestGrownCatalog(this.store, semanticIds) } : {}),
+        // Read once the catalog lock is held: another process may have grown the lineage meanwhile.
+        ...(semanticIds ? { base: () => latestGrownCatalog(this.store, semanticIds) } : {}),
       }),
     );
   }

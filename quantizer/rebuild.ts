@@ -16,6 +16,7 @@ import type { Random } from '../random';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
 import type { QuantizerSettingsInput } from './config';
 import { buildSemanticIds, encodeNewItems, type SemanticIdBuild } from './pipeline';
+import { withFileLock } from '../infra/fileLock';
 
 const log = createLogger('quantizer.rebuild');
 
@@ -70,7 +71,21 @@ export function concatFields(matrices: ReadonlyMap<ItemTextField, Matrix>, field
  * with each requested quantizer. Everything lands in the artifact store with manifests that
  * link the outputs to their inputs.
  */
-export async function rebuild(options: RebuildOptions): Promise<RebuildResult> {
+export function rebuild(options: RebuildOptions): Promise<RebuildResult> {
+  return withCatalogLock(options.registryFile, options.job ?? 'streamrec rebuild', () => rebuildHeld(options));
+}
+
+/**
+ * Runs `work` while no other process writes the catalog of `registryFile` (the item registry and
+ * the semantic-ID versions grown from it): a full rebuild, or new items coded between rebuilds
+ * (`streamrec rebuild` run by hand beside a live trainer, two trainers). A lock file beside the
+ * registry (infra/fileLock.ts).
+ */
+function withCatalogLock<T>(registryFile: string, what: string, work: () => Promise<T>): Promise<T> {
+  return withFileLock(`${registryFile}.lock`, work, { what });
+}
+
+async function rebuildHeld(options: RebuildOptions): Promise<RebuildResult> {
   const job = options.job ?? 'streamrec rebuild';
   const registry = await ItemRegistry.open(options.registryFile);
   const catalog = new Catalog(registry);
@@ -121,9 +136,16 @@ export interface CodeNewItemsOptions {
   /**
    * Grow this catalog: the semantic IDs and embeddings to extend, with their codebooks and
    * projection (the newest catalog grown from a live model's semantic IDs: `latestGrownCatalog`).
-   * Default: the store's latest versions (the last rebuild's lineage).
+   * Default: the store's latest versions (the last rebuild's lineage). A function is called once
+   * the catalog lock is held, so that it sees what another writer added before it.
    */
-  readonly base?: { readonly embeddings: string; readonly semanticIds: string };
+  readonly base?: CatalogVersions | (() => Promise<CatalogVersions>);
+}
+
+/** An embeddings version and the semantic-ID version coded from it. */
+export interface CatalogVersions {
+  readonly embeddings: string;
+  readonly semanticIds: string;
 }
 
 export interface CodeNewItemsResult {
@@ -139,11 +161,16 @@ export interface CodeNewItemsResult {
  * a new embeddings version (old rows unchanged, new rows appended) and a new semantic-ID version;
  * existing items keep their ids and codes. Nothing is written when there is nothing new.
  */
-export async function codeNewItems(options: CodeNewItemsOptions): Promise<CodeNewItemsResult | undefined> {
+export function codeNewItems(options: CodeNewItemsOptions): Promise<CodeNewItemsResult | undefined> {
+  return withCatalogLock(options.registryFile, options.job ?? 'streamrec rebuild --new-items', () => codeNewItemsHeld(options));
+}
+
+async function codeNewItemsHeld(options: CodeNewItemsOptions): Promise<CodeNewItemsResult | undefined> {
   const job = options.job ?? 'streamrec rebuild --new-items';
   const { store } = options;
-  const [embeddingsArtifact, semanticArtifact] = options.base
-    ? await Promise.all([store.open(options.base.embeddings), store.open(options.base.semanticIds)])
+  const base = typeof options.base === 'function' ? await options.base() : options.base;
+  const [embeddingsArtifact, semanticArtifact] = base
+    ? await Promise.all([store.open(base.embeddings), store.open(base.semanticIds)])
     : await Promise.all([store.latest('embeddings'), store.latest('semantic_ids')]);
   // The projection the embeddings went through (the base's), else the latest one.
   const pcaId = embeddingsArtifact?.manifest.inputs.find((i) => i.role === 'pca')?.artifactId;
