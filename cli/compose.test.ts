@@ -43,6 +43,14 @@ describe('docker-compose.yml', () => {
     expect(sub?.name()).toBe(command[0]);
     const known = new Set(sub?.options.flatMap((o) => [o.long, o.short]).filter(Boolean));
     for (const arg of command.slice(1)) if (arg.startsWith('-')) expect({ name, option: arg, known: known.has(arg) }).toEqual({ name, option: arg, known: true });
+    // Parsed as the CLI parses it (without running it): nothing left over, and every option that
+    // takes a value got one (not the next flag).
+    const parsed = sub?.parseOptions(command.slice(1));
+    expect({ name, operands: parsed?.operands, unknown: parsed?.unknown }).toEqual({ name, operands: [], unknown: [] });
+    for (const option of sub?.options ?? []) {
+      const value = sub?.getOptionValue(option.attributeName()) as unknown;
+      if (option.required && command.includes(option.long as string)) expect({ name, option: option.long, value: typeof value === 'string' && !value.startsWith('-') }).toEqual({ name, option: option.long, value: true });
+    }
   });
 
   it.each(['ingest', 'trainer', 'serve', 'tools'])('%s: its environment is a valid config', (name) => {
@@ -64,9 +72,11 @@ describe('docker-compose.yml', () => {
     expect(serve.ports).toEqual([`${port}:${port}`]);
     expect(serve.command?.[serve.command.indexOf('--host') + 1]).toBe('0.0.0.0');
     expect(serve.healthcheck?.test.join(' ')).toContain(`localhost:${port}/healthz`);
-    const ingest = compose.services.ingest as Service;
-    const metrics = Number(ingest.command?.[ingest.command.indexOf('--metrics-port') + 1]);
-    expect(ingest.ports).toEqual([`${metrics}:${metrics}`]);
+    for (const name of ['ingest', 'trainer']) {
+      const role = compose.services[name] as Service;
+      const metrics = Number(role.command?.[role.command.indexOf('--metrics-port') + 1]);
+      expect({ name, ports: role.ports }).toEqual({ name, ports: [`${metrics}:${metrics}`] });
+    }
     expect(Object.keys(compose.volumes)).toEqual(expect.arrayContaining(['streamrec-data', 'clickhouse-data']));
   });
 
