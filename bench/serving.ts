@@ -34,14 +34,16 @@
  *   in (with `--prepare`, the default, prepared for serving first in a process of its own, as the
  *   trainer or `publish --prepare-serving` does it; not in this process, whose load generator it
  *   would stall); the server loads it beside the current version and switches. `swap_errors` counts errors
- *   in that run; the swap's load time and the latency of that run are reported too.
+ *   in that run, and one more when the swap did not happen: the version failed to load, or no swap
+ *   was seen before the run ended (`swap.outcome` says which); the swap's load time and the latency
+ *   of that run are reported too.
  * - a run at a fixed offered rate (`--swap-rate` requests/s, default 1,000, open loop as above)
  *   with a hot swap in it: the trained checkpoint published again a fifth of the way in (a new
  *   version whose item vectors the live one does not hold, the text vectors the same, as a
  *   micro-epoch's publication is), for twice `--duration` (at least 20 s): the latency users see
  *   while the server loads a version beside their requests (`swap_at_rate`: p99, the slowest
  *   answer, answers over 50 ms, the load's time and its steps' as the last worker to swap logged
- *   them). Its errors count in `swap_errors` too.
+ *   them). Its errors, and its swap when it did not happen (`swap_at_rate.outcome`), count in `swap_errors` too.
  *
  * The last stdout line is one JSON object: the synthetic catalog's numbers at the top level, the
  * Scientific ones under `"scientific"` (each catalog is skipped with a note when `--catalogs`
@@ -80,7 +82,11 @@ interface BenchOptions {
   readonly prepare: boolean;
   /** serving.validateResponses of the server (zod-checks every answer). */
   readonly validateResponses: boolean;
-  /** HNSW search ef of the server (and of the recall check); default: the serving config's. */
+  /**
+   * serving.ann.hnsw.ef of the server (and of the recall check's version); default: the serving
+   * config's. Only similar-item searches run at it: ranking's candidate searches run at ef =
+   * `candidates` (serving/ranker.ts), so it does not change the recommendations measured here.
+   */
   readonly ef?: number;
   /** Candidates per index before exact rescoring (serving.candidates); default: the serving config's. */
   readonly candidates?: number;
@@ -239,7 +245,7 @@ async function swapUnderOpenLoad(
   registry: ReturnType<typeof openRegistry>,
   store: ArtifactStore,
   checkpoint: string,
-): Promise<Record<string, unknown>> {
+): Promise<Record<string, unknown> & { readonly outcome: string; readonly errors: number }> {
   const { hostname, port } = new URL(server.ready.url);
   const paths = users.map(recommendationsPath);
   const seconds = Math.max(2 * options.duration, 20);
@@ -281,6 +287,15 @@ async function swapUnderOpenLoad(
   } finally {
     server.child.off('message', onMessage);
   }
+}
+
+/**
+ * `swap_errors`: the failed requests of the runs with a hot swap, and one for each of their swaps
+ * that did not happen (`outcome` other than `swapped`: the version failed to load, or no swap was
+ * seen before the run ended), so that a swap that never completes cannot report 0.
+ */
+export function swapErrors(runs: ReadonlyArray<{ readonly errors: number; readonly outcome: string }>): number {
+  return runs.reduce((sum, run) => sum + run.errors + (run.outcome === 'swapped' ? 0 : 1), 0);
 }
 
 /** Mean overlap of `served`'s top-10 with `exact`'s (full ranking), over `histories` (seen items excluded, as served). */
@@ -501,7 +516,7 @@ async function benchCatalog(spec: string, options: BenchOptions): Promise<Record
         p99_ms: atRate ? atRate.p99_ms : steady.p99_ms,
         rps: steady.rps,
         errors: steady.errors,
-        swap_errors: withSwap.errors + ((swapAtRate?.errors as number | undefined) ?? 0),
+        swap_errors: swapErrors([{ errors: withSwap.errors, outcome: saturatedSwap?.type ?? 'unfinished' }, ...(swapAtRate ? [swapAtRate] : [])]),
         swap: {
           prepared: options.prepare,
           outcome: saturatedSwap?.type ?? 'unfinished',

@@ -6,6 +6,7 @@ export interface ServingSample {
   readonly items: number;
   readonly swaps: number;
   readonly failedSwaps: number;
+  readonly failedCatalogReloads: number;
   readonly historyUsers: number;
   /** Seconds since the newest history change serving has read; undefined before the first. */
   readonly historyStalenessSeconds: number | undefined;
@@ -31,6 +32,11 @@ export class ServingMetrics {
   readonly items = this.gauge('streamrec_serving_items', 'Items the model scores (the index size)', (s) => s.items);
   readonly swaps = this.counter('streamrec_serving_swaps_total', 'Model versions swapped in since start', (s) => s.swaps);
   readonly failedSwaps = this.counter('streamrec_serving_failed_swaps_total', 'Published versions that could not be loaded since start', (s) => s.failedSwaps);
+  readonly failedCatalogReloads = this.counter(
+    'streamrec_serving_failed_catalog_reloads_total',
+    'Loads of the active version with a grown catalog that failed since start (the version kept serving its catalog)',
+    (s) => s.failedCatalogReloads,
+  );
   readonly historyStaleness = this.gauge('streamrec_serving_history_staleness_seconds', 'Age of the newest history change serving has read (no sample before the first, or where it is not tracked)', (s) => s.historyStalenessSeconds);
   readonly historyUsers = this.gauge('streamrec_serving_history_users', 'Users with a history', (s) => s.historyUsers);
   /** 1 per serving process: in a cluster, one series per worker that answered the scrape. */

@@ -147,6 +147,31 @@ describe('ModelHolder', () => {
     await holder.close();
   });
 
+  it('a failed catalog reload counts as one, not as a failed swap: the version it reloaded can still be swapped back to (a rollback)', async () => {
+    const records = new MemoryModelRegistry(lookup);
+    const v1 = await records.publish({ checkpointId: checkpoint(1), evaluation: EVAL });
+    const v2 = await records.publish({ checkpointId: checkpoint(2), evaluation: EVAL });
+    let live = v1;
+    const registry: ModelRegistry = { url: 'test:', publish: (r) => records.publish(r), history: () => records.history(), watch: () => () => undefined, live: async () => live };
+    let failNext = false;
+    const holder = new ModelHolder(async (published) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('injected: the grown catalog cannot be read');
+      }
+      return { published, loadTimings: {}, inFlight: 0, acquire: () => () => undefined, retire: () => undefined } as unknown as ModelVersion;
+    });
+    expect(await holder.syncWith(registry)).toEqual({ kind: 'swapped', from: undefined, to: 1 });
+    failNext = true;
+    expect(await holder.reloadCatalog()).toMatchObject({ kind: 'failed', version: 1 });
+    expect({ failedSwaps: holder.failedSwaps, failedCatalogReloads: holder.failedCatalogReloads, serving: holder.current?.published.version }).toEqual({ failedSwaps: 0, failedCatalogReloads: 1, serving: 1 });
+    live = v2;
+    expect(await holder.syncWith(registry)).toEqual({ kind: 'swapped', from: 1, to: 2 });
+    live = v1;
+    expect(await holder.syncWith(registry)).toEqual({ kind: 'swapped', from: 2, to: 1 });
+    await holder.close();
+  });
+
   it('close disposes a version whose load ends after it, loads nothing queued behind it, and resolves after the load', async () => {
     const registry = new MemoryModelRegistry(lookup);
     const v1 = await registry.publish({ checkpointId: checkpoint(1), evaluation: EVAL });

@@ -28,6 +28,8 @@ export class ModelHolder {
   private readonly failed = new Set<number>();
   swaps = 0;
   failedSwaps = 0;
+  /** Loads of the active version with a grown catalog that failed (the version itself keeps serving and is not marked failed). */
+  failedCatalogReloads = 0;
 
   constructor(
     private readonly load: (published: PublishedModel) => Promise<ModelVersion>,
@@ -88,7 +90,9 @@ export class ModelHolder {
 
   /**
    * Loads the active publication again, for a catalog that grew since it was loaded (items coded
-   * with the same codebooks: scored without retraining), and swaps to it like a new version.
+   * with the same codebooks: scored without retraining), and swaps to it like a new version. A
+   * load that fails is counted in {@link failedCatalogReloads}, not as a failed swap: the version
+   * is the one serving, and marking it failed would refuse a later rollback to it.
    */
   reloadCatalog(): Promise<SwapOutcome> {
     return this.enqueue(() => {
@@ -116,19 +120,25 @@ export class ModelHolder {
     return run;
   }
 
-  private async doSwap(published: PublishedModel, retry: boolean, sameVersion = false): Promise<SwapOutcome> {
+  /** `catalogReload`: the active publication loaded again with its grown catalog ({@link reloadCatalog}). */
+  private async doSwap(published: PublishedModel, retry: boolean, catalogReload = false): Promise<SwapOutcome> {
     if (this.closed) return { kind: 'unchanged', version: undefined };
     const from = this.active?.published;
-    if (from && from.version === published.version && !sameVersion) return { kind: 'unchanged', version: from.version };
+    if (from && from.version === published.version && !catalogReload) return { kind: 'unchanged', version: from.version };
     if (this.failed.has(published.version) && !retry) return { kind: 'unchanged', version: from?.version };
     const started = performance.now();
     let next: ModelVersion;
     try {
       next = await this.load(published);
     } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (catalogReload) {
+        this.failedCatalogReloads++;
+        log.error({ err: error, version: published.version, checkpointId: published.checkpointId }, 'the grown catalog could not be loaded; the active version keeps serving its catalog');
+        return { kind: 'failed', version: published.version, error: message };
+      }
       this.failed.add(published.version);
       this.failedSwaps++;
-      const message = error instanceof Error ? error.message : String(error);
       log.error({ err: error, version: published.version, checkpointId: published.checkpointId, serving: from?.version }, 'model version rejected; the current version keeps serving');
       this.instrumentation?.emit('serving.swap_failed', { version: published.version, checkpointId: published.checkpointId, error: message });
       return { kind: 'failed', version: published.version, error: message };

@@ -7,7 +7,7 @@ import type { PublishedModel } from '../infra/registry';
 import { denseHistoriesBatch, denseIdsOf, knownDenseIds, loadServableModel, type ServableModel } from '../jobs';
 import { AnnConfig, DEFAULT_CANDIDATES } from '../schemas/serving';
 import { hostItemTable, textPriorTableInSlices } from '../trainer';
-import { createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
+import { chooseKind, createAnnIndex, type AnnIndex, type AnnIndexCache } from './ann';
 import { CoalescingEncoder } from './coalescingEncoder';
 import { OnnxItemScorer, openUserEncoder, ThreadedItemScorer, type CoalescedItemScorer, type InferenceThread, type UserEncoderChoice } from './onnx';
 import { Ranker, withoutPadding } from './ranker';
@@ -148,13 +148,14 @@ export class ModelVersion {
       await step('itemIndex');
       // The items' text vectors (what the prior and search compare): the servable's prior's, or computed once for both.
       const textVectors = servable.textVectors ?? (servable.text ? await textPriorTableInSlices(servable.text) : undefined);
+      // Their index, built once for the prior and search.
+      let textIndex: AnnIndex | undefined;
+      const textIndexOf = async ({ table, dims }: { readonly table: Float32Array; readonly dims: number }): Promise<AnnIndex> => {
+        if (!textIndex) built.push((textIndex = await buildIndex(withoutPadding(table, dims))));
+        return textIndex;
+      };
       let prior: ConstructorParameters<typeof Ranker>[0]['prior'];
-      if (servable.textPrior && textVectors) {
-        const { table, dims } = textVectors;
-        const textIndex = await buildIndex(withoutPadding(table, dims));
-        built.push(textIndex);
-        prior = { settings: servable.textPrior, table, dims, index: textIndex };
-      }
+      if (servable.textPrior && textVectors) prior = { settings: servable.textPrior, table: textVectors.table, dims: textVectors.dims, index: await textIndexOf(textVectors) };
       await step('textIndex');
       const ranker = new Ranker({ items, hiddenSize: H, itemCount: servable.items.itemCount, index, ...(prior ? { prior } : {}), candidates: options.candidates ?? DEFAULT_CANDIDATES });
       let native: NativeScorers | undefined;
@@ -171,7 +172,9 @@ export class ModelVersion {
         }
       }
       await step('scorer');
-      const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors) : { unavailable: 'this server has no text encoder configured' };
+      // Search scores a catalog below the exact threshold in full, and goes through the text index above it.
+      const searchIndex = textVectors && chooseKind(servable.items.itemCount, ann) === 'hnsw' ? () => textIndexOf(textVectors) : undefined;
+      const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors, searchIndex) : { unavailable: 'this server has no text encoder configured' };
       await step('search');
       const version = new ModelVersion(published, servable, encoder, items, built, ranker, native, search, timings);
       // One request through every path: the first real request does not pay for kernel set-up.

@@ -11,6 +11,7 @@ import { openRegistry, type AppConfig } from '../jobs';
 import { createLogger } from '../logging';
 import { ItemTableCache } from './itemTableCache';
 import { AnnIndexCache, hnswlib } from './ann';
+import { CatalogFollower } from './catalogFollower';
 import { ClusterMember, servingWorkerIndex } from './cluster';
 import { FreshHistories } from './histories';
 import { MemoryHistories, type HistoryView } from './historyView';
@@ -18,7 +19,6 @@ import { ServingMetrics } from './metrics';
 import { ModelHolder, type SwapOutcome } from './modelHolder';
 import { ModelVersion, type ModelVersionOptions } from './modelVersion';
 import { InferenceThread } from './onnx';
-import { isPrepared } from './prepared';
 import { buildServer } from './server';
 
 const log = createLogger('serving.run');
@@ -146,26 +146,10 @@ export async function startServing(config: AppConfig, options: { readonly histor
   }
   if (first.kind === 'failed') log.error({ version: first.version, error: first.error }, 'the live model version could not be loaded; waiting for another');
   if (!models.current) log.warn({ registry: registry.url }, 'no model is published yet: requests get 503 until one is');
-  // New items between rebuilds (rebuild --new-items writes a new semantic-ID version that extends
-  // the catalog): the active publication is loaded again with them, no retraining.
-  // A trainer that prepares serving makes the grown catalog's encoder, item table and indexes (off
-  // this event loop); its prepare is waited for to the end (serving/prepared.ts: the marker comes
-  // last) up to serving.catalogPrepareWaitMs.
-  let lastCatalogTried: string | undefined;
-  let catalogSeen: { readonly id: string; readonly at: number } | undefined;
-  const catalogTimer = setInterval(() => {
-    void (async () => {
-      const current = models.current;
-      const latest = (await store.latest('semantic_ids'))?.id;
-      if (!current || !latest || latest === current.servable.lineage.semanticIds || latest === lastCatalogTried) return;
-      if (catalogSeen?.id !== latest) catalogSeen = { id: latest, at: Date.now() };
-      const waited = Date.now() - catalogSeen.at;
-      if (waited < config.serving.catalogPrepareWaitMs && !(await isPrepared(store, current.published.checkpointId, latest))) return;
-      lastCatalogTried = latest;
-      const outcome = await models.reloadCatalog();
-      log.info({ semanticIds: latest, outcome }, 'the catalog changed: the active model was loaded again with it');
-    })().catch((error: unknown) => log.error({ err: error }, 'catalog check failed'));
-  }, config.serving.reloadPollMs);
+  // New items between rebuilds: the active publication loaded again with its grown catalog
+  // (serving/catalogFollower.ts), a failed load retried after a backoff from reloadPollMs.
+  const catalog = new CatalogFollower(store, models, { prepareWaitMs: config.serving.catalogPrepareWaitMs, retryMs: config.serving.reloadPollMs });
+  const catalogTimer = setInterval(() => void catalog.check().catch((error: unknown) => log.error({ err: error }, 'catalog check failed')), config.serving.reloadPollMs);
   catalogTimer.unref();
   const app = buildServer({ config: config.serving, models, histories, registry, metrics, ...(member ? { cluster: member } : {}) });
   /** Stops what serving started besides the HTTP server: watches, histories, models, threads. */

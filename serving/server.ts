@@ -109,6 +109,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   // JSON only: any other body type is refused with 415.
   app.removeContentTypeParser('text/plain');
+  app.addHook('onClose', async () => popular.close());
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
@@ -305,6 +306,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       items: models.current?.servable.items.itemCount ?? 0,
       swaps: models.swaps,
       failedSwaps: models.failedSwaps,
+      failedCatalogReloads: models.failedCatalogReloads,
       historyUsers: stats.users,
       historyStalenessSeconds: stats.newestChangeAgeMs === undefined ? undefined : stats.newestChangeAgeMs / 1000,
     };

@@ -2,6 +2,7 @@ import type { ArtifactStore } from '../infra/artifacts';
 import { applyPca, itemFieldText, loadTextProjection, type TextEncoderSpec } from '../features';
 import type { ServableModel } from '../jobs';
 import type { ItemEvent, ItemTextField } from '../schemas/events';
+import type { AnnIndex } from './ann';
 import type { ScoredItem } from './modelVersion';
 import { TopK, dot64 } from './ann/topk';
 
@@ -10,6 +11,11 @@ import { TopK, dot64 } from './ann/topk';
  * catalog's texts (the same encoder and the stored PCA of every text field, the query standing in
  * for each field), and items are ranked by the cosine of their text vectors to it (the vectors the
  * text prior uses). No LLM: what the catalog's own words and the encoder know.
+ *
+ * A catalog below the exact threshold (serving.ann.exactBelow) is scored in full; a larger one is
+ * searched through the HNSW index over the same vectors (the text prior's), whose hits are scored
+ * as a full scan scores them: scoring 100,000 items x 256 dims on every request would hold the
+ * event loop for tens of milliseconds.
  */
 export class TextSearch {
   private constructor(
@@ -19,18 +25,24 @@ export class TextSearch {
     private readonly table: Float32Array,
     private readonly dims: number,
     private readonly servable: ServableModel,
+    /** The HNSW index over rows 1..N of `table` that candidates come from, or undefined: every item is scored. */
+    readonly index: AnnIndex | undefined,
   ) {}
 
   /**
    * Search over a servable model's catalog, or a reason why there is none (no text tables, no PCA
    * in the lineage, or an encoder that differs from the one the catalog was built with).
-   * `vectors` are the items' text vectors (`textPriorTable` of `servable.text`), shared with the ranker.
+   * `vectors` are the items' text vectors (`textPriorTable` of `servable.text`), shared with the
+   * ranker; `index` makes (or gives the ranker's) HNSW index over them, absent when the catalog is
+   * small enough to score in full. It is asked for only once search is known to be available; the
+   * caller owns (and disposes) it.
    */
   static async create(
     store: ArtifactStore,
     servable: ServableModel,
     spec: TextEncoderSpec,
     vectors: { readonly table: Float32Array; readonly dims: number } | undefined,
+    index?: () => Promise<AnnIndex>,
   ): Promise<TextSearch | { readonly unavailable: string }> {
     const text = servable.text;
     const pca = servable.lineage.pca;
@@ -45,7 +57,7 @@ export class TextSearch {
     const fields = text.textFields.map((f) => f.name as ItemTextField);
     const missing = fields.filter((f) => !projection.fields.some((p) => p.field === f));
     if (missing.length > 0) return { unavailable: `PCA ${pca} has no projection for the text field(s) ${missing.join(', ')}` };
-    return new TextSearch(projection, fields, vectors.table, vectors.dims, servable);
+    return new TextSearch(projection, fields, vectors.table, vectors.dims, servable, index ? await index() : undefined);
   }
 
   /**
@@ -77,7 +89,13 @@ export class TextSearch {
     if (norm === 0) return [];
     const inv = 1 / Math.sqrt(norm);
     const top = new TopK(k);
-    for (let i = 1; i <= this.servable.items.itemCount; i++) top.push(i, dot64(vector, this.table, i, this.dims) * inv);
+    if (this.index) {
+      // The graph's hits (at its own ef), scored as the full scan scores every item.
+      const [hits] = this.index.search(Float32Array.from(vector, (v) => v * inv), k);
+      for (const i of hits?.ids ?? []) top.push(i, dot64(vector, this.table, i, this.dims) * inv);
+    } else {
+      for (let i = 1; i <= this.servable.items.itemCount; i++) top.push(i, dot64(vector, this.table, i, this.dims) * inv);
+    }
     const { ids, scores: best } = top.drain();
     return Array.from(ids, (dense, j) => ({ itemId: this.servable.items.externalId(dense) as string, score: best[j] as number }));
   }

@@ -21,11 +21,34 @@ import { describeWithDatasets } from '../datasets/testing/realDatasets';
  * briefly trained model with a tuned text prior; every test user's history sent through the HTTP
  * handler, with the HNSW indexes (forced; 4,385 items would be scored exactly by default). The
  * served top-10 must give the evaluation's Recall@10 and NDCG@10 within 0.002 and agree with
- * exact full ranking on >= 98% of each user's top-10, also from a server whose indexes were
- * saved and loaded again (the ANN cache). The exact path's native float32 pre-scoring gives the
+ * exact full ranking, also from a server whose indexes were saved and loaded again (the ANN
+ * cache). A user's overlap comes in tenths, so ">= 0.98 per user" read literally is every list
+ * identical, which candidate generation does not promise; what is asserted is the mean over users
+ * (>= 0.98) and the share of users whose top-10 is the exact one (>= 0.95; the mean of 0.998
+ * measured puts it at >= 0.98), and the lowest user's overlap is reported. The exact path's native float32 pre-scoring gives the
  * lists of scoring every item in JS. The ONNX encoder serving runs gives the TF.js model's user
  * vectors within 1e-4 and the same top-10 on the first 1,000 test users.
  */
+/**
+ * Per-user top-10 overlap of `lists` with `exact` (the share of each exact list found in the
+ * other): the mean over users, the share of users whose lists hold the same items, and the lowest.
+ */
+function agreement(lists: readonly string[][], exact: readonly string[][]): { readonly mean: number; readonly identical: number; readonly min: number } {
+  const perUser = lists.map((list, u) => {
+    const want = exact[u] ?? [];
+    return list.filter((id) => want.includes(id)).length / Math.max(1, want.length);
+  });
+  return {
+    mean: perUser.reduce((a, b) => a + b, 0) / perUser.length,
+    identical: perUser.filter((o) => o === 1).length / perUser.length,
+    min: perUser.reduce((a, b) => Math.min(a, b), 1),
+  };
+}
+
+function describeAgreement(a: ReturnType<typeof agreement>): string {
+  return `mean ${a.mean.toFixed(4)}, identical for ${(100 * a.identical).toFixed(2)}% of users, lowest ${a.min.toFixed(1)}`;
+}
+
 describeWithDatasets('scientific')('serving parity with the offline evaluation (Amazon Scientific)', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-parity-'));
   const config = AppConfig.parse({
@@ -122,8 +145,9 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
       } finally {
         jsVersion.dispose();
       }
-      const overlap = (a: string[][], b: string[][]): number => a.reduce((sum, list, u) => sum + list.filter((id) => b[u]?.includes(id)).length / 10, 0) / a.length;
-      expect(overlap(viaHnsw.lists, viaExact.lists)).toBeGreaterThanOrEqual(0.98);
+      const overlapWithExact = agreement(viaHnsw.lists, viaExact.lists);
+      expect(overlapWithExact.mean).toBeGreaterThanOrEqual(0.98);
+      expect(overlapWithExact.identical).toBeGreaterThanOrEqual(0.95);
 
       // The HNSW indexes saved (the ANN cache writes them) and loaded again by a fresh server:
       // through the handler, the same metrics within 0.002 and the same lists as exact ranking.
@@ -141,7 +165,9 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
         await reloadedHolder.close();
       }
       for (const metric of ['recall@10', 'ndcg@10']) expect(Math.abs((viaReloaded.metrics[metric] as number) - (evaluated.result.metrics[metric] as number))).toBeLessThanOrEqual(0.002);
-      expect(overlap(viaReloaded.lists, viaExact.lists)).toBeGreaterThanOrEqual(0.98);
+      const reloadedWithExact = agreement(viaReloaded.lists, viaExact.lists);
+      expect(reloadedWithExact.mean).toBeGreaterThanOrEqual(0.98);
+      expect(reloadedWithExact.identical).toBeGreaterThanOrEqual(0.95);
 
       // The ONNX encoder serving runs against the TF.js model it was exported from, on the first
       // 1,000 test users: the same user vectors within 1e-4 and the same top-10 (up to float ties).
@@ -149,7 +175,7 @@ describeWithDatasets('scientific')('serving parity with the offline evaluation (
       process.stderr.write(
         `[parity] eval R@10 ${evaluated.result.metrics['recall@10']?.toFixed(4)} N@10 ${evaluated.result.metrics['ndcg@10']?.toFixed(4)}; ` +
           `served exact ${viaExact.metrics['recall@10']?.toFixed(4)} / ${viaExact.metrics['ndcg@10']?.toFixed(4)}, hnsw ${viaHnsw.metrics['recall@10']?.toFixed(4)} / ${viaHnsw.metrics['ndcg@10']?.toFixed(4)}; ` +
-          `hnsw vs exact overlap ${overlap(viaHnsw.lists, viaExact.lists).toFixed(4)}; reloaded indexes ${viaReloaded.metrics['recall@10']?.toFixed(4)} / ${viaReloaded.metrics['ndcg@10']?.toFixed(4)}, overlap ${overlap(viaReloaded.lists, viaExact.lists).toFixed(4)}; ` +
+          `hnsw vs exact overlap ${describeAgreement(overlapWithExact)}; reloaded indexes ${viaReloaded.metrics['recall@10']?.toFixed(4)} / ${viaReloaded.metrics['ndcg@10']?.toFixed(4)}, overlap ${describeAgreement(reloadedWithExact)}; ` +
           `onnx vs tfjs on ${parity.users} users: max abs diff ${parity.maxAbsDiff.toExponential(2)}, same top-10 ${parity.sameOrder} (up to ties ${parity.sameUpToTies})\n`,
       );
     } finally {
