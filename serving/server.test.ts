@@ -11,6 +11,7 @@ import { Random } from '../random';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
 import { AnnIndexCache } from './ann';
 import { apiSchemas } from './api';
+import { logToFile, setLogLevel } from '../logging';
 import { collectGarbage } from '../test/gc';
 import { writeTinyScientific } from '../test/tinyScientific';
 import { LocalHistories, MemoryHistories, type HistoryView } from './historyView';
@@ -136,7 +137,19 @@ describe('serving HTTP API', () => {
   }, 60_000);
 
   it('recommends for a user\'s live history: k items, none the user has, with the model and the request id', async () => {
-    const res = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations?k=5', headers: { 'x-request-id': 'req-1' } });
+    // The request's log line carries its request id (at debug: one line per request).
+    const logFile = path.join(mkdtempSync(path.join(tmpdir(), 'streamrec-request-log-')), 'serve.log');
+    const restoreLogs = logToFile(logFile);
+    setLogLevel('debug');
+    let res: Awaited<ReturnType<typeof app.inject>>;
+    try {
+      res = await app.inject({ method: 'GET', url: '/v1/users/u1/recommendations?k=5', headers: { 'x-request-id': 'req-1' } });
+    } finally {
+      setLogLevel(process.env.STREAMREC_LOG_LEVEL ?? 'silent');
+      restoreLogs();
+    }
+    const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'request', reqId: 'req-1', route: '/v1/users/:userId/recommendations', status: 200 }));
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-request-id']).toBe('req-1');
     const body = res.json();
@@ -588,13 +601,25 @@ describe('serving HTTP API', () => {
     const clients = Promise.all([load(), load(), load(), load()]);
     const swaps: string[] = [];
     const errors: string[] = [];
-    for (const id of [checkpoint, 'checkpoint-00000000000000aa', checkpoint, 'checkpoint-00000000000000bb', checkpoint]) {
-      await registry.publish({ checkpointId: id, evaluation: EVAL });
-      const outcome = await holder.syncWith(registry);
-      swaps.push(outcome.kind);
-      if (outcome.kind === 'failed') errors.push(outcome.error);
+    const logFile = path.join(mkdtempSync(path.join(tmpdir(), 'streamrec-swap-log-')), 'serve.log');
+    const restoreLogs = logToFile(logFile);
+    setLogLevel('info');
+    try {
+      for (const id of [checkpoint, 'checkpoint-00000000000000aa', checkpoint, 'checkpoint-00000000000000bb', checkpoint]) {
+        await registry.publish({ checkpointId: id, evaluation: EVAL });
+        const outcome = await holder.syncWith(registry);
+        swaps.push(outcome.kind);
+        if (outcome.kind === 'failed') errors.push(outcome.error);
+      }
+      await clients;
+    } finally {
+      setLogLevel(process.env.STREAMREC_LOG_LEVEL ?? 'silent');
+      restoreLogs();
     }
-    await clients;
+    // A rejected version is one clear log line each: which version and checkpoint, and why.
+    const rejected = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('model version rejected')).map((l) => JSON.parse(l) as { checkpointId: string; err: { message: string } });
+    expect(rejected.map((r) => r.checkpointId)).toEqual(['checkpoint-00000000000000aa', 'checkpoint-00000000000000bb']);
+    expect(rejected[0]?.err.message).toMatch(/encoder\.positionEmbedding/);
     expect(failures).toBe(0);
     expect(done).toBeGreaterThan(20);
     expect(swaps).toEqual(['swapped', 'failed', 'swapped', 'failed', 'swapped']);
