@@ -5,7 +5,7 @@ import { loadDataset } from '../datasets';
 import { ArtifactStore } from '../infra/artifacts';
 import { codeNewItems } from '../quantizer/rebuild';
 import type { ItemEvent } from '../schemas/events';
-import { writeTinyScientific } from '../test/tinyScientific';
+import { tinyStoresConfig, writeTinyScientific } from '../test/tinyScientific';
 import { latestGrownCatalog } from '../trainer';
 import { AppConfig, loadServableModel, runRebuildJob, runTrainJob, trainerConfigFromFlags } from './index';
 
@@ -19,10 +19,7 @@ describe('catalog lineage', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-lineage-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')), { items: 60 });
   const raw = {
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+    ...tinyStoresConfig(root),
   };
   const config = AppConfig.parse(raw);
   const store = new ArtifactStore(config.artifacts.dir);

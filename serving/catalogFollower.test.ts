@@ -9,7 +9,7 @@ import { AppConfig, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '.
 import { codeNewItems } from '../quantizer/rebuild';
 import type { ItemEvent } from '../schemas/events';
 import { AnnConfig, ServingConfig } from '../schemas/serving';
-import { writeTinyScientific } from '../test/tinyScientific';
+import { tinyStoresConfig, writeTinyScientific } from '../test/tinyScientific';
 import { latestGrownCatalog } from '../trainer';
 import { CatalogFollower } from './catalogFollower';
 import { MemoryHistories } from './historyView';
@@ -29,10 +29,7 @@ describe('grown catalogs under a served model', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-catalog-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
   const raw = {
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+    ...tinyStoresConfig(root),
   };
   const config = AppConfig.parse(raw);
   const store = new ArtifactStore(config.artifacts.dir);

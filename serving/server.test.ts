@@ -13,7 +13,7 @@ import { AnnIndexCache } from './ann';
 import { apiSchemas } from './api';
 import { logToFile, setLogLevel } from '../logging';
 import { collectGarbage } from '../test/gc';
-import { writeTinyScientific } from '../test/tinyScientific';
+import { tinyStoresConfig, writeTinyScientific } from '../test/tinyScientific';
 import { LocalHistories, MemoryHistories, type HistoryView } from './historyView';
 import { ServingMetrics } from './metrics';
 import { ModelHolder } from './modelHolder';
@@ -32,10 +32,7 @@ describe('serving HTTP API', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-serving-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
   const config = AppConfig.parse({
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+    ...tinyStoresConfig(root),
   });
   // validateResponses (the default): every response these tests get was checked against its zod schema by the server.
   const serving = ServingConfig.parse({ adminApiKey: 'sesame', maxK: 50, maxHistoryItems: 100, bodyLimitBytes: 4096 });

@@ -5,7 +5,7 @@ import { createTextEncoderSpec, type TextEncoderSpec } from '../features';
 import { ArtifactStore } from '../infra/artifacts';
 import { AppConfig, runRebuildJob, runTrainJob, trainerConfigFromFlags } from '../jobs';
 import { AnnConfig } from '../schemas/serving';
-import { writeTinyScientific } from '../test/tinyScientific';
+import { tinyStoresConfig, writeTinyScientific } from '../test/tinyScientific';
 import { AnnIndexCache } from './ann';
 import { ModelVersion } from './modelVersion';
 
@@ -18,10 +18,7 @@ describe('TextSearch', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'streamrec-search-'));
   const data = writeTinyScientific(mkdtempSync(path.join(root, 'data-')));
   const config = AppConfig.parse({
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 1, batchSize: 64, warmupSteps: 5 } },
+    ...tinyStoresConfig(root),
   });
   const store = new ArtifactStore(config.artifacts.dir);
   const source = { kind: 'dataset' as const, dataset: data };

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { LoadedDataset } from '../datasets';
 import type { InteractionRow, ItemRow } from '../infra/clickhouse';
+import { tinyStoresConfig } from './tinyScientific';
 
 /**
  * A small dataset as the ClickHouse archive holds it after ingest, for tests of the live loop:
@@ -28,11 +29,8 @@ export function tinyArchiveRows(dataset: LoadedDataset, partitions: number): { i
 /** Stores under `root` and small model settings (a few seconds to rebuild and train on a tiny dataset). */
 export function tinyLiveConfig(root: string): Record<string, unknown> {
   return {
-    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+    ...tinyStoresConfig(root, 2),
     clickhouse: { url: `chdb:${path.join(root, 'ch')}` },
-    features: { encoder: 'tfidf-lsa', pcaDims: 8, tfidfLsa: { minDf: 1 } },
-    quantizer: { levels: 2, codesPerLevel: 8 },
-    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs: 2, batchSize: 64, warmupSteps: 5 } },
     modelRegistry: { url: `dir:${path.join(root, 'registry')}` },
   };
 }

@@ -40,3 +40,16 @@ export function writeTinyScientific(dir: string, options: { name?: string; items
   file('user2index', Array.from({ length: users }, (_, u) => `USER${u}\t${u}`));
   return dir;
 }
+
+/**
+ * Stores under `root` and small feature, quantizer and model settings for the tiny dataset: a
+ * rebuild and a training run take a few seconds (`epochs` of training, 1 by default).
+ */
+export function tinyStoresConfig(root: string, epochs = 1) {
+  return {
+    artifacts: { dir: path.join(root, 'artifacts'), registryFile: path.join(root, 'artifacts', 'item-registry.json') },
+    features: { encoder: 'tfidf-lsa' as const, pcaDims: 8, tfidfLsa: { minDf: 1 } },
+    quantizer: { levels: 2, codesPerLevel: 8 },
+    trainer: { model: { embeddingSize: 8, innerSize: 16, nLayers: 1, nHeads: 2, maxHistoryLength: 8 }, train: { epochs, batchSize: 64, warmupSteps: 5 } },
+  };
+}
