@@ -32,6 +32,19 @@ describe('LiveTrainer', () => {
   let dataset: LoadedDataset;
   /** Every interaction as an archive row: two partitions (by user), offsets in time order per partition. */
   let rows: InteractionRow[];
+  /**
+   * `n` interactions of 10 known users with known items (`item` of the index), archived on
+   * partition 0 right after `trainer`'s position (offsets from + 0..n-1 past it), `hours` after the
+   * last event of `rows`: what a test adds past what the trainer has read.
+   */
+  const laterRows = (trainer: LiveTrainer, tag: string, hours: number, from: number, n: number, item = (i: number): number => i % 20): InteractionRow[] => {
+    const last = rows.at(-1) as InteractionRow;
+    const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
+    const at = trainer.streamOffsets['interactions/0'] ?? 0;
+    return Array.from({ length: n }, (_, j) => ({
+      ...last, event_id: `${tag}:${from + j}`, user_id: users[j % 10] as string, item_id: `ITEM${item(from + j)}`, ts: last.ts + hours * 3_600_000 + 1000 * (from + j), partition: 0, offset: at + from + j,
+    }));
+  };
 
   beforeAll(async () => {
     ch = await openClickHouse(config.clickhouse);
@@ -202,11 +215,7 @@ describe('LiveTrainer', () => {
     const running = trainer.run(stop.signal, (step) => void steps.push(step.read)).catch((error: unknown) => void (failed = error));
     try {
       expect(await until(() => steps.length === 1, 30_000)).toBe(true); // the first look, at once
-      const last = rows.at(-1) as InteractionRow;
-      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
-      const at = trainer.streamOffsets['interactions/0'] ?? 0;
-      const more = (from: number, n: number): InteractionRow[] =>
-        Array.from({ length: n }, (_, j) => ({ ...last, event_id: `wake:${from + j}`, user_id: users[j % 10] as string, item_id: `ITEM${(from + j) % 20}`, ts: last.ts + 3_600_000 + 1000 * (from + j), partition: 0, offset: at + from + j }));
+      const more = (from: number, n: number): InteractionRow[] => laterRows(trainer, 'wake', 1, from, n);
       // Fewer than wakeEvents: the trainer goes on waiting for its interval (10 minutes).
       await archive.insertInteractions(more(0, 20));
       expect(await until(() => steps.length > 1, 1500)).toBe(false);
@@ -251,12 +260,7 @@ describe('LiveTrainer', () => {
       const firstModel = (await registry.history())[0] as PublishedModel;
       const rollback = await publishCheckpoint({ registry, store, checkpoint: firstModel.checkpointId, reason: 'rollback' });
       expect(rollback.published && rollback.model.version).toBe(continued + 1);
-      const last = rows.at(-1) as InteractionRow;
-      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
-      const at = trainer.streamOffsets['interactions/0'] ?? 0;
-      await archive.insertInteractions(
-        Array.from({ length: 40 }, (_, j) => ({ ...last, event_id: `race:${j}`, user_id: users[j % 10] as string, item_id: `ITEM${j % 20}`, ts: last.ts + 7_200_000 + 1000 * j, partition: 0, offset: at + j })),
-      );
+      await archive.insertInteractions(laterRows(trainer, 'race', 2, 0, 40));
       // The trainer's micro-epoch continued version `continued`: its publication is refused, the
       // rollback stays live, and the trainer goes on from the rolled-back model's stream position.
       const raced = await trainer.step();
@@ -280,12 +284,7 @@ describe('LiveTrainer', () => {
     const settings = LiveTrainerConfig.parse({ ...live, intervalSeconds: 600, wakeEvents: 0, pollSeconds: 0.1, maxFailures: 2 });
     const trainer = await LiveTrainer.start({ config, registry, live: settings, writeRows: false });
     const version = trainer.liveVersion.version;
-    const last = rows.at(-1) as InteractionRow;
-    const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
-    const at = trainer.streamOffsets['interactions/0'] ?? 0;
-    await archive.insertInteractions(
-      Array.from({ length: 30 }, (_, j) => ({ ...last, event_id: `fail:${j}`, user_id: users[j % 10] as string, item_id: `ITEM${(j * 7) % 20}`, ts: last.ts + 10_800_000 + 1000 * j, partition: 0, offset: at + j })),
-    );
+    await archive.insertInteractions(laterRows(trainer, 'fail', 3, 0, 30, (i) => (i * 7) % 20));
     // The checkpoint write fails once, after the window was absorbed and trained in memory.
     const internals = trainer as unknown as { checkpoint: (...args: unknown[]) => Promise<string>; reload: () => Promise<void> };
     const failedOn: Array<{ examples: number; prequential?: { metrics: Record<string, number> } }> = [];
@@ -335,10 +334,7 @@ describe('LiveTrainer', () => {
     const trainer = await LiveTrainer.start({ config, registry, live, writeRows: false });
     try {
       const at = trainer.streamOffsets['interactions/0'] ?? 0;
-      const last = rows.at(-1) as InteractionRow;
-      const users = [...new Set(rows.map((r) => r.user_id))].slice(0, 10);
-      const more = (from: number, n: number): InteractionRow[] =>
-        Array.from({ length: n }, (_, j) => ({ ...last, event_id: `gap:${from + j}`, user_id: users[j % 10] as string, item_id: `ITEM${(from + j) % 20}`, ts: last.ts + 14_400_000 + 1000 * (from + j), partition: 0, offset: at + from + j }));
+      const more = (from: number, n: number): InteractionRow[] => laterRows(trainer, 'gap', 4, from, n);
       await archive.markArchived(Object.entries(trainer.streamOffsets).map(([key, next]) => ({ topic: key.split('/')[0] as string, partition: Number(key.split('/')[1]), nextOffset: next })));
       // A flush's second chunk lands before its first: offsets at+20.. are visible, at..at+19 not yet.
       await archive.insertInteractions(more(20, 20));
