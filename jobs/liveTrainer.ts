@@ -580,13 +580,13 @@ export class LiveTrainer {
   }
 
   /** Drops this model (and a rebuild in progress) and continues the registry's live version from its stream position. */
-  async reload(): Promise<void> {
+  async reload(why = 'another publisher changed the live version'): Promise<void> {
     const { live, state } = await LiveTrainer.continueLive(this.options, this.settings, this.store, this.ch);
     LiveTrainer.disposeState(this.state);
     this.state = state;
     this.live = live;
     this.catalogSeen = -1;
-    await this.dropRebuild('another publisher changed the live version');
+    await this.dropRebuild(why);
   }
 
   private writeRow(method: 'live' | 'rebuild', index: number, result: MicroEpochResult, state: LineageState, step?: Pick<LiveStep, 'checkpointId' | 'published'>): void {
@@ -855,7 +855,7 @@ export class LiveTrainer {
       let step: LiveStep;
       try {
         if (stale) {
-          await this.reload();
+          await this.reload('a look failed: the trainer continues the live version from its checkpoint');
           stale = false;
         }
         step = await this.step();
