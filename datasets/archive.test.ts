@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { IngestArchive, openClickHouse, type InteractionRow } from '../infra/clickhouse';
+import { IngestArchive, MIGRATIONS, openClickHouse, runMigrations, type InteractionRow } from '../infra/clickhouse';
 import { StreamrecConfig } from '../schemas/config';
 import { encodeReplayEvent, replayBatches } from '../ingest/replay';
 import { startIngest } from '../ingest/run';
@@ -29,6 +29,25 @@ describe('the ClickHouse archive as a dataset', () => {
       expect(dataset.streamOffsets).toEqual({ 'interactions/0': 6, 'other/0': 2 });
     } finally {
       await ch.close();
+    }
+  }, 60_000);
+
+  it('marks every partition of an archive from before marks as archived so far when it is upgraded (migration 9)', async () => {
+    const clickhouse = StreamrecConfig.parse({ clickhouse: { url: `chdb:${mkdtempSync(path.join(tmpdir(), 'streamrec-archive-upgrade-'))}` } }).clickhouse;
+    const old = await openClickHouse(clickhouse, { migrations: MIGRATIONS.filter((m) => m.version < 9) });
+    try {
+      const row = (partition: number, offset: number): InteractionRow => ({
+        event_id: `${partition}/${offset}`, user_id: `u${offset % 3}`, item_id: `i${offset}`, type: 'view', value: null, ts: 1_700_000_000_000 + offset * 1000,
+        session_index: 0, source: '', context: '', topic: 'interactions', partition, offset, ingested_at: 1_700_000_000_000,
+      });
+      await new IngestArchive(old).insertInteractions([row(0, 0), row(0, 1), row(1, 0), row(2, 0), row(2, 1), row(2, 2)]);
+      await runMigrations(old, MIGRATIONS);
+      // A first flush after the upgrade touches partition 0 only: partitions 1 and 2 stay readable.
+      await new IngestArchive(old).insertInteractions([row(0, 2)]);
+      await new IngestArchive(old).markArchived([{ topic: 'interactions', partition: 0, nextOffset: 3 }]);
+      expect(await archiveOffsets(old)).toEqual({ 'interactions/0': 3, 'interactions/1': 1, 'interactions/2': 3 });
+    } finally {
+      await old.close();
     }
   }, 60_000);
 
