@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { withFileLock } from './fileLock';
 
@@ -32,6 +32,31 @@ describe('withFileLock', () => {
     utimesSync(file, old, old); // its holder died: not refreshed any more
     await waiting;
     expect(ran).toBe(true);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('takes over at once a lock whose holder on this host no longer runs', async () => {
+    const file = path.join(dir, 'e.lock');
+    writeFileSync(file, `${hostname()} pid 999999999 rebuild x`); // no such process
+    let ran = false;
+    await withFileLock(file, async () => void (ran = true), { pollMs: 10 });
+    expect(ran).toBe(true);
+  });
+
+  it('lets one of two waiters on a stale lock hold it at a time', async () => {
+    const file = path.join(dir, 'f.lock');
+    writeFileSync(file, 'other-host pid 1');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old);
+    let holding = 0;
+    let most = 0;
+    const hold = () => withFileLock(file, async () => {
+      most = Math.max(most, ++holding);
+      await new Promise((r) => setTimeout(r, 100));
+      holding--;
+    }, { staleMs: 300, pollMs: 5 });
+    await Promise.all([hold(), hold(), hold()]);
+    expect(most).toBe(1);
     expect(existsSync(file)).toBe(false);
   });
 
