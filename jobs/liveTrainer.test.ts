@@ -328,6 +328,31 @@ describe('LiveTrainer', () => {
     }
   }, 300_000);
 
+  it('after a failed look, the next step() continues the live checkpoint even when run() stopped in its wait', async () => {
+    const archive = new IngestArchive(ch);
+    const settings = LiveTrainerConfig.parse({ ...live, intervalSeconds: 600, wakeEvents: 0, pollSeconds: 0.1, maxFailures: 2 });
+    const trainer = await LiveTrainer.start({ config, registry, live: settings, writeRows: false });
+    await archive.insertInteractions(laterRows(trainer, 'stop', 5, 0, 30));
+    const internals = trainer as unknown as { checkpoint: (...args: unknown[]) => Promise<string> };
+    const failedOn: Array<{ examples: number; prequential?: { metrics: Record<string, number> } }> = [];
+    const checkpoint = jest.spyOn(internals, 'checkpoint').mockImplementationOnce(async (_state, result) => {
+      failedOn.push(result as (typeof failedOn)[number]);
+      throw new Error('the artifact store is away');
+    });
+    try {
+      // Stopped (Ctrl-C) during the wait after the failure: run() returns, the state stays stale.
+      const stop = new AbortController();
+      await trainer.run(stop.signal, undefined, undefined, () => stop.abort());
+      const step = await trainer.step();
+      expect(step.read).toBe(30);
+      expect(step.result?.prequential?.metrics).toEqual(failedOn[0]?.prequential?.metrics);
+      expect(step.published).toBeDefined();
+    } finally {
+      checkpoint.mockRestore();
+      await trainer.close();
+    }
+  }, 300_000);
+
   // Last: once marks exist for the topic, every read is capped by them.
   it('reads only below the archive marks: rows a flush left visible past a gap wait until the gap is filled', async () => {
     const archive = new IngestArchive(ch);

@@ -183,6 +183,8 @@ export class LiveTrainer {
   /** Settles when the look in progress ends (undefined between looks): a rebuilt candidate's training waits for it. */
   private stepping: Promise<void> | undefined;
   private closed = false;
+  /** A look failed part-way: the state in memory may have absorbed or trained part of its window. */
+  private stale = false;
 
   private constructor(
     private readonly options: LiveTrainerOptions,
@@ -243,13 +245,14 @@ export class LiveTrainer {
     checkpointId: string,
   ): Promise<LineageState> {
     const servable = await loadServableModel(store, checkpointId, { catalog: 'latest', withTrainingState: true });
+    let trainer: IncrementalTrainer | undefined;
     try {
       const state = servable.trainingState;
       if (!state?.stream) {
         throw new ArtifactError(`checkpoint ${checkpointId} records no stream position: train the first model on the archive (\`streamrec train --from-clickhouse\`), then the live loop continues it`);
       }
       const rng = state.rng ? Random.restore(state.rng) : new Random(options.config.trainer.train.seed);
-      const trainer = new IncrementalTrainer({
+      trainer = new IncrementalTrainer({
         model: servable.model,
         maxHistoryLength: servable.maxHistoryLength,
         micro: settings.micro,
@@ -268,6 +271,8 @@ export class LiveTrainer {
       trainer.seedReplay(examplesOfSequences(sequences, servable.maxHistoryLength));
       return { servable, trainer, rng, offsets: { ...state.stream.offsets }, lineage: LiveTrainer.lineageOf(servable) };
     } catch (error) {
+      // The optimizer's moments too: a reload after a failed look fails this way while ClickHouse is away.
+      trainer?.dispose();
       servable.dispose();
       throw error;
     }
@@ -476,6 +481,10 @@ export class LiveTrainer {
   /** One look at the archive: a micro-epoch over what arrived since the stream position (at most maxEvents), checkpointed and published when the gate passes. */
   async step(): Promise<LiveStep> {
     if (this.closed) throw new Error('live trainer: step after close');
+    if (this.stale) {
+      await this.reload('a look failed: the trainer continues the live version from its checkpoint');
+      this.stale = false;
+    }
     // A candidate training in the background slows down to a step per REBUILD_SLICE_MS until
     // this look is done: the live model's freshness comes first.
     let done = (): void => undefined;
@@ -497,17 +506,19 @@ export class LiveTrainer {
     const rows = await this.readFrom(this.state.offsets, this.settings.maxEvents);
     if (rows.length < this.settings.minEvents) return { read: rows.length, unknownItems: 0, newItems, ...(started ? { rebuild: started } : {}) };
     const before = this.state.offsets;
-    const { result, unknownItems } = await LiveTrainer.microEpoch(this.state, rows);
+    // The lineage this window went into (a publication lost to another publisher reloads this.state).
+    const state = this.state;
+    const { result, unknownItems } = await LiveTrainer.microEpoch(state, rows);
     const index = this.stepCount++;
     this.options.instrumentation?.emit('trainer.micro_epoch_end', { runId: this.runId, epoch: index, samples: result.trained, loss: result.loss, durationMs: result.seconds * 1000 });
     let step: LiveStep = { read: rows.length, unknownItems, newItems, result };
     if (result.accepted && result.steps > 0) {
-      const checkpointId = await this.checkpoint(this.state, result);
+      const checkpointId = await this.checkpoint(state, result);
       step = { ...step, checkpointId, ...(await this.publish(checkpointId, result)) };
     } else {
       step = { ...step, notPublished: result.steps === 0 ? 'nothing to train' : `refused by the gate: ${this.settings.micro.gateMetric} ${result.candidateGate.toFixed(4)} vs live ${result.liveGate.toFixed(4)} on ${result.holdout} held-out events` };
     }
-    this.writeRow('live', index, result, this.state, step);
+    this.writeRow('live', index, result, state, step);
     log.info(
       { runId: this.runId, microEpoch: index, read: rows.length, examples: result.examples, steps: result.steps, accepted: result.accepted, version: step.published?.version, seconds: Math.round(result.seconds * 10) / 10 },
       step.published ? 'micro-epoch published' : 'micro-epoch not published',
@@ -849,21 +860,17 @@ export class LiveTrainer {
     const wakeEvents = this.settings.wakeEvents === 0 ? 0 : Math.max(this.settings.wakeEvents, minEvents);
     let early = false; // whether the coming look is an early one (woken by the count)
     let failures = 0;
-    let stale = false; // whether the in-memory state must be rebuilt from the live checkpoint first
     while (!signal.aborted) {
       const started = Date.now();
       let step: LiveStep;
       try {
-        if (stale) {
-          await this.reload('a look failed: the trainer continues the live version from its checkpoint');
-          stale = false;
-        }
         step = await this.step();
         failures = 0;
       } catch (error) {
+        // Whatever comes next (this loop, or a step() after it), it starts from the live checkpoint.
+        this.stale = true;
         onFailure?.(error);
         if (++failures > maxFailures) throw error;
-        stale = true;
         const waitMs = Math.min(pollSeconds * 1000 * 2 ** (failures - 1), 60_000);
         log.error({ err: error, runId: this.runId, failures, maxFailures, waitMs }, 'look failed: continuing the live version from its checkpoint after a wait');
         await sleep(waitMs, signal);

@@ -265,8 +265,9 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
         const live = await LiveTrainer.start({
           config,
           registry,
-          // Sized for the demo: at most 20 steps a micro-epoch, everything archived in one look.
-          live: { ...config.live, intervalSeconds: DEMO_LOOK_SECONDS, maxEvents: 1_000_000, micro: { ...config.live.micro, maxSteps: 20 } },
+          // Sized for the demo: at most 20 steps a micro-epoch, everything archived in one look; on
+          // embedded stores a failed look is a bug to show, not a blip to retry (maxFailures 0).
+          live: { ...config.live, intervalSeconds: DEMO_LOOK_SECONDS, maxEvents: 1_000_000, maxFailures: 0, micro: { ...config.live.micro, maxSteps: 20 } },
         });
         const microRows: Array<Record<string, string | number>> = [];
         let liveModel = publication.model;
