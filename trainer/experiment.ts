@@ -225,9 +225,11 @@ export async function trainAndEvaluate(options: TrainAndEvaluateOptions): Promis
 
 /**
  * Most rows of a first model's untrained examples kept in its checkpoint (newest first: test
- * targets, then validation targets), like the live loop's `micro.maxPending` default.
+ * targets, then validation targets). They live in the manifest's JSON, which every open of the
+ * checkpoint parses (a server's swap too), and a micro-epoch samples its bounded steps from them
+ * with the window's own examples: more would only dilute the first window.
  */
-const MAX_UNTRAINED_ROWS = 100_000;
+const MAX_UNTRAINED_ROWS = 10_000;
 
 /** Examples as checkpoint rows (histories cut to the model's last `maxHistoryLength` items), at most MAX_UNTRAINED_ROWS. */
 function untrainedRows(splits: readonly SequenceExamples[], maxHistoryLength: number): Array<{ history: number[]; target: number }> {
