@@ -1,4 +1,5 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -128,11 +129,23 @@ describe('streamrec trainer killed and restarted', () => {
     expect(history[0]?.checkpointId).toBe(trained.checkpointId);
   }, 420_000);
 
-  it('refuses a heartbeat file it cannot write, naming the flag and the path', async () => {
+  it('refuses a heartbeat file it cannot write and a metrics port in use, naming the flag and the path or port', async () => {
     const nowhere = path.join(root, 'no-such-dir', 'trainer.alive');
     const { code, output } = await runCli(['--config', configFile, 'trainer', '--once', '--no-clickhouse', '--heartbeat-file', nowhere]);
     expect(code).not.toBe(0);
     expect(output).toContain(`--heartbeat-file: cannot write ${nowhere}: ENOENT`);
+    // A metrics port in use: a clear error naming the flag, not an uncaught exception.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '0.0.0.0', () => resolve()));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const taken = await runCli(['--config', configFile, 'trainer', '--once', '--no-clickhouse', '--metrics-port', String(port)]);
+      expect(taken.code).not.toBe(0);
+      expect(taken.output).toContain(`--metrics-port ${port}: cannot listen: listen EADDRINUSE`);
+      expect(taken.output).not.toMatch(/Uncaught|uncaughtException/);
+    } finally {
+      busy.close();
+    }
   }, 60_000);
 
   it('--wait-for-model waits for the first publication (then continues it), and stops cleanly on SIGTERM while it waits', async () => {

@@ -153,12 +153,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
           ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
         });
         const metrics = metricsPort === undefined ? undefined : new TrainerMetrics();
-        const metricsServer = metrics ? serveMetrics(metrics.registry, metricsPort as number) : undefined;
-        if (metricsServer) {
-          await new Promise<void>((resolve) => (metricsServer.listening ? resolve() : metricsServer.once('listening', () => resolve())));
-          const address = metricsServer.address();
-          process.stdout.write(`trainer metrics on http://127.0.0.1:${typeof address === 'object' && address ? address.port : metricsPort}/metrics\n`);
-        }
+        let metricsServer: ReturnType<typeof serveMetrics> | undefined;
         const recordStep = async (step: LiveStep): Promise<void> => {
           if (!metrics) return;
           const behind = await trainer.behind(1_000_000).catch(() => undefined);
@@ -168,6 +163,17 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
         process.stdout.write(`live trainer ${trainer.runId}: continuing version ${trainer.liveVersion.version} (${trainer.liveVersion.checkpointId}) from ${offsets}\n`);
         beat(`continuing version ${trainer.liveVersion.version}`);
         try {
+          if (metrics) {
+            const server = serveMetrics(metrics.registry, metricsPort as number);
+            metricsServer = server;
+            // A port in use is a clear error (and the trainer is closed), not an uncaught exception.
+            await new Promise<void>((resolve, reject) => {
+              server.once('listening', () => resolve());
+              server.once('error', (error) => reject(new ConfigError(`--metrics-port ${metricsPort}: cannot listen: ${error.message}`)));
+            });
+            const address = server.address();
+            process.stdout.write(`trainer metrics on http://127.0.0.1:${typeof address === 'object' && address ? address.port : metricsPort}/metrics\n`);
+          }
           if (flags.once) {
             const step = await trainer.step();
             await recordStep(step);
