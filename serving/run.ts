@@ -167,7 +167,9 @@ export async function startServing(config: AppConfig, options: { readonly histor
   try {
     address = await app.listen({ host: config.serving.host, port: config.serving.port });
   } catch (error) {
-    // Nothing started here outlives a server that could not listen (a port taken, say); the listen error is the one reported.
+    // Nothing started here outlives a server that could not listen (a port taken, say): the app's
+    // own close hooks too (the popular items' timer); the listen error is the one reported.
+    await app.close().catch((cleanup: unknown) => log.error({ err: cleanup }, 'closing the app after a failed listen failed'));
     await release().catch((cleanup: unknown) => log.error({ err: cleanup }, 'releasing after a failed listen failed'));
     throw error;
   }
