@@ -55,6 +55,12 @@ export interface ModelVersionOptions {
   readonly itemScorer?: 'onnx' | 'js';
   /** Where the ONNX sessions run: on this thread (default), or on an inference thread of their own (serving.inferenceThread). */
   readonly inferenceThread?: InferenceThread;
+  /**
+   * Build the text index that free-text search uses at HNSW size even without `textSpec` (what
+   * {@link ModelVersion.prepare} does, so that servers with an encoder find it in `annCache`
+   * instead of building it while they load a model without a text prior).
+   */
+  readonly buildSearchIndex?: boolean;
 }
 
 /** What the ranker's native cosines come from: an ONNX item scorer, on this thread or an inference thread. */
@@ -175,6 +181,7 @@ export class ModelVersion {
       // Search scores a catalog below the exact threshold in full, and goes through the text index above it.
       const searchIndex = textVectors && chooseKind(servable.items.itemCount, ann) === 'hnsw' ? () => textIndexOf(textVectors) : undefined;
       const search = options.textSpec ? await TextSearch.create(store, servable, options.textSpec, textVectors, searchIndex) : { unavailable: 'this server has no text encoder configured' };
+      if (!options.textSpec && options.buildSearchIndex) await searchIndex?.();
       await step('search');
       const version = new ModelVersion(published, servable, encoder, items, built, ranker, native, search, timings);
       // One request through every path: the first real request does not pay for kernel set-up.
@@ -200,7 +207,7 @@ export class ModelVersion {
    * seconds, instead of exporting, computing and building while it answers. Returns how long each step took (ms).
    */
   static async prepare(store: ArtifactStore, checkpointId: string, options: ModelVersionOptions = {}): Promise<Readonly<Record<string, number>>> {
-    const version = await ModelVersion.load(store, { version: 0, checkpointId }, options);
+    const version = await ModelVersion.load(store, { version: 0, checkpointId }, { ...options, buildSearchIndex: true });
     const semanticIds = version.servable.lineage.semanticIds;
     version.dispose();
     // Last: a server waiting to load a grown catalog (serving/run.ts) goes once this is there.

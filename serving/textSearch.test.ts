@@ -59,6 +59,13 @@ describe('TextSearch', () => {
       expect(await viaIndex.search.search('beaker supplies', 5)).toHaveLength(5);
       // Every query with a known word went through the index (the last has none: no vector to search with).
       expect(searched).toHaveBeenCalledTimes((queries.length - 1) * 3 + 1);
+      // Prepared ahead (a trainer has no text encoder), a server's load builds neither index.
+      const prepared = new AnnIndexCache(mkdtempSync(path.join(root, 'ann-cache-')));
+      await ModelVersion.prepare(store, checkpointId, { ann: hnsw, annCache: prepared });
+      expect(prepared.misses).toBe(2);
+      const served = await ModelVersion.load(store, { version: 2, checkpointId }, { textSpec: spec, ann: hnsw, annCache: prepared });
+      served.dispose();
+      expect({ misses: prepared.misses, hits: prepared.hits }).toEqual({ misses: 2, hits: 2 });
     } finally {
       viaIndex.dispose();
       scan.dispose();
