@@ -23,6 +23,16 @@ describe('learning-rate schedules', () => {
     expect(learningRateAt(12, s)).toBe(0);
   });
 
+  it('a run continued at step S decays linearly over its own steps, from the full rate at S', () => {
+    const s = { ...base, schedule: 'linear' as const, totalSteps: 110, decayFrom: 100 };
+    expect(learningRateAt(100, s)).toBeCloseTo(1e-3, 12);
+    expect(learningRateAt(105, s)).toBeCloseTo(0.5e-3, 12);
+    expect(learningRateAt(110, s)).toBe(0);
+    // Still in warm-up at S: the warm-up ends first, then the decay runs from its end.
+    expect(learningRateAt(2, { ...s, totalSteps: 12, decayFrom: 2 })).toBeCloseTo(0.5e-3, 12);
+    expect(learningRateAt(8, { ...s, totalSteps: 12, decayFrom: 2 })).toBeCloseTo(0.5e-3, 12);
+  });
+
   it('without warm-up the first step uses the full rate', () => {
     expect(learningRateAt(0, { ...base, warmupSteps: 0, schedule: 'constant' })).toBe(1e-3);
   });

@@ -21,6 +21,11 @@ export interface ScheduleSettings {
   readonly schedule: 'constant' | 'linear';
   /** Needed by the linear schedule: the step at which the rate reaches 0. */
   readonly totalSteps: number;
+  /**
+   * The step the linear decay starts from at the full rate (default: the end of the warm-up): a
+   * run that continues a saved optimizer at step S decays over its own steps, from S to totalSteps.
+   */
+  readonly decayFrom?: number;
 }
 
 /**
@@ -31,7 +36,8 @@ export interface ScheduleSettings {
 export function learningRateAt(step: number, s: ScheduleSettings): number {
   if (step < s.warmupSteps) return (s.learningRate * step) / Math.max(1, s.warmupSteps);
   if (s.schedule === 'constant') return s.learningRate;
-  return s.learningRate * Math.max(0, (s.totalSteps - step) / Math.max(1, s.totalSteps - s.warmupSteps));
+  const from = Math.max(s.warmupSteps, s.decayFrom ?? 0);
+  return s.learningRate * Math.max(0, Math.min(1, (s.totalSteps - step) / Math.max(1, s.totalSteps - from)));
 }
 
 export interface AdamWSettings extends ScheduleSettings {

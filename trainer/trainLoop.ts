@@ -36,7 +36,8 @@ export interface FitOptions {
   readonly pause?: () => Promise<void>;
   /**
    * Continue from this optimizer state (a checkpoint's moments and step) instead of fresh moments:
-   * warm-up and schedule go on from its step (the linear schedule then ends this run's steps later).
+   * warm-up goes on from its step, and the linear schedule decays over this run's own steps (from
+   * the full rate at the restored step to 0 at its last).
    */
   readonly optimizer?: OptimizerState;
 }
@@ -76,7 +77,8 @@ export async function fitModel(options: FitOptions): Promise<FitResult> {
   const { model, data, train, rng, observer, onProgress, runId } = options;
   checkValidMetric(train, options.eval);
   const stepsPerEpoch = Math.ceil(data.train.count / train.batchSize);
-  const optimizer = new AdamW(model.weights, adamWSettings(train, (options.optimizer?.step ?? 0) + train.epochs * stepsPerEpoch));
+  const resumedAt = options.optimizer?.step ?? 0;
+  const optimizer = new AdamW(model.weights, { ...adamWSettings(train, resumedAt + train.epochs * stepsPerEpoch), decayFrom: resumedAt });
   if (options.optimizer) optimizer.restore(options.optimizer);
   let optimizerState: OptimizerState | undefined;
   const started = performance.now();
