@@ -19,6 +19,7 @@ import { progressBar } from '../progress';
 import { jobProgress, printRebuild, printTrainResult } from '../report';
 import { printTable } from '../table';
 import { writeReport } from '../../report';
+import { portFlag } from '../flags';
 
 /** One analyst query the demo runs and prints, so a user sees how to read the archive. */
 export const DEMO_QUERY = `SELECT type, count() AS events, uniqExact(user_id) AS users,
@@ -115,8 +116,7 @@ export function registerDemo(program: Command, globals: () => GlobalOptions): vo
       const badRate = Number(opts.badRate);
       if (!Number.isFinite(badRate) || badRate < 0 || badRate > 1) throw new ConfigError(`--bad-rate: expected a fraction in [0, 1], got ${JSON.stringify(opts.badRate)}`);
       if (opts.model !== 'ccfrec' && opts.model !== 'sasrec') throw new ConfigError(`--model must be ccfrec or sasrec, got ${JSON.stringify(opts.model)}`);
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`--port: expected 0..65535, got ${JSON.stringify(opts.port)}`);
+      const port = portFlag('--port', opts.port);
       const epochs = Number(opts.epochs);
       if (!Number.isInteger(epochs) || epochs < 1) throw new ConfigError(`--epochs: expected a whole number >= 1, got ${JSON.stringify(opts.epochs)}`);
       const duration = Number(opts.duration);

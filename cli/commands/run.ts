@@ -14,6 +14,7 @@ import { replayFlags } from '../replayOptions';
 import { ingestConfig, ingestOptions, logProgress, replayedBatches, serveMetrics, type IngestOptions } from './ingest';
 import { TrainerThread } from '../trainerThread';
 import { describeStep, waitForLiveModel } from './trainer';
+import { portFlag } from '../flags';
 
 const log = createLogger('cli.run');
 
@@ -97,8 +98,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .option('--bootstrap-epochs <n>', 'epochs of the model --bootstrap trains', '3')
     .option('--duration <seconds>', 'stop by itself after this long (default: until SIGINT / SIGTERM)')
     .action(async (flags: RunFlags, cmd: Command) => {
-      const port = flags.port === undefined ? undefined : wholeFlag('--port', flags.port, 0);
-      if (port !== undefined && port > 65_535) throw new ConfigError(`--port: expected 0..65535, got ${port}`);
+      const port = flags.port === undefined ? undefined : portFlag('--port', flags.port);
       const duration = flags.duration === undefined ? undefined : Number(flags.duration);
       if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) throw new ConfigError(`--duration: expected a positive number of seconds, got ${JSON.stringify(flags.duration)}`);
       if (flags.bootstrapModel !== 'ccfrec' && flags.bootstrapModel !== 'sasrec') throw new ConfigError(`--bootstrap-model: expected ccfrec or sasrec, got ${JSON.stringify(flags.bootstrapModel)}`);

@@ -7,6 +7,7 @@ import { withOverrides } from '../../jobs';
 import { ServingCluster, servingWorkerIndex } from '../../serving/cluster';
 import { startServing } from '../../serving/run';
 import { commandConfig, type GlobalOptions } from '../config';
+import { portFlag } from '../flags';
 
 interface ServeFlags {
   readonly registry?: string;
@@ -47,8 +48,7 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
     .option('--host <address>', 'interface to listen on (default: serving.host)')
     .option('--workers <n|auto>', 'server processes behind the port, each on a core of its own (default: serving.workers; auto: one per core)')
     .action(async (flags: ServeFlags) => {
-      const port = flags.port === undefined ? undefined : Number(flags.port);
-      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new ConfigError(`--port: expected 0..65535, got ${JSON.stringify(flags.port)}`);
+      const port = flags.port === undefined ? undefined : portFlag('--port', flags.port);
       const registry = flags.registry === undefined ? undefined : /^(dir:|memory:)/.test(flags.registry) ? flags.registry : `dir:${path.resolve(flags.registry)}`;
       const config = withOverrides(commandConfig(globals()), {
         ...(registry ? { modelRegistry: { url: registry } } : {}),
