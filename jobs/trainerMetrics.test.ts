@@ -1,3 +1,4 @@
+import { Instrumentation } from '../instrumentation';
 import type { MicroEpochResult } from '../trainer';
 import type { LiveStep } from './liveTrainer';
 import { microEpochOutcome, TrainerMetrics } from './trainerMetrics';
@@ -22,6 +23,10 @@ describe('TrainerMetrics', () => {
 
   it('counts looks, interactions, outcomes, failures and rebuilds; shows the live version, the last look and what is behind', async () => {
     const metrics = new TrainerMetrics();
+    const instrumentation = new Instrumentation();
+    metrics.follow(instrumentation);
+    // The micro-epochs' seconds come from the trainer's events (one per micro-epoch it runs).
+    for (const seconds of [1.5, 45]) instrumentation.emit('trainer.micro_epoch_end', { runId: 'live-1', epoch: 0, samples: 10, loss: 1, durationMs: seconds * 1000 });
     metrics.recordStep({ read: 0, unknownItems: 0, newItems: 0 }, 6, 0, 1_000_000);
     metrics.recordStep({ read: 120, unknownItems: 0, newItems: 0, result: result({}), published, rebuild: { phase: 'started', rebuildId: 'r1', trigger: 'schedule', reason: 'due' } }, 7, 30, 2_000_000);
     metrics.recordStep({ read: 30, unknownItems: 0, newItems: 0, result: result({ accepted: false, seconds: 45 }), rebuild: { phase: 'decided', rebuildId: 'r1', decision: 'refused', detail: 'worse' } }, 7, undefined, 3_000_000);

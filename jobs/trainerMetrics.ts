@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Instrumentation } from '../instrumentation';
 import type { LiveStep } from './liveTrainer';
 
 /** What became of a look's micro-epoch, the `outcome` label of streamrec_trainer_micro_epochs_total. */
@@ -52,12 +53,16 @@ export class TrainerMetrics {
     this.read.inc(step.read);
     const outcome = microEpochOutcome(step);
     if (outcome) this.microEpochs.inc({ outcome });
-    if (step.result) this.seconds.observe(step.result.seconds);
     if (step.rebuild?.phase === 'started') this.rebuilds.inc({ event: 'started' });
     if (step.rebuild?.phase === 'decided') this.rebuilds.inc({ event: step.rebuild.decision });
     this.liveVersion.set(liveVersion);
     this.lastLook.set(now / 1000);
     if (behind !== undefined) this.behind.set(behind);
+  }
+
+  /** Times every micro-epoch `instrumentation` reports (`trainer.micro_epoch_end`, which the live trainer emits). */
+  follow(instrumentation: Instrumentation): void {
+    instrumentation.on('trainer.micro_epoch_end', (e) => this.seconds.observe(e.durationMs / 1000));
   }
 
   recordFailure(): void {

@@ -10,6 +10,7 @@ import { LiveTrainer, TrainerMetrics, openRegistry, withOverrides, type LiveStep
 import { prepareServing } from '../../serving';
 import { commandConfig, type GlobalOptions } from '../config';
 import { serveMetrics } from './ingest';
+import { portFlag } from '../flags';
 
 const log = createLogger('cli.trainer');
 
@@ -119,10 +120,7 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
       });
       const registry = openRegistry(config);
       const beat = heartbeat(flags.heartbeatFile);
-      const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
-      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65_535)) {
-        throw new ConfigError(`--metrics-port: expected a port 0..65535, got ${JSON.stringify(flags.metricsPort)}`);
-      }
+      const metricsPort = flags.metricsPort === undefined ? undefined : portFlag('--metrics-port', flags.metricsPort);
       // SIGINT / SIGTERM: stop after the current look (or stop waiting for a model).
       const stop = new AbortController();
       const onSignal = (): void => {
@@ -141,8 +139,10 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
             return;
           }
         }
-        // trainer.micro_epoch_end events (instrumentation.ts) for whoever listens; the metrics read the steps.
+        // The trainer's events (trainer.micro_epoch_end): the metrics time micro-epochs from them.
         const instrumentation = new Instrumentation();
+        const metrics = metricsPort === undefined ? undefined : new TrainerMetrics();
+        metrics?.follow(instrumentation);
         const trainer = await LiveTrainer.start({
           config,
           registry,
@@ -152,7 +152,6 @@ export function registerTrainer(program: Command, globals: () => GlobalOptions):
           onProgress: (what) => beat(what),
           ...(flags.prepareServing ? { prepare: (checkpointId: string) => prepareServing(config, checkpointId) } : {}),
         });
-        const metrics = metricsPort === undefined ? undefined : new TrainerMetrics();
         let metricsServer: ReturnType<typeof serveMetrics> | undefined;
         const recordStep = async (step: LiveStep): Promise<void> => {
           if (!metrics) return;
