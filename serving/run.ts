@@ -122,6 +122,18 @@ export async function startServing(config: AppConfig, options: { readonly histor
   // that a version published during it is swapped to after it (ModelHolder.follow).
   const following = models.follow(registry, { pollMs: config.serving.reloadPollMs });
   let announcements: AnnouncementFollower | undefined;
+  let catalogTimer: ReturnType<typeof setInterval> | undefined;
+  /** Stops what serving started besides the HTTP server, at whatever point the start got to: watches, histories, models, threads. */
+  const release = async (): Promise<void> => {
+    following.stop();
+    clearInterval(catalogTimer);
+    await fresh?.stop();
+    await announcements?.stop();
+    // Before the inference thread and the text encoder that a load under way uses.
+    await models.close();
+    await inferenceThread?.close();
+    await textSpec?.dispose();
+  };
   let first: SwapOutcome;
   try {
     // Announced publications (modelRegistry.announce): a registry check at once; the watch's poll stays the fallback.
@@ -136,12 +148,7 @@ export async function startServing(config: AppConfig, options: { readonly histor
     first = await following.first;
   } catch (error) {
     // A start that fails here leaves nothing running: the watch, the histories, a load under way.
-    following.stop();
-    await announcements?.stop();
-    await fresh?.stop();
-    await models.close();
-    await inferenceThread?.close();
-    await textSpec?.dispose();
+    await release();
     throw error;
   }
   if (first.kind === 'failed') log.error({ version: first.version, error: first.error }, 'the live model version could not be loaded; waiting for another');
@@ -149,20 +156,9 @@ export async function startServing(config: AppConfig, options: { readonly histor
   // New items between rebuilds: the active publication loaded again with its grown catalog
   // (serving/catalogFollower.ts), a failed load retried after a backoff from reloadPollMs.
   const catalog = new CatalogFollower(store, models, { prepareWaitMs: config.serving.catalogPrepareWaitMs, retryMs: config.serving.reloadPollMs });
-  const catalogTimer = setInterval(() => void catalog.check().catch((error: unknown) => log.error({ err: error }, 'catalog check failed')), config.serving.reloadPollMs);
+  catalogTimer = setInterval(() => void catalog.check().catch((error: unknown) => log.error({ err: error }, 'catalog check failed')), config.serving.reloadPollMs);
   catalogTimer.unref();
   const app = buildServer({ config: config.serving, models, histories, registry, metrics, ...(member ? { cluster: member } : {}) });
-  /** Stops what serving started besides the HTTP server: watches, histories, models, threads. */
-  const release = async (): Promise<void> => {
-    following.stop();
-    clearInterval(catalogTimer);
-    await fresh?.stop();
-    await announcements?.stop();
-    // Before the inference thread and the text encoder that a load under way uses.
-    await models.close();
-    await inferenceThread?.close();
-    await textSpec?.dispose();
-  };
   let address: string;
   try {
     address = await app.listen({ host: config.serving.host, port: config.serving.port });
