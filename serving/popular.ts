@@ -1,6 +1,7 @@
 import { yieldToEventLoop } from '../infra/slices';
 import { createLogger } from '../logging';
 import type { HistoryView } from './historyView';
+import type { UserHistory } from '../schemas/history';
 
 const log = createLogger('serving.popular');
 
@@ -70,24 +71,29 @@ export class PopularItems {
     clearInterval(this.early);
   }
 
-  private async count(): Promise<Array<{ itemId: string; count: number }>> {
-    let newest = Number.NEGATIVE_INFINITY;
+  /** Calls `visit` with every history, letting the event loop in after every HISTORIES_PER_SLICE. */
+  private async eachHistory(visit: (history: Pick<UserHistory, 'itemIds' | 'timestamps'>) => void): Promise<void> {
     let walked = 0;
     for (const h of this.histories.values()) {
-      const last = h.timestamps[h.timestamps.length - 1];
-      if (last !== undefined && last > newest) newest = last;
+      visit(h);
       if (++walked % HISTORIES_PER_SLICE === 0) await yieldToEventLoop();
     }
+  }
+
+  private async count(): Promise<Array<{ itemId: string; count: number }>> {
+    let newest = Number.NEGATIVE_INFINITY;
+    await this.eachHistory((h) => {
+      const last = h.timestamps[h.timestamps.length - 1];
+      if (last !== undefined && last > newest) newest = last;
+    });
     const from = newest - this.options.windowMs;
     const counts = new Map<string, number>();
-    walked = 0;
-    for (const h of this.histories.values()) {
+    await this.eachHistory((h) => {
       for (let i = h.itemIds.length - 1; i >= 0 && (h.timestamps[i] as number) >= from; i--) {
         const id = h.itemIds[i] as string;
         counts.set(id, (counts.get(id) ?? 0) + 1);
       }
-      if (++walked % HISTORIES_PER_SLICE === 0) await yieldToEventLoop();
-    }
+    });
     return [...counts]
       .map(([itemId, count]) => ({ itemId, count }))
       .sort((a, b) => b.count - a.count || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0))
