@@ -141,7 +141,8 @@ export async function runIncrementalJob(options: IncrementalJobOptions): Promise
   const artifacts = options.trainer.model.type === 'ccfrec' ? await sideInfoFor(new ArtifactStore(options.config.artifacts.dir), dataset, options.trainer, options.source) : undefined;
   const sink = await openTrainingSink(options.config, options.writeRows);
   const writer: BufferedWriter | undefined = sink.writer;
-  const gate = (({ gateMetric, gateMargin }) => ({ metric: gateMetric, margin: gateMargin }))(MicroEpochConfig.parse(options.micro ?? {}));
+  const micro = MicroEpochConfig.parse(options.micro ?? {});
+  const gate = { metric: micro.gateMetric, margin: micro.gateMargin };
   try {
     const result = await runIncrementalExperiment({
       dataset,
