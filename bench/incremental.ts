@@ -24,6 +24,7 @@ import { AppConfig, runIncrementalJob, trainerConfigFromFlags } from '../jobs';
 import { setLogLevel } from '../logging';
 import { INCREMENTAL_METHODS, type IncrementalMethod } from '../trainer';
 import { numberFlag, parseFlags } from './_flags';
+import { retrainOnFlag } from '../cli/flags';
 
 const KNOWN = new Set(['dataset', 'model', 'windows', 'train-fraction', 'epochs', 'max-history', 'patience', 'micro-steps', 'micro-lr', 'micro-replay', 'micro-batch', 'micro-passes', 'methods', 'seed', 'retrain-on']);
 const log = (text: string): void => void process.stderr.write(`[bench incremental ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
@@ -44,8 +45,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     batch: '256',
     seed: flags.get('seed') ?? '2020',
   });
-  const retrainOn = flags.get('retrain-on') ?? 'split';
-  if (retrainOn !== 'split' && retrainOn !== 'all') throw new ConfigError(`--retrain-on: expected split or all, got ${JSON.stringify(retrainOn)}`);
+  const retrainOn = retrainOnFlag(flags.get('retrain-on') ?? 'split');
   const dataset = flags.get('dataset') ?? 'ml-100k';
   const windows = numberFlag(flags, 'windows') ?? 4;
   const started = performance.now();

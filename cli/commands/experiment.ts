@@ -5,6 +5,7 @@ import { INCREMENTAL_METHODS, MicroEpochConfig, type IncrementalMethod } from '.
 import { commandConfig, type GlobalOptions } from '../config';
 import { printTable } from '../table';
 import { addTrainerOptions, trainerFlagValues } from '../trainerOptions';
+import { retrainOnFlag } from '../flags';
 
 interface ExperimentOptions {
   readonly model?: string;
@@ -25,12 +26,6 @@ function numberFlag(flag: string, value: string, check: (v: number) => boolean, 
   const v = Number(value);
   if (value.trim() === '' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`${flag}: expected ${expected}, got ${JSON.stringify(value)}`);
   return v;
-}
-
-/** `--retrain-on split|all`. */
-function retrainOnFlag(value: string): 'split' | 'all' {
-  if (value !== 'split' && value !== 'all') throw new ConfigError(`--retrain-on: expected split or all, got ${JSON.stringify(value)}`);
-  return value;
 }
 
 /** `--methods static,micro,retrain` as a list (each known, at least one). */
